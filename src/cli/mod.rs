@@ -1,0 +1,71 @@
+//! Command-line glue: parse arguments, call the library, print results.
+//! No algorithm lives here.
+
+pub mod inspect;
+pub mod train;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::error::Result;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cpuwall",
+    version,
+    about = "Train classical classifiers, predict through parallel backends, and measure wall vs CPU time honestly."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+// Parsed once per process; boxing the large variant buys nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Grid-search, cross-validate, refit and save models.
+    Train(train::TrainArgs),
+    /// Print a model file's metadata.
+    Inspect(inspect::InspectArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(a) => train::run(a),
+        Command::Inspect(a) => inspect::run(a),
+    }
+}
+
+/// `nb,lr,svc,rf` → kinds, in the order given, without repeats.
+pub fn parse_models(text: &str) -> Result<Vec<crate::model::ModelKind>> {
+    let mut out = Vec::new();
+    for part in text.split(',').filter(|s| !s.trim().is_empty()) {
+        let k: crate::model::ModelKind = part.parse()?;
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    if out.is_empty() {
+        return Err(crate::error::Error::usage(
+            "--models is empty; name some of nb,lr,svc,rf",
+        ));
+    }
+    Ok(out)
+}
+
+/// Worker threads for `--jobs` (0 or absent: all cores).
+pub fn thread_pool(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
+    let n = jobs
+        .filter(|&j| j > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .map_err(|e| crate::error::Error::Runtime(format!("cannot start {n} worker threads: {e}")))
+}

@@ -1,0 +1,146 @@
+//! Data: the in-memory dataset, synthetic generation, splits and file readers.
+
+pub mod count;
+pub mod csv;
+pub mod mt19937;
+pub mod npy;
+pub mod split;
+pub mod synth;
+
+use std::path::Path;
+
+use ndarray::{Array2, ArrayView2};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Row-major `f64` features with integer class labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    pub x: Array2<f64>,
+    pub y: Vec<i64>,
+}
+
+impl Dataset {
+    pub fn new(x: Array2<f64>, y: Vec<i64>) -> Self {
+        assert_eq!(x.nrows(), y.len(), "features and labels differ in length");
+        Dataset { x, y }
+    }
+
+    pub fn n_rows(&self) -> usize {
+        self.x.nrows()
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.x.ncols()
+    }
+
+    /// Sorted distinct labels.
+    pub fn classes(&self) -> Vec<i64> {
+        let mut c = self.y.clone();
+        c.sort_unstable();
+        c.dedup();
+        c
+    }
+
+    /// Rows picked by index, in that order (used for folds and splits).
+    pub fn select(&self, rows: &[usize]) -> Dataset {
+        let x = self.x.select(ndarray::Axis(0), rows);
+        let y = rows.iter().map(|&r| self.y[r]).collect();
+        Dataset { x, y }
+    }
+
+    /// Check what every fit needs: finite features, at least two classes.
+    /// `origin` names the file (or generator) in the error.
+    pub fn validate_for_training(&self, origin: &Path) -> Result<()> {
+        check_finite(self.x.view(), origin)?;
+        if self.n_rows() == 0 {
+            return Err(Error::data(origin, "no rows to train on"));
+        }
+        let classes = self.classes();
+        if classes.len() < 2 {
+            return Err(Error::data(
+                origin,
+                format!(
+                    "only one class ({}) in the labels; training needs at least two classes",
+                    classes.first().copied().unwrap_or_default()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// SHA-256 of the features (little-endian f64, row-major) and labels,
+    /// hex; stored in model files so a model names the data it was fit on.
+    pub fn content_hash(&self) -> String {
+        let mut h = Sha256::new();
+        h.update((self.n_rows() as u64).to_le_bytes());
+        h.update((self.n_features() as u64).to_le_bytes());
+        for v in self.x.iter() {
+            h.update(v.to_le_bytes());
+        }
+        for v in &self.y {
+            h.update(v.to_le_bytes());
+        }
+        hex(&h.finalize())
+    }
+}
+
+/// Refuse NaN and infinite features, naming the first bad cell.
+pub fn check_finite(x: ArrayView2<'_, f64>, origin: &Path) -> Result<()> {
+    for (r, row) in x.rows().into_iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            if !v.is_finite() {
+                return Err(Error::data(
+                    origin,
+                    format!(
+                        "row {} column {} is {v}; features must be finite numbers (drop or impute such rows)",
+                        r + 1,
+                        c + 1
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Load a labelled dataset from CSV (header, label column) or `.npy`
+/// (features file plus a labels file).
+pub fn load_labelled(path: &Path, label: &str, labels_npy: Option<&Path>) -> Result<Dataset> {
+    match extension(path).as_str() {
+        "npy" => {
+            let x = npy::read_features(path)?;
+            let y_path = labels_npy.ok_or_else(|| {
+                Error::usage(format!(
+                    "{}: a .npy features file needs its labels: add --labels y.npy",
+                    path.display()
+                ))
+            })?;
+            let y = npy::read_labels(y_path)?;
+            if y.len() != x.nrows() {
+                return Err(Error::data(
+                    y_path,
+                    format!(
+                        "{} labels for {} feature rows in {}; they must match",
+                        y.len(),
+                        x.nrows(),
+                        path.display()
+                    ),
+                ));
+            }
+            Ok(Dataset::new(x, y))
+        }
+        _ => csv::read_labelled(path, label),
+    }
+}
+
+pub fn extension(path: &Path) -> String {
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
+}

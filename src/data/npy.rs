@@ -1,0 +1,262 @@
+//! NumPy `.npy` files (format 1.0–3.0): little- or big-endian f8/f4 features
+//! (2-d, C or Fortran order) and integer labels (1-d).
+
+use std::path::Path;
+
+use ndarray::Array2;
+
+use crate::error::{Error, Result};
+
+struct Npy {
+    descr: String,
+    fortran: bool,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+fn read(path: &Path) -> Result<Npy> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::data(path, "file not found; check the path"),
+        _ => Error::data(path, format!("cannot read: {e}")),
+    })?;
+    let bad = |m: &str| Error::data(path, format!("not a readable .npy file: {m}"));
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(bad("missing the \\x93NUMPY magic"));
+    }
+    let major = bytes[6];
+    let (hlen, start) = match major {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 => {
+            if bytes.len() < 12 {
+                return Err(bad("truncated header"));
+            }
+            (
+                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+                12,
+            )
+        }
+        v => return Err(bad(&format!("unsupported format version {v}"))),
+    };
+    if bytes.len() < start + hlen {
+        return Err(bad("truncated header"));
+    }
+    let header =
+        std::str::from_utf8(&bytes[start..start + hlen]).map_err(|_| bad("header is not text"))?;
+    let descr = dict_value(header, "descr")
+        .and_then(|v| {
+            let q = v.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+            v[1..].split(q).next().map(str::to_string)
+        })
+        .ok_or_else(|| bad("header has no 'descr' string"))?;
+    let fortran = dict_value(header, "fortran_order")
+        .map(|v| v.starts_with("True"))
+        .ok_or_else(|| bad("header has no 'fortran_order'"))?;
+    let shape_text = dict_value(header, "shape").ok_or_else(|| bad("header has no 'shape'"))?;
+    let shape = shape_text
+        .trim_start_matches('(')
+        .split(')')
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>().map_err(|_| bad("bad shape")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Npy {
+        descr,
+        fortran,
+        shape,
+        data: bytes[start + hlen..].to_vec(),
+    })
+}
+
+/// The text after `'key':` in the header dict, up to the next top-level comma.
+fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
+    let pat = format!("'{key}':");
+    let at = header.find(&pat)? + pat.len();
+    Some(header[at..].trim_start())
+}
+
+fn element_count(path: &Path, npy: &Npy, width: usize) -> Result<usize> {
+    let n: usize = npy.shape.iter().product();
+    if npy.data.len() < n * width {
+        return Err(Error::data(
+            path,
+            format!(
+                "truncated .npy data: shape {:?} needs {} bytes, found {}",
+                npy.shape,
+                n * width,
+                npy.data.len()
+            ),
+        ));
+    }
+    Ok(n)
+}
+
+fn floats(path: &Path, npy: &Npy) -> Result<Vec<f64>> {
+    let (big, kind) = endian(&npy.descr);
+    let out = match kind {
+        "f8" => {
+            let n = element_count(path, npy, 8)?;
+            npy.data[..n * 8]
+                .chunks_exact(8)
+                .map(|c| {
+                    let b: [u8; 8] = c.try_into().expect("8 bytes");
+                    if big {
+                        f64::from_be_bytes(b)
+                    } else {
+                        f64::from_le_bytes(b)
+                    }
+                })
+                .collect()
+        }
+        "f4" => {
+            let n = element_count(path, npy, 4)?;
+            npy.data[..n * 4]
+                .chunks_exact(4)
+                .map(|c| {
+                    let b: [u8; 4] = c.try_into().expect("4 bytes");
+                    (if big {
+                        f32::from_be_bytes(b)
+                    } else {
+                        f32::from_le_bytes(b)
+                    }) as f64
+                })
+                .collect()
+        }
+        _ => integers(path, npy)?.into_iter().map(|v| v as f64).collect(),
+    };
+    Ok(out)
+}
+
+fn integers(path: &Path, npy: &Npy) -> Result<Vec<i64>> {
+    let (big, kind) = endian(&npy.descr);
+    let width = match kind {
+        "i1" | "u1" | "b1" => 1,
+        "i2" | "u2" => 2,
+        "i4" | "u4" => 4,
+        "i8" | "u8" => 8,
+        _ => return Err(Error::data(
+            path,
+            format!(
+                "dtype '{}' is not supported here; use float64/float32 features and integer labels",
+                npy.descr
+            ),
+        )),
+    };
+    let n = element_count(path, npy, width)?;
+    let signed = kind.starts_with('i');
+    Ok(npy.data[..n * width]
+        .chunks_exact(width)
+        .map(|c| {
+            let mut b = [0u8; 8];
+            if big {
+                for (k, v) in c.iter().rev().enumerate() {
+                    b[k] = *v;
+                }
+            } else {
+                b[..width].copy_from_slice(c);
+            }
+            let raw = u64::from_le_bytes(b);
+            if signed && width < 8 && (raw >> (width * 8 - 1)) & 1 == 1 {
+                (raw | (u64::MAX << (width * 8))) as i64
+            } else {
+                raw as i64
+            }
+        })
+        .collect())
+}
+
+fn endian(descr: &str) -> (bool, &str) {
+    match descr.as_bytes().first() {
+        Some(b'>') => (true, &descr[1..]),
+        Some(b'<') | Some(b'|') | Some(b'=') => (false, &descr[1..]),
+        _ => (false, descr),
+    }
+}
+
+/// A 2-d feature matrix (a 1-d array is one feature per row).
+pub fn read_features(path: &Path) -> Result<Array2<f64>> {
+    let npy = read(path)?;
+    let (rows, cols) = match npy.shape.as_slice() {
+        [r, c] => (*r, *c),
+        [r] => (*r, 1),
+        s => {
+            return Err(Error::data(
+                path,
+                format!("features must be a 2-d array, found shape {s:?}"),
+            ))
+        }
+    };
+    let values = floats(path, &npy)?;
+    let x = if npy.fortran {
+        Array2::from_shape_vec((cols, rows), values)
+            .expect("shape checked")
+            .reversed_axes()
+            .as_standard_layout()
+            .to_owned()
+    } else {
+        Array2::from_shape_vec((rows, cols), values).expect("shape checked")
+    };
+    Ok(x)
+}
+
+/// A 1-d array of integer class labels.
+pub fn read_labels(path: &Path) -> Result<Vec<i64>> {
+    let npy = read(path)?;
+    if npy.shape.len() != 1 {
+        return Err(Error::data(
+            path,
+            format!("labels must be a 1-d array, found shape {:?}", npy.shape),
+        ));
+    }
+    let (_, kind) = endian(&npy.descr);
+    if kind.starts_with('f') {
+        let v = floats(path, &npy)?;
+        return v
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                if x.is_finite() && x.fract() == 0.0 {
+                    Ok(*x as i64)
+                } else {
+                    Err(Error::data(
+                        path,
+                        format!("label {} is {x}, not an integer class", i + 1),
+                    ))
+                }
+            })
+            .collect();
+    }
+    integers(path, &npy)
+}
+
+fn header_bytes(descr: &str, shape: &str) -> Vec<u8> {
+    let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    out.extend_from_slice(h.as_bytes());
+    out
+}
+
+/// `.npy` bytes of an f64 matrix (C order).
+pub fn features_to_bytes(x: ndarray::ArrayView2<'_, f64>) -> Vec<u8> {
+    let mut out = header_bytes("<f8", &format!("({}, {})", x.nrows(), x.ncols()));
+    for v in x.iter() {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// `.npy` bytes of i64 labels.
+pub fn labels_to_bytes(y: &[i64]) -> Vec<u8> {
+    let mut out = header_bytes("<i8", &format!("({},)", y.len()));
+    for v in y {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}

@@ -1,0 +1,18 @@
+//! cpuwall: train classical classifiers by grid search, store them safely,
+//! predict through interchangeable execution backends and measure wall and
+//! CPU time honestly. The library is usable without the CLI (`cli/` is glue).
+
+// Index loops over several parallel arrays are the clearest form of the
+// numeric kernels here (and compile to the same code).
+#![allow(clippy::needless_range_loop)]
+
+pub mod atomic;
+pub mod cli;
+pub mod data;
+pub mod error;
+pub mod model;
+pub mod report;
+pub mod rng;
+pub mod tune;
+
+pub use error::{Error, Result};

@@ -1,0 +1,133 @@
+//! A fitted linear decision function, shared by logistic regression and the
+//! linear SVC: `coef` (`n_outputs x n_features`) and `intercept`. Binary
+//! problems have one output (positive → second class), multiclass one per
+//! class (largest wins, first on ties).
+
+use std::fmt;
+
+use ndarray::{Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
+
+use super::{argmax, map_rows};
+
+/// How the solver ended, recorded so users can see a non-converged fit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitInfo {
+    pub iterations: usize,
+    pub converged: bool,
+}
+
+impl fmt::Display for FitInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.converged {
+            write!(f, "converged in {} iterations", self.iterations)
+        } else {
+            write!(
+                f,
+                "NOT converged after {} iterations (raise max_iter)",
+                self.iterations
+            )
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Linear {
+    pub classes: Vec<i64>,
+    pub n_features: usize,
+    pub coef: Vec<f64>,
+    pub intercept: Vec<f64>,
+    pub fit_info: FitInfo,
+}
+
+impl Linear {
+    pub fn n_outputs(&self) -> usize {
+        self.intercept.len()
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let k = self.classes.len();
+        let outputs = if k == 2 { 1 } else { k };
+        if k < 2 || self.intercept.len() != outputs || self.coef.len() != outputs * self.n_features
+        {
+            return Err("linear model parameter sizes disagree".into());
+        }
+        if self
+            .coef
+            .iter()
+            .chain(&self.intercept)
+            .any(|v| !v.is_finite())
+        {
+            return Err("linear model has non-finite coefficients".into());
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn decision(&self, row: &[f64], k: usize) -> f64 {
+        let d = self.n_features;
+        let w = &self.coef[k * d..(k + 1) * d];
+        let mut s = self.intercept[k];
+        for j in 0..d {
+            s += w[j] * row[j];
+        }
+        s
+    }
+
+    pub fn predict_into(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) {
+        let k = self.n_outputs();
+        if k == 1 {
+            map_rows(x, out, |row| {
+                self.classes[(self.decision(row, 0) > 0.0) as usize]
+            });
+        } else {
+            map_rows(x, out, |row| {
+                let mut best = 0;
+                let mut best_v = self.decision(row, 0);
+                for c in 1..k {
+                    let v = self.decision(row, c);
+                    if v > best_v {
+                        best = c;
+                        best_v = v;
+                    }
+                }
+                self.classes[best]
+            });
+        }
+    }
+
+    /// Decision values, one column per output.
+    pub fn decision_function(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
+        let k = self.n_outputs();
+        let mut out = Array2::zeros((x.nrows(), k));
+        for (i, row) in x.rows().into_iter().enumerate() {
+            let row = row.to_vec();
+            for c in 0..k {
+                out[[i, c]] = self.decision(&row, c);
+            }
+        }
+        out
+    }
+
+    /// Logistic probabilities: sigmoid for one output, softmax for several.
+    pub fn probabilities(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
+        let dec = self.decision_function(x);
+        let k = self.classes.len();
+        let mut out = Array2::zeros((x.nrows(), k));
+        for (i, d) in dec.rows().into_iter().enumerate() {
+            if k == 2 {
+                let p = 1.0 / (1.0 + (-d[0]).exp());
+                out[[i, 0]] = 1.0 - p;
+                out[[i, 1]] = p;
+            } else {
+                let v = d.to_vec();
+                let m = v[argmax(&v)];
+                let z: f64 = v.iter().map(|t| (t - m).exp()).sum();
+                for c in 0..k {
+                    out[[i, c]] = (v[c] - m).exp() / z;
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,239 @@
+//! Gaussian naive Bayes, as scikit-learn's `GaussianNB`: per-class means and
+//! (population) variances, `var_smoothing` x the largest feature variance
+//! added to every variance, empirical class priors.
+
+use ndarray::{Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
+
+use super::params::{ParamReader, ParamSet};
+use super::{argmax, encode_labels, map_rows, Classifier, ModelKind, ScoreKind};
+use crate::data::Dataset;
+use crate::error::Result;
+
+#[derive(Debug, Clone)]
+pub struct NbConfig {
+    pub var_smoothing: f64,
+}
+
+impl NbConfig {
+    pub fn from_params(p: &ParamSet) -> Result<Self> {
+        let r = ParamReader::new("nb", p, &["var_smoothing"])?;
+        Ok(NbConfig {
+            var_smoothing: r.num("var_smoothing", 1e-9)?.max(0.0),
+        })
+    }
+}
+
+/// What a model file stores; the cached prediction terms are rebuilt on load.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct NbParts {
+    classes: Vec<i64>,
+    n_features: usize,
+    theta: Vec<f64>,
+    var: Vec<f64>,
+    class_prior: Vec<f64>,
+    epsilon: f64,
+}
+
+impl TryFrom<NbParts> for GaussianNb {
+    type Error = String;
+    fn try_from(p: NbParts) -> std::result::Result<Self, String> {
+        let k = p.classes.len();
+        let kd = k * p.n_features;
+        if k < 2 || p.theta.len() != kd || p.var.len() != kd || p.class_prior.len() != k {
+            return Err("naive Bayes parameter sizes disagree".into());
+        }
+        if p.var.iter().any(|v| v.is_nan() || *v <= 0.0) {
+            return Err("naive Bayes variance is not positive".into());
+        }
+        Ok(GaussianNb::from_parts(
+            p.classes,
+            p.n_features,
+            p.theta,
+            p.var,
+            p.class_prior,
+            p.epsilon,
+        ))
+    }
+}
+
+impl From<GaussianNb> for NbParts {
+    fn from(m: GaussianNb) -> Self {
+        NbParts {
+            classes: m.classes,
+            n_features: m.n_features,
+            theta: m.theta,
+            var: m.var,
+            class_prior: m.class_prior,
+            epsilon: m.epsilon,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "NbParts", into = "NbParts")]
+pub struct GaussianNb {
+    pub classes: Vec<i64>,
+    pub n_features: usize,
+    /// Means, class-major (`n_classes x n_features`).
+    pub theta: Vec<f64>,
+    /// Smoothed variances, class-major.
+    pub var: Vec<f64>,
+    pub class_prior: Vec<f64>,
+    pub epsilon: f64,
+    /// Precomputed for prediction: `0.5 / var`, class-major.
+    half_inv_var: Vec<f64>,
+    /// Precomputed: `ln prior - 0.5 * sum ln(2 pi var)` per class.
+    log_norm: Vec<f64>,
+}
+
+impl GaussianNb {
+    pub fn fit(cfg: &NbConfig, data: &Dataset) -> Result<Self> {
+        let (classes, idx) = encode_labels(&data.y);
+        let (n, d, k) = (data.n_rows(), data.n_features(), classes.len());
+        let mut counts = vec![0usize; k];
+        let mut theta = vec![0.0; k * d];
+        for (row, &c) in data.x.rows().into_iter().zip(&idx) {
+            counts[c] += 1;
+            for (t, v) in theta[c * d..(c + 1) * d].iter_mut().zip(row) {
+                *t += v;
+            }
+        }
+        for c in 0..k {
+            for t in &mut theta[c * d..(c + 1) * d] {
+                *t /= counts[c] as f64;
+            }
+        }
+        let mut var = vec![0.0; k * d];
+        for (row, &c) in data.x.rows().into_iter().zip(&idx) {
+            for j in 0..d {
+                let diff = row[j] - theta[c * d + j];
+                var[c * d + j] += diff * diff;
+            }
+        }
+        for c in 0..k {
+            for v in &mut var[c * d..(c + 1) * d] {
+                *v /= counts[c] as f64;
+            }
+        }
+        // epsilon = var_smoothing * max over features of the variance of X.
+        let mut max_var: f64 = 0.0;
+        for col in data.x.columns() {
+            let mean = col.sum() / n as f64;
+            let v = col.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n as f64;
+            max_var = max_var.max(v);
+        }
+        let epsilon = cfg.var_smoothing * max_var;
+        for v in &mut var {
+            *v += epsilon;
+        }
+        let class_prior = counts.iter().map(|&c| c as f64 / n as f64).collect();
+        Ok(GaussianNb::from_parts(
+            classes,
+            d,
+            theta,
+            var,
+            class_prior,
+            epsilon,
+        ))
+    }
+
+    pub fn from_parts(
+        classes: Vec<i64>,
+        n_features: usize,
+        theta: Vec<f64>,
+        var: Vec<f64>,
+        class_prior: Vec<f64>,
+        epsilon: f64,
+    ) -> Self {
+        let k = classes.len();
+        let d = n_features;
+        let half_inv_var = var.iter().map(|v| 0.5 / v).collect();
+        let log_norm = (0..k)
+            .map(|c| {
+                let s: f64 = var[c * d..(c + 1) * d]
+                    .iter()
+                    .map(|v| (2.0 * std::f64::consts::PI * v).ln())
+                    .sum();
+                class_prior[c].ln() - 0.5 * s
+            })
+            .collect();
+        GaussianNb {
+            classes,
+            n_features,
+            theta,
+            var,
+            class_prior,
+            epsilon,
+            half_inv_var,
+            log_norm,
+        }
+    }
+
+    /// Joint log-likelihood of one row for class `c`.
+    #[inline(always)]
+    fn jll(&self, row: &[f64], c: usize) -> f64 {
+        let d = self.n_features;
+        let theta = &self.theta[c * d..(c + 1) * d];
+        let h = &self.half_inv_var[c * d..(c + 1) * d];
+        let mut s = 0.0;
+        for j in 0..d {
+            let t = row[j] - theta[j];
+            s += t * t * h[j];
+        }
+        self.log_norm[c] - s
+    }
+}
+
+impl Classifier for GaussianNb {
+    fn kind(&self) -> ModelKind {
+        ModelKind::NaiveBayes
+    }
+    fn n_features(&self) -> usize {
+        self.n_features
+    }
+    fn classes(&self) -> &[i64] {
+        &self.classes
+    }
+
+    fn predict_into(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) {
+        let k = self.classes.len();
+        if k == 2 {
+            map_rows(x, out, |row| {
+                // Strictly greater: ties go to the first class, like argmax.
+                self.classes[(self.jll(row, 1) > self.jll(row, 0)) as usize]
+            });
+        } else {
+            map_rows(x, out, |row| {
+                let mut best = 0;
+                let mut best_v = self.jll(row, 0);
+                for c in 1..k {
+                    let v = self.jll(row, c);
+                    if v > best_v {
+                        best = c;
+                        best_v = v;
+                    }
+                }
+                self.classes[best]
+            });
+        }
+    }
+
+    fn scores(&self, x: ArrayView2<'_, f64>) -> (ScoreKind, Array2<f64>) {
+        let k = self.classes.len();
+        let mut out = Array2::zeros((x.nrows(), k));
+        let mut jll = vec![0.0; k];
+        for (i, row) in x.rows().into_iter().enumerate() {
+            let row = row.to_vec();
+            for (c, j) in jll.iter_mut().enumerate() {
+                *j = self.jll(&row, c);
+            }
+            let m = jll[argmax(&jll)];
+            let z: f64 = jll.iter().map(|v| (v - m).exp()).sum();
+            for c in 0..k {
+                out[[i, c]] = (jll[c] - m).exp() / z;
+            }
+        }
+        (ScoreKind::Probability, out)
+    }
+}

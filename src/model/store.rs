@@ -1,0 +1,172 @@
+//! The model file format. Self-describing and versioned; loading never
+//! executes code (plain data decoded by serde, then checked).
+//!
+//! ```text
+//! magic        8 bytes  "CPUWALL\x1a"
+//! version      u32 LE   FORMAT_VERSION
+//! header_len   u32 LE
+//! header       JSON     ModelHeader (kind, features, classes, params, CV
+//!                       score, training-data hash, tool version, ...)
+//! payload_len  u64 LE
+//! payload      postcard-encoded Model
+//! checksum     32 bytes SHA-256 of everything above
+//! ```
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::params::ParamSet;
+use super::{Classifier, Model, ModelKind};
+use crate::atomic::write_atomic;
+use crate::data::hex;
+use crate::error::{Error, ModelFileProblem, Result};
+
+pub const MAGIC: &[u8; 8] = b"CPUWALL\x1a";
+pub const FORMAT_VERSION: u32 = 1;
+pub const EXTENSION: &str = "cpuwall";
+const FIXED: usize = 8 + 4 + 4;
+const SUM: usize = 32;
+
+/// Everything a person (or `cpuwall inspect`) wants to know without the payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelHeader {
+    pub kind: ModelKind,
+    pub n_features: usize,
+    pub classes: Vec<i64>,
+    pub params: ParamSet,
+    pub cv_accuracy: Option<f64>,
+    pub train_rows: usize,
+    /// SHA-256 of the training data (see `Dataset::content_hash`).
+    pub data_hash: String,
+    pub tool_version: String,
+    /// Seconds since the Unix epoch.
+    pub created_unix: u64,
+    pub fit_notes: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredModel {
+    pub header: ModelHeader,
+    pub model: Model,
+}
+
+pub fn encode(header: &ModelHeader, model: &Model) -> Vec<u8> {
+    let head = serde_json::to_vec(header).expect("header serialises");
+    let payload = postcard::to_allocvec(model).expect("model serialises");
+    let mut out = Vec::with_capacity(FIXED + head.len() + 8 + payload.len() + SUM);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(head.len() as u32).to_le_bytes());
+    out.extend_from_slice(&head);
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&payload);
+    let sum = Sha256::digest(&out);
+    out.extend_from_slice(&sum);
+    out
+}
+
+pub fn save(path: &Path, header: &ModelHeader, model: &Model) -> Result<()> {
+    write_atomic(path, &encode(header, model))
+}
+
+pub fn load(path: &Path) -> Result<StoredModel> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::model_file(path, ModelFileProblem::NotFound),
+        _ => Error::model_file(path, ModelFileProblem::Invalid(format!("cannot read: {e}"))),
+    })?;
+    decode(&bytes).map_err(|p| Error::model_file(path, p))
+}
+
+/// Declared total length, if the fixed fields are present.
+fn declared_len(b: &[u8]) -> Option<u64> {
+    let head_len = u32::from_le_bytes(b.get(12..16)?.try_into().ok()?) as u64;
+    let at = FIXED as u64 + head_len;
+    let pl = b.get(at as usize..at as usize + 8)?;
+    let payload_len = u64::from_le_bytes(pl.try_into().ok()?);
+    Some(at + 8 + payload_len + SUM as u64)
+}
+
+pub fn decode(b: &[u8]) -> std::result::Result<StoredModel, ModelFileProblem> {
+    let n = b.len();
+    if n < MAGIC.len() {
+        return Err(if MAGIC.starts_with(b) && n > 0 {
+            ModelFileProblem::Truncated {
+                expected: FIXED as u64,
+                found: n as u64,
+            }
+        } else {
+            ModelFileProblem::NotAModel
+        });
+    }
+    if &b[..8] != MAGIC {
+        return Err(ModelFileProblem::NotAModel);
+    }
+    if n < FIXED {
+        return Err(ModelFileProblem::Truncated {
+            expected: FIXED as u64,
+            found: n as u64,
+        });
+    }
+    let version = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
+    let intact = n >= FIXED + SUM && Sha256::digest(&b[..n - SUM]).as_slice() == &b[n - SUM..];
+    if !intact {
+        // A newer writer may lay out the rest differently: say so first.
+        if version > FORMAT_VERSION {
+            return Err(ModelFileProblem::FutureVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        return Err(match declared_len(b) {
+            Some(expected) if expected > n as u64 => ModelFileProblem::Truncated {
+                expected,
+                found: n as u64,
+            },
+            None => ModelFileProblem::Truncated {
+                expected: (FIXED + SUM) as u64,
+                found: n as u64,
+            },
+            _ => ModelFileProblem::Corrupted,
+        });
+    }
+    if version > FORMAT_VERSION {
+        return Err(ModelFileProblem::FutureVersion {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    if version == 0 {
+        return Err(ModelFileProblem::Invalid(
+            "format version 0 does not exist".into(),
+        ));
+    }
+    let invalid = |m: String| ModelFileProblem::Invalid(m);
+    if declared_len(b) != Some(n as u64) {
+        return Err(invalid(
+            "section lengths do not add up to the file size".into(),
+        ));
+    }
+    let head_len = u32::from_le_bytes(b[12..16].try_into().expect("4 bytes")) as usize;
+    let header: ModelHeader = serde_json::from_slice(&b[FIXED..FIXED + head_len])
+        .map_err(|e| invalid(format!("header: {e}")))?;
+    let payload = &b[FIXED + head_len + 8..n - SUM];
+    let model: Model =
+        postcard::from_bytes(payload).map_err(|e| invalid(format!("payload: {e}")))?;
+    model.validate().map_err(invalid)?;
+    if model.kind() != header.kind
+        || model.n_features() != header.n_features
+        || model.classes() != header.classes.as_slice()
+    {
+        return Err(invalid(
+            "header and payload describe different models".into(),
+        ));
+    }
+    Ok(StoredModel { header, model })
+}
+
+/// Short hex digest of a file's checksum, for display.
+pub fn checksum_hex(bytes: &[u8]) -> String {
+    hex(&bytes[bytes.len().saturating_sub(SUM)..])[..16.min(2 * SUM)].to_string()
+}

@@ -1,0 +1,6 @@
+//! Hyperparameter tuning: parameter grids, stratified k-fold, grid search.
+
+pub mod grid;
+pub mod kfold;
+pub mod search;
+pub mod train;

@@ -1,0 +1,167 @@
+//! Grid search with stratified k-fold cross-validation: every (candidate,
+//! fold) fit runs in parallel on the current rayon pool; the best candidate
+//! by mean CV accuracy (the first among ties, as scikit-learn) is refit on
+//! all the training data. A candidate that fails is kept, with its reason.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::kfold::{fold_indices, stratified_folds};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::model::params::{describe, ParamSet};
+use crate::model::{accuracy, fit, Classifier, Model, ModelKind};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateResult {
+    pub params: ParamSet,
+    pub fold_accuracy: Vec<f64>,
+    pub mean_accuracy: f64,
+    pub std_accuracy: f64,
+    /// Summed fit time of its folds (seconds, single-thread equivalent).
+    pub fit_seconds: f64,
+    /// Why it failed; `None` when every fold fit.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchResult {
+    pub kind: ModelKind,
+    pub candidates: Vec<CandidateResult>,
+    pub best: usize,
+    pub model: Model,
+    /// Wall time of the whole search including the refit.
+    pub wall_seconds: f64,
+    pub refit_seconds: f64,
+}
+
+impl SearchResult {
+    pub fn best_params(&self) -> &ParamSet {
+        &self.candidates[self.best].params
+    }
+    pub fn cv_accuracy(&self) -> f64 {
+        self.candidates[self.best].mean_accuracy
+    }
+    pub fn n_failed(&self) -> usize {
+        self.candidates.iter().filter(|c| c.error.is_some()).count()
+    }
+}
+
+pub struct SearchSpec<'a> {
+    pub kind: ModelKind,
+    pub candidates: &'a [ParamSet],
+    pub folds: usize,
+    /// Seeds the fold shuffle and every model's randomness.
+    pub seed: u64,
+}
+
+/// Fit and score, turning a panic inside a fit into a failure message.
+fn fit_and_score(
+    kind: ModelKind,
+    params: &ParamSet,
+    train: &Dataset,
+    test: &Dataset,
+    seed: u64,
+) -> (Result<f64, String>, f64) {
+    let t = Instant::now();
+    let out = catch_unwind(AssertUnwindSafe(|| {
+        let m = fit(kind, params, train, seed).map_err(|e| e.to_string())?;
+        Ok(accuracy(&m.predict(test.x.view()), &test.y))
+    }))
+    .unwrap_or_else(|p| {
+        let why = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(format!("internal error: {why}"))
+    });
+    (out, t.elapsed().as_secs_f64())
+}
+
+pub fn grid_search(
+    spec: &SearchSpec,
+    data: &Dataset,
+    on_fit_done: &(dyn Fn() + Sync),
+) -> Result<SearchResult> {
+    let start = Instant::now();
+    let folds = stratified_folds(&data.y, spec.folds, Some(spec.seed as u32))?;
+    let splits: Vec<(Dataset, Dataset)> = (0..spec.folds)
+        .map(|f| {
+            let (tr, te) = fold_indices(&folds, f);
+            (data.select(&tr), data.select(&te))
+        })
+        .collect();
+    let jobs: Vec<(usize, usize)> = (0..spec.candidates.len())
+        .flat_map(|c| (0..spec.folds).map(move |f| (c, f)))
+        .collect();
+    let outcomes: Vec<(Result<f64, String>, f64)> = jobs
+        .par_iter()
+        .map(|&(c, f)| {
+            let (train, test) = &splits[f];
+            let r = fit_and_score(spec.kind, &spec.candidates[c], train, test, spec.seed);
+            on_fit_done();
+            r
+        })
+        .collect();
+
+    let mut candidates = Vec::with_capacity(spec.candidates.len());
+    for (c, params) in spec.candidates.iter().enumerate() {
+        let mine = &outcomes[c * spec.folds..(c + 1) * spec.folds];
+        let fit_seconds = mine.iter().map(|(_, s)| s).sum();
+        let error = mine.iter().find_map(|(r, _)| r.clone().err());
+        let fold_accuracy: Vec<f64> = mine.iter().filter_map(|(r, _)| r.clone().ok()).collect();
+        let (mean, std) = if error.is_none() {
+            let m = fold_accuracy.iter().sum::<f64>() / fold_accuracy.len() as f64;
+            let v = fold_accuracy.iter().map(|a| (a - m) * (a - m)).sum::<f64>()
+                / fold_accuracy.len() as f64;
+            (m, v.sqrt())
+        } else {
+            (f64::NAN, f64::NAN)
+        };
+        candidates.push(CandidateResult {
+            params: params.clone(),
+            fold_accuracy,
+            mean_accuracy: mean,
+            std_accuracy: std,
+            fit_seconds,
+            error,
+        });
+    }
+    let mut best: Option<usize> = None;
+    for (i, c) in candidates.iter().enumerate() {
+        if c.error.is_none() && best.is_none_or(|b| c.mean_accuracy > candidates[b].mean_accuracy) {
+            best = Some(i);
+        }
+    }
+    let best = best.ok_or_else(|| {
+        let first = candidates
+            .iter()
+            .find_map(|c| {
+                c.error
+                    .as_ref()
+                    .map(|e| format!("{}: {e}", describe(&c.params)))
+            })
+            .unwrap_or_default();
+        Error::Runtime(format!(
+            "{}: all {} candidates failed (first: {first})",
+            spec.kind,
+            candidates.len()
+        ))
+    })?;
+    let t = Instant::now();
+    let model = fit(spec.kind, &candidates[best].params, data, spec.seed)?;
+    on_fit_done();
+    let refit_seconds = t.elapsed().as_secs_f64();
+    Ok(SearchResult {
+        kind: spec.kind,
+        candidates,
+        best,
+        model,
+        wall_seconds: start.elapsed().as_secs_f64(),
+        refit_seconds,
+    })
+}

@@ -1,0 +1,104 @@
+//! The whole training job of the study: for each model, grid search with
+//! cross-validation, refit, score on train and test, save the model file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::grid::Grid;
+use super::search::{grid_search, CandidateResult, SearchSpec};
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::model::params::ParamSet;
+use crate::model::store::{self, ModelHeader};
+use crate::model::{accuracy, Classifier, ModelKind};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainedModel {
+    pub model: ModelKind,
+    pub best_params: ParamSet,
+    pub n_candidates: usize,
+    pub n_failed: usize,
+    /// Wall seconds of the grid search including the refit.
+    pub fit_seconds: f64,
+    pub refit_seconds: f64,
+    pub train_accuracy: f64,
+    pub test_accuracy: Option<f64>,
+    pub cv_accuracy: f64,
+    pub fit_notes: String,
+    pub path: PathBuf,
+    pub candidates: Vec<CandidateResult>,
+}
+
+pub struct TrainJob<'a> {
+    pub models: &'a [ModelKind],
+    pub grids: &'a BTreeMap<ModelKind, Grid>,
+    pub folds: usize,
+    pub seed: u64,
+    pub out_dir: &'a Path,
+}
+
+/// Default file name of a model kind in a model directory.
+pub fn model_path(dir: &Path, kind: ModelKind) -> PathBuf {
+    dir.join(format!("{}.{}", kind.short(), store::EXTENSION))
+}
+
+/// Train every model in turn (each search is parallel inside), saving each
+/// model file as soon as it is fit. `on_model_start(kind, n_fits)` and
+/// `on_fit_done()` report progress.
+pub fn train_models(
+    job: &TrainJob,
+    train: &Dataset,
+    test: Option<&Dataset>,
+    on_model_start: &dyn Fn(ModelKind, usize),
+    on_fit_done: &(dyn Fn() + Sync),
+) -> Result<Vec<TrainedModel>> {
+    let data_hash = train.content_hash();
+    let mut out = Vec::new();
+    for &kind in job.models {
+        let grid = job.grids.get(&kind).cloned().unwrap_or_default();
+        let candidates = super::grid::validate(kind, &grid)?;
+        on_model_start(kind, candidates.len() * job.folds + 1);
+        let spec = SearchSpec {
+            kind,
+            candidates: &candidates,
+            folds: job.folds,
+            seed: job.seed,
+        };
+        let result = grid_search(&spec, train, on_fit_done)?;
+        let train_accuracy = accuracy(&result.model.predict(train.x.view()), &train.y);
+        let test_accuracy = test.map(|t| accuracy(&result.model.predict(t.x.view()), &t.y));
+        let header = ModelHeader {
+            kind,
+            n_features: train.n_features(),
+            classes: result.model.classes().to_vec(),
+            params: result.best_params().clone(),
+            cv_accuracy: Some(result.cv_accuracy()),
+            train_rows: train.n_rows(),
+            data_hash: data_hash.clone(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            created_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            fit_notes: result.model.fit_notes(),
+        };
+        let path = model_path(job.out_dir, kind);
+        store::save(&path, &header, &result.model)?;
+        out.push(TrainedModel {
+            model: kind,
+            best_params: result.best_params().clone(),
+            n_candidates: result.candidates.len(),
+            n_failed: result.n_failed(),
+            fit_seconds: result.wall_seconds,
+            refit_seconds: result.refit_seconds,
+            train_accuracy,
+            test_accuracy,
+            cv_accuracy: result.cv_accuracy(),
+            fit_notes: header.fit_notes,
+            path,
+            candidates: result.candidates,
+        });
+    }
+    Ok(out)
+}

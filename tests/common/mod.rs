@@ -1,0 +1,64 @@
+#![allow(dead_code)]
+//! Helpers shared by the integration tests.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use cpuwall::data::{npy, Dataset};
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/sklearn-study")
+        .join(name)
+}
+
+/// The study's train and test sets, read from the `.npy` fixtures.
+pub fn study_split() -> (Dataset, Dataset) {
+    let load = |x: &str, y: &str| {
+        Dataset::new(
+            npy::read_features(&fixture(x)).unwrap(),
+            npy::read_labels(&fixture(y)).unwrap(),
+        )
+    };
+    (
+        load("X_train.npy", "y_train.npy"),
+        load("X_test.npy", "y_test.npy"),
+    )
+}
+
+pub fn reference() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture("reference.json")).unwrap()).unwrap()
+}
+
+pub fn model_params() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture("model_params.json")).unwrap()).unwrap()
+}
+
+/// Run the cpuwall binary.
+pub fn cpuwall(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cpuwall"))
+        .args(args)
+        .output()
+        .expect("cpuwall runs")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Assert a failed run: exit code, one error line containing `needle`.
+pub fn assert_fails(o: &Output, code: i32, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
+    assert!(err.contains(needle), "expected '{needle}' in: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected, got: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
