@@ -10,6 +10,8 @@ pub mod atomic;
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod exec;
+pub mod measure;
 pub mod model;
 pub mod report;
 pub mod rng;

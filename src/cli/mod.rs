@@ -2,7 +2,9 @@
 //! No algorithm lives here.
 
 pub mod inspect;
+pub mod predict;
 pub mod train;
+pub mod worker;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -25,8 +27,13 @@ pub struct Cli {
 pub enum Command {
     /// Grid-search, cross-validate, refit and save models.
     Train(train::TrainArgs),
+    /// Predict with a model through one or all backends, measuring wall and CPU time.
+    Predict(predict::PredictArgs),
     /// Print a model file's metadata.
     Inspect(inspect::InspectArgs),
+    /// A prediction worker process (started by the processes backend).
+    #[command(hide = true)]
+    Worker(worker::WorkerArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -38,7 +45,9 @@ pub enum Format {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(a) => train::run(a),
+        Command::Predict(a) => predict::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Worker(a) => worker::run(a),
     }
 }
 

@@ -144,3 +144,26 @@ pub fn extension(path: &Path) -> String {
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default()
 }
+
+/// Refuse a batch that would not fit in memory, before allocating it.
+/// `copies`: how many copies of the rows (and labels) will live at once.
+pub fn check_memory(rows: u64, cols: u64, copies: u64) -> Result<()> {
+    let need = (rows as f64) * (cols as f64 * 8.0 + 8.0) * copies as f64;
+    let available = available_memory().unwrap_or(u64::MAX) as f64;
+    if need > 0.8 * available {
+        return Err(Error::usage(format!(
+            "--rows {rows} x {cols} features needs {} of memory ({copies} copies of features and labels) but {} is available; use fewer rows",
+            crate::report::units::bytes(need),
+            crate::report::units::bytes(available)
+        )));
+    }
+    Ok(())
+}
+
+/// `MemAvailable` from /proc/meminfo, bytes.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

@@ -136,13 +136,15 @@ fn integers(path: &Path, npy: &Npy) -> Result<Vec<i64>> {
         "i2" | "u2" => 2,
         "i4" | "u4" => 4,
         "i8" | "u8" => 8,
-        _ => return Err(Error::data(
-            path,
-            format!(
+        _ => {
+            return Err(Error::data(
+                path,
+                format!(
                 "dtype '{}' is not supported here; use float64/float32 features and integer labels",
                 npy.descr
             ),
-        )),
+            ))
+        }
     };
     let n = element_count(path, npy, width)?;
     let signed = kind.starts_with('i');

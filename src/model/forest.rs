@@ -281,6 +281,12 @@ impl Classifier for RandomForest {
         });
     }
 
+    fn row_cost_ns(&self) -> f64 {
+        // About 3 ns per node visited; depth ~ log2(nodes per tree) + a bit.
+        let per_tree = self.nodes.len() as f64 / self.roots.len().max(1) as f64;
+        self.roots.len() as f64 * (per_tree.max(2.0).log2() * 1.5 + 1.0) * 3.0
+    }
+
     fn scores(&self, x: ArrayView2<'_, f64>) -> (ScoreKind, Array2<f64>) {
         let k = self.classes.len();
         let mut out = Array2::zeros((x.nrows(), k));

@@ -117,6 +117,13 @@ pub trait Classifier: Send + Sync {
     /// Probabilities or decision values, one row per input row.
     fn scores(&self, x: ArrayView2<'_, f64>) -> (ScoreKind, Array2<f64>);
 
+    /// Rough single-thread cost of predicting one row, in nanoseconds; backends
+    /// use it to size chunks so that each carries enough work to pay for
+    /// handing it to another thread.
+    fn row_cost_ns(&self) -> f64 {
+        (self.classes().len() * self.n_features()) as f64
+    }
+
     fn predict(&self, x: ArrayView2<'_, f64>) -> Vec<i64> {
         let mut out = vec![0; x.nrows()];
         self.predict_into(x, &mut out);
@@ -221,6 +228,9 @@ impl Classifier for Model {
     }
     fn scores(&self, x: ArrayView2<'_, f64>) -> (ScoreKind, Array2<f64>) {
         self.inner().scores(x)
+    }
+    fn row_cost_ns(&self) -> f64 {
+        self.inner().row_cost_ns()
     }
 }
 

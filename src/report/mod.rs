@@ -2,3 +2,4 @@
 
 pub mod table;
 pub mod training;
+pub mod units;

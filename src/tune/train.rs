@@ -102,3 +102,21 @@ pub fn train_models(
     }
     Ok(out)
 }
+
+/// Train the study's default model of `kind` (make_classification 10000 x
+/// 10, seed 0, the study's split, default grid, 5-fold CV) into `dir`.
+pub fn train_default(kind: ModelKind, dir: &Path) -> Result<TrainedModel> {
+    let data = crate::data::synth::study_data(10_000, 10, 0)?;
+    let (train, test) = crate::data::split::train_test_split(&data, 0.2, 2020, false)?;
+    let mut grids = BTreeMap::new();
+    grids.insert(kind, super::grid::default_grid(kind));
+    let job = TrainJob {
+        models: &[kind],
+        grids: &grids,
+        folds: 5,
+        seed: 0,
+        out_dir: dir,
+    };
+    let mut trained = train_models(&job, &train, Some(&test), &|_, _| {}, &|| {})?;
+    Ok(trained.remove(0))
+}

@@ -1,0 +1,124 @@
+//! `auto`: direct below the measured crossover batch size, threads from it
+//! on. Processes never win on one machine (the same cores plus copies and
+//! pipes), so auto does not pick them. The crossover is measured once per
+//! (model kind, features, threads) and cached; `--threads-from ROWS`
+//! overrides it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ndarray::{Array2, ArrayView2};
+
+use super::direct::Direct;
+use super::threads::Threads;
+use super::{Backend, CallCost};
+use crate::atomic::write_atomic;
+use crate::error::Result;
+use crate::model::{Classifier, Model};
+use crate::rng::SplitMix64;
+
+/// Batch sizes tried when calibrating.
+const PROBES: [usize; 9] = [30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000];
+
+pub struct Auto {
+    direct: Direct,
+    threads: Threads,
+    /// Smallest batch predicted with threads.
+    pub threads_from_rows: usize,
+}
+
+impl Auto {
+    pub fn new(model: Arc<Model>, threads: Threads, threads_from_rows: usize) -> Self {
+        Auto {
+            direct: Direct::new(model),
+            threads,
+            threads_from_rows,
+        }
+    }
+}
+
+impl Backend for Auto {
+    fn name(&self) -> String {
+        format!("auto(threads from {} rows)", self.threads_from_rows)
+    }
+
+    fn predict(&mut self, x: ArrayView2<'_, f64>, out: &mut [i64]) -> Result<CallCost> {
+        if x.nrows() >= self.threads_from_rows {
+            self.threads.predict(x, out)
+        } else {
+            self.direct.predict(x, out)
+        }
+    }
+}
+
+fn best_of(runs: usize, mut f: impl FnMut()) -> f64 {
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Smallest probed batch where threads are at least 10% faster than direct
+/// (best of several runs each), `usize::MAX` if never.
+pub fn calibrate(model: &Arc<Model>, threads: &mut Threads) -> usize {
+    let d = model.n_features();
+    let mut rng = SplitMix64::new(42);
+    let biggest = *PROBES.last().expect("probes");
+    let x = Array2::from_shape_fn((biggest, d), |_| {
+        (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 4.0 - 2.0
+    });
+    let mut out = vec![0i64; biggest];
+    for rows in PROBES {
+        let xs = x.slice(ndarray::s![..rows, ..]);
+        let runs = (200_000 / rows).clamp(3, 50);
+        let direct = best_of(runs, || model.predict_into(xs, &mut out[..rows]));
+        let par = best_of(runs, || {
+            let _ = threads.predict(xs, &mut out[..rows]);
+        });
+        if par < 0.9 * direct {
+            return rows;
+        }
+    }
+    usize::MAX
+}
+
+/// Where calibrations are cached: `$XDG_CACHE_HOME/cpuwall/crossover.json`
+/// (or `~/.cache/...`).
+pub fn cache_path() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("cpuwall").join("crossover.json")
+}
+
+/// Cached crossover for `key`, else calibrate and cache it.
+pub fn crossover(
+    cache: &Path,
+    key: &str,
+    model: &Arc<Model>,
+    threads: &mut Threads,
+) -> Result<usize> {
+    let mut table: BTreeMap<String, usize> = std::fs::read_to_string(cache)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    if let Some(v) = table.get(key) {
+        return Ok(*v);
+    }
+    let v = calibrate(model, threads);
+    table.insert(key.to_string(), v);
+    // A cache that cannot be written only costs a recalibration next time.
+    let _ = write_atomic(
+        cache,
+        serde_json::to_string_pretty(&table)
+            .expect("json")
+            .as_bytes(),
+    );
+    Ok(v)
+}

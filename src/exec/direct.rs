@@ -1,0 +1,31 @@
+//! One call on the calling thread.
+
+use std::sync::Arc;
+
+use ndarray::ArrayView2;
+
+use super::{Backend, CallCost};
+use crate::error::Result;
+use crate::model::{Classifier, Model};
+
+pub struct Direct {
+    model: Arc<Model>,
+}
+
+impl Direct {
+    pub fn new(model: Arc<Model>) -> Self {
+        Direct { model }
+    }
+}
+
+impl Backend for Direct {
+    fn name(&self) -> String {
+        "direct".into()
+    }
+
+    fn predict(&mut self, x: ArrayView2<'_, f64>, out: &mut [i64]) -> Result<CallCost> {
+        super::check_batch(self.model.n_features(), x, out)?;
+        self.model.predict_into(x, out);
+        Ok(CallCost::default())
+    }
+}

@@ -1,0 +1,111 @@
+//! Prediction backends: the same job (a model, a batch of rows, an output
+//! slice) run in different ways, all with identical results.
+//!
+//! - `direct`: one call on the calling thread;
+//! - `threads`: contiguous chunks on a rayon pool, written in place;
+//! - `processes`: a pool of `cpuwall worker` processes over shared memory;
+//! - `auto`: direct or threads by batch size, from measured crossovers.
+//!
+//! An MPI backend fits the same trait: every rank runs the same program,
+//! rank 0's `predict` returns once the gathered labels are in `out`.
+
+pub mod auto;
+pub mod chunks;
+pub mod direct;
+pub mod processes;
+pub mod shm;
+pub mod threads;
+pub mod worker;
+
+use std::fmt;
+use std::str::FromStr;
+
+use ndarray::ArrayView2;
+
+use crate::error::{Error, Result};
+
+/// What a call cost outside this process.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CallCost {
+    /// CPU seconds that worker processes report for their share.
+    pub worker_cpu_seconds: f64,
+}
+
+pub trait Backend {
+    fn name(&self) -> String;
+    /// Predict every row of `x` into `out` (`out.len() == x.nrows()`).
+    fn predict(&mut self, x: ArrayView2<'_, f64>, out: &mut [i64]) -> Result<CallCost>;
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Direct,
+    Threads,
+    Processes,
+    Auto,
+    Mpi,
+}
+
+impl BackendKind {
+    pub const LOCAL: [BackendKind; 4] = [
+        BackendKind::Direct,
+        BackendKind::Threads,
+        BackendKind::Processes,
+        BackendKind::Auto,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Direct => "direct",
+            BackendKind::Threads => "threads",
+            BackendKind::Processes => "processes",
+            BackendKind::Auto => "auto",
+            BackendKind::Mpi => "mpi",
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "direct" => Ok(BackendKind::Direct),
+            "threads" => Ok(BackendKind::Threads),
+            "processes" => Ok(BackendKind::Processes),
+            "auto" => Ok(BackendKind::Auto),
+            "mpi" => Err(Error::usage(
+                "--backend mpi needs a build with the `mpi` feature (cargo build --release --features mpi) launched by mpirun",
+            )),
+            other => Err(Error::usage(format!(
+                "unknown backend '{other}'; choose direct, threads, processes, auto or all"
+            ))),
+        }
+    }
+}
+
+/// Check a batch against a model before any backend touches it.
+pub fn check_batch(n_features: usize, x: ArrayView2<'_, f64>, out: &[i64]) -> Result<()> {
+    if x.ncols() != n_features {
+        return Err(Error::usage(format!(
+            "the input has {} features but the model was trained on {n_features}; give data with {n_features} columns",
+            x.ncols()
+        )));
+    }
+    if out.len() != x.nrows() {
+        return Err(Error::Runtime(format!(
+            "output buffer holds {} labels for {} rows",
+            out.len(),
+            x.nrows()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! Shared memory for a batch: an anonymous `memfd` mapped by the parent and
+//! opened by workers through `/proc/<parent>/fd/<fd>`. It has no name in any
+//! filesystem, so nothing can be left behind: the kernel frees it when the
+//! last process holding it exits, whatever way it exits (Ctrl-C included).
+//!
+//! Layout: `rows x cols` f64 input, then `rows` i64 output labels.
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd};
+
+use memmap2::MmapMut;
+
+use crate::error::{Error, Result};
+
+pub struct SharedBatch {
+    file: File,
+    map: MmapMut,
+    capacity: usize,
+}
+
+impl SharedBatch {
+    /// A segment of `bytes` bytes (at least one page).
+    pub fn new(bytes: usize) -> Result<Self> {
+        let bytes = bytes.max(4096);
+        let name = c"cpuwall-batch";
+        // SAFETY: plain syscall; the returned fd is owned by `file` below.
+        let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(Error::io(
+                "cannot create shared memory (memfd_create)",
+                std::io::Error::last_os_error(),
+            ));
+        }
+        // SAFETY: fd is a fresh, valid descriptor we exclusively own.
+        let file = unsafe { File::from_raw_fd(fd) };
+        file.set_len(bytes as u64)
+            .map_err(|e| Error::io(format!("cannot size shared memory to {bytes} bytes"), e))?;
+        // SAFETY: the memfd is private to this pool; workers only write the
+        // output range the parent assigned them while the parent waits.
+        let map = unsafe { MmapMut::map_mut(&file) }
+            .map_err(|e| Error::io("cannot map shared memory", e))?;
+        Ok(SharedBatch {
+            file,
+            map,
+            capacity: bytes,
+        })
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn bytes_for(rows: usize, cols: usize) -> usize {
+        rows * cols * 8 + rows * 8
+    }
+
+    /// Path by which another process opens this segment.
+    pub fn peer_path(&self) -> String {
+        format!("/proc/{}/fd/{}", std::process::id(), self.file.as_raw_fd())
+    }
+
+    /// Copy a batch in (row-major).
+    pub fn write_input(&mut self, rows: usize, cols: usize, data: impl Iterator<Item = f64>) {
+        let input = f64s_mut(&mut self.map, 0, rows * cols);
+        for (slot, v) in input.iter_mut().zip(data) {
+            *slot = v;
+        }
+    }
+
+    /// The output labels of a batch of `rows x cols`.
+    pub fn output(&self, rows: usize, cols: usize) -> &[i64] {
+        let off = rows * cols * 8;
+        let bytes = &self.map[off..off + rows * 8];
+        // SAFETY: the map is page-aligned and `off` a multiple of 8, so the
+        // range is aligned for i64; any bit pattern is a valid i64.
+        unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const i64, rows) }
+    }
+}
+
+/// `n` f64 at byte offset `off` of a mapping (8-aligned by construction).
+pub fn f64s_mut(map: &mut [u8], off: usize, n: usize) -> &mut [f64] {
+    let bytes = &mut map[off..off + n * 8];
+    assert_eq!(bytes.as_ptr() as usize % 8, 0, "shared memory misaligned");
+    // SAFETY: in bounds (sliced above), aligned (checked), f64 has no invalid bit patterns.
+    unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr() as *mut f64, n) }
+}
+
+/// `n` i64 at byte offset `off` of a mapping.
+pub fn i64s_mut(map: &mut [u8], off: usize, n: usize) -> &mut [i64] {
+    let bytes = &mut map[off..off + n * 8];
+    assert_eq!(bytes.as_ptr() as usize % 8, 0, "shared memory misaligned");
+    // SAFETY: as for f64s_mut.
+    unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr() as *mut i64, n) }
+}

@@ -1,0 +1,107 @@
+//! Clocks. Wall time is monotonic; CPU time is this process's, all threads
+//! (`CLOCK_PROCESS_CPUTIME_ID`), to which callers add the CPU time worker
+//! processes report for their share of a job: the study's
+//! `time.process_time()` missed exactly that part.
+
+use std::time::{Duration, Instant};
+
+/// CPU time of this process, all threads.
+pub fn process_cpu() -> Duration {
+    cpu_time::ProcessTime::now().as_duration()
+}
+
+/// CPU time (user + system) of reaped children, from `getrusage`.
+pub fn reaped_children_cpu() -> Duration {
+    rusage(libc::RUSAGE_CHILDREN)
+}
+
+/// CPU time (user + system) of this process, from `getrusage`.
+pub fn self_rusage_cpu() -> Duration {
+    rusage(libc::RUSAGE_SELF)
+}
+
+fn rusage(who: libc::c_int) -> Duration {
+    // SAFETY: getrusage fills the struct we own; zeroed is a valid start.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(who, &mut u) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// A point in time on both clocks.
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot {
+    pub wall: Instant,
+    pub cpu: Duration,
+}
+
+impl Snapshot {
+    pub fn now() -> Self {
+        Snapshot {
+            wall: Instant::now(),
+            cpu: process_cpu(),
+        }
+    }
+}
+
+/// What one run cost.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Usage {
+    pub wall_seconds: f64,
+    /// This process, all threads.
+    pub own_cpu_seconds: f64,
+    /// Reported by worker processes for their part of the job.
+    pub worker_cpu_seconds: f64,
+}
+
+impl Usage {
+    /// The interval between two snapshots, plus worker CPU.
+    pub fn between(start: Snapshot, end: Snapshot, worker_cpu_seconds: f64) -> Self {
+        Usage {
+            wall_seconds: end.wall.duration_since(start.wall).as_secs_f64(),
+            own_cpu_seconds: end.cpu.saturating_sub(start.cpu).as_secs_f64(),
+            worker_cpu_seconds,
+        }
+    }
+
+    pub fn cpu_seconds(&self) -> f64 {
+        self.own_cpu_seconds + self.worker_cpu_seconds
+    }
+
+    /// (own + workers) / wall: 1.0 is one busy core, 2.0 two.
+    pub fn cpu_per_wall(&self) -> f64 {
+        if self.wall_seconds > 0.0 {
+            self.cpu_seconds() / self.wall_seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_of_two_known_snapshots() {
+        let t0 = Instant::now();
+        let a = Snapshot {
+            wall: t0,
+            cpu: Duration::from_millis(100),
+        };
+        let b = Snapshot {
+            wall: t0 + Duration::from_millis(500),
+            cpu: Duration::from_millis(600),
+        };
+        let u = Usage::between(a, b, 0.4);
+        assert!((u.wall_seconds - 0.5).abs() < 1e-12);
+        assert!((u.own_cpu_seconds - 0.5).abs() < 1e-12);
+        assert!((u.cpu_seconds() - 0.9).abs() < 1e-12);
+        assert!((u.cpu_per_wall() - 1.8).abs() < 1e-12);
+    }
+
+    #[test]
+    fn zero_wall_time_gives_zero_ratio_not_infinity() {
+        assert_eq!(Usage::default().cpu_per_wall(), 0.0);
+    }
+}

@@ -1,0 +1,170 @@
+//! Every backend returns exactly direct's predictions; the process pool
+//! survives a dying worker, times out a hung one, and leaves nothing behind.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cpuwall::data::synth::MakeClassification;
+use cpuwall::exec::direct::Direct;
+use cpuwall::exec::processes::{PoolConfig, ProcessPool};
+use cpuwall::exec::threads::Threads;
+use cpuwall::exec::worker::FAULT_ENV;
+use cpuwall::exec::Backend;
+use cpuwall::model::params::{ParamSet, ParamValue};
+use cpuwall::model::store::{self, ModelHeader};
+use cpuwall::model::{fit, Classifier, Model, ModelKind};
+use ndarray::Array2;
+use proptest::prelude::*;
+
+fn small_model(kind: ModelKind, classes: usize, seed: u32) -> Model {
+    let mut spec = MakeClassification::new(400, 6, seed);
+    spec.n_classes = classes;
+    spec.n_informative = 3;
+    spec.n_clusters_per_class = 1;
+    let data = spec.generate().unwrap();
+    let mut p = ParamSet::new();
+    if kind == ModelKind::Forest {
+        p.insert("n_estimators".into(), ParamValue::Num(8.0));
+    }
+    fit(kind, &p, &data, seed as u64).unwrap()
+}
+
+fn save(dir: &Path, model: &Model) -> PathBuf {
+    let path = dir.join(format!("{}.cpuwall", model.kind()));
+    let header = ModelHeader {
+        kind: model.kind(),
+        n_features: model.n_features(),
+        classes: model.classes().to_vec(),
+        params: ParamSet::new(),
+        cv_accuracy: None,
+        train_rows: 400,
+        data_hash: String::new(),
+        tool_version: "test".into(),
+        created_unix: 0,
+        fit_notes: String::new(),
+    };
+    store::save(&path, &header, model).unwrap();
+    path
+}
+
+fn pool(path: &Path, workers: usize, timeout: Duration, env: Vec<(String, String)>) -> ProcessPool {
+    ProcessPool::start(PoolConfig {
+        exe: PathBuf::from(env!("CARGO_BIN_EXE_cpuwall")),
+        model_path: path.to_path_buf(),
+        workers,
+        timeout,
+        env,
+    })
+    .unwrap()
+}
+
+fn rows(n: usize, d: usize, seed: u64) -> Array2<f64> {
+    let mut r = cpuwall::rng::SplitMix64::new(seed);
+    Array2::from_shape_fn((n, d), |_| {
+        (r.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 6.0 - 3.0
+    })
+}
+
+fn alive(pid: u32) -> bool {
+    // A reaped process is gone from /proc; a zombie would still be listed.
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+    #[test]
+    fn every_backend_predicts_exactly_what_direct_predicts(
+        kind in prop_oneof![Just(ModelKind::NaiveBayes), Just(ModelKind::Logistic), Just(ModelKind::LinearSvc), Just(ModelKind::Forest)],
+        classes in 2usize..4,
+        n in prop_oneof![Just(0usize), Just(1usize), 2usize..40, 40usize..3000],
+        threads in 1usize..4,
+        workers in 1usize..5,
+        chunk in prop_oneof![Just(None), (1usize..500).prop_map(Some)],
+        seed in 0u32..1000,
+    ) {
+        let model = Arc::new(small_model(kind, classes, seed));
+        let x = rows(n, 6, seed as u64);
+        let mut expected = vec![0; n];
+        Direct::new(model.clone()).predict(x.view(), &mut expected).unwrap();
+
+        let mut got = vec![-1; n];
+        Threads::new(model.clone(), threads, chunk).unwrap().predict(x.view(), &mut got).unwrap();
+        prop_assert_eq!(&got, &expected);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = save(dir.path(), &model);
+        let mut p = pool(&path, workers, Duration::from_secs(30), vec![]);
+        let mut got = vec![-1; n];
+        p.predict(x.view(), &mut got).unwrap();
+        prop_assert_eq!(&got, &expected);
+        // Warm pool, a different batch: still right.
+        let x2 = rows(n / 2 + 1, 6, seed as u64 + 1);
+        let mut exp2 = vec![0; x2.nrows()];
+        model.predict_into(x2.view(), &mut exp2);
+        let mut got2 = vec![-1; x2.nrows()];
+        p.predict(x2.view(), &mut got2).unwrap();
+        prop_assert_eq!(got2, exp2);
+    }
+}
+
+#[test]
+fn a_worker_killed_mid_job_is_replaced_and_its_rows_redone() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model(ModelKind::Forest, 3, 5);
+    let path = save(dir.path(), &model);
+    let marker = dir.path().join("died");
+    let env = vec![(
+        FAULT_ENV.to_string(),
+        format!("die-once:{}", marker.display()),
+    )];
+    let mut p = pool(&path, 2, Duration::from_secs(30), env);
+    let x = rows(5000, 6, 9);
+    let mut got = vec![-1; 5000];
+    p.predict(x.view(), &mut got).unwrap();
+    assert!(
+        marker.exists(),
+        "no worker died: the fault was not injected"
+    );
+    assert_eq!(p.replaced, 1);
+    assert_eq!(got, model.predict(x.view()));
+    let pids = p.pids();
+    drop(p);
+    assert!(pids.iter().all(|&pid| !alive(pid)), "workers left behind");
+}
+
+#[test]
+fn a_hung_worker_hits_the_timeout_with_a_clear_error_and_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model(ModelKind::NaiveBayes, 2, 1);
+    let path = save(dir.path(), &model);
+    let env = vec![(FAULT_ENV.to_string(), "hang".to_string())];
+    let mut p = pool(&path, 2, Duration::from_millis(500), env);
+    let pids = p.pids();
+    let x = rows(100, 6, 2);
+    let mut out = vec![0; 100];
+    let t = std::time::Instant::now();
+    let err = p.predict(x.view(), &mut out).unwrap_err().to_string();
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert!(err.contains("did not answer within the timeout"), "{err}");
+    drop(p);
+    assert!(
+        pids.iter().all(|&pid| !alive(pid)),
+        "hung workers left behind"
+    );
+}
+
+#[test]
+fn wrong_feature_count_is_refused_before_any_work() {
+    let model = Arc::new(small_model(ModelKind::Logistic, 2, 3));
+    let x = rows(10, 5, 1);
+    let mut out = vec![0; 10];
+    let err = Direct::new(model)
+        .predict(x.view(), &mut out)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the input has 5 features but the model was trained on 6"),
+        "{err}"
+    );
+}
