@@ -91,7 +91,39 @@ impl ForestConfig {
     }
 }
 
+/// What a model file stores; the traversal layout is rebuilt on load.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ForestParts {
+    classes: Vec<i64>,
+    n_features: usize,
+    nodes: Vec<Node>,
+    roots: Vec<u32>,
+    values: Vec<f64>,
+}
+
+impl TryFrom<ForestParts> for RandomForest {
+    type Error = String;
+    fn try_from(p: ForestParts) -> std::result::Result<Self, String> {
+        let f = RandomForest::from_parts(p.classes, p.n_features, p.nodes, p.roots, p.values);
+        f.validate()?;
+        Ok(f.with_traversal())
+    }
+}
+
+impl From<RandomForest> for ForestParts {
+    fn from(f: RandomForest) -> Self {
+        ForestParts {
+            classes: f.classes,
+            n_features: f.n_features,
+            nodes: f.nodes,
+            roots: f.roots,
+            values: f.values,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ForestParts", into = "ForestParts")]
 pub struct RandomForest {
     pub classes: Vec<i64>,
     pub n_features: usize,
@@ -101,6 +133,11 @@ pub struct RandomForest {
     pub roots: Vec<u32>,
     /// Leaf class probabilities (`n_classes` per leaf).
     pub values: Vec<f64>,
+    /// Prediction layout: leaves turned into self-loops (feature 0,
+    /// threshold +inf, child = itself) so rows descend branch-free in lockstep.
+    walk: Vec<Node>,
+    /// Per node: offset of its leaf probabilities (leaves only).
+    leaf_value: Vec<u32>,
 }
 
 // Rows predicted together, tree by tree, so one tree stays in cache for the
@@ -140,13 +177,7 @@ impl RandomForest {
                 grow(&columns, &weights, &params, &mut rng)
             })
             .collect();
-        let mut forest = RandomForest {
-            classes,
-            n_features: d,
-            nodes: Vec::new(),
-            roots: Vec::new(),
-            values: Vec::new(),
-        };
+        let mut forest = RandomForest::from_parts(classes, d, Vec::new(), Vec::new(), Vec::new());
         for tree in trees {
             let node_base = forest.nodes.len() as u32;
             let value_base = forest.values.len() as u32;
@@ -162,7 +193,50 @@ impl RandomForest {
             }));
             forest.values.extend_from_slice(&tree.values);
         }
-        Ok(forest)
+        Ok(forest.with_traversal())
+    }
+
+    fn from_parts(
+        classes: Vec<i64>,
+        n_features: usize,
+        nodes: Vec<Node>,
+        roots: Vec<u32>,
+        values: Vec<f64>,
+    ) -> Self {
+        RandomForest {
+            classes,
+            n_features,
+            nodes,
+            roots,
+            values,
+            walk: Vec::new(),
+            leaf_value: Vec::new(),
+        }
+    }
+
+    fn with_traversal(mut self) -> Self {
+        self.walk = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, nd)| {
+                if nd.feature == LEAF {
+                    Node {
+                        threshold: f64::INFINITY,
+                        feature: 0,
+                        child: i as u32,
+                    }
+                } else {
+                    *nd
+                }
+            })
+            .collect();
+        self.leaf_value = self
+            .nodes
+            .iter()
+            .map(|nd| if nd.feature == LEAF { nd.child } else { 0 })
+            .collect();
+        self
     }
 
     pub fn n_trees(&self) -> usize {
@@ -206,29 +280,44 @@ impl RandomForest {
         Ok(())
     }
 
-    #[inline(always)]
-    fn leaf(&self, root: u32, row: &[f64]) -> usize {
-        let mut i = root as usize;
-        loop {
-            let nd = self.nodes[i];
-            if nd.feature == LEAF {
-                return nd.child as usize;
-            }
-            i = nd.child as usize + (row[nd.feature as usize] > nd.threshold) as usize;
-        }
-    }
-
     /// Summed tree probabilities for a block of rows into `acc` (`rows x k`).
+    /// Rows descend each tree in groups of LANES, one level per step and
+    /// without branches (leaves loop to themselves), so the CPU overlaps the
+    /// groups' memory latencies instead of waiting on one row's chain.
     fn accumulate(&self, block: &[f64], d: usize, acc: &mut [f64]) {
+        const LANES: usize = 8;
         let k = self.classes.len();
         acc.iter_mut().for_each(|a| *a = 0.0);
+        let rows = block.len() / d;
         for &root in &self.roots {
-            for (r, row) in block.chunks_exact(d).enumerate() {
-                let leaf = self.leaf(root, row);
-                let probs = &self.values[leaf..leaf + k];
-                for (a, p) in acc[r * k..(r + 1) * k].iter_mut().zip(probs) {
-                    *a += p;
+            let mut first = 0;
+            while first < rows {
+                let lanes = LANES.min(rows - first);
+                let mut idx = [root as usize; LANES];
+                loop {
+                    let mut moved = 0usize;
+                    for (r, slot) in idx.iter_mut().enumerate().take(lanes) {
+                        let nd = &self.walk[*slot];
+                        let x = block[(first + r) * d + nd.feature as usize];
+                        let next = nd.child as usize + (x > nd.threshold) as usize;
+                        moved |= next ^ *slot;
+                        *slot = next;
+                    }
+                    if moved == 0 {
+                        break;
+                    }
                 }
+                for (r, slot) in idx.iter().enumerate().take(lanes) {
+                    let leaf = self.leaf_value[*slot] as usize;
+                    let probs = &self.values[leaf..leaf + k];
+                    for (a, p) in acc[(first + r) * k..(first + r + 1) * k]
+                        .iter_mut()
+                        .zip(probs)
+                    {
+                        *a += p;
+                    }
+                }
+                first += lanes;
             }
         }
     }

@@ -68,8 +68,8 @@ impl Linear {
         let d = self.n_features;
         let w = &self.coef[k * d..(k + 1) * d];
         let mut s = self.intercept[k];
-        for j in 0..d {
-            s += w[j] * row[j];
+        for (wj, xj) in w.iter().zip(row) {
+            s += wj * xj;
         }
         s
     }
