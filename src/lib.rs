@@ -11,6 +11,7 @@ pub mod cli;
 pub mod data;
 pub mod error;
 pub mod exec;
+pub mod interrupt;
 pub mod measure;
 pub mod model;
 pub mod report;

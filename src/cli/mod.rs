@@ -3,6 +3,8 @@
 
 pub mod inspect;
 pub mod predict;
+pub mod report;
+pub mod sweep;
 pub mod train;
 pub mod worker;
 
@@ -29,6 +31,10 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Predict with a model through one or all backends, measuring wall and CPU time.
     Predict(predict::PredictArgs),
+    /// Measure every model x backend x batch size into a results file.
+    Sweep(sweep::SweepArgs),
+    /// Turn sweep results into a markdown report with SVG plots.
+    Report(report::ReportArgs),
     /// Print a model file's metadata.
     Inspect(inspect::InspectArgs),
     /// A prediction worker process (started by the processes backend).
@@ -46,6 +52,8 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(a) => train::run(a),
         Command::Predict(a) => predict::run(a),
+        Command::Sweep(a) => sweep::run(a),
+        Command::Report(a) => report::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Worker(a) => worker::run(a),
     }

@@ -10,7 +10,7 @@ use crate::atomic::write_atomic;
 use crate::data::count::count_arg;
 use crate::data::{check_finite, check_memory, csv, extension, npy};
 use crate::error::{Error, Result};
-use crate::exec::auto::{cache_path, crossover, Auto};
+use crate::exec::auto::{threshold_for, Auto};
 use crate::exec::direct::Direct;
 use crate::exec::processes::{config, current_exe, ProcessPool};
 use crate::exec::threads::Threads;
@@ -198,16 +198,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
                 let mut t = Threads::new(model.clone(), threads, chunk)?;
                 let from = match a.threads_from {
                     Some(v) => v as usize,
-                    None => {
-                        let key = format!(
-                            "{}-{}f-{}t-{}",
-                            model.kind(),
-                            nf,
-                            t.threads(),
-                            stored.header.data_hash
-                        );
-                        crossover(&cache_path(), &key, &model, &mut t)?
-                    }
+                    None => threshold_for(&model, &stored.header.data_hash, &mut t)?,
                 };
                 Box::new(Auto::new(model.clone(), t, from))
             }

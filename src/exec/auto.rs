@@ -122,3 +122,16 @@ pub fn crossover(
     );
     Ok(v)
 }
+
+/// The crossover for a stored model with `threads` threads, cached by
+/// (kind, features, threads, training-data hash).
+pub fn threshold_for(model: &Arc<Model>, data_hash: &str, threads: &mut Threads) -> Result<usize> {
+    let key = format!(
+        "{}-{}f-{}t-{}",
+        model.kind(),
+        model.n_features(),
+        threads.threads(),
+        data_hash
+    );
+    crossover(&cache_path(), &key, model, threads)
+}

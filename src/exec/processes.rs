@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::ops::Range;
 use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -124,6 +125,9 @@ fn spawn(cfg: &PoolConfig) -> Result<(Worker, usize)> {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .envs(cfg.env.iter().map(|(k, v)| (k, v)))
+        // Own process group: a terminal's Ctrl-C reaches only the parent,
+        // which cleans up; if the parent dies anyway, PDEATHSIG ends them.
+        .process_group(0)
         .spawn()
         .map_err(|e| Error::io(format!("cannot start worker {}", cfg.exe.display()), e))?;
     let stdin = child.stdin.take().expect("piped");

@@ -2,5 +2,8 @@
 //! statistics of repeated runs.
 
 pub mod clock;
+pub mod env;
+pub mod results;
 pub mod run;
 pub mod stats;
+pub mod sweep;

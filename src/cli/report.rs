@@ -1,0 +1,31 @@
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::error::Result;
+use crate::report::{baseline, sweep::write_report};
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Results files written by `cpuwall sweep`.
+    #[arg(required = true)]
+    pub results: Vec<PathBuf>,
+    /// Output: .md (with SVG plots beside it), .json or .csv.
+    #[arg(short = 'o', long, default_value = "reports/sweep.md")]
+    pub out: PathBuf,
+    /// scikit-learn's sweep CSV (the study's sklearn_sweep.csv format) to compare against.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+}
+
+pub fn run(a: ReportArgs) -> Result<()> {
+    let base = match &a.baseline {
+        Some(p) => baseline::read(p)?,
+        None => Vec::new(),
+    };
+    let written = write_report(&a.results, &a.out, base)?;
+    for p in written {
+        println!("wrote {}", p.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! The sweep results file: versioned JSON, written after every cell so an
+//! interrupted sweep keeps what it measured (marked incomplete).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::env::Environment;
+use super::stats::Spread;
+use crate::atomic::write_atomic;
+use crate::error::{Error, Result};
+
+pub const FORMAT: &str = "cpuwall-sweep";
+pub const VERSION: u32 = 1;
+
+/// One (model, backend, rows) measurement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    pub model: String,
+    pub backend: String,
+    pub rows: u64,
+    pub runs: usize,
+    pub wall_seconds: Spread,
+    pub cpu_seconds: Spread,
+    pub worker_cpu_seconds: Spread,
+    pub cpu_per_wall: f64,
+    pub rows_per_second: f64,
+    pub speedup_vs_direct: Option<f64>,
+    pub identical_to_direct: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub models: Vec<String>,
+    pub backends: Vec<String>,
+    pub rows: Vec<u64>,
+    pub min_time_seconds: f64,
+    pub max_repeats: usize,
+    pub threads: usize,
+    pub workers: usize,
+    pub seed: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepResults {
+    pub format: String,
+    pub version: u32,
+    pub complete: bool,
+    pub environment: Environment,
+    pub settings: Settings,
+    pub cells: Vec<Cell>,
+    /// Wall seconds the sweep took (so far).
+    pub elapsed_seconds: f64,
+    /// Median over cells of (median - min) / min wall time: how far a
+    /// typical repeat sits from the best one (0 on a quiet machine).
+    pub noise: f64,
+}
+
+impl SweepResults {
+    pub fn new(environment: Environment, settings: Settings) -> Self {
+        SweepResults {
+            format: FORMAT.into(),
+            version: VERSION,
+            complete: false,
+            environment,
+            settings,
+            cells: Vec::new(),
+            elapsed_seconds: 0.0,
+            noise: 0.0,
+        }
+    }
+
+    pub fn update_noise(&mut self) {
+        let ranges: Vec<f64> = self
+            .cells
+            .iter()
+            .filter(|c| c.runs > 1 && c.wall_seconds.min > 0.0)
+            .map(|c| (c.wall_seconds.median - c.wall_seconds.min) / c.wall_seconds.min)
+            .collect();
+        self.noise = if ranges.is_empty() {
+            0.0
+        } else {
+            Spread::of(&ranges).median
+        };
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomic(
+            path,
+            serde_json::to_string_pretty(self).expect("json").as_bytes(),
+        )
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                Error::data(path, "results file not found; run `cpuwall sweep` first")
+            }
+            _ => Error::data(path, format!("cannot read: {e}")),
+        })?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            Error::data(
+                path,
+                format!("corrupted results file (not valid JSON: {e}); re-run the sweep"),
+            )
+        })?;
+        if v.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+            return Err(Error::data(
+                path,
+                "not a cpuwall sweep results file (no \"format\": \"cpuwall-sweep\")",
+            ));
+        }
+        let version = v.get("version").and_then(|n| n.as_u64()).unwrap_or(0) as u32;
+        if version > VERSION {
+            return Err(Error::data(
+                path,
+                format!("results format version {version} is newer than this cpuwall reads ({VERSION}); upgrade cpuwall"),
+            ));
+        }
+        if version < VERSION {
+            return Err(Error::data(
+                path,
+                format!("results format version {version} is older than this cpuwall reads ({VERSION}); re-run the sweep"),
+            ));
+        }
+        serde_json::from_value(v).map_err(|e| {
+            Error::data(
+                path,
+                format!("corrupted results file ({e}); re-run the sweep"),
+            )
+        })
+    }
+
+    /// The CSV export: one line per cell.
+    pub fn to_csv(&self) -> String {
+        let mut s = String::from("model,backend,rows,runs,wall_s_min,wall_s_median,wall_s_max,cpu_s_median,worker_cpu_s_median,cpu_per_wall,rows_per_second,speedup_vs_direct,identical_to_direct\n");
+        for c in &self.cells {
+            s.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                c.model,
+                c.backend,
+                c.rows,
+                c.runs,
+                c.wall_seconds.min,
+                c.wall_seconds.median,
+                c.wall_seconds.max,
+                c.cpu_seconds.median,
+                c.worker_cpu_seconds.median,
+                c.cpu_per_wall,
+                c.rows_per_second,
+                c.speedup_vs_direct.map_or(String::new(), |v| v.to_string()),
+                c.identical_to_direct
+            ));
+        }
+        s
+    }
+}

@@ -1,0 +1,215 @@
+//! Numbers derived from results: crossovers and findings, computed, never typed.
+
+use crate::data::count::format_count;
+use crate::measure::results::Cell;
+
+use super::baseline::{self, BaselineCell};
+
+/// Median wall time of (model, backend, rows), if measured.
+pub fn wall(cells: &[Cell], model: &str, backend: &str, rows: u64) -> Option<f64> {
+    cells
+        .iter()
+        .find(|c| c.model == model && c.backend == backend && c.rows == rows)
+        .map(|c| c.wall_seconds.median)
+}
+
+/// A backend "beats" direct when it is at least this much faster: smaller
+/// gaps are within run-to-run noise.
+pub const BEAT_MARGIN: f64 = 0.95;
+
+/// Smallest batch size from which `backend` beats `direct` (wall below
+/// BEAT_MARGIN x direct's) at every measured size; `None` if it does not
+/// win at the largest one. `walls(rows)` gives (backend, direct) medians.
+pub fn crossover_rows(sizes: &[u64], walls: impl Fn(u64) -> Option<(f64, f64)>) -> Option<u64> {
+    let mut from = None;
+    for &r in sizes.iter().rev() {
+        match walls(r) {
+            Some((b, d)) if b < BEAT_MARGIN * d => from = Some(r),
+            _ => break,
+        }
+    }
+    from
+}
+
+pub fn sizes(cells: &[Cell], model: &str) -> Vec<u64> {
+    let mut v: Vec<u64> = cells
+        .iter()
+        .filter(|c| c.model == model)
+        .map(|c| c.rows)
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+pub fn backends(cells: &[Cell], model: &str) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for c in cells.iter().filter(|c| c.model == model) {
+        if !v.contains(&c.backend) {
+            v.push(c.backend.clone());
+        }
+    }
+    v
+}
+
+pub fn models(cells: &[Cell]) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for c in cells {
+        if !v.contains(&c.model) {
+            v.push(c.model.clone());
+        }
+    }
+    v
+}
+
+/// "threads beat direct from 1e3 rows" lines for one model.
+pub fn crossover_lines(cells: &[Cell], model: &str) -> Vec<String> {
+    let sizes = sizes(cells, model);
+    backends(cells, model)
+        .iter()
+        .filter(|b| *b != "direct")
+        .map(|b| {
+            let x = crossover_rows(&sizes, |r| {
+                Some((wall(cells, model, b, r)?, wall(cells, model, "direct", r)?))
+            });
+            match x {
+                Some(r) => format!(
+                    "{b} beat direct (by 5% or more) from {} rows",
+                    format_count(r)
+                ),
+                None => format!(
+                    "{b} never beat direct by 5% up to {} rows",
+                    format_count(*sizes.last().unwrap_or(&0))
+                ),
+            }
+        })
+        .collect()
+}
+
+/// Findings for one model, each a sentence computed from the cells.
+pub fn findings(cells: &[Cell], model: &str, base: &[BaselineCell]) -> Vec<String> {
+    let mut out = Vec::new();
+    let sizes = sizes(cells, model);
+    let (Some(&small), Some(&large)) = (sizes.first(), sizes.last()) else {
+        return out;
+    };
+    if let Some(best) = cells
+        .iter()
+        .filter(|c| c.model == model && c.rows == large)
+        .filter_map(|c| c.speedup_vs_direct.map(|s| (s, c)))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+    {
+        out.push(format!(
+            "At {} rows the fastest backend is {} ({:.2}x direct, CPU/wall {:.2}, {:.3e} rows/s).",
+            format_count(large),
+            best.1.backend,
+            best.0,
+            best.1.cpu_per_wall,
+            best.1.rows_per_second
+        ));
+    }
+    if let (Some(p), Some(d)) = (
+        wall(cells, model, "processes", small),
+        wall(cells, model, "direct", small),
+    ) {
+        out.push(format!(
+            "A warm process-pool call at {} rows costs {:.1} µs against {:.1} µs direct: the overhead is the round trip, not the work.",
+            format_count(small),
+            p * 1e6,
+            d * 1e6
+        ));
+    }
+    for b in ["direct", "threads", "processes"] {
+        let pairs: Vec<(u64, f64)> = sizes
+            .iter()
+            .filter_map(|&r| {
+                Some((
+                    r,
+                    baseline::find(base, model, b, r)?.wall_seconds / wall(cells, model, b, r)?,
+                ))
+            })
+            .collect();
+        if let Some(&(r, ratio)) = pairs.iter().rev().find(|(r, _)| *r <= 1_000_000) {
+            out.push(format!(
+                "{b}: cpuwall is {ratio:.1}x faster than scikit-learn at {} rows (range over sizes: {:.1}x to {:.1}x).",
+                format_count(r),
+                pairs.iter().map(|p| p.1).fold(f64::INFINITY, f64::min),
+                pairs.iter().map(|p| p.1).fold(0.0, f64::max)
+            ));
+        }
+    }
+    if !base.is_empty() {
+        let sk_sizes: Vec<u64> = {
+            let mut v: Vec<u64> = base
+                .iter()
+                .filter(|c| c.model == model)
+                .map(|c| c.rows)
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let sk = |b: &str, r: u64| {
+            Some((
+                baseline::find(base, model, b, r)?.wall_seconds,
+                baseline::find(base, model, "direct", r)?.wall_seconds,
+            ))
+        };
+        let ours = crossover_rows(&sizes, |r| {
+            Some((
+                wall(cells, model, "threads", r)?,
+                wall(cells, model, "direct", r)?,
+            ))
+        });
+        let theirs = crossover_rows(&sk_sizes, |r| sk("threads", r));
+        let say = |x: Option<u64>| {
+            x.map_or("never".to_string(), |r| {
+                format!("from {} rows", format_count(r))
+            })
+        };
+        out.push(format!(
+            "Threads beat direct {} here; in scikit-learn {}.",
+            say(ours),
+            say(theirs)
+        ));
+    }
+    if cells
+        .iter()
+        .any(|c| c.model == model && !c.identical_to_direct)
+    {
+        out.push("WARNING: some backend's predictions differed from direct's.".into());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crossover_is_the_start_of_the_final_winning_run() {
+        let sizes = [10, 100, 1000, 10000];
+        // wins at 10 (noise), loses at 100, wins from 1000 on
+        let walls = |r: u64| {
+            Some(match r {
+                10 => (0.5, 1.0),
+                100 => (1.0, 1.0),
+                _ => (0.5, 1.0),
+            })
+        };
+        assert_eq!(crossover_rows(&sizes, walls), Some(1000));
+        assert_eq!(
+            crossover_rows(&sizes, |_| Some((0.97, 1.0))),
+            None,
+            "3% is noise"
+        );
+        assert_eq!(
+            crossover_rows(&sizes, |r| Some(if r == 10000 {
+                (2.0, 1.0)
+            } else {
+                (0.1, 1.0)
+            })),
+            None
+        );
+    }
+}

@@ -1,0 +1,271 @@
+//! `cpuwall sweep` and `cpuwall report` as a user runs them.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use cpuwall::measure::env::Environment;
+use cpuwall::measure::results::{Cell, Settings, SweepResults};
+use cpuwall::measure::stats::Spread;
+
+fn run_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cpuwall"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn parse_svg(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&text)
+        .unwrap_or_else(|e| panic!("{}: not XML: {e}", path.display()));
+    doc.descendants()
+        .filter(|n| n.has_tag_name("polyline"))
+        .filter(|n| n.attribute("points").is_some_and(|p| !p.trim().is_empty()))
+        .filter_map(|n| n.attribute("data-series").map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn a_small_sweep_becomes_a_report_with_tables_crossovers_and_three_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = run_in(
+        d,
+        &[
+            "sweep",
+            "--models",
+            "nb",
+            "--rows",
+            "10..1e5",
+            "--min-time",
+            "10ms",
+            "--out",
+            "results/s.json",
+            "--csv",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let results = SweepResults::load(&d.join("results/s.json")).unwrap();
+    assert!(results.complete);
+    assert_eq!(results.cells.len(), 5 * 4, "5 sizes x 4 backends");
+    assert!(results.cells.iter().all(|c| c.identical_to_direct));
+    assert!(d.join("results/s.csv").exists());
+
+    let base = fixture("sklearn_sweep.csv");
+    let out = run_in(
+        d,
+        &[
+            "report",
+            "results/s.json",
+            "-o",
+            "reports/s.md",
+            "--baseline",
+            base.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let md = std::fs::read_to_string(d.join("reports/s.md")).unwrap();
+    assert!(md.contains("## nb (Gaussian naive Bayes)"), "{md}");
+    assert!(md.contains("| rows | backend | wall (median)"), "{md}");
+    assert!(
+        md.contains("threads beat direct") || md.contains("threads never beat direct"),
+        "{md}"
+    );
+    assert!(md.contains("scikit-learn wall"), "{md}");
+    for kind in ["wall", "cpu", "speedup"] {
+        let svg = d.join(format!("reports/s-nb-{kind}.svg"));
+        assert!(
+            md.contains(&format!("s-nb-{kind}.svg")),
+            "report does not link {kind} plot"
+        );
+        let series = parse_svg(&svg);
+        for b in [
+            "cpuwall direct",
+            "cpuwall threads",
+            "cpuwall processes",
+            "cpuwall auto",
+        ] {
+            assert!(
+                series.iter().any(|s| s == b),
+                "{kind}: no {b} series in {series:?}"
+            );
+        }
+        if kind == "wall" {
+            assert!(
+                series.iter().any(|s| s == "scikit-learn direct"),
+                "{series:?}"
+            );
+        }
+    }
+}
+
+fn spread(v: f64) -> Spread {
+    Spread {
+        min: v * 0.9,
+        median: v,
+        max: v * 1.2,
+    }
+}
+
+fn cell(backend: &str, rows: u64, wall: f64, direct: f64) -> Cell {
+    Cell {
+        model: "lr".into(),
+        backend: backend.into(),
+        rows,
+        runs: 5,
+        wall_seconds: spread(wall),
+        cpu_seconds: spread(wall * 1.5),
+        worker_cpu_seconds: spread(0.0),
+        cpu_per_wall: 1.5,
+        rows_per_second: rows as f64 / wall,
+        speedup_vs_direct: Some(direct / wall),
+        identical_to_direct: true,
+    }
+}
+
+fn fixed_results(version: u32) -> SweepResults {
+    let mut env = Environment::capture();
+    env.cpu_model = "Test CPU 9000".into();
+    let mut r = SweepResults::new(
+        env,
+        Settings {
+            models: vec!["lr".into()],
+            backends: vec!["direct".into(), "threads".into()],
+            rows: vec![1000, 1_000_000],
+            min_time_seconds: 0.2,
+            max_repeats: 10,
+            threads: 2,
+            workers: 2,
+            seed: 1,
+        },
+    );
+    r.version = version;
+    r.complete = true;
+    r.cells = vec![
+        cell("direct", 1000, 0.001, 0.001),
+        cell("threads", 1000, 0.002, 0.001),
+        cell("direct", 1_000_000, 0.02, 0.02),
+        cell("threads", 1_000_000, 0.01, 0.02),
+    ];
+    r
+}
+
+#[test]
+fn the_report_shows_the_results_files_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fixed_results(1).save(&d.join("fixed.json")).unwrap();
+    let out = run_in(d, &["report", "fixed.json", "-o", "r.md"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let md = std::fs::read_to_string(d.join("r.md")).unwrap();
+    assert!(md.contains("| CPU | Test CPU 9000 |"), "{md}");
+    assert!(md.contains("| 1e3 | threads | 2.00 ms | 1.80 ms–2.40 ms | 3.00 ms | 1.50 | 500.00e3 | 0.50x | yes |"), "{md}");
+    assert!(md.contains("| 1e6 | threads | 10.00 ms | 9.00 ms–12.00 ms | 15.00 ms | 1.50 | 100.00e6 | 2.00x | yes |"), "{md}");
+    assert!(
+        md.contains("threads beat direct (by 5% or more) from 1e6 rows"),
+        "{md}"
+    );
+    let out = run_in(d, &["report", "fixed.json", "-o", "r.csv"]);
+    assert!(out.status.success());
+    let csv = std::fs::read_to_string(d.join("r.csv")).unwrap();
+    assert!(
+        csv.contains(
+            "lr,threads,1000000,5,0.009000000000000001,0.01,0.012,0.015,0,1.5,100000000,2,true"
+        ),
+        "{csv}"
+    );
+}
+
+#[test]
+fn bad_results_and_bad_sweep_arguments_get_one_line_and_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fixed_results(2).save(&d.join("newer.json")).unwrap();
+    fixed_results(0).save(&d.join("older.json")).unwrap();
+    std::fs::write(
+        d.join("broken.json"),
+        "{\"format\": \"cpuwall-sweep\", \"version\": 1, \"cells\": [",
+    )
+    .unwrap();
+    std::fs::write(d.join("other.json"), "{\"hello\": 1}").unwrap();
+    assert_fails(
+        &run_in(d, &["report", "newer.json"]),
+        2,
+        "newer than this cpuwall reads",
+    );
+    assert_fails(
+        &run_in(d, &["report", "older.json"]),
+        2,
+        "older than this cpuwall reads",
+    );
+    assert_fails(
+        &run_in(d, &["report", "broken.json"]),
+        2,
+        "corrupted results file",
+    );
+    assert_fails(
+        &run_in(d, &["report", "other.json"]),
+        2,
+        "not a cpuwall sweep results file",
+    );
+    assert_fails(
+        &run_in(d, &["sweep", "--rows", "1e5..10"]),
+        2,
+        "empty sweep range",
+    );
+    assert_fails(
+        &run_in(d, &["sweep", "--backends", "direct,gpu"]),
+        2,
+        "unknown backend 'gpu'",
+    );
+}
+
+#[test]
+fn an_interrupted_sweep_keeps_its_cells_marked_incomplete() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cpuwall"))
+        .args([
+            "sweep",
+            "--models",
+            "nb",
+            "--rows",
+            "10..1e6",
+            "--min-time",
+            "2s",
+            "--out",
+            "r.json",
+        ])
+        .current_dir(d)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let path = d.join("r.json");
+    let start = Instant::now();
+    while !path.exists() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(path.exists(), "no cell was ever written");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let r = SweepResults::load(&path).unwrap();
+    assert!(!r.complete);
+    assert!(
+        !r.cells.is_empty() && r.cells.len() < 24,
+        "{} cells",
+        r.cells.len()
+    );
+    let out = run_in(d, &["report", "r.json", "-o", "r.md"]);
+    assert!(out.status.success());
+    assert!(std::fs::read_to_string(d.join("r.md"))
+        .unwrap()
+        .contains("INCOMPLETE"));
+}
