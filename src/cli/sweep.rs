@@ -212,7 +212,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
         std::process::exit(130);
     }
     println!(
-        "{} cells in {:.1} s (noise: median spread {:.1}% of the median) -> {}",
+        "{} cells in {:.1} s (noise: a typical repeat is {:.1}% slower than the best) -> {}",
         results.cells.len(),
         results.elapsed_seconds,
         results.noise * 100.0,
