@@ -20,7 +20,7 @@ fn reported_cpu_matches_getrusage_for_threads_and_for_workers() {
     let mut p = ParamSet::new();
     p.insert("n_estimators".into(), ParamValue::Num(40.0));
     let model = Arc::new(fit(ModelKind::Forest, &p, &data, 0).unwrap());
-    let x = study_data(60_000, 10, 1).unwrap().x;
+    let x = study_data(120_000, 10, 1).unwrap().x;
     let mut out = vec![0; x.nrows()];
 
     // Threads: this process's CPU clock vs getrusage(RUSAGE_SELF).
