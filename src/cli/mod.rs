@@ -2,6 +2,8 @@
 //! No algorithm lives here.
 
 pub mod inspect;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 pub mod predict;
 pub mod report;
 pub mod sweep;

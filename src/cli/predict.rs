@@ -159,6 +159,16 @@ struct Row {
 
 pub fn run(a: PredictArgs) -> Result<()> {
     let backends = parse_backends(&a.backend)?;
+    // Only an `mpi` build can parse `--backend mpi`.
+    #[cfg(feature = "mpi")]
+    if backends.contains(&BackendKind::Mpi) {
+        if backends.len() > 1 {
+            return Err(Error::usage(
+                "--backend mpi runs alone (every rank runs the same command); drop the other backends",
+            ));
+        }
+        return super::mpi::run_predict(&a);
+    }
     if a.workers == Some(0) || a.threads == Some(0) {
         return Err(Error::usage("--workers and --threads must be at least 1"));
     }

@@ -70,6 +70,10 @@ pub struct TrainArgs {
     pub out: PathBuf,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Spread the (candidate, fold) fits over MPI ranks (run under mpirun;
+    /// needs the `mpi` feature). Rank 0 refits and writes the files.
+    #[arg(long)]
+    pub mpi: bool,
 }
 
 /// Training and test sets, plus a line describing where they came from.
@@ -194,19 +198,65 @@ pub fn run(a: TrainArgs) -> Result<()> {
         seed: a.seed as u64,
         out_dir: &a.out,
     };
+    #[cfg(feature = "mpi")]
+    let cluster = if a.mpi {
+        Some(crate::exec::mpi::Cluster::init()?)
+    } else {
+        None
+    };
+    #[cfg(not(feature = "mpi"))]
+    if a.mpi {
+        return Err(Error::usage(
+            "--mpi needs a build with the `mpi` feature (cargo build --release --features mpi) launched by mpirun",
+        ));
+    }
+    #[cfg(feature = "mpi")]
+    if let Some(cluster) = &cluster {
+        let runner =
+            |jobs: &[(usize, usize)],
+             run: &(dyn Fn(usize, usize) -> crate::tune::search::JobOutcome + Sync)| {
+                crate::exec::mpi::run_jobs_on_cluster(cluster, jobs, run)
+            };
+        let mut trained = Vec::new();
+        super::mpi::on_every_rank(cluster, || {
+            trained = pool.install(|| {
+                crate::tune::train::train_models_with(
+                    &job,
+                    &train,
+                    Some(&test),
+                    &|_, _| {},
+                    &|| {},
+                    &runner,
+                )
+            })?;
+            Ok(())
+        })?;
+        if !cluster.is_root() {
+            return Ok(());
+        }
+        return print_trained(&a, &trained, &data_line, threads * cluster.size);
+    }
     let trained = pool.install(|| train_models(&job, &train, Some(&test), &on_start, &on_fit))?;
     if let Some(pb) = bar.lock().expect("lock").take() {
         pb.finish_and_clear();
     }
+    print_trained(&a, &trained, &data_line, threads)
+}
 
-    let report = training::markdown(&trained, &data_line, a.cv, threads);
+fn print_trained(
+    a: &TrainArgs,
+    trained: &[crate::tune::train::TrainedModel],
+    data_line: &str,
+    threads: usize,
+) -> Result<()> {
+    let report = training::markdown(trained, data_line, a.cv, threads);
     let report_path = a.out.join("training-report.md");
     write_atomic(&report_path, report.as_bytes())?;
 
     match a.format {
         Format::Json => {
             let mut obj = serde_json::Map::new();
-            for m in &trained {
+            for m in trained {
                 obj.insert(
                     m.model.short().into(),
                     serde_json::to_value(m).expect("serialises"),
@@ -215,12 +265,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&obj).expect("json"));
         }
         Format::Table => {
-            let rows: Vec<Vec<String>> = training::table_rows(&trained)
+            let rows: Vec<Vec<String>> = training::table_rows(trained)
                 .into_iter()
                 .map(|r| r.to_vec())
                 .collect();
             print!("{}", table::render(&training::TABLE_HEADER, &rows));
-            for m in &trained {
+            for m in trained {
                 let failed: Vec<String> = m
                     .candidates
                     .iter()

@@ -19,6 +19,11 @@ fn read(path: &Path) -> Result<Npy> {
         std::io::ErrorKind::NotFound => Error::data(path, "file not found; check the path"),
         _ => Error::data(path, format!("cannot read: {e}")),
     })?;
+    Ok(read_from_bytes(path, &bytes, false)?.0)
+}
+
+/// Parse a `.npy` (header only when `header_only`); also returns where the data starts.
+fn read_from_bytes(path: &Path, bytes: &[u8], header_only: bool) -> Result<(Npy, usize)> {
     let bad = |m: &str| Error::data(path, format!("not a readable .npy file: {m}"));
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err(bad("missing the \\x93NUMPY magic"));
@@ -62,12 +67,20 @@ fn read(path: &Path) -> Result<Npy> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<usize>().map_err(|_| bad("bad shape")))
         .collect::<Result<Vec<_>>>()?;
-    Ok(Npy {
-        descr,
-        fortran,
-        shape,
-        data: bytes[start + hlen..].to_vec(),
-    })
+    let data = if header_only {
+        Vec::new()
+    } else {
+        bytes[start + hlen..].to_vec()
+    };
+    Ok((
+        Npy {
+            descr,
+            fortran,
+            shape,
+            data,
+        },
+        start + hlen,
+    ))
 }
 
 /// The text after `'key':` in the header dict, up to the next top-level comma.
@@ -261,4 +274,100 @@ pub fn labels_to_bytes(y: &[i64]) -> Vec<u8> {
         out.extend_from_slice(&v.to_le_bytes());
     }
     out
+}
+
+/// Rows `range` of a C-order 2-d f8/f4 `.npy` file, reading only those bytes
+/// (how MPI ranks each read their share of one file).
+pub fn read_feature_rows(path: &Path, range: std::ops::Range<usize>) -> Result<Array2<f64>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::data(path, "file not found; check the path"),
+        _ => Error::data(path, format!("cannot read: {e}")),
+    })?;
+    let mut head = vec![0u8; 4096];
+    let n = f
+        .read(&mut head)
+        .map_err(|e| Error::data(path, format!("cannot read: {e}")))?;
+    head.truncate(n);
+    let info = read_header_only(path, &head)?;
+    let (rows, cols) = match info.shape.as_slice() {
+        [r, c] => (*r, *c),
+        [r] => (*r, 1),
+        s => {
+            return Err(Error::data(
+                path,
+                format!("features must be a 2-d array, found shape {s:?}"),
+            ))
+        }
+    };
+    if info.fortran {
+        return Err(Error::data(
+            path,
+            "Fortran-order .npy cannot be read by row range; save it in C order",
+        ));
+    }
+    if range.end > rows {
+        return Err(Error::data(
+            path,
+            format!(
+                "rows {}..{} asked of a file with {rows} rows",
+                range.start, range.end
+            ),
+        ));
+    }
+    let width = match endian(&info.descr).1 {
+        "f8" => 8,
+        "f4" => 4,
+        _ => {
+            return Err(Error::data(
+                path,
+                format!("dtype '{}' is not float64/float32", info.descr),
+            ))
+        }
+    };
+    let start = info.data_offset + range.start * cols * width;
+    let mut bytes = vec![0u8; range.len() * cols * width];
+    f.seek(SeekFrom::Start(start as u64))
+        .and_then(|_| f.read_exact(&mut bytes))
+        .map_err(|e| Error::data(path, format!("truncated .npy data: {e}")))?;
+    let npy = Npy {
+        descr: info.descr.clone(),
+        fortran: false,
+        shape: vec![range.len(), cols],
+        data: bytes,
+    };
+    let values = floats(path, &npy)?;
+    Ok(Array2::from_shape_vec((range.len(), cols), values).expect("shape checked"))
+}
+
+struct HeaderInfo {
+    descr: String,
+    fortran: bool,
+    shape: Vec<usize>,
+    data_offset: usize,
+}
+
+fn read_header_only(path: &Path, head: &[u8]) -> Result<HeaderInfo> {
+    let npy = read_from_bytes(path, head, true)?;
+    Ok(HeaderInfo {
+        descr: npy.0.descr,
+        fortran: npy.0.fortran,
+        shape: npy.0.shape,
+        data_offset: npy.1,
+    })
+}
+
+/// The shape in a `.npy` header, reading only the header.
+pub fn shape(path: &Path) -> Result<Vec<usize>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::data(path, "file not found; check the path"),
+        _ => Error::data(path, format!("cannot read: {e}")),
+    })?;
+    let mut head = vec![0u8; 4096];
+    let n = f
+        .read(&mut head)
+        .map_err(|e| Error::data(path, format!("cannot read: {e}")))?;
+    head.truncate(n);
+    Ok(read_header_only(path, &head)?.shape)
 }

@@ -324,3 +324,34 @@ fn sample_without_replacement(population: u64, samples: usize, rng: &mut RandomS
 pub fn study_data(rows: usize, features: usize, seed: u32) -> Result<Dataset> {
     MakeClassification::new(rows, features, seed).generate()
 }
+
+/// Rows per block of [`blocked_rows`].
+pub const BLOCK_ROWS: usize = 65_536;
+
+/// Synthetic rows `range` of a data set built from independent blocks of
+/// [`BLOCK_ROWS`] rows, block `b` being `make_classification` with a seed
+/// derived from (`seed`, `b`). Unlike one big `make_classification` (whose
+/// final shuffle ties every row to every other), any range can be made on
+/// its own: MPI ranks generate just their rows and still agree with a
+/// single process generating all of them.
+pub fn blocked_rows(
+    range: std::ops::Range<usize>,
+    n_features: usize,
+    seed: u32,
+) -> Result<Array2<f64>> {
+    let mut out = Array2::<f64>::zeros((range.len(), n_features));
+    if range.is_empty() {
+        return Ok(out);
+    }
+    let (first, last) = (range.start / BLOCK_ROWS, (range.end - 1) / BLOCK_ROWS);
+    for b in first..=last {
+        let block_seed =
+            (crate::rng::SplitMix64::derive(seed as u64, b as u64).next_u64() >> 32) as u32;
+        let block = MakeClassification::new(BLOCK_ROWS, n_features, block_seed).generate()?;
+        let (b0, b1) = (b * BLOCK_ROWS, (b + 1) * BLOCK_ROWS);
+        let (lo, hi) = (range.start.max(b0), range.end.min(b1));
+        out.slice_mut(ndarray::s![lo - range.start..hi - range.start, ..])
+            .assign(&block.x.slice(ndarray::s![lo - b0..hi - b0, ..]));
+    }
+    Ok(out)
+}

@@ -12,6 +12,8 @@
 pub mod auto;
 pub mod chunks;
 pub mod direct;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 pub mod processes;
 pub mod shm;
 pub mod threads;
@@ -82,6 +84,9 @@ impl FromStr for BackendKind {
             "threads" => Ok(BackendKind::Threads),
             "processes" => Ok(BackendKind::Processes),
             "auto" => Ok(BackendKind::Auto),
+            #[cfg(feature = "mpi")]
+            "mpi" => Ok(BackendKind::Mpi),
+            #[cfg(not(feature = "mpi"))]
             "mpi" => Err(Error::usage(
                 "--backend mpi needs a build with the `mpi` feature (cargo build --release --features mpi) launched by mpirun",
             )),

@@ -58,6 +58,23 @@ pub struct SearchSpec<'a> {
     pub seed: u64,
 }
 
+/// What one (candidate, fold) fit gave: its accuracy or why it failed, and
+/// its fit seconds.
+pub type JobOutcome = (Result<f64, String>, f64);
+
+/// Runs (candidate, fold) jobs: returns every job's outcome in order, or
+/// `None` on a process that only helped (a non-root MPI rank).
+pub type JobRunner<'a> = dyn Fn(&[(usize, usize)], &(dyn Fn(usize, usize) -> JobOutcome + Sync)) -> Option<Vec<JobOutcome>>
+    + 'a;
+
+/// All jobs in parallel on the current rayon pool.
+pub fn run_jobs_locally(
+    jobs: &[(usize, usize)],
+    run: &(dyn Fn(usize, usize) -> JobOutcome + Sync),
+) -> Option<Vec<JobOutcome>> {
+    Some(jobs.par_iter().map(|&(c, f)| run(c, f)).collect())
+}
+
 /// Fit and score, turning a panic inside a fit into a failure message.
 fn fit_and_score(
     kind: ModelKind,
@@ -87,6 +104,20 @@ pub fn grid_search(
     data: &Dataset,
     on_fit_done: &(dyn Fn() + Sync),
 ) -> Result<SearchResult> {
+    Ok(
+        grid_search_with(spec, data, on_fit_done, &run_jobs_locally)?
+            .expect("local runs return results"),
+    )
+}
+
+/// Grid search with the (candidate, fold) fits run by `runner`; `None`
+/// where the runner says this process only helped.
+pub fn grid_search_with(
+    spec: &SearchSpec,
+    data: &Dataset,
+    on_fit_done: &(dyn Fn() + Sync),
+    runner: &JobRunner,
+) -> Result<Option<SearchResult>> {
     let start = Instant::now();
     let folds = stratified_folds(&data.y, spec.folds, Some(spec.seed as u32))?;
     let splits: Vec<(Dataset, Dataset)> = (0..spec.folds)
@@ -98,15 +129,15 @@ pub fn grid_search(
     let jobs: Vec<(usize, usize)> = (0..spec.candidates.len())
         .flat_map(|c| (0..spec.folds).map(move |f| (c, f)))
         .collect();
-    let outcomes: Vec<(Result<f64, String>, f64)> = jobs
-        .par_iter()
-        .map(|&(c, f)| {
-            let (train, test) = &splits[f];
-            let r = fit_and_score(spec.kind, &spec.candidates[c], train, test, spec.seed);
-            on_fit_done();
-            r
-        })
-        .collect();
+    let run = |c: usize, f: usize| {
+        let (train, test) = &splits[f];
+        let r = fit_and_score(spec.kind, &spec.candidates[c], train, test, spec.seed);
+        on_fit_done();
+        r
+    };
+    let Some(outcomes) = runner(&jobs, &run) else {
+        return Ok(None);
+    };
 
     let mut candidates = Vec::with_capacity(spec.candidates.len());
     for (c, params) in spec.candidates.iter().enumerate() {
@@ -156,12 +187,12 @@ pub fn grid_search(
     let model = fit(spec.kind, &candidates[best].params, data, spec.seed)?;
     on_fit_done();
     let refit_seconds = t.elapsed().as_secs_f64();
-    Ok(SearchResult {
+    Ok(Some(SearchResult {
         kind: spec.kind,
         candidates,
         best,
         model,
         wall_seconds: start.elapsed().as_secs_f64(),
         refit_seconds,
-    })
+    }))
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::grid::Grid;
-use super::search::{grid_search, CandidateResult, SearchSpec};
+use super::search::{grid_search_with, run_jobs_locally, CandidateResult, JobRunner, SearchSpec};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::model::params::ParamSet;
@@ -54,6 +54,26 @@ pub fn train_models(
     on_model_start: &dyn Fn(ModelKind, usize),
     on_fit_done: &(dyn Fn() + Sync),
 ) -> Result<Vec<TrainedModel>> {
+    train_models_with(
+        job,
+        train,
+        test,
+        on_model_start,
+        on_fit_done,
+        &run_jobs_locally,
+    )
+}
+
+/// [`train_models`] with the fits run by `runner` (MPI spreads them over
+/// ranks); processes the runner marks as helpers fit but save nothing.
+pub fn train_models_with(
+    job: &TrainJob,
+    train: &Dataset,
+    test: Option<&Dataset>,
+    on_model_start: &dyn Fn(ModelKind, usize),
+    on_fit_done: &(dyn Fn() + Sync),
+    runner: &JobRunner,
+) -> Result<Vec<TrainedModel>> {
     let data_hash = train.content_hash();
     let mut out = Vec::new();
     for &kind in job.models {
@@ -66,7 +86,9 @@ pub fn train_models(
             folds: job.folds,
             seed: job.seed,
         };
-        let result = grid_search(&spec, train, on_fit_done)?;
+        let Some(result) = grid_search_with(&spec, train, on_fit_done, runner)? else {
+            continue;
+        };
         let train_accuracy = accuracy(&result.model.predict(train.x.view()), &train.y);
         let test_accuracy = test.map(|t| accuracy(&result.model.predict(t.x.view()), &t.y));
         let header = ModelHeader {
