@@ -9,7 +9,7 @@ use super::Format;
 use crate::data::count::format_count;
 use crate::data::extension;
 use crate::error::{Error, Result};
-use crate::exec::mpi::{abort, predict, Cluster, MpiRun, RowSource};
+use crate::exec::mpi::{abort, local_rows, predict_local, Cluster, MpiRun, RowSource};
 use crate::measure::stats::Spread;
 use crate::model::store;
 use crate::model::{Classifier, ModelKind};
@@ -95,13 +95,15 @@ fn predict_job(cluster: &Cluster, a: &PredictArgs) -> Result<()> {
         }
     };
     let repeats = a.repeat.unwrap_or(3).max(1);
-    predict(cluster, &model, total, &source)?; // warm-up
+    let (x, generated) = local_rows(cluster, nf, total, &source)?;
+    predict_local(cluster, &model, total, x.view(), generated)?; // warm-up
     let mut runs: Vec<MpiRun> = Vec::new();
     for _ in 0..repeats {
-        if let Some(run) = predict(cluster, &model, total, &source)? {
+        if let Some(run) = predict_local(cluster, &model, total, x.view(), generated)? {
             runs.push(run);
         }
     }
+    drop(x);
     if !cluster.is_root() {
         return Ok(());
     }
@@ -219,4 +221,159 @@ fn predict_job(cluster: &Cluster, a: &PredictArgs) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// `cpuwall sweep --backends mpi` under mpirun: every rank walks the same
+/// cells; rank 0 also measures direct on the same (blocked) rows up to 1e7
+/// rows, decides the repeats, and writes the results file.
+pub fn run_sweep(a: &super::sweep::SweepArgs) -> Result<()> {
+    let cluster = Cluster::init()?;
+    on_every_rank(&cluster, || sweep_job(&cluster, a))
+}
+
+fn sweep_job(cluster: &Cluster, a: &super::sweep::SweepArgs) -> Result<()> {
+    use crate::exec::direct::Direct;
+    use crate::measure::clock::Usage;
+    use crate::measure::env::{load_average, Environment};
+    use crate::measure::results::{Settings, SweepResults};
+    use crate::measure::run::{measure, Measured, Repeats};
+
+    let kinds = super::parse_models(&a.models)?;
+    let rows = super::sweep::parse_rows(&a.rows)?;
+    let min_time = super::sweep::parse_seconds(&a.min_time)?;
+    if cluster.is_root() {
+        for k in &kinds {
+            resolve_model(k.short(), &a.models_dir)?;
+        }
+    }
+    cluster.barrier();
+    let mut results = cluster.is_root().then(|| {
+        SweepResults::new(
+            Environment::capture(),
+            Settings {
+                models: kinds.iter().map(|k| k.short().to_string()).collect(),
+                backends: vec!["direct".into(), "mpi".into()],
+                rows: rows.iter().map(|&r| r as u64).collect(),
+                min_time_seconds: min_time,
+                max_repeats: a.max_repeats,
+                threads: 1,
+                workers: cluster.size,
+                seed: a.seed,
+            },
+        )
+    });
+    let started = Instant::now();
+    let source = RowSource::Synthetic { seed: a.seed };
+    for k in &kinds {
+        let model = store::load(&model_path(&a.models_dir, *k))?.model;
+        let nf = model.n_features();
+        for &n in &rows {
+            // Direct on rank 0, on the very rows the ranks will make.
+            let mut reference = None;
+            if let Some(res) = results.as_mut().filter(|_| n <= 10_000_000) {
+                let x = source.rows(0..n, nf)?;
+                let mut out = vec![0i64; n];
+                let shared = std::sync::Arc::new(model.clone());
+                let m = measure(
+                    &mut Direct::new(shared),
+                    x.view(),
+                    &mut out,
+                    Repeats {
+                        min_seconds: min_time,
+                        min_runs: 1,
+                        max_runs: a.max_repeats.max(1),
+                    },
+                )?;
+                res.cells.push(cell(
+                    k.short(),
+                    "direct",
+                    n,
+                    &m,
+                    Some(m.wall_seconds.median),
+                    true,
+                ));
+                reference = Some((out, m.wall_seconds.median));
+            }
+            let (x, generated) = local_rows(cluster, nf, n, &source)?;
+            predict_local(cluster, &model, n, x.view(), generated)?; // warm-up
+            let mut usages = Vec::new();
+            let mut labels = Vec::new();
+            loop {
+                if let Some(run) = predict_local(cluster, &model, n, x.view(), generated)? {
+                    let own = &run.ranks[0];
+                    usages.push(Usage {
+                        wall_seconds: run.wall_seconds,
+                        own_cpu_seconds: own.predict_cpu_seconds + own.gather_cpu_seconds,
+                        worker_cpu_seconds: run.ranks[1..]
+                            .iter()
+                            .map(|r| r.predict_cpu_seconds + r.gather_cpu_seconds)
+                            .sum(),
+                    });
+                    labels = run.labels;
+                }
+                let total: f64 = usages.iter().map(|u| u.wall_seconds).sum();
+                let more =
+                    cluster.is_root() && total < min_time && usages.len() < a.max_repeats.max(1);
+                if !cluster.broadcast_flag(more) {
+                    break;
+                }
+            }
+            if let Some(res) = results.as_mut() {
+                let m = Measured::from_runs(n, &usages);
+                let direct = reference.as_ref().map(|r| r.1);
+                let same = reference.as_ref().is_none_or(|r| r.0 == labels);
+                res.cells.push(cell(k.short(), "mpi", n, &m, direct, same));
+                res.update_noise();
+                res.elapsed_seconds = started.elapsed().as_secs_f64();
+                res.save(&a.out)?;
+                eprintln!(
+                    "[{}] {k} mpi({}) {}: {}{}",
+                    res.cells.len(),
+                    cluster.size,
+                    format_count(n as u64),
+                    units::seconds(m.wall_seconds.median),
+                    direct.map_or(String::new(), |d| format!(
+                        " ({:.2}x direct)",
+                        d / m.wall_seconds.median
+                    ))
+                );
+            }
+        }
+    }
+    if let Some(mut res) = results {
+        res.complete = true;
+        res.environment.load_average_end = load_average();
+        res.elapsed_seconds = started.elapsed().as_secs_f64();
+        res.save(&a.out)?;
+        println!(
+            "{} cells in {:.1} s -> {}",
+            res.cells.len(),
+            res.elapsed_seconds,
+            a.out.display()
+        );
+    }
+    Ok(())
+}
+
+fn cell(
+    model: &str,
+    backend: &str,
+    rows: usize,
+    m: &crate::measure::run::Measured,
+    direct: Option<f64>,
+    same: bool,
+) -> crate::measure::results::Cell {
+    crate::measure::results::Cell {
+        model: model.into(),
+        backend: backend.into(),
+        rows: rows as u64,
+        runs: m.runs,
+        wall_seconds: m.wall_seconds,
+        cpu_seconds: m.cpu_seconds,
+        worker_cpu_seconds: m.worker_cpu_seconds,
+        cpu_per_wall: m.cpu_per_wall,
+        rows_per_second: m.rows_per_second,
+        speedup_vs_direct: direct.map(|d| d / m.wall_seconds.median),
+        identical_to_direct: same,
+    }
 }

@@ -106,6 +106,19 @@ fn parse_backends(text: &str) -> Result<Vec<BackendKind>> {
 pub fn run(a: SweepArgs) -> Result<()> {
     let kinds = parse_models(&a.models)?;
     let backends = parse_backends(&a.backends)?;
+    // Only an `mpi` build can parse `--backends mpi`.
+    #[cfg(feature = "mpi")]
+    if backends.contains(&BackendKind::Mpi) {
+        if backends
+            .iter()
+            .any(|b| !matches!(b, BackendKind::Mpi | BackendKind::Direct))
+        {
+            return Err(Error::usage(
+                "--backends mpi runs with direct only (every rank runs the same command); drop the others",
+            ));
+        }
+        return super::mpi::run_sweep(&a);
+    }
     let rows = parse_rows(&a.rows)?;
     let min_time = parse_seconds(&a.min_time)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

