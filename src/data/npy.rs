@@ -280,16 +280,7 @@ pub fn labels_to_bytes(y: &[i64]) -> Vec<u8> {
 /// (how MPI ranks each read their share of one file).
 pub fn read_feature_rows(path: &Path, range: std::ops::Range<usize>) -> Result<Array2<f64>> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::data(path, "file not found; check the path"),
-        _ => Error::data(path, format!("cannot read: {e}")),
-    })?;
-    let mut head = vec![0u8; 4096];
-    let n = f
-        .read(&mut head)
-        .map_err(|e| Error::data(path, format!("cannot read: {e}")))?;
-    head.truncate(n);
-    let info = read_header_only(path, &head)?;
+    let (mut f, info) = open_header(path)?;
     let (rows, cols) = match info.shape.as_slice() {
         [r, c] => (*r, *c),
         [r] => (*r, 1),
@@ -359,6 +350,11 @@ fn read_header_only(path: &Path, head: &[u8]) -> Result<HeaderInfo> {
 
 /// The shape in a `.npy` header, reading only the header.
 pub fn shape(path: &Path) -> Result<Vec<usize>> {
+    Ok(open_header(path)?.1.shape)
+}
+
+/// Open a `.npy` file and parse its header from the first 4 KiB.
+fn open_header(path: &Path) -> Result<(std::fs::File, HeaderInfo)> {
     use std::io::Read;
     let mut f = std::fs::File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::data(path, "file not found; check the path"),
@@ -369,5 +365,6 @@ pub fn shape(path: &Path) -> Result<Vec<usize>> {
         .read(&mut head)
         .map_err(|e| Error::data(path, format!("cannot read: {e}")))?;
     head.truncate(n);
-    Ok(read_header_only(path, &head)?.shape)
+    let info = read_header_only(path, &head)?;
+    Ok((f, info))
 }

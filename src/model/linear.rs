@@ -131,3 +131,31 @@ impl Linear {
         out
     }
 }
+
+/// `Classifier` for a model holding a [`Linear`] in its field `linear`;
+/// only the kind and what `scores` returns differ between LR and SVC.
+macro_rules! linear_classifier {
+    ($ty:ty, $kind:expr, $score_kind:expr, $scores:ident) => {
+        impl $crate::model::Classifier for $ty {
+            fn kind(&self) -> $crate::model::ModelKind {
+                $kind
+            }
+            fn n_features(&self) -> usize {
+                self.linear.n_features
+            }
+            fn classes(&self) -> &[i64] {
+                &self.linear.classes
+            }
+            fn predict_into(&self, x: ndarray::ArrayView2<'_, f64>, out: &mut [i64]) {
+                self.linear.predict_into(x, out)
+            }
+            fn scores(
+                &self,
+                x: ndarray::ArrayView2<'_, f64>,
+            ) -> ($crate::model::ScoreKind, ndarray::Array2<f64>) {
+                ($score_kind, self.linear.$scores(x))
+            }
+        }
+    };
+}
+pub(crate) use linear_classifier;

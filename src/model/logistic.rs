@@ -4,13 +4,12 @@
 //! one coefficient vector, multinomial (softmax) for 3+ classes. All
 //! penalties are fit by one proximal-gradient solver (`prox.rs`).
 
-use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-use super::linear::Linear;
+use super::linear::{linear_classifier, Linear};
 use super::params::{ParamReader, ParamSet};
 use super::prox::{minimize, split_solution, Loss, Problem};
-use super::{encode_labels, Classifier, ModelKind, ScoreKind};
+use super::{encode_labels, ModelKind, ScoreKind};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 
@@ -117,20 +116,9 @@ impl LogisticRegression {
     }
 }
 
-impl Classifier for LogisticRegression {
-    fn kind(&self) -> ModelKind {
-        ModelKind::Logistic
-    }
-    fn n_features(&self) -> usize {
-        self.linear.n_features
-    }
-    fn classes(&self) -> &[i64] {
-        &self.linear.classes
-    }
-    fn predict_into(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) {
-        self.linear.predict_into(x, out)
-    }
-    fn scores(&self, x: ArrayView2<'_, f64>) -> (ScoreKind, Array2<f64>) {
-        (ScoreKind::Probability, self.linear.probabilities(x))
-    }
-}
+linear_classifier!(
+    LogisticRegression,
+    ModelKind::Logistic,
+    ScoreKind::Probability,
+    probabilities
+);

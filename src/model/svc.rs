@@ -5,14 +5,13 @@
 //! - l1: the primal problem by proximal gradient (`prox.rs`), intercept
 //!   unpenalised.
 
-use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::linear::{FitInfo, Linear};
+use super::linear::{linear_classifier, FitInfo, Linear};
 use super::params::{ParamReader, ParamSet};
 use super::prox::{minimize, Loss, Problem};
-use super::{encode_labels, Classifier, ModelKind, ScoreKind};
+use super::{encode_labels, ModelKind, ScoreKind};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
@@ -183,20 +182,9 @@ fn dual_coordinate_descent(
     )
 }
 
-impl Classifier for LinearSvc {
-    fn kind(&self) -> ModelKind {
-        ModelKind::LinearSvc
-    }
-    fn n_features(&self) -> usize {
-        self.linear.n_features
-    }
-    fn classes(&self) -> &[i64] {
-        &self.linear.classes
-    }
-    fn predict_into(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) {
-        self.linear.predict_into(x, out)
-    }
-    fn scores(&self, x: ArrayView2<'_, f64>) -> (ScoreKind, Array2<f64>) {
-        (ScoreKind::Decision, self.linear.decision_function(x))
-    }
-}
+linear_classifier!(
+    LinearSvc,
+    ModelKind::LinearSvc,
+    ScoreKind::Decision,
+    decision_function
+);

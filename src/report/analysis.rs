@@ -32,11 +32,11 @@ pub fn crossover_rows(sizes: &[u64], walls: impl Fn(u64) -> Option<(f64, f64)>) 
 }
 
 pub fn sizes(cells: &[Cell], model: &str) -> Vec<u64> {
-    let mut v: Vec<u64> = cells
-        .iter()
-        .filter(|c| c.model == model)
-        .map(|c| c.rows)
-        .collect();
+    sorted_unique(cells.iter().filter(|c| c.model == model).map(|c| c.rows))
+}
+
+fn sorted_unique(values: impl Iterator<Item = u64>) -> Vec<u64> {
+    let mut v: Vec<u64> = values.collect();
     v.sort_unstable();
     v.dedup();
     v
@@ -148,16 +148,7 @@ pub fn findings(cells: &[Cell], model: &str, base: &[BaselineCell]) -> Vec<Strin
         }
     }
     if !base.is_empty() {
-        let sk_sizes: Vec<u64> = {
-            let mut v: Vec<u64> = base
-                .iter()
-                .filter(|c| c.model == model)
-                .map(|c| c.rows)
-                .collect();
-            v.sort_unstable();
-            v.dedup();
-            v
-        };
+        let sk_sizes = sorted_unique(base.iter().filter(|c| c.model == model).map(|c| c.rows));
         let sk = |b: &str, r: u64| {
             Some((
                 baseline::find(base, model, b, r)?.wall_seconds,
