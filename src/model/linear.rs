@@ -8,7 +8,7 @@ use std::fmt;
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-use super::{argmax, map_rows};
+use super::{argmax, map_rows, map_rows4};
 
 /// How the solver ended, recorded so users can see a non-converged fit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,9 +77,25 @@ impl Linear {
     pub fn predict_into(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) {
         let k = self.n_outputs();
         if k == 1 {
-            map_rows(x, out, |row| {
-                self.classes[(self.decision(row, 0) > 0.0) as usize]
-            });
+            let w = &self.coef[..self.n_features];
+            let b = self.intercept[0];
+            // Chosen by index, not by branch: the sign is a coin flip per row
+            // and a mispredicted branch costs more than the dot product.
+            let labels = [self.classes[0], self.classes[1]];
+            map_rows4(
+                x,
+                out,
+                |row| labels[(self.decision(row, 0) > 0.0) as usize],
+                |rows| {
+                    let mut s = [b; 4];
+                    for (j, wj) in w.iter().enumerate() {
+                        for (acc, row) in s.iter_mut().zip(&rows) {
+                            *acc += wj * row[j];
+                        }
+                    }
+                    s.map(|v| labels[(v > 0.0) as usize])
+                },
+            );
         } else {
             map_rows(x, out, |row| {
                 let mut best = 0;

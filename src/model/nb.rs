@@ -6,7 +6,7 @@ use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use super::params::{ParamReader, ParamSet};
-use super::{argmax, encode_labels, map_rows, Classifier, ModelKind, ScoreKind};
+use super::{argmax, encode_labels, map_rows, map_rows4, Classifier, ModelKind, ScoreKind};
 use crate::data::Dataset;
 use crate::error::Result;
 
@@ -230,9 +230,24 @@ impl Classifier for GaussianNb {
     fn predict_into(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) {
         let k = self.classes.len();
         if k == 2 {
-            map_rows(x, out, |row| {
-                self.classes[self.second_class_wins(row) as usize]
-            });
+            // Chosen by index, not by branch (see `Linear::predict_into`).
+            let labels = [self.classes[0], self.classes[1]];
+            let (a, b) = (&self.diff_a, &self.diff_b);
+            map_rows4(
+                x,
+                out,
+                |row| labels[self.second_class_wins(row) as usize],
+                |rows| {
+                    let mut s = [self.diff_c; 4];
+                    for (j, (aj, bj)) in a.iter().zip(b).enumerate() {
+                        for (acc, row) in s.iter_mut().zip(&rows) {
+                            let v = row[j];
+                            *acc += (aj * v + bj) * v;
+                        }
+                    }
+                    s.map(|v| labels[(v > 0.0) as usize])
+                },
+            );
         } else {
             map_rows(x, out, |row| {
                 let mut best = 0;
