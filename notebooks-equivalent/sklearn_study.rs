@@ -1,0 +1,177 @@
+//! # The scikit-learn study, re-run end to end with cpuwall
+//!
+//! `cargo run --release --example sklearn_study` (add `-- --quick` for a
+//! small sweep). Writes `reports/sklearn-study/`: the training report, the
+//! sweep results and the sweep report with plots, scikit-learn beside it.
+//!
+//! The study asked one question: when does parallel `predict` pay off for
+//! Gaussian NB, logistic regression, linear SVC and a random forest, and how
+//! busy are the cores (CPU time / wall time) while it runs? It used
+//! `make_classification(n_samples=10000, n_features=10, random_state=0)`,
+//! grid search with 5-fold CV, then timed `predict` for 10 to 10^7 rows
+//! directly, with joblib threads and with joblib processes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use cpuwall::data::split::train_test_split;
+use cpuwall::data::synth::study_data;
+use cpuwall::exec::auto::threshold_for;
+use cpuwall::exec::threads::Threads;
+use cpuwall::exec::BackendKind;
+use cpuwall::measure::env::Environment;
+use cpuwall::measure::results::{Settings, SweepResults};
+use cpuwall::measure::sweep::{decades, run_sweep, SweepModel, SweepSpec};
+use cpuwall::model::store;
+use cpuwall::model::ModelKind;
+use cpuwall::report::{baseline, sweep::write_report, training};
+use cpuwall::tune::grid::default_grid;
+use cpuwall::tune::train::{model_path, train_models, TrainJob};
+
+fn main() -> cpuwall::Result<()> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let out = PathBuf::from("reports/sklearn-study");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+
+    // ## 1. The data
+    //
+    // cpuwall's `make_classification` is a bit-exact port (numpy's MT19937
+    // included), so seed 0 and the study's split give the study's rows.
+    let data = study_data(10_000, 10, 0)?;
+    let (train, test) = train_test_split(&data, 0.2, 2020, false)?;
+    println!(
+        "data: {} training rows, {} test rows, {} features",
+        train.n_rows(),
+        test.n_rows(),
+        train.n_features()
+    );
+
+    // ## 2. Grid search with 5-fold cross-validation, refit, save
+    //
+    // The study's grids: nb {}, lr penalty x C (21 candidates; scikit-learn's
+    // default solver failed 14 of them), svc penalty x C (10), rf {}.
+    let grids: BTreeMap<ModelKind, _> = ModelKind::ALL
+        .iter()
+        .map(|&k| (k, default_grid(k)))
+        .collect();
+    let models_dir = out.join("models");
+    let job = TrainJob {
+        models: &ModelKind::ALL,
+        grids: &grids,
+        folds: 5,
+        seed: 0,
+        out_dir: &models_dir,
+    };
+    let trained = train_models(
+        &job,
+        &train,
+        Some(&test),
+        &|k, n| println!("training {k}: {n} fits"),
+        &|| {},
+    )?;
+    let report = training::markdown(
+        &trained,
+        "make_classification(10000, 10, random_state=0), split 80/20 (seed 2020)",
+        5,
+        rayon::current_num_threads(),
+    );
+    cpuwall::atomic::write_atomic(&out.join("training.md"), report.as_bytes())?;
+
+    // Side by side with scikit-learn's results (reference.json).
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("tests/fixtures/sklearn-study/reference.json"))
+            .map_err(|e| cpuwall::Error::io("reading reference.json", e))?,
+    )
+    .expect("reference.json is JSON");
+    println!("\nmodel  test acc (cpuwall / scikit-learn)  fit s (cpuwall / scikit-learn)");
+    for m in &trained {
+        let r = &reference["models"][m.model.short()];
+        println!(
+            "{:<5}  {:.4} / {:.4}                      {:.2} / {:.2}",
+            m.model.short(),
+            m.test_accuracy.unwrap_or(f64::NAN),
+            r["test_accuracy"].as_f64().unwrap_or(f64::NAN),
+            m.fit_seconds,
+            r["fit_seconds_2cores"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+
+    // ## 3. The prediction sweep
+    //
+    // Every model x backend x batch size. `processes` needs the `cpuwall`
+    // binary beside this example (cargo builds it with the package).
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().and_then(Path::parent).map(|d| d.join("cpuwall")))
+        .filter(|p| p.exists());
+    let mut backends = vec![BackendKind::Direct, BackendKind::Threads, BackendKind::Auto];
+    if exe.is_some() {
+        backends.insert(2, BackendKind::Processes);
+    } else {
+        println!("(cpuwall binary not found beside the example: skipping the processes backend)");
+    }
+    let rows = decades(10, if quick { 100_000 } else { 10_000_000 })?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut sweep_models = Vec::new();
+    let mut auto_from = Vec::new();
+    for k in ModelKind::ALL {
+        let path = model_path(&models_dir, k);
+        let stored = store::load(&path)?;
+        let model = Arc::new(stored.model);
+        let mut t = Threads::new(model.clone(), threads, None)?;
+        auto_from.push(threshold_for(&model, &stored.header.data_hash, &mut t)?);
+        sweep_models.push(SweepModel {
+            name: k.short().into(),
+            path,
+            model,
+        });
+    }
+    let settings = Settings {
+        models: ModelKind::ALL
+            .iter()
+            .map(|k| k.short().to_string())
+            .collect(),
+        backends: backends.iter().map(|b| b.as_str().to_string()).collect(),
+        rows: rows.iter().map(|&r| r as u64).collect(),
+        min_time_seconds: 0.2,
+        max_repeats: 1000,
+        threads,
+        workers: threads,
+        seed: 1,
+    };
+    let spec = SweepSpec {
+        models: sweep_models,
+        backends,
+        rows,
+        min_time: 0.2,
+        max_repeats: 1000,
+        threads,
+        workers: threads,
+        seed: 1,
+        exe: exe.unwrap_or_default(),
+        auto_threads_from: auto_from,
+    };
+    let results_path = out.join("sweep.json");
+    let mut results = SweepResults::new(Environment::capture(), settings);
+    run_sweep(&spec, &mut results, &AtomicBool::new(false), &mut |r| {
+        let c = r.cells.last().expect("a cell");
+        println!(
+            "{} {} {}: {:.3e} s",
+            c.model, c.backend, c.rows, c.wall_seconds.median
+        );
+        r.save(&results_path)
+    })?;
+    results.save(&results_path)?;
+
+    // ## 4. The report
+    //
+    // Tables, crossovers and findings computed from the results, plots, and
+    // scikit-learn's own sweep as the baseline.
+    let base = baseline::read(&root.join("tests/fixtures/sklearn-study/sklearn_sweep.csv"))?;
+    for p in write_report(&[results_path], &out.join("sweep.md"), base)? {
+        println!("wrote {}", p.display());
+    }
+    Ok(())
+}
