@@ -236,3 +236,58 @@ fn csv_and_npy_training_data_are_both_read() {
     assert_eq!(a["nb"]["test_accuracy"], b["nb"]["test_accuracy"]);
     assert_eq!(a["nb"]["cv_accuracy"], b["nb"]["cv_accuracy"]);
 }
+
+#[test]
+fn a_grid_file_replaces_the_default_grid_and_bad_grids_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let grid = d.join("grid.json");
+    std::fs::write(
+        &grid,
+        r#"{"lr": {"C": [0.5, 2.0], "penalty": ["l2", "elasticnet"], "l1_ratio": [0.3]}}"#,
+    )
+    .unwrap();
+    let out = cpuwall(&[
+        "train",
+        "--rows",
+        "1000",
+        "--models",
+        "lr",
+        "--grid-file",
+        grid.to_str().unwrap(),
+        "--out",
+        d.join("m").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["lr"]["n_candidates"], 4);
+    assert_eq!(v["lr"]["best_params"]["l1_ratio"], 0.3);
+
+    std::fs::write(&grid, r#"{"lr": {"C": "lots"}}"#).unwrap();
+    let out = cpuwall(&[
+        "train",
+        "--rows",
+        "1000",
+        "--models",
+        "lr",
+        "--grid-file",
+        grid.to_str().unwrap(),
+    ]);
+    assert_fails(&out, 2, "not a grid file");
+    let out = cpuwall(&[
+        "train",
+        "--rows",
+        "1000",
+        "--models",
+        "lr",
+        "--grid",
+        "lr.penalty=l3",
+    ]);
+    assert_fails(
+        &out,
+        2,
+        "lr penalty 'l3' is not one of l1, l2, elasticnet, none",
+    );
+}
