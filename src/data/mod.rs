@@ -1,5 +1,6 @@
 //! Data: the in-memory dataset, synthetic generation, splits and file readers.
 
+pub mod cifar;
 pub mod count;
 pub mod csv;
 pub mod mt19937;
