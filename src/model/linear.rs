@@ -8,7 +8,7 @@ use std::fmt;
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-use super::{argmax, map_rows, map_rows4};
+use super::{argmax, blocked_sum, map_rows};
 
 /// How the solver ended, recorded so users can see a non-converged fit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,35 +67,16 @@ impl Linear {
     fn decision(&self, row: &[f64], k: usize) -> f64 {
         let d = self.n_features;
         let w = &self.coef[k * d..(k + 1) * d];
-        let mut s = self.intercept[k];
-        for (wj, xj) in w.iter().zip(row) {
-            s += wj * xj;
-        }
-        s
+        let row = &row[..d];
+        self.intercept[k] + blocked_sum(d, |j| w[j] * row[j])
     }
 
     pub fn predict_into(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) {
         let k = self.n_outputs();
         if k == 1 {
-            let w = &self.coef[..self.n_features];
-            let b = self.intercept[0];
-            // Chosen by index, not by branch: the sign is a coin flip per row
-            // and a mispredicted branch costs more than the dot product.
+            // Chosen by index, not by branch: the sign is a coin flip per row.
             let labels = [self.classes[0], self.classes[1]];
-            map_rows4(
-                x,
-                out,
-                |row| labels[(self.decision(row, 0) > 0.0) as usize],
-                |rows| {
-                    let mut s = [b; 4];
-                    for (j, wj) in w.iter().enumerate() {
-                        for (acc, row) in s.iter_mut().zip(&rows) {
-                            *acc += wj * row[j];
-                        }
-                    }
-                    s.map(|v| labels[(v > 0.0) as usize])
-                },
-            );
+            map_rows(x, out, |row| labels[(self.decision(row, 0) > 0.0) as usize]);
         } else {
             map_rows(x, out, |row| {
                 let mut best = 0;

@@ -160,44 +160,27 @@ pub fn map_rows<T>(x: ArrayView2<'_, f64>, out: &mut [T], mut f: impl FnMut(&[f6
     }
 }
 
-/// Like [`map_rows`], but hands `f4` four rows at a time (the rest go to
-/// `f1`). Each row's arithmetic stays in the same order, so results are
-/// bit-identical to one row at a time; four independent chains let the CPU
-/// overlap what one row's chain of dependent adds would leave idle.
-#[inline]
-pub fn map_rows4<T: Copy>(
-    x: ArrayView2<'_, f64>,
-    out: &mut [T],
-    mut f1: impl FnMut(&[f64]) -> T,
-    mut f4: impl FnMut([&[f64]; 4]) -> [T; 4],
-) {
-    assert_eq!(
-        x.nrows(),
-        out.len(),
-        "output length must equal the row count"
-    );
-    let d = x.ncols();
-    match x.as_slice() {
-        Some(flat) if d > 0 => {
-            let mut quads = flat.chunks_exact(4 * d);
-            let mut outs = out.chunks_exact_mut(4);
-            for (q, o) in (&mut quads).zip(&mut outs) {
-                let (a, rest) = q.split_at(d);
-                let (b, rest) = rest.split_at(d);
-                let (c, e) = rest.split_at(d);
-                let r = f4([a, b, c, e]);
-                o.copy_from_slice(&r);
-            }
-            for (o, row) in outs
-                .into_remainder()
-                .iter_mut()
-                .zip(quads.remainder().chunks_exact(d))
-            {
-                *o = f1(row);
-            }
+/// `sum_j term(j)` for `j` in `0..d` in one fixed order: four lane sums
+/// over whole blocks of four, combined as `(l0 + l1) + (l2 + l3)`, then the
+/// tail in order. Lane-wise arithmetic is what SIMD units do, so the
+/// compiler vectorises it, and the result is the same bit for bit on every
+/// CPU and in every backend (no fused multiply-add, one order everywhere).
+#[inline(always)]
+pub fn blocked_sum(d: usize, mut term: impl FnMut(usize) -> f64) -> f64 {
+    let mut lanes = [0.0f64; 4];
+    let full = d / 4 * 4;
+    let mut j = 0;
+    while j < full {
+        for (l, lane) in lanes.iter_mut().enumerate() {
+            *lane += term(j + l);
         }
-        _ => map_rows(x, out, f1),
+        j += 4;
     }
+    let mut s = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    for j in full..d {
+        s += term(j);
+    }
+    s
 }
 
 /// Index of the largest value; the first wins ties (numpy's argmax).

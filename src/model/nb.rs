@@ -6,7 +6,7 @@ use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use super::params::{ParamReader, ParamSet};
-use super::{argmax, encode_labels, map_rows, map_rows4, Classifier, ModelKind, ScoreKind};
+use super::{argmax, blocked_sum, encode_labels, map_rows, Classifier, ModelKind, ScoreKind};
 use crate::data::Dataset;
 use crate::error::Result;
 
@@ -208,11 +208,9 @@ impl GaussianNb {
     /// class, like argmax.)
     #[inline(always)]
     fn second_class_wins(&self, row: &[f64]) -> bool {
-        let mut s = self.diff_c;
-        for ((x, a), b) in row.iter().zip(&self.diff_a).zip(&self.diff_b) {
-            s += (a * x + b) * x;
-        }
-        s > 0.0
+        let d = self.n_features;
+        let (a, b, row) = (&self.diff_a[..d], &self.diff_b[..d], &row[..d]);
+        self.diff_c + blocked_sum(d, |j| (a[j] * row[j] + b[j]) * row[j]) > 0.0
     }
 }
 
@@ -230,24 +228,9 @@ impl Classifier for GaussianNb {
     fn predict_into(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) {
         let k = self.classes.len();
         if k == 2 {
-            // Chosen by index, not by branch (see `Linear::predict_into`).
+            // Chosen by index, not by branch: the winner is a coin flip per row.
             let labels = [self.classes[0], self.classes[1]];
-            let (a, b) = (&self.diff_a, &self.diff_b);
-            map_rows4(
-                x,
-                out,
-                |row| labels[self.second_class_wins(row) as usize],
-                |rows| {
-                    let mut s = [self.diff_c; 4];
-                    for (j, (aj, bj)) in a.iter().zip(b).enumerate() {
-                        for (acc, row) in s.iter_mut().zip(&rows) {
-                            let v = row[j];
-                            *acc += (aj * v + bj) * v;
-                        }
-                    }
-                    s.map(|v| labels[(v > 0.0) as usize])
-                },
-            );
+            map_rows(x, out, |row| labels[self.second_class_wins(row) as usize]);
         } else {
             map_rows(x, out, |row| {
                 let mut best = 0;
