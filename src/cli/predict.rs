@@ -172,14 +172,21 @@ pub fn run(a: PredictArgs) -> Result<()> {
     if a.workers == Some(0) || a.threads == Some(0) {
         return Err(Error::usage("--workers and --threads must be at least 1"));
     }
-    let (path, stored) = resolve_model(&a.model, &a.models_dir)?;
-    let model: Arc<Model> = Arc::new(stored.model);
-    let nf = model.n_features();
     let copies = if backends.contains(&BackendKind::Processes) {
         3
     } else {
         2
     };
+    // Refuse a batch that cannot fit before anything else happens, training
+    // a missing default model (10 features) included.
+    if let (Some(rows), Ok(kind)) = (a.rows, a.model.parse::<ModelKind>()) {
+        if !model_path(&a.models_dir, kind).exists() {
+            check_memory(rows, 10, copies)?;
+        }
+    }
+    let (path, stored) = resolve_model(&a.model, &a.models_dir)?;
+    let model: Arc<Model> = Arc::new(stored.model);
+    let nf = model.n_features();
     let (x, data_line) = load_rows(&a, nf, copies)?;
     let rows = x.nrows();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
