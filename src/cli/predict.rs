@@ -14,7 +14,7 @@ use crate::exec::auto::{threshold_for, Auto};
 use crate::exec::direct::Direct;
 use crate::exec::processes::{config, current_exe, ProcessPool};
 use crate::exec::threads::Threads;
-use crate::exec::{Backend, BackendKind};
+use crate::exec::{parse_backend_list, Backend, BackendKind};
 use crate::measure::clock::Snapshot;
 use crate::measure::run::{measure, Measured, Repeats};
 use crate::model::store::{self, StoredModel};
@@ -96,25 +96,6 @@ pub fn resolve_model(name: &str, dir: &Path) -> Result<(PathBuf, StoredModel)> {
     Ok((path, stored))
 }
 
-fn parse_backends(text: &str) -> Result<Vec<BackendKind>> {
-    if text.trim() == "all" {
-        return Ok(BackendKind::LOCAL.to_vec());
-    }
-    let mut out = Vec::new();
-    for p in text.split(',').filter(|s| !s.trim().is_empty()) {
-        let k: BackendKind = p.parse()?;
-        if !out.contains(&k) {
-            out.push(k);
-        }
-    }
-    if out.is_empty() {
-        return Err(Error::usage(
-            "--backend is empty; choose direct, threads, processes, auto or all",
-        ));
-    }
-    Ok(out)
-}
-
 fn load_rows(a: &PredictArgs, n_features: usize, copies: u64) -> Result<(Array2<f64>, String)> {
     if let Some(path) = &a.data {
         let x = match extension(path).as_str() {
@@ -158,7 +139,7 @@ struct Row {
 }
 
 pub fn run(a: PredictArgs) -> Result<()> {
-    let backends = parse_backends(&a.backend)?;
+    let backends = parse_backend_list(&a.backend, "--backend")?;
     // Only an `mpi` build can parse `--backend mpi`.
     #[cfg(feature = "mpi")]
     if backends.contains(&BackendKind::Mpi) {

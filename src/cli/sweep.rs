@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::exec::auto::threshold_for;
 use crate::exec::processes::current_exe;
 use crate::exec::threads::Threads;
-use crate::exec::BackendKind;
+use crate::exec::{parse_backend_list, BackendKind};
 use crate::measure::env::{load_average, Environment};
 use crate::measure::results::{Settings, SweepResults};
 use crate::measure::sweep::{decades, run_sweep, SweepModel, SweepSpec};
@@ -87,25 +87,11 @@ pub fn parse_seconds(text: &str) -> Result<f64> {
     }
 }
 
-fn parse_backends(text: &str) -> Result<Vec<BackendKind>> {
-    let mut v: Vec<BackendKind> = Vec::new();
-    for p in text.split(',').filter(|s| !s.trim().is_empty()) {
-        let k: BackendKind = p.parse()?;
-        if !v.contains(&k) {
-            v.push(k);
-        }
-    }
-    if v.is_empty() {
-        return Err(Error::usage("--backends is empty"));
-    }
-    // Direct first: the other backends' speedups are relative to it.
-    v.sort_by_key(|k| *k != BackendKind::Direct);
-    Ok(v)
-}
-
 pub fn run(a: SweepArgs) -> Result<()> {
     let kinds = parse_models(&a.models)?;
-    let backends = parse_backends(&a.backends)?;
+    let mut backends = parse_backend_list(&a.backends, "--backends")?;
+    // Direct first: the other backends' speedups are relative to it.
+    backends.sort_by_key(|k| *k != BackendKind::Direct);
     // Only an `mpi` build can parse `--backends mpi`.
     #[cfg(feature = "mpi")]
     if backends.contains(&BackendKind::Mpi) {

@@ -97,6 +97,27 @@ impl FromStr for BackendKind {
     }
 }
 
+/// `direct,threads` (or `all`: every local backend) as backend kinds, in the
+/// order given, without repeats; `option` names the flag in errors.
+pub fn parse_backend_list(text: &str, option: &str) -> Result<Vec<BackendKind>> {
+    if text.trim() == "all" {
+        return Ok(BackendKind::LOCAL.to_vec());
+    }
+    let mut out = Vec::new();
+    for p in text.split(',').filter(|s| !s.trim().is_empty()) {
+        let k: BackendKind = p.parse()?;
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::usage(format!(
+            "{option} is empty; choose direct, threads, processes, auto or all"
+        )));
+    }
+    Ok(out)
+}
+
 /// Check a batch against a model before any backend touches it.
 pub fn check_batch(n_features: usize, x: ArrayView2<'_, f64>, out: &[i64]) -> Result<()> {
     if x.ncols() != n_features {
