@@ -235,7 +235,7 @@ fn sweep_job(cluster: &Cluster, a: &super::sweep::SweepArgs) -> Result<()> {
     use crate::exec::direct::Direct;
     use crate::measure::clock::Usage;
     use crate::measure::env::{load_average, Environment};
-    use crate::measure::results::{Settings, SweepResults};
+    use crate::measure::results::{Cell, Settings, SweepResults};
     use crate::measure::run::{measure, Measured, Repeats};
 
     let kinds = super::parse_models(&a.models)?;
@@ -284,10 +284,9 @@ fn sweep_job(cluster: &Cluster, a: &super::sweep::SweepArgs) -> Result<()> {
                         max_runs: a.max_repeats.max(1),
                     },
                 )?;
-                res.cells.push(cell(
+                res.cells.push(Cell::from_measured(
                     k.short(),
                     "direct",
-                    n,
                     &m,
                     Some(m.wall_seconds.median),
                     true,
@@ -322,7 +321,8 @@ fn sweep_job(cluster: &Cluster, a: &super::sweep::SweepArgs) -> Result<()> {
                 let m = Measured::from_runs(n, &usages);
                 let direct = reference.as_ref().map(|r| r.1);
                 let same = reference.as_ref().is_none_or(|r| r.0 == labels);
-                res.cells.push(cell(k.short(), "mpi", n, &m, direct, same));
+                res.cells
+                    .push(Cell::from_measured(k.short(), "mpi", &m, direct, same));
                 res.update_noise();
                 res.elapsed_seconds = started.elapsed().as_secs_f64();
                 res.save(&a.out)?;
@@ -353,27 +353,4 @@ fn sweep_job(cluster: &Cluster, a: &super::sweep::SweepArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn cell(
-    model: &str,
-    backend: &str,
-    rows: usize,
-    m: &crate::measure::run::Measured,
-    direct: Option<f64>,
-    same: bool,
-) -> crate::measure::results::Cell {
-    crate::measure::results::Cell {
-        model: model.into(),
-        backend: backend.into(),
-        rows: rows as u64,
-        runs: m.runs,
-        wall_seconds: m.wall_seconds,
-        cpu_seconds: m.cpu_seconds,
-        worker_cpu_seconds: m.worker_cpu_seconds,
-        cpu_per_wall: m.cpu_per_wall,
-        rows_per_second: m.rows_per_second,
-        speedup_vs_direct: direct.map(|d| d / m.wall_seconds.median),
-        identical_to_direct: same,
-    }
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::env::Environment;
+use super::run::Measured;
 use super::stats::Spread;
 use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
@@ -27,6 +28,32 @@ pub struct Cell {
     pub rows_per_second: f64,
     pub speedup_vs_direct: Option<f64>,
     pub identical_to_direct: bool,
+}
+
+impl Cell {
+    /// The cell of a measurement; `direct_wall` (direct's median wall at the
+    /// same size) gives the speedup.
+    pub fn from_measured(
+        model: &str,
+        backend: &str,
+        m: &Measured,
+        direct_wall: Option<f64>,
+        identical_to_direct: bool,
+    ) -> Self {
+        Cell {
+            model: model.into(),
+            backend: backend.into(),
+            rows: m.rows as u64,
+            runs: m.runs,
+            wall_seconds: m.wall_seconds,
+            cpu_seconds: m.cpu_seconds,
+            worker_cpu_seconds: m.worker_cpu_seconds,
+            cpu_per_wall: m.cpu_per_wall,
+            rows_per_second: m.rows_per_second,
+            speedup_vs_direct: direct_wall.map(|d| d / m.wall_seconds.median),
+            identical_to_direct,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -127,19 +127,13 @@ pub fn run_sweep(
                 if *kind == BackendKind::Direct {
                     direct_wall = Some(meas.wall_seconds.median);
                 }
-                results.cells.push(Cell {
-                    model: m.name.clone(),
-                    backend: kind.as_str().into(),
-                    rows: rows as u64,
-                    runs: meas.runs,
-                    wall_seconds: meas.wall_seconds,
-                    cpu_seconds: meas.cpu_seconds,
-                    worker_cpu_seconds: meas.worker_cpu_seconds,
-                    cpu_per_wall: meas.cpu_per_wall,
-                    rows_per_second: meas.rows_per_second,
-                    speedup_vs_direct: direct_wall.map(|d| d / meas.wall_seconds.median),
-                    identical_to_direct: out == reference,
-                });
+                results.cells.push(Cell::from_measured(
+                    &m.name,
+                    kind.as_str(),
+                    &meas,
+                    direct_wall,
+                    out == reference,
+                ));
                 results.update_noise();
                 results.elapsed_seconds = base_elapsed + started.elapsed().as_secs_f64();
                 on_cell(results)?;
