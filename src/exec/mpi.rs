@@ -85,10 +85,15 @@ impl Cluster {
 
     /// This rank's rows of `total`.
     pub fn my_range(&self, total: usize) -> Range<usize> {
+        self.ranges(total).swap_remove(self.rank)
+    }
+
+    /// Every rank's rows of `total`, by rank (possibly empty).
+    pub fn ranges(&self, total: usize) -> Vec<Range<usize>> {
         let mut ranges = split_even(total, self.size);
-        ranges.resize(self.size, total..total);
         // split_even drops empty ranges at the end only, so indices hold.
-        ranges[self.rank].clone()
+        ranges.resize(self.size, total..total);
+        ranges
     }
 
     /// Gather every rank's `mine` (lengths `counts[r]`) into one vector on
@@ -332,13 +337,7 @@ pub fn predict_local(
     let start = Snapshot::now();
     model.predict_into(x.view(), &mut labels);
     let after_predict = Snapshot::now();
-    let counts: Vec<usize> = (0..cluster.size)
-        .map(|r| {
-            let mut all = split_even(total, cluster.size);
-            all.resize(cluster.size, total..total);
-            all[r].len()
-        })
-        .collect();
+    let counts: Vec<usize> = cluster.ranges(total).iter().map(|r| r.len()).collect();
     // Labels travel as one-byte class indices when they can (8x less than
     // i64 labels: the gather, not the prediction, dominated cheap models).
     let classes = model.classes();

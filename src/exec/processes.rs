@@ -216,7 +216,7 @@ impl Backend for ProcessPool {
             self.shm = Some(SharedBatch::new(cap)?);
         }
         let shm = self.shm.as_mut().expect("just made");
-        shm.write_input(rows, cols, x.iter().copied());
+        shm.write_input(x);
         let (path, bytes) = (shm.peer_path(), shm.capacity());
         let job =
             |r: &Range<usize>| format!("job {path} {bytes} {rows} {cols} {} {}\n", r.start, r.end);

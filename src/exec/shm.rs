@@ -59,11 +59,16 @@ impl SharedBatch {
         format!("/proc/{}/fd/{}", std::process::id(), self.file.as_raw_fd())
     }
 
-    /// Copy a batch in (row-major).
-    pub fn write_input(&mut self, rows: usize, cols: usize, data: impl Iterator<Item = f64>) {
-        let input = f64s_mut(&mut self.map, 0, rows * cols);
-        for (slot, v) in input.iter_mut().zip(data) {
-            *slot = v;
+    /// Copy a batch in (row-major): one memcpy when the batch is contiguous.
+    pub fn write_input(&mut self, x: ndarray::ArrayView2<'_, f64>) {
+        let input = f64s_mut(&mut self.map, 0, x.len());
+        match x.as_slice() {
+            Some(flat) => input.copy_from_slice(flat),
+            None => {
+                for (slot, v) in input.iter_mut().zip(x.iter()) {
+                    *slot = *v;
+                }
+            }
         }
     }
 
