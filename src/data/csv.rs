@@ -16,12 +16,11 @@ struct Table {
 
 fn read_table(path: &Path) -> Result<Table> {
     let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::data(path, "file not found; check the path"),
         std::io::ErrorKind::InvalidData => Error::data(
             path,
             "not UTF-8 text; expected a CSV file with a header line",
         ),
-        _ => Error::data(path, format!("cannot read: {e}")),
+        _ => super::read_error(path, e),
     })?;
     let mut lines = text.lines().enumerate();
     let header = loop {

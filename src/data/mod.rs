@@ -106,6 +106,14 @@ pub fn check_finite(x: ArrayView2<'_, f64>, origin: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The error for an input file that cannot be opened or read.
+pub fn read_error(path: &Path, e: std::io::Error) -> Error {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => Error::data(path, "file not found; check the path"),
+        _ => Error::data(path, format!("cannot read: {e}")),
+    }
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use ndarray::Array2;
 
+use super::read_error;
 use crate::error::{Error, Result};
 
 struct Npy {
@@ -15,10 +16,7 @@ struct Npy {
 }
 
 fn read(path: &Path) -> Result<Npy> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::data(path, "file not found; check the path"),
-        _ => Error::data(path, format!("cannot read: {e}")),
-    })?;
+    let bytes = std::fs::read(path).map_err(|e| read_error(path, e))?;
     Ok(read_from_bytes(path, &bytes, false)?.0)
 }
 
@@ -190,19 +188,22 @@ fn endian(descr: &str) -> (bool, &str) {
     }
 }
 
+/// (rows, columns) of a feature array: 2-d, or 1-d as one feature per row.
+fn matrix_shape(path: &Path, shape: &[usize]) -> Result<(usize, usize)> {
+    match shape {
+        [r, c] => Ok((*r, *c)),
+        [r] => Ok((*r, 1)),
+        s => Err(Error::data(
+            path,
+            format!("features must be a 2-d array, found shape {s:?}"),
+        )),
+    }
+}
+
 /// A 2-d feature matrix (a 1-d array is one feature per row).
 pub fn read_features(path: &Path) -> Result<Array2<f64>> {
     let npy = read(path)?;
-    let (rows, cols) = match npy.shape.as_slice() {
-        [r, c] => (*r, *c),
-        [r] => (*r, 1),
-        s => {
-            return Err(Error::data(
-                path,
-                format!("features must be a 2-d array, found shape {s:?}"),
-            ))
-        }
-    };
+    let (rows, cols) = matrix_shape(path, &npy.shape)?;
     let values = floats(path, &npy)?;
     let x = if npy.fortran {
         Array2::from_shape_vec((cols, rows), values)
@@ -281,16 +282,7 @@ pub fn labels_to_bytes(y: &[i64]) -> Vec<u8> {
 pub fn read_feature_rows(path: &Path, range: std::ops::Range<usize>) -> Result<Array2<f64>> {
     use std::io::{Read, Seek, SeekFrom};
     let (mut f, info) = open_header(path)?;
-    let (rows, cols) = match info.shape.as_slice() {
-        [r, c] => (*r, *c),
-        [r] => (*r, 1),
-        s => {
-            return Err(Error::data(
-                path,
-                format!("features must be a 2-d array, found shape {s:?}"),
-            ))
-        }
-    };
+    let (rows, cols) = matrix_shape(path, &info.shape)?;
     if info.fortran {
         return Err(Error::data(
             path,
@@ -356,14 +348,9 @@ pub fn shape(path: &Path) -> Result<Vec<usize>> {
 /// Open a `.npy` file and parse its header from the first 4 KiB.
 fn open_header(path: &Path) -> Result<(std::fs::File, HeaderInfo)> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::data(path, "file not found; check the path"),
-        _ => Error::data(path, format!("cannot read: {e}")),
-    })?;
+    let mut f = std::fs::File::open(path).map_err(|e| read_error(path, e))?;
     let mut head = vec![0u8; 4096];
-    let n = f
-        .read(&mut head)
-        .map_err(|e| Error::data(path, format!("cannot read: {e}")))?;
+    let n = f.read(&mut head).map_err(|e| read_error(path, e))?;
     head.truncate(n);
     let info = read_header_only(path, &head)?;
     Ok((f, info))
