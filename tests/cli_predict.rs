@@ -114,21 +114,7 @@ fn predictions_written_with_out_match_the_test_labels_file_format() {
 fn bad_predict_input_gets_one_clear_line_and_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    assert!(predict_in(
-        d,
-        &[
-            "--model",
-            "lr",
-            "--rows",
-            "10",
-            "--backend",
-            "direct",
-            "--repeat",
-            "1"
-        ]
-    )
-    .status
-    .success());
+    ensure_default_model(d, "lr");
     std::fs::write(d.join("three.csv"), "a,b,c\n1,2,3\n").unwrap();
     assert_fails(
         &predict_in(d, &["--model", "lr", "--data", "three.csv"]),
@@ -165,6 +151,24 @@ fn bad_predict_input_gets_one_clear_line_and_exit_code_2() {
     );
 }
 
+/// Predict a few rows once so that `models/<model>.cpuwall` exists in `dir`.
+fn ensure_default_model(dir: &std::path::Path, model: &str) {
+    let out = predict_in(
+        dir,
+        &[
+            "--model",
+            model,
+            "--rows",
+            "10",
+            "--backend",
+            "direct",
+            "--repeat",
+            "1",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 fn children_of(pid: u32) -> Vec<u32> {
     std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
         .unwrap_or_default()
@@ -176,21 +180,7 @@ fn children_of(pid: u32) -> Vec<u32> {
 #[test]
 fn ctrl_c_during_a_process_run_leaves_no_worker_behind() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(predict_in(
-        dir.path(),
-        &[
-            "--model",
-            "nb",
-            "--rows",
-            "10",
-            "--backend",
-            "direct",
-            "--repeat",
-            "1"
-        ]
-    )
-    .status
-    .success());
+    ensure_default_model(dir.path(), "nb");
     let mut child = Command::new(env!("CARGO_BIN_EXE_cpuwall"))
         .args([
             "predict",
