@@ -19,3 +19,8 @@ pub fn install() -> &'static AtomicBool {
     }
     &STOP
 }
+
+/// Whether Ctrl-C (or SIGTERM) arrived since [`install`].
+pub fn requested() -> bool {
+    STOP.load(Ordering::SeqCst)
+}

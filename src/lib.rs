@@ -9,6 +9,7 @@
 pub mod atomic;
 pub mod cli;
 pub mod data;
+pub mod ensemble;
 pub mod error;
 pub mod exec;
 pub mod interrupt;

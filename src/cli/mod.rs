@@ -1,6 +1,7 @@
 //! Command-line glue: parse arguments, call the library, print results.
 //! No algorithm lives here.
 
+pub mod ensemble;
 pub mod inspect;
 #[cfg(feature = "mpi")]
 pub mod mpi;
@@ -39,6 +40,11 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Print a model file's metadata.
     Inspect(inspect::InspectArgs),
+    /// Train, benchmark and run the CNN ensemble (4 CIFAR-10 members).
+    Ensemble(ensemble::EnsembleArgs),
+    /// One ensemble member's worker process (started by the processes strategy).
+    #[command(hide = true)]
+    EnsembleWorker(ensemble::WorkerArgs),
     /// A prediction worker process (started by the processes backend).
     #[command(hide = true)]
     Worker(worker::WorkerArgs),
@@ -58,6 +64,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Report(a) => report::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Worker(a) => worker::run(a),
+        Command::Ensemble(a) => ensemble::run(a),
+        Command::EnsembleWorker(a) => ensemble::worker(a),
     }
 }
 

@@ -72,6 +72,15 @@ impl SharedBatch {
         }
     }
 
+    /// The whole segment, for callers with their own layout.
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.map
+    }
+
     /// The output labels of a batch of `rows x cols`.
     pub fn output(&self, rows: usize, cols: usize) -> &[i64] {
         let off = rows * cols * 8;
@@ -88,6 +97,22 @@ pub fn f64s_mut(map: &mut [u8], off: usize, n: usize) -> &mut [f64] {
     assert_eq!(bytes.as_ptr() as usize % 8, 0, "shared memory misaligned");
     // SAFETY: in bounds (sliced above), aligned (checked), f64 has no invalid bit patterns.
     unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr() as *mut f64, n) }
+}
+
+/// `n` f32 at byte offset `off` of a mapping (4-aligned by construction).
+pub fn f32s_mut(map: &mut [u8], off: usize, n: usize) -> &mut [f32] {
+    let bytes = &mut map[off..off + n * 4];
+    assert_eq!(bytes.as_ptr() as usize % 4, 0, "shared memory misaligned");
+    // SAFETY: in bounds (sliced above), aligned (checked), f32 has no invalid bit patterns.
+    unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr() as *mut f32, n) }
+}
+
+/// `n` f32 at byte offset `off`, read-only.
+pub fn f32s(map: &[u8], off: usize, n: usize) -> &[f32] {
+    let bytes = &map[off..off + n * 4];
+    assert_eq!(bytes.as_ptr() as usize % 4, 0, "shared memory misaligned");
+    // SAFETY: as for f32s_mut.
+    unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const f32, n) }
 }
 
 /// `n` i64 at byte offset `off` of a mapping.

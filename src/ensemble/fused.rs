@@ -1,0 +1,78 @@
+//! All members as one graph: the CPU members are one [`NativeNet`] (conv1
+//! stacked across members, one pass over the input per batch), the batch
+//! spread over every core. Members mapped to a GPU run there, batch by
+//! batch, alongside.
+
+use super::native::NativeNet;
+use super::{check_run, devices::DeviceSpec, Ensemble, RunCost, Runner, Strategy};
+use crate::data::cifar::{CLASSES, PIXELS};
+use crate::error::Result;
+
+pub struct Fused {
+    members: usize,
+    /// The CPU members' indices and their fused net.
+    cpu: Option<(Vec<usize>, NativeNet)>,
+    others: Vec<(usize, Runner)>,
+}
+
+impl Fused {
+    pub fn new(ensemble: &Ensemble) -> Result<Self> {
+        let (cpu_idx, other_idx): (Vec<usize>, Vec<usize>) =
+            (0..ensemble.len()).partition(|&m| ensemble.devices[m] == DeviceSpec::Cpu);
+        let cpu = (!cpu_idx.is_empty()).then(|| {
+            let ws: Vec<_> = cpu_idx.iter().map(|&m| &ensemble.members[m]).collect();
+            (cpu_idx.clone(), NativeNet::new(&ws))
+        });
+        let others = other_idx
+            .into_iter()
+            .map(|m| Ok((m, Runner::new(&ensemble.members[m], ensemble.devices[m])?)))
+            .collect::<Result<_>>()?;
+        Ok(Fused {
+            members: ensemble.len(),
+            cpu,
+            others,
+        })
+    }
+}
+
+impl Strategy for Fused {
+    fn name(&self) -> &'static str {
+        "fused"
+    }
+
+    fn run(&mut self, pixels: &[u8], batch_size: usize, out: &mut [f32]) -> Result<RunCost> {
+        let members = self.members;
+        check_run(pixels, members, batch_size, out)?;
+        let all_cpu = self.others.is_empty();
+        let mut fused_buf = Vec::new();
+        let mut one = Vec::new();
+        for (x, o) in pixels
+            .chunks(batch_size * PIXELS)
+            .zip(out.chunks_mut(batch_size * members * CLASSES))
+        {
+            let b = x.len() / PIXELS;
+            if let Some((idx, net)) = &self.cpu {
+                if all_cpu {
+                    // Members in ensemble order: write straight into the output.
+                    net.forward(x, o, true);
+                } else {
+                    fused_buf.resize(b * idx.len() * CLASSES, 0.0);
+                    net.forward(x, &mut fused_buf, true);
+                    for (j, &m) in idx.iter().enumerate() {
+                        for i in 0..b {
+                            o[(i * members + m) * CLASSES..][..CLASSES].copy_from_slice(
+                                &fused_buf[(i * idx.len() + j) * CLASSES..][..CLASSES],
+                            );
+                        }
+                    }
+                }
+            }
+            for (m, runner) in &self.others {
+                one.resize(b * CLASSES, 0.0);
+                runner.forward(x, &mut one, false)?;
+                super::scatter_member(&one, *m, members, o);
+            }
+        }
+        Ok(RunCost::default())
+    }
+}
