@@ -13,6 +13,7 @@ pub struct Fused {
     /// The CPU members' indices and their fused net.
     cpu: Option<(Vec<usize>, NativeNet)>,
     others: Vec<(usize, Runner)>,
+    pool: rayon::ThreadPool,
 }
 
 impl Fused {
@@ -31,6 +32,7 @@ impl Fused {
             members: ensemble.len(),
             cpu,
             others,
+            pool: super::all_cores_pool("the fused strategy")?,
         })
     }
 }
@@ -43,7 +45,22 @@ impl Strategy for Fused {
     fn run(&mut self, pixels: &[u8], batch_size: usize, out: &mut [f32]) -> Result<RunCost> {
         let members = self.members;
         check_run(pixels, members, batch_size, out)?;
-        let all_cpu = self.others.is_empty();
+        let (cpu, others) = (&self.cpu, &self.others);
+        self.pool
+            .install(|| run_batches(cpu, others, members, pixels, batch_size, out))
+    }
+}
+
+fn run_batches(
+    cpu: &Option<(Vec<usize>, NativeNet)>,
+    others: &[(usize, Runner)],
+    members: usize,
+    pixels: &[u8],
+    batch_size: usize,
+    out: &mut [f32],
+) -> Result<RunCost> {
+    {
+        let all_cpu = others.is_empty();
         let mut fused_buf = Vec::new();
         let mut one = Vec::new();
         for (x, o) in pixels
@@ -51,7 +68,7 @@ impl Strategy for Fused {
             .zip(out.chunks_mut(batch_size * members * CLASSES))
         {
             let b = x.len() / PIXELS;
-            if let Some((idx, net)) = &self.cpu {
+            if let Some((idx, net)) = cpu {
                 if all_cpu {
                     // Members in ensemble order: write straight into the output.
                     net.forward(x, o, true);
@@ -67,7 +84,7 @@ impl Strategy for Fused {
                     }
                 }
             }
-            for (m, runner) in &self.others {
+            for (m, runner) in others {
                 one.resize(b * CLASSES, 0.0);
                 runner.forward(x, &mut one, false)?;
                 super::scatter_member(&one, *m, members, o);

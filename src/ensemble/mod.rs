@@ -92,6 +92,18 @@ impl Runner {
     }
 }
 
+/// A rayon pool over every core. Strategies run their whole loop of
+/// batches inside it, so splitting a batch across cores is a work-stealing
+/// push between already-running workers, not a wake-up from outside the
+/// pool for every batch (which left a core idle half the time at batch 4).
+pub fn all_cores_pool(what: &str) -> Result<rayon::ThreadPool> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(cores)
+        .build()
+        .map_err(|e| Error::Runtime(format!("cannot start {cores} threads for {what}: {e}")))
+}
+
 /// What a run cost beyond this process's own clocks.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RunCost {

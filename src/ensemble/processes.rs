@@ -57,6 +57,8 @@ pub struct Processes {
     settings: Settings,
     /// Seconds the last run spent starting workers (spawn + load, all members).
     pub startup_seconds: f64,
+    /// Process ids of the last run's workers (all reaped when a run returns).
+    pub last_pids: Vec<u32>,
 }
 
 impl Processes {
@@ -69,6 +71,7 @@ impl Processes {
             devices: ensemble.devices.clone(),
             settings,
             startup_seconds: 0.0,
+            last_pids: Vec::new(),
         })
     }
 }
@@ -122,9 +125,13 @@ impl Strategy for Processes {
 
         let t0 = Instant::now();
         let mut members = Vec::with_capacity(count);
+        self.last_pids.clear();
         for m in 0..count {
             match spawn(&self.settings, &self.paths[m], self.devices[m], m) {
-                Ok(w) => members.push(w),
+                Ok(w) => {
+                    self.last_pids.push(w.child.id());
+                    members.push(w)
+                }
                 Err(e) => {
                     stop_all(&mut members);
                     return Err(e);

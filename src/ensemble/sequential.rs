@@ -8,6 +8,7 @@ use crate::error::Result;
 
 pub struct Sequential {
     runners: Vec<Runner>,
+    pool: rayon::ThreadPool,
 }
 
 impl Sequential {
@@ -18,7 +19,10 @@ impl Sequential {
             .zip(&ensemble.devices)
             .map(|(w, &d)| Runner::new(w, d))
             .collect::<Result<_>>()?;
-        Ok(Sequential { runners })
+        Ok(Sequential {
+            runners,
+            pool: super::all_cores_pool("the sequential strategy")?,
+        })
     }
 }
 
@@ -31,15 +35,18 @@ impl Strategy for Sequential {
         let members = self.runners.len();
         let n = check_run(pixels, members, batch_size, out)?;
         let mut probs = vec![0f32; n * CLASSES];
-        for (m, runner) in self.runners.iter().enumerate() {
-            for (x, p) in pixels
-                .chunks(batch_size * PIXELS)
-                .zip(probs.chunks_mut(batch_size * CLASSES))
-            {
-                runner.forward(x, p, true)?;
+        let runners = &self.runners;
+        self.pool.install(|| {
+            for (m, runner) in runners.iter().enumerate() {
+                for (x, p) in pixels
+                    .chunks(batch_size * PIXELS)
+                    .zip(probs.chunks_mut(batch_size * CLASSES))
+                {
+                    runner.forward(x, p, true)?;
+                }
+                scatter_member(&probs, m, members, out);
             }
-            scatter_member(&probs, m, members, out);
-        }
-        Ok(RunCost::default())
+            Ok(RunCost::default())
+        })
     }
 }
