@@ -11,6 +11,7 @@
 //! and is the reference the native kernels are tested against.
 
 pub mod bench;
+pub mod conv_op;
 pub mod devices;
 pub mod fused;
 pub mod native;
