@@ -281,8 +281,11 @@ pub fn train(a: TrainArgs) -> Result<f64> {
     let weights: Vec<_> = members.iter().map(|(w, _)| w).collect();
     let net = crate::ensemble::native::NativeNet::new(&weights);
     let mut probs = vec![0f32; test_set.len() * a.members * CLASSES];
-    crate::ensemble::all_cores_pool("evaluation")?
-        .install(|| net.forward(&test_set.pixels, &mut probs, true));
+    net.forward(
+        &test_set.pixels,
+        &mut probs,
+        Some(&crate::ensemble::team::Team::all_cores()),
+    );
     let (ens, per) = accuracies(&probs, a.members, &test_set.labels);
     // Write only after every member trained: a failure leaves the old ensemble whole.
     for (m, (w, secs)) in members.iter().enumerate() {

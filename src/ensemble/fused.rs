@@ -1,9 +1,10 @@
 //! All members as one graph: the CPU members are one [`NativeNet`] (conv1
-//! stacked across members, one pass over the input per batch), the batch
-//! spread over every core. Members mapped to a GPU run there, batch by
+//! stacked across members, one pass over the input per batch), each batch
+//! split over every core by a spinning [`Team`]. Members mapped to a GPU run there, batch by
 //! batch, alongside.
 
 use super::native::NativeNet;
+use super::team::Team;
 use super::{check_run, devices::DeviceSpec, Ensemble, RunCost, Runner, Strategy};
 use crate::data::cifar::{CLASSES, PIXELS};
 use crate::error::Result;
@@ -13,7 +14,7 @@ pub struct Fused {
     /// The CPU members' indices and their fused net.
     cpu: Option<(Vec<usize>, NativeNet)>,
     others: Vec<(usize, Runner)>,
-    pool: rayon::ThreadPool,
+    team: Team,
 }
 
 impl Fused {
@@ -32,7 +33,7 @@ impl Fused {
             members: ensemble.len(),
             cpu,
             others,
-            pool: super::all_cores_pool("the fused strategy")?,
+            team: Team::all_cores(),
         })
     }
 }
@@ -45,15 +46,22 @@ impl Strategy for Fused {
     fn run(&mut self, pixels: &[u8], batch_size: usize, out: &mut [f32]) -> Result<RunCost> {
         let members = self.members;
         check_run(pixels, members, batch_size, out)?;
-        let (cpu, others) = (&self.cpu, &self.others);
-        self.pool
-            .install(|| run_batches(cpu, others, members, pixels, batch_size, out))
+        run_batches(
+            &self.cpu,
+            &self.others,
+            &self.team,
+            members,
+            pixels,
+            batch_size,
+            out,
+        )
     }
 }
 
 fn run_batches(
     cpu: &Option<(Vec<usize>, NativeNet)>,
     others: &[(usize, Runner)],
+    team: &Team,
     members: usize,
     pixels: &[u8],
     batch_size: usize,
@@ -71,10 +79,10 @@ fn run_batches(
             if let Some((idx, net)) = cpu {
                 if all_cpu {
                     // Members in ensemble order: write straight into the output.
-                    net.forward(x, o, true);
+                    net.forward(x, o, Some(team));
                 } else {
                     fused_buf.resize(b * idx.len() * CLASSES, 0.0);
-                    net.forward(x, &mut fused_buf, true);
+                    net.forward(x, &mut fused_buf, Some(team));
                     for (j, &m) in idx.iter().enumerate() {
                         for i in 0..b {
                             o[(i * members + m) * CLASSES..][..CLASSES].copy_from_slice(
@@ -86,7 +94,7 @@ fn run_batches(
             }
             for (m, runner) in others {
                 one.resize(b * CLASSES, 0.0);
-                runner.forward(x, &mut one, false)?;
+                runner.forward(x, &mut one, None)?;
                 super::scatter_member(&one, *m, members, o);
             }
         }

@@ -18,6 +18,7 @@ pub mod native;
 pub mod net;
 pub mod processes;
 pub mod sequential;
+pub mod team;
 pub mod threads;
 pub mod weights;
 pub mod worker;
@@ -28,6 +29,7 @@ use crate::data::cifar::{CLASSES, PIXELS};
 use crate::error::{Error, Result};
 use devices::DeviceSpec;
 use native::NativeNet;
+use team::Team;
 use weights::MemberWeights;
 
 /// The members of an ensemble, where they live and where they run.
@@ -77,12 +79,12 @@ impl Runner {
         })
     }
 
-    /// Probabilities of `pixels` into `out` (`n x 10`); `parallel`: use the
-    /// current rayon pool (CPU members).
-    pub fn forward(&self, pixels: &[u8], out: &mut [f32], parallel: bool) -> Result<()> {
+    /// Probabilities of `pixels` into `out` (`n x 10`); a CPU member splits
+    /// the images over `team` when given one.
+    pub fn forward(&self, pixels: &[u8], out: &mut [f32], team: Option<&Team>) -> Result<()> {
         match self {
             Runner::Native(net) => {
-                net.forward(pixels, out, parallel);
+                net.forward(pixels, out, team);
                 Ok(())
             }
             Runner::Candle(t) => {
@@ -91,18 +93,6 @@ impl Runner {
             }
         }
     }
-}
-
-/// A rayon pool over every core. Strategies run their whole loop of
-/// batches inside it, so splitting a batch across cores is a work-stealing
-/// push between already-running workers, not a wake-up from outside the
-/// pool for every batch (which left a core idle half the time at batch 4).
-pub fn all_cores_pool(what: &str) -> Result<rayon::ThreadPool> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(cores)
-        .build()
-        .map_err(|e| Error::Runtime(format!("cannot start {cores} threads for {what}: {e}")))
 }
 
 /// What a run cost beyond this process's own clocks.

@@ -16,8 +16,7 @@
 
 use std::cell::RefCell;
 
-use rayon::prelude::*;
-
+use super::team::Team;
 use super::weights::MemberWeights;
 use crate::data::cifar::{CLASSES, PIXELS, SIDE};
 
@@ -139,9 +138,10 @@ impl NativeNet {
     }
 
     /// Per-member softmax probabilities of `images` (`n x 3072` bytes, CIFAR
-    /// layout) into `out` (`n x members x 10`). `parallel`: spread blocks of
-    /// images over the current rayon pool; otherwise run on this thread.
-    pub fn forward(&self, images: &[u8], out: &mut [f32], parallel: bool) {
+    /// layout) into `out` (`n x members x 10`). With a team, the images are
+    /// split into one contiguous part per team thread; without, this thread
+    /// does all of them.
+    pub fn forward(&self, images: &[u8], out: &mut [f32], team: Option<&Team>) {
         let n = images.len() / PIXELS;
         assert_eq!(images.len(), n * PIXELS, "whole images only");
         let per_image = self.members * CLASSES;
@@ -149,25 +149,36 @@ impl NativeNet {
         if n == 0 {
             return;
         }
-        let threads = if parallel {
-            rayon::current_num_threads()
-        } else {
-            1
+        let run = |imgs: &[u8], out: &mut [f32]| {
+            SCRATCH.with(|s| {
+                let s = &mut s.borrow_mut();
+                for (x, o) in imgs
+                    .chunks(BLOCK * PIXELS)
+                    .zip(out.chunks_mut(BLOCK * per_image))
+                {
+                    self.forward_block(x, o, s);
+                }
+            })
         };
-        let block = n.div_ceil(threads).clamp(1, BLOCK);
-        let run = |(imgs, out): (&[u8], &mut [f32])| {
-            SCRATCH.with(|s| self.forward_block(imgs, out, &mut s.borrow_mut()))
-        };
-        if threads > 1 && n > block {
-            images
-                .par_chunks(block * PIXELS)
-                .zip(out.par_chunks_mut(block * per_image))
-                .for_each(run);
-        } else {
-            images
-                .chunks(block * PIXELS)
-                .zip(out.chunks_mut(block * per_image))
-                .for_each(run);
+        let parts = team.map_or(1, |t| t.size()).min(n);
+        match team {
+            Some(team) if parts > 1 => {
+                let ranges = crate::exec::chunks::split_even(n, parts);
+                let out_ptr = SharedOut(out.as_mut_ptr());
+                team.run(&|i| {
+                    let Some(r) = ranges.get(i) else { return };
+                    // SAFETY: the ranges are disjoint and within `out`, which
+                    // outlives `team.run`; each part is written by one thread.
+                    let o = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            out_ptr.get().add(r.start * per_image),
+                            r.len() * per_image,
+                        )
+                    };
+                    run(&images[r.start * PIXELS..r.end * PIXELS], o);
+                });
+            }
+            _ => run(images, out),
         }
     }
 
@@ -391,6 +402,19 @@ mod avx512 {
     }
 }
 
+/// The output pointer shared by a team's parts (each writes its own range).
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+// SAFETY: used only to rebuild disjoint sub-slices, one per thread.
+unsafe impl Sync for SharedOut {}
+unsafe impl Send for SharedOut {}
+
+impl SharedOut {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
 /// Whether this CPU runs the AVX-512 kernels.
 pub fn avx512_available() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -552,9 +576,10 @@ mod tests {
             NativeNet::new(&[&w]),
             NativeNet::new(&[&w]).without_avx512(),
         ];
-        for (net, parallel) in nets.iter().flat_map(|n| [(n, false), (n, true)]) {
+        let team = Team::new(3);
+        for (net, team) in nets.iter().flat_map(|n| [(n, None), (n, Some(&team))]) {
             let mut out = vec![0f32; 7 * CLASSES];
-            net.forward(&images.pixels, &mut out, parallel);
+            net.forward(&images.pixels, &mut out, team);
             let worst = out
                 .iter()
                 .zip(&reference)
@@ -572,12 +597,12 @@ mod tests {
         // Three members: the AVX-512 kernel's two-member group and its odd one.
         let fused = NativeNet::new(&refs);
         let mut together = vec![0f32; 9 * 3 * CLASSES];
-        fused.forward(&images.pixels, &mut together, true);
+        fused.forward(&images.pixels, &mut together, Some(&Team::new(2)));
         for (i, w) in ws.iter().enumerate() {
             let mut alone = vec![0f32; 9 * CLASSES];
             NativeNet::new(&[w])
                 .without_avx512()
-                .forward(&images.pixels, &mut alone, false);
+                .forward(&images.pixels, &mut alone, None);
             for img in 0..9 {
                 let a = &alone[img * CLASSES..][..CLASSES];
                 let t = &together[(img * 3 + i) * CLASSES..][..CLASSES];

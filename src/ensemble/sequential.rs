@@ -1,14 +1,15 @@
-//! Members one after another; each member's batches use every core (the
-//! way a framework's intra-op parallelism runs one model), probabilities
-//! averaged afterwards.
+//! Members one after another; each member's batches are split over every
+//! core by a spinning [`Team`] (the way a framework's intra-op parallelism
+//! runs one model), probabilities averaged afterwards.
 
+use super::team::Team;
 use super::{check_run, scatter_member, Ensemble, RunCost, Runner, Strategy};
 use crate::data::cifar::{CLASSES, PIXELS};
 use crate::error::Result;
 
 pub struct Sequential {
     runners: Vec<Runner>,
-    pool: rayon::ThreadPool,
+    team: Team,
 }
 
 impl Sequential {
@@ -21,7 +22,7 @@ impl Sequential {
             .collect::<Result<_>>()?;
         Ok(Sequential {
             runners,
-            pool: super::all_cores_pool("the sequential strategy")?,
+            team: Team::all_cores(),
         })
     }
 }
@@ -35,18 +36,15 @@ impl Strategy for Sequential {
         let members = self.runners.len();
         let n = check_run(pixels, members, batch_size, out)?;
         let mut probs = vec![0f32; n * CLASSES];
-        let runners = &self.runners;
-        self.pool.install(|| {
-            for (m, runner) in runners.iter().enumerate() {
-                for (x, p) in pixels
-                    .chunks(batch_size * PIXELS)
-                    .zip(probs.chunks_mut(batch_size * CLASSES))
-                {
-                    runner.forward(x, p, true)?;
-                }
-                scatter_member(&probs, m, members, out);
+        for (m, runner) in self.runners.iter().enumerate() {
+            for (x, p) in pixels
+                .chunks(batch_size * PIXELS)
+                .zip(probs.chunks_mut(batch_size * CLASSES))
+            {
+                runner.forward(x, p, Some(&self.team))?;
             }
-            Ok(RunCost::default())
-        })
+            scatter_member(&probs, m, members, out);
+        }
+        Ok(RunCost::default())
     }
 }

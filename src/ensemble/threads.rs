@@ -1,15 +1,17 @@
 //! Members concurrently in this process: one OS thread per member, each
-//! with its own rayon pool of `cores / members` threads (at least one).
-//! A per-member pool matters: with one global rayon pool of one thread,
-//! members spawned on std threads serialise on that one worker.
+//! with its own team of `cores / members` threads (at least one, i.e. just
+//! the member's thread). Per-member threads matter: with one global rayon
+//! pool of one thread, members spawned on std threads serialise on it.
 
+use super::team::Team;
 use super::{check_run, scatter_member, Ensemble, RunCost, Runner, Strategy};
 use crate::data::cifar::{CLASSES, PIXELS};
 use crate::error::{Error, Result};
 
 pub struct Threads {
     runners: Vec<Runner>,
-    pools: Vec<rayon::ThreadPool>,
+    /// Threads per member (cores / members, at least 1).
+    per_member: usize,
 }
 
 impl Threads {
@@ -21,17 +23,11 @@ impl Threads {
             .map(|(w, &d)| Runner::new(w, d))
             .collect::<Result<_>>()?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let per = (cores / runners.len().max(1)).max(1);
-        let pools = (0..runners.len())
-            .map(|m| {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(per)
-                    .thread_name(move |i| format!("member-{m}-{i}"))
-                    .build()
-                    .map_err(|e| Error::Runtime(format!("cannot start member {m}'s threads: {e}")))
-            })
-            .collect::<Result<_>>()?;
-        Ok(Threads { runners, pools })
+        let per_member = (cores / runners.len().max(1)).max(1);
+        Ok(Threads {
+            runners,
+            per_member,
+        })
     }
 }
 
@@ -44,31 +40,37 @@ impl Strategy for Threads {
         let members = self.runners.len();
         let n = check_run(pixels, members, batch_size, out)?;
         let results: Vec<Result<Vec<f32>>> = std::thread::scope(|s| {
+            let per_member = self.per_member;
             let handles: Vec<_> = self
                 .runners
                 .iter()
-                .zip(&self.pools)
-                .map(|(runner, pool)| {
-                    s.spawn(move || {
-                        pool.install(|| {
-                            let parallel = pool.current_num_threads() > 1;
+                .enumerate()
+                .map(|(m, runner)| {
+                    std::thread::Builder::new()
+                        .name(format!("member-{m}"))
+                        .spawn_scoped(s, move || {
+                            // More cores than members: each member splits its
+                            // batches over its own small team.
+                            let team = (per_member > 1).then(|| Team::new(per_member));
                             let mut probs = vec![0f32; n * CLASSES];
                             for (x, p) in pixels
                                 .chunks(batch_size * PIXELS)
                                 .zip(probs.chunks_mut(batch_size * CLASSES))
                             {
-                                runner.forward(x, p, parallel)?;
+                                runner.forward(x, p, team.as_ref())?;
                             }
                             Ok(probs)
                         })
-                    })
+                        .map_err(|e| {
+                            Error::Runtime(format!("cannot start member {m}'s thread: {e}"))
+                        })
                 })
                 .collect();
             handles
                 .into_iter()
                 .enumerate()
                 .map(|(m, h)| {
-                    h.join().unwrap_or_else(|_| {
+                    h?.join().unwrap_or_else(|_| {
                         Err(Error::Runtime(format!("member {m}'s thread panicked")))
                     })
                 })

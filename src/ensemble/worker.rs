@@ -80,7 +80,7 @@ pub fn run(weights: &Path, device: DeviceSpec, member: usize) -> Result<()> {
                         runner.forward(
                             &images[b * PIXELS..e * PIXELS],
                             &mut probs[b * CLASSES..e * CLASSES],
-                            false,
+                            None,
                         )?;
                     }
                     say(&mut out, format!("seg {start} {end}"))?;
