@@ -391,3 +391,63 @@ fn bad_ensemble_input_gets_one_clear_line_and_exit_code_2() {
     );
     assert_eq!(std::fs::read_to_string(&csv).unwrap(), "old\n");
 }
+
+#[test]
+fn training_reads_a_cifar10_binary_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("cifar-10-batches-bin");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(
+        data.join("data_batch_1.bin"),
+        cifar::synthetic(40, 1).to_bytes(),
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("data_batch_2.bin"),
+        cifar::synthetic(24, 2).to_bytes(),
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("test_batch.bin"),
+        cifar::synthetic(16, 3).to_bytes(),
+    )
+    .unwrap();
+    let models = dir.path().join("ens");
+    let out = cpuwall(&[
+        "ensemble",
+        "train",
+        "--members",
+        "1",
+        "--batch-size",
+        "16",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        models.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("accuracy on 16 held-out images"), "{text}");
+    assert!(text.contains("64 images"), "{text}");
+    let w = cpuwall::ensemble::weights::MemberWeights::load(&member_path(&models, 0)).unwrap();
+    assert_eq!(w.provenance.train_images, 64);
+    assert_eq!(w.provenance.data, data.display().to_string());
+    // A directory without training batches is a clear error.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    fails_with(
+        &[
+            "ensemble",
+            "train",
+            "--data",
+            empty.to_str().unwrap(),
+            "--out",
+            models.to_str().unwrap(),
+        ],
+        "no data_batch_*.bin files",
+    );
+}

@@ -114,6 +114,29 @@ pub fn run_bench(
     Ok(cells)
 }
 
+/// From the first cell: images, members, ensemble accuracy, member
+/// accuracies (text); and the largest difference from sequential over all.
+pub fn agreement(cells: &[BenchCell]) -> Option<(usize, usize, f64, String, f64)> {
+    let first = cells.first()?;
+    let worst = cells
+        .iter()
+        .map(|c| c.max_abs_diff_vs_sequential)
+        .fold(0f64, f64::max);
+    let per_member = first
+        .member_accuracy
+        .iter()
+        .map(|a| format!("{a:.4}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some((
+        first.images,
+        first.members,
+        first.ensemble_accuracy,
+        per_member,
+        worst,
+    ))
+}
+
 /// `cpu` when every member is on the CPU, else the whole map.
 pub fn device_label(ensemble: &Ensemble) -> String {
     let first = ensemble
@@ -173,20 +196,9 @@ pub fn render_table(cells: &[BenchCell]) -> String {
         })
         .collect();
     let mut text = table::render(&header, &rows);
-    if let Some(first) = cells.first() {
-        let worst = cells
-            .iter()
-            .map(|c| c.max_abs_diff_vs_sequential)
-            .fold(0f64, f64::max);
-        let member = first
-            .member_accuracy
-            .iter()
-            .map(|a| format!("{a:.4}"))
-            .collect::<Vec<_>>()
-            .join(" ");
+    if let Some((images, members, accuracy, per_member, worst)) = agreement(cells) {
         text.push_str(&format!(
-            "\n{} images x {} members; ensemble accuracy {:.4} (members {member}); largest |averaged probability - sequential's| over all cells: {worst:.1e}\n",
-            first.images, first.members, first.ensemble_accuracy
+            "\n{images} images x {members} members; ensemble accuracy {accuracy:.4} (members {per_member}); largest |averaged probability - sequential's| over all cells: {worst:.1e}\n"
         ));
     }
     text

@@ -66,9 +66,9 @@ fn col2im_add(col: &[f32], c: usize, h: usize, w: usize, dx: &mut [f32]) {
     }
 }
 
-/// `dst[m x n] (+)= lhs[m x k] * rhs[k x n]` with explicit (row, column) strides.
-#[allow(clippy::too_many_arguments)]
-fn gemm_strided(
+/// `dst[m x n] (+)= lhs[m x k] * rhs[k x n]` (`dst` row-major and
+/// contiguous; `lhs`, `rhs` with explicit (row, column) strides), one thread.
+pub(super) fn gemm_strided(
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
     accumulate: bool,

@@ -17,6 +17,7 @@ pub mod fused;
 pub mod native;
 pub mod net;
 pub mod processes;
+pub mod report;
 pub mod sequential;
 pub mod team;
 pub mod threads;
@@ -55,6 +56,15 @@ impl Ensemble {
 
     pub fn len(&self) -> usize {
         self.members.len()
+    }
+
+    /// Every member ready to predict on its device.
+    pub fn runners(&self) -> Result<Vec<Runner>> {
+        self.members
+            .iter()
+            .zip(&self.devices)
+            .map(|(w, &d)| Runner::new(w, d))
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -447,32 +447,7 @@ fn fill_bias(dst: &mut [f32], bias: &[f32]) {
 
 /// `dst[m x n] += lhs[m x k] * rhs[k x n]`, all row-major and contiguous.
 fn gemm_acc(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, n: usize, k: usize) {
-    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
-    // SAFETY: the asserts bound every access gemm makes through these
-    // pointers and strides; dst does not alias lhs or rhs (distinct borrows).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            true,
-            lhs.as_ptr(),
-            1,
-            k as isize,
-            rhs.as_ptr(),
-            1,
-            n as isize,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
+    super::conv_op::gemm_strided((m, n, k), dst, true, lhs, (k, 1), rhs, (n, 1));
 }
 
 /// Per-thread buffers, grown on demand and reused across calls.

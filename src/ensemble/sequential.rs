@@ -14,12 +14,7 @@ pub struct Sequential {
 
 impl Sequential {
     pub fn new(ensemble: &Ensemble) -> Result<Self> {
-        let runners = ensemble
-            .members
-            .iter()
-            .zip(&ensemble.devices)
-            .map(|(w, &d)| Runner::new(w, d))
-            .collect::<Result<_>>()?;
+        let runners = ensemble.runners()?;
         Ok(Sequential {
             runners,
             team: Team::all_cores(),

@@ -16,12 +16,7 @@ pub struct Threads {
 
 impl Threads {
     pub fn new(ensemble: &Ensemble) -> Result<Self> {
-        let runners: Vec<Runner> = ensemble
-            .members
-            .iter()
-            .zip(&ensemble.devices)
-            .map(|(w, &d)| Runner::new(w, d))
-            .collect::<Result<_>>()?;
+        let runners = ensemble.runners()?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let per_member = (cores / runners.len().max(1)).max(1);
         Ok(Threads {
