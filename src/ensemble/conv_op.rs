@@ -1,7 +1,9 @@
-//! A 3x3 "valid" convolution (stride 1, NCHW) as a candle custom op for
-//! training on the CPU: im2col + one GEMM per image forward, and in the
-//! backward pass the weight gradient as `grad x col^T` and the input
-//! gradient as `W^T x grad` then col2im. Single-threaded on purpose:
+//! A 3x3 "valid" convolution with bias (stride 1, NCHW) as a candle custom
+//! op for training on the CPU: im2col + one GEMM per image forward (bias
+//! preloaded), and in the backward pass the weight gradient as
+//! `grad x col^T`, the input gradient as `W^T x grad` then col2im, and the
+//! bias gradient as a per-channel sum (candle's generic sum over dims 0, 2,
+//! 3 of a broadcast add took a third of a training step). Single-threaded on purpose:
 //! training runs one member per core (see `cli::ensemble::train`), and
 //! threads here would fight candle's for the same cores.
 //!
@@ -12,7 +14,7 @@
 //! equal candle's `conv2d` (tested, with gradients), and candle's own
 //! conv2d still serves inference on every device.
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 pub struct Conv3x3;
 
@@ -114,7 +116,7 @@ pub(super) fn gemm_strided(
     }
 }
 
-impl CustomOp2 for Conv3x3 {
+impl CustomOp3 for Conv3x3 {
     fn name(&self) -> &'static str {
         "cpuwall-conv3x3"
     }
@@ -125,17 +127,24 @@ impl CustomOp2 for Conv3x3 {
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (b, c, h, w) = dims(l1, "input")?;
         let (o, kc, k0, k1) = dims(l2, "kernel")?;
-        if kc != c || k0 != 3 || k1 != 3 || h < 3 || w < 3 {
+        if kc != c || k0 != 3 || k1 != 3 || h < 3 || w < 3 || l3.dims() != [o] {
             candle_core::bail!(
-                "conv3x3: input {:?} and kernel {:?} do not fit",
+                "conv3x3: input {:?}, kernel {:?} and bias {:?} do not fit",
                 l1.dims(),
-                l2.dims()
+                l2.dims(),
+                l3.dims()
             )
         }
-        let (x, wt) = (contiguous(s1, l1)?, contiguous(s2, l2)?);
+        let (x, wt, bias) = (
+            contiguous(s1, l1)?,
+            contiguous(s2, l2)?,
+            contiguous(s3, l3)?,
+        );
         let (ho, wo, kk) = (h - 2, w - 2, c * 9);
         let mut out = vec![0f32; b * o * ho * wo];
         out.chunks_mut(o * ho * wo)
@@ -143,7 +152,10 @@ impl CustomOp2 for Conv3x3 {
             .for_each(|(y, xi)| {
                 let mut col = vec![0f32; kk * ho * wo];
                 im2col(xi, c, h, w, &mut col);
-                gemm_strided((o, ho * wo, kk), y, false, wt, (kk, 1), &col, (ho * wo, 1));
+                for (row, &bo) in y.chunks_exact_mut(ho * wo).zip(bias) {
+                    row.fill(bo);
+                }
+                gemm_strided((o, ho * wo, kk), y, true, wt, (kk, 1), &col, (ho * wo, 1));
             });
         Ok((CpuStorage::F32(out), Shape::from((b, o, ho, wo))))
     }
@@ -152,9 +164,10 @@ impl CustomOp2 for Conv3x3 {
         &self,
         x: &Tensor,
         kernel: &Tensor,
+        bias: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (b, c, h, w) = x.dims4()?;
         let o = kernel.dim(0)?;
         let (ho, wo, kk) = (h - 2, w - 2, c * 9);
@@ -203,13 +216,19 @@ impl CustomOp2 for Conv3x3 {
             dw.iter_mut().zip(d).for_each(|(a, b)| *a += b);
         }
         let dw = Tensor::from_vec(dw, kernel.shape(), kernel.device())?;
+        // db[o] = sum over images and positions of the output gradient.
+        let mut db = vec![0f32; o];
+        for (k, row) in gv.chunks_exact(ho * wo).enumerate() {
+            db[k % o] += row.iter().sum::<f32>();
+        }
+        let db = Tensor::from_vec(db, bias.shape(), bias.device())?;
         let dx = if want_dx {
             let flat: Vec<f32> = per_image.into_iter().flat_map(|(_, dx)| dx).collect();
             Some(Tensor::from_vec(flat, x.shape(), x.device())?)
         } else {
             None
         };
-        Ok((dx, Some(dw)))
+        Ok((dx, Some(dw), Some(db)))
     }
 }
 
@@ -230,9 +249,18 @@ mod tests {
         let (b, c, h, w, o) = (3, 4, 7, 6, 5);
         let x = Var::from_vec(seq(b * c * h * w, 2.0), (b, c, h, w), &dev).unwrap();
         let k = Var::from_vec(seq(o * c * 9, 1.0), (o, c, 3, 3), &dev).unwrap();
+        let bias = Var::from_vec(seq(o, 0.5), o, &dev).unwrap();
         let r = Tensor::from_vec(seq(b * o * 5 * 4, 3.0), (b, o, 5, 4), &dev).unwrap();
-        let ours = x.as_tensor().apply_op2(k.as_tensor(), Conv3x3).unwrap();
-        let theirs = x.as_tensor().conv2d(k.as_tensor(), 0, 1, 1, 1).unwrap();
+        let ours = x
+            .as_tensor()
+            .apply_op3(k.as_tensor(), bias.as_tensor(), Conv3x3)
+            .unwrap();
+        let theirs = x
+            .as_tensor()
+            .conv2d(k.as_tensor(), 0, 1, 1, 1)
+            .unwrap()
+            .broadcast_add(&bias.as_tensor().reshape((1, o, 1, 1)).unwrap())
+            .unwrap();
         let diff = |a: &Tensor, b: &Tensor| {
             (a - b)
                 .unwrap()
@@ -253,7 +281,7 @@ mod tests {
             .unwrap()
             .backward()
             .unwrap();
-        for v in [&x, &k] {
+        for v in [&x, &k, &bias] {
             let (a, b) = (g_ours.get(v).unwrap(), g_theirs.get(v).unwrap());
             assert!(diff(a, b) < 1e-4, "gradient differs by {}", diff(a, b));
         }

@@ -42,11 +42,8 @@ impl CandleMember {
     /// is right on odd sides.
     pub fn logits_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let conv = |c: &Conv2d, x: &Tensor| -> candle_core::Result<Tensor> {
-            let y = x.apply_op2(c.weight(), super::conv_op::Conv3x3)?;
-            match c.bias() {
-                Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?),
-                None => Ok(y),
-            }
+            let bias = c.bias().expect("member convolutions have biases");
+            x.apply_op3(c.weight(), bias, super::conv_op::Conv3x3)
         };
         let pool = |x: Tensor| x.apply_op1(super::conv_op::MaxPool2x2);
         let x = pool(conv(&self.conv1, x)?.relu()?)?;
