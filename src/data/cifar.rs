@@ -133,6 +133,12 @@ pub fn read_dir(dir: &Path) -> Result<(Images, Images)> {
     Ok((train, test))
 }
 
+const JITTER_ANGLE: f32 = 0.4;
+const JITTER_FREQ: f32 = 0.06;
+const JITTER_TINT: f32 = 0.3;
+const WAVE: f32 = 0.2;
+const NOISE: f32 = 0.5;
+
 /// `n` synthetic CIFAR-shaped images, seeded. Class c is a sinusoidal
 /// grating with its own orientation and frequency, tinted with its own
 /// colour, at a random phase, plus noise: structure a small CNN learns in
@@ -146,14 +152,20 @@ pub fn synthetic(n: usize, seed: u64) -> Images {
     let uniform = |r: &mut SplitMix64| (r.next_u64() >> 11) as f32 / (1u64 << 53) as f32;
     for _ in 0..n {
         let c = rng.below(CLASSES);
-        let angle = c as f32 * std::f32::consts::PI / CLASSES as f32;
-        let freq = 0.25 + 0.05 * (c % 5) as f32;
+        // Per-image jitter of orientation, frequency and tint makes the
+        // classes overlap, so one epoch learns them well but not perfectly.
+        let angle = c as f32 * std::f32::consts::PI / CLASSES as f32
+            + JITTER_ANGLE * (uniform(&mut rng) - 0.5);
+        let freq = 0.25 + 0.05 * (c % 5) as f32 + JITTER_FREQ * (uniform(&mut rng) - 0.5);
         let phase = uniform(&mut rng) * std::f32::consts::TAU;
-        let tint = [
+        let mut tint = [
             0.35 + 0.3 * ((c * 3) % 10) as f32 / 10.0,
             0.35 + 0.3 * ((c * 7) % 10) as f32 / 10.0,
             0.35 + 0.3 * ((c * 9) % 10) as f32 / 10.0,
         ];
+        for t in tint.iter_mut() {
+            *t += JITTER_TINT * (uniform(&mut rng) - 0.5);
+        }
         let (sa, ca) = angle.sin_cos();
         images.labels.push(c as u8);
         for (ch, t) in tint.iter().enumerate() {
@@ -162,7 +174,7 @@ pub fn synthetic(n: usize, seed: u64) -> Images {
                     let u = x as f32 * ca + y as f32 * sa;
                     let wave = (u * freq + phase).sin();
                     let noise = uniform(&mut rng) - 0.5;
-                    let v = t + 0.25 * wave + 0.35 * noise + 0.02 * ch as f32;
+                    let v = t + WAVE * wave + NOISE * noise + 0.02 * ch as f32;
                     images
                         .pixels
                         .push((v.clamp(0.0, 1.0) * 255.0).round() as u8);

@@ -89,7 +89,9 @@ impl Team {
         if *s.parked.lock().expect("team lock") > 0 {
             s.wake.notify_all();
         }
-        f(0);
+        // The helpers borrow what `f` borrows: even if our part panics, wait
+        // for them before unwinding frees any of it.
+        let ours = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(0)));
         let mut spins = 0u32;
         while s.pending.load(Ordering::Acquire) > 0 {
             std::hint::spin_loop();
@@ -100,6 +102,9 @@ impl Team {
             }
         }
         *s.job.lock().expect("team lock") = None;
+        if let Err(panic) = ours {
+            std::panic::resume_unwind(panic);
+        }
     }
 }
 
