@@ -99,6 +99,16 @@ impl Member {
     }
 }
 
+impl Drop for Member {
+    /// However a run ends (error, panic), no member process outlives it.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Kill and reap every member still running.
 fn stop_all(members: &mut [Member]) {
     for m in members.iter_mut() {
