@@ -18,7 +18,7 @@ use cpuwall::data::cifar;
 use cpuwall::ensemble::bench::{render_table, run_bench, BenchConfig};
 use cpuwall::ensemble::devices::DeviceSpec;
 use cpuwall::ensemble::processes::Settings;
-use cpuwall::ensemble::report::{markdown, Training};
+use cpuwall::ensemble::report::{StudyResults, Training};
 use cpuwall::ensemble::{Ensemble, StrategyKind};
 use cpuwall::measure::env::Environment;
 
@@ -95,25 +95,23 @@ fn main() -> cpuwall::Result<()> {
     println!("\n{}", render_table(&cells));
 
     // ## 4. The report
-    let mut env = env_start;
-    env.load_average_end = cpuwall::measure::env::load_average();
-    let json =
-        serde_json::json!({ "environment": env, "cells": cells, "train_seconds": train_seconds });
-    cpuwall::atomic::write_atomic(
-        &out.join("results.json"),
-        serde_json::to_string_pretty(&json)
-            .expect("serialisable")
-            .as_bytes(),
-    )?;
-    let training = Training {
-        seconds: train_seconds,
-        members: 4,
-        images,
-        batch_size: 4,
-        epochs: 1,
+    let mut environment = env_start;
+    environment.load_average_end = cpuwall::measure::env::load_average();
+    let results = StudyResults {
+        environment,
+        training: Some(Training {
+            seconds: train_seconds,
+            members: 4,
+            images,
+            batch_size: 4,
+            epochs: 1,
+        }),
+        cells,
     };
-    let md = markdown(&cells, Some(&training), &env);
-    cpuwall::atomic::write_atomic(&out.join("report.md"), md.as_bytes())?;
+    // The report is generated from the results file's contents
+    // (`cpuwall ensemble report --results ... --out ...` does the same).
+    results.save(&out.join("results.json"))?;
+    cpuwall::atomic::write_atomic(&out.join("report.md"), results.markdown().as_bytes())?;
     println!("wrote {}", out.join("report.md").display());
     Ok(())
 }

@@ -153,6 +153,7 @@ fn train_then_bench_then_predict_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let models = dir.path().join("ens");
     let m = models.to_str().unwrap();
+    let results = dir.path().join("results.json");
     let out = cpuwall(&[
         "ensemble",
         "train",
@@ -193,6 +194,8 @@ fn train_then_bench_then_predict_through_the_cli() {
         "4,7",
         "--format",
         "json",
+        "--out",
+        results.to_str().unwrap(),
     ]);
     assert!(
         out.status.success(),
@@ -216,6 +219,37 @@ fn train_then_bench_then_predict_through_the_cli() {
     }
     let procs = cells.iter().find(|c| c["strategy"] == "processes").unwrap();
     assert!(procs["worker_cpu_seconds"]["median"].as_f64().unwrap() > 0.0);
+    // The report is generated from the saved results file.
+    let report = dir.path().join("report.md");
+    let out = cpuwall(&[
+        "ensemble",
+        "report",
+        "--results",
+        results.to_str().unwrap(),
+        "--out",
+        report.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = std::fs::read_to_string(&report).unwrap();
+    let fused_4 = cells
+        .iter()
+        .find(|c| c["strategy"] == "fused" && c["batch_size"] == 4)
+        .unwrap();
+    let wall = fused_4["wall_seconds"]["median"].as_f64().unwrap();
+    assert!(md.contains("- fused at batch 4: "), "{md}");
+    assert!(md.contains("[TF 5.300 s]"), "{md}");
+    assert!(
+        md.contains(&format!(
+            "{:.0} GFLOP/s",
+            fused_4["gflops"].as_f64().unwrap()
+        )),
+        "{md}"
+    );
+    assert!(wall > 0.0);
 
     // predict: a user's CIFAR-10 binary file, labels used for accuracy.
     let images = cifar::synthetic(10, 77);
@@ -389,6 +423,11 @@ fn bad_ensemble_input_gets_one_clear_line_and_exit_code_2() {
         "3073-byte records",
     );
     assert_eq!(std::fs::read_to_string(&csv).unwrap(), "old\n");
+    // A results file that is not one.
+    fails_with(
+        &["ensemble", "report", "--results", csv.to_str().unwrap()],
+        "not an ensemble results file",
+    );
 }
 
 #[test]

@@ -13,6 +13,7 @@ use crate::ensemble::bench::{render_table, run_bench, BenchConfig};
 use crate::ensemble::devices::DeviceSpec;
 use crate::ensemble::net::{train_member, TrainConfig};
 use crate::ensemble::processes::Settings;
+use crate::ensemble::report::StudyResults;
 use crate::ensemble::weights::{member_path, MemberWeights, Provenance};
 use crate::ensemble::{accuracies, argmax, native::average, Ensemble, StrategyKind};
 use crate::error::{Error, Result};
@@ -33,6 +34,17 @@ pub enum EnsembleCommand {
     Bench(BenchArgs),
     /// Predict a CIFAR-10 binary file with the ensemble.
     Predict(PredictArgs),
+    /// Write the markdown report of saved bench results (beside TensorFlow's figures).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Results written by `ensemble bench --out` or the cnn_study example.
+    #[arg(long)]
+    pub results: PathBuf,
+    #[arg(long, default_value = "reports/cnn-study/report.md")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +146,12 @@ pub fn run(a: EnsembleArgs) -> Result<()> {
         EnsembleCommand::Train(t) => train(t).map(|_| ()),
         EnsembleCommand::Bench(b) => bench(b),
         EnsembleCommand::Predict(p) => predict(p),
+        EnsembleCommand::Report(r) => {
+            let results = StudyResults::load(&r.results)?;
+            write_atomic(&r.out, results.markdown().as_bytes())?;
+            println!("wrote {}", r.out.display());
+            Ok(())
+        }
     }
 }
 
@@ -383,6 +401,7 @@ fn bench(a: BenchArgs) -> Result<()> {
         processes: settings,
     };
     let quiet = a.format == Format::Json;
+    let env_start = crate::measure::env::Environment::capture();
     let cells = run_bench(&ensemble, &images, &cfg, |c| {
         if !quiet {
             eprintln!(
@@ -394,17 +413,18 @@ fn bench(a: BenchArgs) -> Result<()> {
             );
         }
     })?;
-    let json = serde_json::json!({
-        "images": images.len(),
-        "members": ensemble.len(),
-        "devices": crate::ensemble::bench::device_label(&ensemble),
-        "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
-        "cells": cells,
-    });
-    let text = serde_json::to_string_pretty(&json).expect("serialisable");
+    let mut environment = env_start;
+    environment.load_average_end = crate::measure::env::load_average();
+    let results = StudyResults {
+        environment,
+        training: None,
+        cells,
+    };
+    let text = serde_json::to_string_pretty(&results).expect("serialisable");
     if let Some(out) = &a.out {
-        write_atomic(out, text.as_bytes())?;
+        results.save(out)?;
     }
+    let cells = results.cells;
     match a.format {
         Format::Json => println!("{text}"),
         Format::Table => print!("{}", render_table(&cells)),

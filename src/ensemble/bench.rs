@@ -4,7 +4,7 @@
 //! from the predictions and each strategy's averaged probabilities
 //! compared with sequential's.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::native::{average, MACS_PER_IMAGE};
 use super::processes::Settings;
@@ -23,7 +23,7 @@ pub struct BenchConfig {
     pub processes: Settings,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchCell {
     pub strategy: StrategyKind,
     pub device: String,

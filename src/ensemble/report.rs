@@ -28,12 +28,44 @@ pub fn tensorflow_seconds(kind: StrategyKind, batch: usize) -> Option<f64> {
     }
 }
 
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Training {
     pub seconds: f64,
     pub members: usize,
     pub images: usize,
     pub batch_size: usize,
     pub epochs: usize,
+}
+
+/// What `cnn_study` (or a saved bench) writes: everything the report is
+/// made from, so `cpuwall ensemble report` can regenerate it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StudyResults {
+    pub environment: Environment,
+    pub training: Option<Training>,
+    pub cells: Vec<BenchCell>,
+}
+
+impl StudyResults {
+    pub fn save(&self, path: &std::path::Path) -> crate::Result<()> {
+        let text = serde_json::to_string_pretty(self).expect("serialisable");
+        crate::atomic::write_atomic(path, text.as_bytes())
+    }
+
+    pub fn load(path: &std::path::Path) -> crate::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| crate::Error::data(path, format!("cannot read the results file: {e}")))?;
+        serde_json::from_str(&text).map_err(|e| {
+            crate::Error::data(
+                path,
+                format!("not an ensemble results file ({e}); write one with `cargo run --release --example cnn_study` or `cpuwall ensemble bench --out`"),
+            )
+        })
+    }
+
+    pub fn markdown(&self) -> String {
+        markdown(&self.cells, self.training.as_ref(), &self.environment)
+    }
 }
 
 pub fn markdown(cells: &[BenchCell], training: Option<&Training>, env: &Environment) -> String {
