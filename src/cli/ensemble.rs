@@ -162,14 +162,7 @@ pub fn worker(a: WorkerArgs) -> Result<()> {
 fn synthetic(n: u64, seed: u64) -> Result<Images> {
     // Pixels, the f32 copy a run converts, and n x members x 10 outputs.
     let need = n as f64 * (cifar::PIXELS as f64 * 5.0 + 4.0 * 40.0 * 2.0);
-    let available = crate::data::available_memory().unwrap_or(u64::MAX) as f64;
-    if need > 0.8 * available {
-        return Err(Error::usage(format!(
-            "{n} images need {} of memory but {} is available; use fewer images",
-            units::bytes(need),
-            units::bytes(available)
-        )));
-    }
+    crate::data::check_fits(need, &format!("{n} images need"), "", "images")?;
     Ok(cifar::synthetic(n as usize, seed))
 }
 

@@ -57,12 +57,12 @@ impl Images {
 
 /// One CIFAR-10 binary batch file.
 pub fn read_batch(path: &Path) -> Result<Images> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::data(
+    let bytes = std::fs::read(path).map_err(|e| {
+        super::read_error_hint(
             path,
+            e,
             "file not found; give a CIFAR-10 binary batch (data_batch_1.bin, test_batch.bin)",
-        ),
-        _ => Error::data(path, format!("cannot read: {e}")),
+        )
     })?;
     if bytes.is_empty() {
         return Err(Error::data(

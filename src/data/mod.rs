@@ -108,8 +108,13 @@ pub fn check_finite(x: ArrayView2<'_, f64>, origin: &Path) -> Result<()> {
 
 /// The error for an input file that cannot be opened or read.
 pub fn read_error(path: &Path, e: std::io::Error) -> Error {
+    read_error_hint(path, e, "file not found; check the path")
+}
+
+/// As [`read_error`], with the caller's advice for a missing file.
+pub fn read_error_hint(path: &Path, e: std::io::Error, not_found: &str) -> Error {
     match e.kind() {
-        std::io::ErrorKind::NotFound => Error::data(path, "file not found; check the path"),
+        std::io::ErrorKind::NotFound => Error::data(path, not_found),
         _ => Error::data(path, format!("cannot read: {e}")),
     }
 }
@@ -158,10 +163,21 @@ pub fn extension(path: &Path) -> String {
 /// `copies`: how many copies of the rows (and labels) will live at once.
 pub fn check_memory(rows: u64, cols: u64, copies: u64) -> Result<()> {
     let need = (rows as f64) * (cols as f64 * 8.0 + 8.0) * copies as f64;
+    check_fits(
+        need,
+        &format!("--rows {rows} x {cols} features needs"),
+        &format!("({copies} copies of features and labels) "),
+        "rows",
+    )
+}
+
+/// Refuse a request of `need` bytes above 80% of available memory:
+/// "`what` X of memory `detail`but Y is available; use fewer `unit`".
+pub fn check_fits(need: f64, what: &str, detail: &str, unit: &str) -> Result<()> {
     let available = available_memory().unwrap_or(u64::MAX) as f64;
     if need > 0.8 * available {
         return Err(Error::usage(format!(
-            "--rows {rows} x {cols} features needs {} of memory ({copies} copies of features and labels) but {} is available; use fewer rows",
+            "{what} {} of memory {detail}but {} is available; use fewer {unit}",
             crate::report::units::bytes(need),
             crate::report::units::bytes(available)
         )));

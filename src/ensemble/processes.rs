@@ -14,7 +14,7 @@
 //! Shared memory layout: `n x 3072` image bytes, then (64-aligned) one
 //! `n x 10` f32 block per member.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 use super::{check_run, devices::DeviceSpec, Ensemble, RunCost, Strategy};
 use crate::data::cifar::{CLASSES, PIXELS};
 use crate::error::{Error, Result};
-use crate::exec::shm::{f32s, SharedBatch};
+use crate::exec::pipe;
+use crate::exec::shm::{view, SharedBatch};
 
 /// Test hook for workers: `die:<member>` exits after its first segment,
 /// `hang:<member>` stops answering after its first segment.
@@ -232,6 +233,12 @@ fn spawn(
     })
 }
 
+/// Read what a member has written; false at end of file.
+fn fill(w: &mut Member) -> Result<bool> {
+    pipe::fill(&mut w.stdout, &mut w.pending)
+        .map_err(|e| Error::io(format!("cannot read from member {}", w.index), e))
+}
+
 fn died(w: &mut Member, n: usize) -> Error {
     let pid = w.child.id();
     let how = w.describe_exit();
@@ -245,7 +252,7 @@ fn died(w: &mut Member, n: usize) -> Error {
 fn wait_line(w: &mut Member, settings: &Settings, word: &str, n: usize) -> Result<String> {
     let deadline = Instant::now() + settings.timeout;
     loop {
-        if let Some(line) = take_line(w) {
+        if let Some(line) = pipe::take_line(&mut w.pending) {
             if line.starts_with(word) {
                 return Ok(line);
             }
@@ -259,12 +266,8 @@ fn wait_line(w: &mut Member, settings: &Settings, word: &str, n: usize) -> Resul
         if left.is_zero() {
             return Err(silent(w, settings));
         }
-        let mut pfd = [libc::pollfd {
-            fd: w.stdout.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        poll(&mut pfd, left)?;
+        let mut pfd = [pipe::readable(w.stdout.as_raw_fd())];
+        pipe::poll(&mut pfd, left)?;
         if pfd[0].revents != 0 && !fill(w)? {
             return Err(died(w, n));
         }
@@ -278,41 +281,6 @@ fn silent(w: &Member, settings: &Settings) -> Error {
         w.child.id(),
         settings.timeout.as_secs_f64()
     ))
-}
-
-/// Read what a worker has written; false at end of file.
-fn fill(w: &mut Member) -> Result<bool> {
-    let mut buf = [0u8; 512];
-    loop {
-        match w.stdout.read(&mut buf) {
-            Ok(0) => return Ok(false),
-            Ok(k) => {
-                w.pending.extend_from_slice(&buf[..k]);
-                return Ok(true);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io(format!("cannot read from member {}", w.index), e)),
-        }
-    }
-}
-
-fn take_line(w: &mut Member) -> Option<String> {
-    let pos = w.pending.iter().position(|&b| b == b'\n')?;
-    let line: Vec<u8> = w.pending.drain(..=pos).collect();
-    Some(String::from_utf8_lossy(&line[..pos]).into_owned())
-}
-
-fn poll(fds: &mut [libc::pollfd], left: Duration) -> Result<()> {
-    let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
-    // SAFETY: a valid array of pollfd that lives across the call.
-    let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(Error::io("poll on member pipes failed", e));
-        }
-    }
-    Ok(())
 }
 
 /// Stream segments in from all members until each says done; returns the
@@ -336,13 +304,9 @@ fn collect(
             .collect();
         let mut fds: Vec<libc::pollfd> = live
             .iter()
-            .map(|&i| libc::pollfd {
-                fd: members[i].stdout.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
+            .map(|&i| pipe::readable(members[i].stdout.as_raw_fd()))
             .collect();
-        poll(&mut fds, Duration::from_millis(200))?;
+        pipe::poll(&mut fds, Duration::from_millis(200))?;
         for (k, &i) in live.iter().enumerate() {
             let w = &mut members[i];
             if fds[k].revents != 0 {
@@ -353,7 +317,7 @@ fn collect(
             } else if last_heard[i].elapsed() > settings.timeout {
                 return Err(silent(w, settings));
             }
-            while let Some(line) = take_line(w) {
+            while let Some(line) = pipe::take_line(&mut w.pending) {
                 let parts: Vec<&str> = line.split_whitespace().collect();
                 match parts.as_slice() {
                     ["seg", a, b] => {
@@ -366,7 +330,8 @@ fn collect(
                                 )))
                             }
                         };
-                        let block = f32s(shm, out_off + w.index * n * CLASSES * 4, n * CLASSES);
+                        let block =
+                            view::<f32>(shm, out_off + w.index * n * CLASSES * 4, n * CLASSES);
                         for img in a..b {
                             out[(img * count + w.index) * CLASSES..][..CLASSES]
                                 .copy_from_slice(&block[img * CLASSES..][..CLASSES]);

@@ -201,12 +201,12 @@ impl MemberWeights {
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::data(
+        let bytes = std::fs::read(path).map_err(|e| {
+            crate::data::read_error_hint(
                 path,
+                e,
                 "weights file not found; train an ensemble with `cpuwall ensemble train`",
-            ),
-            _ => Error::data(path, format!("cannot read: {e}")),
+            )
         })?;
         Self::decode(&bytes, path)
     }

@@ -23,7 +23,7 @@ use super::weights::MemberWeights;
 use super::Runner;
 use crate::data::cifar::{CLASSES, PIXELS};
 use crate::error::{Error, Result};
-use crate::exec::shm::f32s_mut;
+use crate::exec::shm::view_mut;
 use crate::measure::clock::process_cpu;
 
 pub fn run(weights: &Path, device: DeviceSpec, member: usize) -> Result<()> {
@@ -72,7 +72,7 @@ pub fn run(weights: &Path, device: DeviceSpec, member: usize) -> Result<()> {
                     ));
                 }
                 let (images, rest) = map.split_at_mut(out_off);
-                let probs = f32s_mut(rest, member * n * CLASSES * 4, n * CLASSES);
+                let probs = view_mut::<f32>(rest, member * n * CLASSES * 4, n * CLASSES);
                 for start in (0..n).step_by(segment.max(1)) {
                     let end = (start + segment).min(n);
                     for b in (start..end).step_by(batch.max(1)) {

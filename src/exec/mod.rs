@@ -14,6 +14,7 @@ pub mod chunks;
 pub mod direct;
 #[cfg(feature = "mpi")]
 pub mod mpi;
+pub mod pipe;
 pub mod processes;
 pub mod shm;
 pub mod threads;

@@ -5,7 +5,7 @@
 //! the call fails with a clear error.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use ndarray::ArrayView2;
 
 use super::chunks::split_even;
+use super::pipe;
 use super::shm::SharedBatch;
 use super::{Backend, CallCost};
 use crate::error::{Error, Result};
@@ -157,9 +158,8 @@ fn spawn(cfg: &PoolConfig) -> Result<(Worker, usize)> {
 /// the worker closed its output (it died).
 fn read_line(w: &mut Worker, deadline: Instant) -> Result<Option<String>> {
     loop {
-        if let Some(pos) = w.pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = w.pending.drain(..=pos).collect();
-            return Ok(Some(String::from_utf8_lossy(&line[..pos]).into_owned()));
+        if let Some(line) = pipe::take_line(&mut w.pending) {
+            return Ok(Some(line));
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -170,30 +170,15 @@ fn read_line(w: &mut Worker, deadline: Instant) -> Result<Option<String>> {
                 "worker pid {pid} did not answer within the timeout; it was killed (raise --worker-timeout if jobs are this long)"
             )));
         }
-        let mut pfd = libc::pollfd {
-            fd: w.stdout.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = left.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd that lives across the call.
-        let r = unsafe { libc::poll(&mut pfd, 1, ms.max(1)) };
-        if r < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(Error::io("poll on a worker pipe failed", e));
-        }
-        if r == 0 {
+        let mut pfd = [pipe::readable(w.stdout.as_raw_fd())];
+        pipe::poll(&mut pfd, left)?;
+        if pfd[0].revents == 0 {
             continue;
         }
-        let mut buf = [0u8; 256];
-        match w.stdout.read(&mut buf) {
-            Ok(0) => return Ok(None),
-            Ok(n) => w.pending.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io("cannot read from a worker", e)),
+        if !pipe::fill(&mut w.stdout, &mut w.pending)
+            .map_err(|e| Error::io("cannot read from a worker", e))?
+        {
+            return Ok(None);
         }
     }
 }

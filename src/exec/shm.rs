@@ -61,7 +61,7 @@ impl SharedBatch {
 
     /// Copy a batch in (row-major): one memcpy when the batch is contiguous.
     pub fn write_input(&mut self, x: ndarray::ArrayView2<'_, f64>) {
-        let input = f64s_mut(&mut self.map, 0, x.len());
+        let input = view_mut::<f64>(&mut self.map, 0, x.len());
         match x.as_slice() {
             Some(flat) => input.copy_from_slice(flat),
             None => {
@@ -83,42 +83,44 @@ impl SharedBatch {
 
     /// The output labels of a batch of `rows x cols`.
     pub fn output(&self, rows: usize, cols: usize) -> &[i64] {
-        let off = rows * cols * 8;
-        let bytes = &self.map[off..off + rows * 8];
-        // SAFETY: the map is page-aligned and `off` a multiple of 8, so the
-        // range is aligned for i64; any bit pattern is a valid i64.
-        unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const i64, rows) }
+        view::<i64>(&self.map, rows * cols * 8, rows)
     }
 }
 
-/// `n` f64 at byte offset `off` of a mapping (8-aligned by construction).
-pub fn f64s_mut(map: &mut [u8], off: usize, n: usize) -> &mut [f64] {
-    let bytes = &mut map[off..off + n * 8];
-    assert_eq!(bytes.as_ptr() as usize % 8, 0, "shared memory misaligned");
-    // SAFETY: in bounds (sliced above), aligned (checked), f64 has no invalid bit patterns.
-    unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr() as *mut f64, n) }
+/// Numbers that may be read from and written to raw shared memory: every
+/// bit pattern is a valid value.
+pub trait Plain: Copy + private::Sealed {}
+impl Plain for f32 {}
+impl Plain for f64 {}
+impl Plain for i64 {}
+mod private {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+    impl Sealed for i64 {}
 }
 
-/// `n` f32 at byte offset `off` of a mapping (4-aligned by construction).
-pub fn f32s_mut(map: &mut [u8], off: usize, n: usize) -> &mut [f32] {
-    let bytes = &mut map[off..off + n * 4];
-    assert_eq!(bytes.as_ptr() as usize % 4, 0, "shared memory misaligned");
-    // SAFETY: in bounds (sliced above), aligned (checked), f32 has no invalid bit patterns.
-    unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr() as *mut f32, n) }
+/// `n` values of `T` at byte offset `off` of a mapping (aligned by construction).
+pub fn view<T: Plain>(map: &[u8], off: usize, n: usize) -> &[T] {
+    let bytes = &map[off..off + n * std::mem::size_of::<T>()];
+    assert_eq!(
+        bytes.as_ptr() as usize % std::mem::align_of::<T>(),
+        0,
+        "shared memory misaligned"
+    );
+    // SAFETY: in bounds (sliced above), aligned (checked), and `T: Plain`
+    // has no invalid bit patterns.
+    unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const T, n) }
 }
 
-/// `n` f32 at byte offset `off`, read-only.
-pub fn f32s(map: &[u8], off: usize, n: usize) -> &[f32] {
-    let bytes = &map[off..off + n * 4];
-    assert_eq!(bytes.as_ptr() as usize % 4, 0, "shared memory misaligned");
-    // SAFETY: as for f32s_mut.
-    unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const f32, n) }
-}
-
-/// `n` i64 at byte offset `off` of a mapping.
-pub fn i64s_mut(map: &mut [u8], off: usize, n: usize) -> &mut [i64] {
-    let bytes = &mut map[off..off + n * 8];
-    assert_eq!(bytes.as_ptr() as usize % 8, 0, "shared memory misaligned");
-    // SAFETY: as for f64s_mut.
-    unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr() as *mut i64, n) }
+/// As [`view`], writable.
+pub fn view_mut<T: Plain>(map: &mut [u8], off: usize, n: usize) -> &mut [T] {
+    let bytes = &mut map[off..off + n * std::mem::size_of::<T>()];
+    assert_eq!(
+        bytes.as_ptr() as usize % std::mem::align_of::<T>(),
+        0,
+        "shared memory misaligned"
+    );
+    // SAFETY: as for `view`; the borrow of `map` is exclusive.
+    unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr() as *mut T, n) }
 }

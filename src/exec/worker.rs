@@ -15,7 +15,7 @@ use std::path::Path;
 use memmap2::MmapMut;
 use ndarray::ArrayView2;
 
-use super::shm::{f64s_mut, i64s_mut};
+use super::shm::view_mut;
 use crate::error::{Error, Result};
 use crate::measure::clock::process_cpu;
 use crate::model::store;
@@ -120,10 +120,10 @@ fn serve(
     }
     let map = &mut mapped.as_mut().expect("mapped above").2;
     let (input_bytes, output_bytes) = map.split_at_mut(rows * cols * 8);
-    let input = f64s_mut(input_bytes, 0, rows * cols);
+    let input = view_mut::<f64>(input_bytes, 0, rows * cols);
     let x = ArrayView2::from_shape((end - start, cols), &input[start * cols..end * cols])
         .map_err(|e| Error::Runtime(format!("worker: {e}")))?;
-    let output = i64s_mut(output_bytes, 0, rows);
+    let output = view_mut::<i64>(output_bytes, 0, rows);
     model.predict_into(x, &mut output[start..end]);
     Ok(())
 }
