@@ -8,7 +8,8 @@ use std::fmt;
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-use super::{argmax, blocked_sum, map_rows};
+use super::argmax;
+use super::kernel::RowKernel;
 
 /// How the solver ended, recorded so users can see a non-converged fit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,44 +64,25 @@ impl Linear {
         Ok(())
     }
 
-    #[inline(always)]
-    fn decision(&self, row: &[f64], k: usize) -> f64 {
-        let d = self.n_features;
-        let w = &self.coef[k * d..(k + 1) * d];
-        let row = &row[..d];
-        self.intercept[k] + blocked_sum(d, |j| w[j] * row[j])
+    /// The decision function laid out for the row kernel (a few dozen
+    /// bytes; built per call so the stored fields stay the file format).
+    fn kernel(&self) -> RowKernel {
+        RowKernel::linear(&self.coef, &self.intercept, self.n_features)
     }
 
     pub fn predict_into(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) {
-        let k = self.n_outputs();
-        if k == 1 {
-            // Chosen by index, not by branch: the sign is a coin flip per row.
-            let labels = [self.classes[0], self.classes[1]];
-            map_rows(x, out, |row| labels[(self.decision(row, 0) > 0.0) as usize]);
-        } else {
-            map_rows(x, out, |row| {
-                let mut best = 0;
-                let mut best_v = self.decision(row, 0);
-                for c in 1..k {
-                    let v = self.decision(row, c);
-                    if v > best_v {
-                        best = c;
-                        best_v = v;
-                    }
-                }
-                self.classes[best]
-            });
-        }
+        self.kernel().predict(x, &self.classes, out)
     }
 
     /// Decision values, one column per output.
     pub fn decision_function(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         let k = self.n_outputs();
+        let kernel = self.kernel();
         let mut out = Array2::zeros((x.nrows(), k));
         for (i, row) in x.rows().into_iter().enumerate() {
             let row = row.to_vec();
             for c in 0..k {
-                out[[i, c]] = self.decision(&row, c);
+                out[[i, c]] = kernel.score(&row, c);
             }
         }
         out

@@ -15,6 +15,7 @@
 //! scikit-learn/liblinear use, tested against scikit-learn's fixtures.
 
 pub mod forest;
+pub mod kernel;
 pub mod linear;
 pub mod logistic;
 pub mod nb;
@@ -158,29 +159,6 @@ pub fn map_rows<T>(x: ArrayView2<'_, f64>, out: &mut [T], mut f: impl FnMut(&[f6
             }
         }
     }
-}
-
-/// `sum_j term(j)` for `j` in `0..d` in one fixed order: four lane sums
-/// over whole blocks of four, combined as `(l0 + l1) + (l2 + l3)`, then the
-/// tail in order. Lane-wise arithmetic is what SIMD units do, so the
-/// compiler vectorises it, and the result is the same bit for bit on every
-/// CPU and in every backend (no fused multiply-add, one order everywhere).
-#[inline(always)]
-pub fn blocked_sum(d: usize, mut term: impl FnMut(usize) -> f64) -> f64 {
-    let mut lanes = [0.0f64; 4];
-    let full = d / 4 * 4;
-    let mut j = 0;
-    while j < full {
-        for (l, lane) in lanes.iter_mut().enumerate() {
-            *lane += term(j + l);
-        }
-        j += 4;
-    }
-    let mut s = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
-    for j in full..d {
-        s += term(j);
-    }
-    s
 }
 
 /// Index of the largest value; the first wins ties (numpy's argmax).

@@ -5,8 +5,9 @@
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
+use super::kernel::RowKernel;
 use super::params::{ParamReader, ParamSet};
-use super::{argmax, blocked_sum, encode_labels, map_rows, Classifier, ModelKind, ScoreKind};
+use super::{argmax, encode_labels, map_rows, Classifier, ModelKind, ScoreKind};
 use crate::data::Dataset;
 use crate::error::Result;
 
@@ -87,9 +88,7 @@ pub struct GaussianNb {
     log_norm: Vec<f64>,
     /// Binary problems: jll(1) - jll(0) = sum_j (a_j x_j + b_j) x_j + c,
     /// the two quadratics folded into one (half the arithmetic per row).
-    diff_a: Vec<f64>,
-    diff_b: Vec<f64>,
-    diff_c: f64,
+    binary: Option<RowKernel>,
 }
 
 impl GaussianNb {
@@ -163,18 +162,18 @@ impl GaussianNb {
                 class_prior[c].ln() - 0.5 * s
             })
             .collect();
-        let (mut diff_a, mut diff_b, mut diff_c) = (Vec::new(), Vec::new(), 0.0);
-        if k == 2 {
+        let binary = (k == 2).then(|| {
             let h: &Vec<f64> = &half_inv_var;
             let ln: &Vec<f64> = &log_norm;
-            diff_c = ln[1] - ln[0];
+            let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), ln[1] - ln[0]);
             for j in 0..d {
                 let (h0, h1, t0, t1) = (h[j], h[d + j], theta[j], theta[d + j]);
-                diff_a.push(h0 - h1);
-                diff_b.push(2.0 * (h1 * t1 - h0 * t0));
-                diff_c += h0 * t0 * t0 - h1 * t1 * t1;
+                a.push(h0 - h1);
+                b.push(2.0 * (h1 * t1 - h0 * t0));
+                c += h0 * t0 * t0 - h1 * t1 * t1;
             }
-        }
+            RowKernel::quadratic(&a, &b, c)
+        });
         GaussianNb {
             classes,
             n_features,
@@ -184,9 +183,7 @@ impl GaussianNb {
             epsilon,
             half_inv_var,
             log_norm,
-            diff_a,
-            diff_b,
-            diff_c,
+            binary,
         }
     }
 
@@ -203,15 +200,6 @@ impl GaussianNb {
         }
         self.log_norm[c] - s
     }
-
-    /// Binary: does the second class win? (Strictly: ties go to the first
-    /// class, like argmax.)
-    #[inline(always)]
-    fn second_class_wins(&self, row: &[f64]) -> bool {
-        let d = self.n_features;
-        let (a, b, row) = (&self.diff_a[..d], &self.diff_b[..d], &row[..d]);
-        self.diff_c + blocked_sum(d, |j| (a[j] * row[j] + b[j]) * row[j]) > 0.0
-    }
 }
 
 impl Classifier for GaussianNb {
@@ -227,10 +215,9 @@ impl Classifier for GaussianNb {
 
     fn predict_into(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) {
         let k = self.classes.len();
-        if k == 2 {
-            // Chosen by index, not by branch: the winner is a coin flip per row.
-            let labels = [self.classes[0], self.classes[1]];
-            map_rows(x, out, |row| labels[self.second_class_wins(row) as usize]);
+        if let Some(binary) = &self.binary {
+            // Positive → the second class wins (ties go to the first, as argmax).
+            binary.predict(x, &self.classes, out);
         } else {
             map_rows(x, out, |row| {
                 let mut best = 0;
