@@ -8,6 +8,7 @@ use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::blocked::{self, BlockedForest};
 use super::params::{ParamReader, ParamSet};
 use super::tree::{grow, Columns, Node, TreeParams, LEAF};
 use super::{argmax, encode_labels, Classifier, ModelKind, ScoreKind};
@@ -138,6 +139,9 @@ pub struct RandomForest {
     walk: Vec<Node>,
     /// Per node: offset of its leaf probabilities (leaves only).
     leaf_value: Vec<u32>,
+    /// The same trees three levels per step, for AVX-512 CPUs (`None` when
+    /// the forest has more than 16 features).
+    blocked: Option<BlockedForest>,
 }
 
 // Rows predicted together, tree by tree, so one tree stays in cache for the
@@ -211,6 +215,7 @@ impl RandomForest {
             values,
             walk: Vec::new(),
             leaf_value: Vec::new(),
+            blocked: None,
         }
     }
 
@@ -236,7 +241,20 @@ impl RandomForest {
             .iter()
             .map(|nd| if nd.feature == LEAF { nd.child } else { 0 })
             .collect();
+        self.blocked = BlockedForest::build(&self.nodes, &self.roots, self.n_features);
         self
+    }
+
+    /// The same forest walked node by node only (what CPUs without AVX-512
+    /// run); for tests and benchmarks of the two traversals.
+    pub fn node_by_node(mut self) -> Self {
+        self.blocked = None;
+        self
+    }
+
+    /// Blocks of the three-level layout (0 when the forest has none).
+    pub fn n_blocks(&self) -> usize {
+        self.blocked.as_ref().map_or(0, BlockedForest::n_blocks)
     }
 
     pub fn n_trees(&self) -> usize {
@@ -336,11 +354,23 @@ impl RandomForest {
             return;
         }
         let k = self.classes.len();
-        let mut acc = vec![0.0; BLOCK_ROWS * k];
-        for (b, block) in flat.chunks(BLOCK_ROWS * d).enumerate() {
+        let blocked = self.blocked.as_ref().filter(|_| BlockedForest::usable());
+        let tile = if blocked.is_some() {
+            blocked::TILE_ROWS
+        } else {
+            BLOCK_ROWS
+        };
+        let mut acc = vec![0.0; tile * k];
+        for (b, block) in flat.chunks(tile * d).enumerate() {
             let rows = block.len() / d;
-            self.accumulate(block, d, &mut acc[..rows * k]);
-            f(b * BLOCK_ROWS, &acc[..rows * k]);
+            let acc = &mut acc[..rows * k];
+            if blocked
+                .and_then(|f| f.accumulate(block, d, k, &self.values, acc))
+                .is_none()
+            {
+                self.accumulate(block, d, acc);
+            }
+            f(b * tile, acc);
         }
     }
 }
@@ -388,5 +418,136 @@ impl Classifier for RandomForest {
             }
         });
         (ScoreKind::Probability, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    fn uniform(rng: &mut SplitMix64) -> f64 {
+        (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 4.0 - 2.0
+    }
+
+    /// Labels from a noisy rule, so trees grow deep and uneven.
+    fn dataset(n: usize, d: usize, classes: i64, seed: u64) -> Dataset {
+        let mut rng = SplitMix64::new(seed);
+        let x = Array2::from_shape_fn((n, d), |_| uniform(&mut rng));
+        let y = x
+            .rows()
+            .into_iter()
+            .map(|r| {
+                let s = r[0] + 0.5 * r[d - 1] + 0.3 * uniform(&mut rng);
+                (s * 2.0).rem_euclid(classes as f64) as i64 * 10
+            })
+            .collect();
+        Dataset::new(x, y)
+    }
+
+    fn config(trees: usize, max_depth: Option<usize>) -> ForestConfig {
+        ForestConfig {
+            n_estimators: trees,
+            max_features: MaxFeatures::Sqrt,
+            max_depth,
+            min_samples_split: 2,
+            min_samples_leaf: 1,
+            bootstrap: true,
+        }
+    }
+
+    /// The three-level layout must take every row to the same leaves as the
+    /// node-by-node walk: labels equal, probabilities equal bit for bit.
+    fn assert_traversals_agree(forest: &RandomForest, x: &Array2<f64>) {
+        let nodes = forest.clone().node_by_node();
+        assert_eq!(forest.predict(x.view()), nodes.predict(x.view()));
+        let (a, b) = (forest.scores(x.view()).1, nodes.scores(x.view()).1);
+        let differing = a.iter().zip(&b).filter(|(p, q)| p.to_bits() != q.to_bits());
+        assert_eq!(differing.count(), 0);
+    }
+
+    #[test]
+    fn blocked_and_node_by_node_traversals_agree() {
+        for (d, classes, depth) in [
+            (1, 2, None),
+            (3, 3, None),
+            (10, 2, None),
+            (10, 4, Some(2)),
+            (16, 2, None),
+            (17, 3, None), // more than 16 features: node by node only
+        ] {
+            let train = dataset(600, d, classes, d as u64);
+            let forest = RandomForest::fit(&config(7, depth), &train, 3).unwrap();
+            assert_eq!(forest.n_blocks() > 0, d <= 16, "d = {d}");
+            // Rows past a whole tile, and a partial last group.
+            let test = dataset(blocked::TILE_ROWS + 13, d, classes, 99);
+            assert_traversals_agree(&forest, &test.x);
+        }
+    }
+
+    #[test]
+    fn single_leaf_trees_and_special_values() {
+        let train = dataset(300, 5, 2, 1);
+        let stumps = RandomForest::fit(&config(3, Some(0)), &train, 1).unwrap();
+        assert_eq!(stumps.n_nodes(), 3, "max_depth 0: every tree is one leaf");
+        let deep = RandomForest::fit(&config(5, None), &train, 2).unwrap();
+        let mut x = dataset(40, 5, 2, 7).x;
+        for (i, v) in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, f64::MAX]
+            .into_iter()
+            .enumerate()
+        {
+            x.row_mut(i * 3).fill(v);
+            x[[i * 3 + 1, i]] = v;
+        }
+        for forest in [&stumps, &deep] {
+            assert_traversals_agree(forest, &x);
+        }
+    }
+
+    #[test]
+    fn thousands_of_levels_do_not_exhaust_the_stack() {
+        // One tree, a chain of 20000 splits: split i (node 2i) tests feature
+        // 0 against i; its left child (node 2i+1) is a leaf of class i % 2,
+        // its right child the next split, and the last one's a final leaf.
+        let depth = 20_000usize;
+        let mut nodes = Vec::new();
+        let mut values = Vec::new();
+        for i in 0..depth {
+            nodes.push(Node {
+                threshold: i as f64,
+                feature: 0,
+                child: 2 * i as u32 + 1,
+            });
+            nodes.push(Node {
+                threshold: 0.0,
+                feature: LEAF,
+                child: values.len() as u32,
+            });
+            values.extend([(1 - i % 2) as f64, (i % 2) as f64]);
+        }
+        nodes.push(Node {
+            threshold: 0.0,
+            feature: LEAF,
+            child: values.len() as u32,
+        });
+        values.extend([1.0, 0.0]);
+        let forest = RandomForest::from_parts(vec![0, 1], 2, nodes, vec![0], values);
+        forest.validate().unwrap();
+        let forest = forest.with_traversal();
+        assert!(forest.n_blocks() > depth / 3);
+        // Rows that stop at every depth, from the first split to the last.
+        let x = Array2::from_shape_fn(
+            (60, 2),
+            |(r, c)| {
+                if c == 0 {
+                    r as f64 * 340.5 - 1.0
+                } else {
+                    0.0
+                }
+            },
+        );
+        let labels = forest.predict(x.view());
+        assert!(labels.contains(&0) && labels.contains(&1));
+        assert_traversals_agree(&forest, &x);
     }
 }

@@ -1,0 +1,264 @@
+//! Random-forest traversal three levels at a time (AVX-512).
+//!
+//! Each tree is cut into blocks: a node and the two levels below it, seven
+//! split slots in breadth-first order (`p` → `2p+1`, `2p+2`) with eight exits.
+//! A row crosses a block in a handful of instructions: one permute picks the
+//! seven features it needs from the row (held in two registers, up to 16
+//! features), one compare against the seven thresholds gives a 7-bit mask, a
+//! 128-entry table turns the mask into the exit taken, and the exit names the
+//! next block or a leaf. Where a leaf sits above the third level, its slot
+//! and the slots under it have threshold +inf ("always left"), so the leaf
+//! comes out at the leftmost exit below it.
+//!
+//! The decisions are exactly the node-by-node ones (`x > threshold` goes
+//! right, NaN goes left, the same f64 comparison), and the leaves' class
+//! probabilities are summed in the same tree order, so the result is the
+//! same bit for bit as the scalar walk in `forest.rs`, which CPUs without
+//! AVX-512 and forests with more than 16 features use.
+//!
+//! Rows move in groups of [`GROUP`], one block per step each, until all of
+//! the group's rows have reached a leaf; the rows of a group are independent,
+//! so the CPU overlaps their chains of dependent loads.
+
+use super::tree::{Node, LEAF};
+
+/// Marks an exit that is a leaf; the low bits are its value offset.
+pub const LEAF_EXIT: u32 = 1 << 31;
+/// Rows that step through a tree together.
+pub const GROUP: usize = 8;
+/// Features a row may have for this traversal (two 8-lane registers).
+pub const MAX_FEATURES: usize = 16;
+/// Rows that go through every tree before the next rows start: enough that
+/// each tree's blocks are fetched once per tile and then served from L1/L2
+/// (a whole forest, ~4 MB for 100 trees of 1000 nodes, does not fit in L2).
+pub const TILE_ROWS: usize = 4096;
+
+/// Exit (0..8) for each 7-bit "went right" mask of a block's slots.
+const EXIT_OF_MASK: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let mut mask = 0;
+    while mask < 128 {
+        let mut p = 0;
+        let mut level = 0;
+        while level < 3 {
+            p = 2 * p + 1 + ((mask >> p) & 1);
+            level += 1;
+        }
+        table[mask] = (p - 7) as u8;
+        mask += 1;
+    }
+    table
+};
+
+/// A forest laid out as blocks. Block 0 is a sink that rows which already
+/// reached a leaf step through (its result is never used).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockedForest {
+    thresholds: Vec<[f64; 8]>,
+    features: Vec<[u64; 8]>,
+    exits: Vec<[u32; 8]>,
+    roots: Vec<u32>,
+}
+
+#[derive(Clone, Copy)]
+enum Slot {
+    Empty,
+    Node(usize),
+}
+
+impl BlockedForest {
+    /// Lay out `nodes` (every tree's root index in `roots`; internal nodes
+    /// go left to `child`, right to `child + 1`; a leaf's `child` is its
+    /// value offset). `None` when the forest does not fit the layout.
+    pub fn build(nodes: &[Node], roots: &[u32], n_features: usize) -> Option<Self> {
+        if n_features == 0 || n_features > MAX_FEATURES {
+            return None;
+        }
+        let mut f = BlockedForest {
+            thresholds: vec![[f64::INFINITY; 8]],
+            features: vec![[0; 8]],
+            exits: vec![[LEAF_EXIT; 8]],
+            roots: Vec::with_capacity(roots.len()),
+        };
+        // Exits still to fill: (block, exit, node below it). Iterative, so
+        // a degenerate tree thousands of levels deep cannot exhaust the stack.
+        let mut pending: Vec<(usize, usize, usize)> = Vec::new();
+        for &root in roots {
+            // (A one-leaf tree is a block of "always left" slots.)
+            let r = f.block(nodes, root as usize, &mut pending)?;
+            f.roots.push(r);
+            while let Some((b, e, n)) = pending.pop() {
+                f.exits[b][e] = f.block(nodes, n, &mut pending)?;
+            }
+        }
+        Some(f)
+    }
+
+    /// Append the block whose top split is `top`; exits that continue into
+    /// another block go to `pending`. Returns the block's index.
+    fn block(
+        &mut self,
+        nodes: &[Node],
+        top: usize,
+        pending: &mut Vec<(usize, usize, usize)>,
+    ) -> Option<u32> {
+        let index = self.thresholds.len();
+        let index32 = u32::try_from(index).ok().filter(|i| i & LEAF_EXIT == 0)?;
+        self.thresholds.push([f64::INFINITY; 8]);
+        self.features.push([0; 8]);
+        self.exits.push([LEAF_EXIT; 8]);
+        // Slots 0..7 are splits, 7..15 the exits (exit e = slot - 7).
+        let mut slots = [Slot::Empty; 15];
+        slots[0] = Slot::Node(top);
+        for p in 0..7 {
+            match slots[p] {
+                Slot::Node(n) if nodes[n].feature != LEAF => {
+                    self.thresholds[index][p] = nodes[n].threshold;
+                    self.features[index][p] = u64::from(nodes[n].feature);
+                    let child = nodes[n].child as usize;
+                    slots[2 * p + 1] = Slot::Node(child);
+                    slots[2 * p + 2] = Slot::Node(child + 1);
+                }
+                // A leaf (or nothing) passes straight down the left side.
+                other => slots[2 * p + 1] = other,
+            }
+        }
+        for e in 0..8 {
+            match slots[7 + e] {
+                Slot::Empty => {} // unreachable: every +inf slot goes left
+                Slot::Node(n) if nodes[n].feature == LEAF => {
+                    let offset = nodes[n].child;
+                    if offset & LEAF_EXIT != 0 {
+                        return None;
+                    }
+                    self.exits[index][e] = LEAF_EXIT | offset;
+                }
+                Slot::Node(n) => pending.push((index, e, n)),
+            }
+        }
+        Some(index32)
+    }
+
+    pub fn n_blocks(&self) -> usize {
+        self.thresholds.len()
+    }
+
+    /// Whether this CPU can run the blocked traversal.
+    pub fn usable() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return true;
+        }
+        false
+    }
+
+    /// Summed tree probabilities of `rows` rows of `d` values in `block` into
+    /// `acc` (`rows x k`, zeroed here); `values` are the forest's leaf values.
+    /// `None` when the CPU lacks AVX-512 (the caller walks node by node).
+    pub fn accumulate(
+        &self,
+        block: &[f64],
+        d: usize,
+        k: usize,
+        values: &[f64],
+        acc: &mut [f64],
+    ) -> Option<()> {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F is present; `block` holds `acc.len() / k`
+            // rows of `d <= MAX_FEATURES` values (checked by the caller and
+            // in `build`), leaf offsets were taken from a validated forest.
+            unsafe { avx512::accumulate(self, block, d, k, values, acc) };
+            return Some(());
+        }
+        let _ = (block, d, k, values, acc);
+        None
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+    use std::hint::select_unpredictable;
+
+    use super::{BlockedForest, EXIT_OF_MASK, GROUP, LEAF_EXIT, MAX_FEATURES};
+
+    /// Rows padded to 16 values, 64-byte aligned, for two aligned loads.
+    #[repr(C, align(64))]
+    struct PaddedRow([f64; MAX_FEATURES]);
+
+    /// # Safety
+    /// AVX-512F; `block.len() == rows * d`, `acc.len() == rows * k`,
+    /// `0 < d <= 16`, every leaf offset + k within `values`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn accumulate(
+        f: &BlockedForest,
+        block: &[f64],
+        d: usize,
+        k: usize,
+        values: &[f64],
+        acc: &mut [f64],
+    ) {
+        let rows = block.len() / d;
+        debug_assert!(acc.len() == rows * k);
+        // Whole groups, so lanes past the last row read zeros, not memory.
+        let mut padded: Vec<PaddedRow> = (0..rows.div_ceil(GROUP) * GROUP)
+            .map(|_| PaddedRow([0.0; MAX_FEATURES]))
+            .collect();
+        for (r, row) in block.chunks_exact(d).enumerate() {
+            padded[r].0[..d].copy_from_slice(row);
+        }
+        acc.iter_mut().for_each(|a| *a = 0.0);
+        let thr = f.thresholds.as_ptr();
+        let feat = f.features.as_ptr();
+        let exits = f.exits.as_ptr();
+        for &root in &f.roots {
+            let mut first = 0;
+            while first < rows {
+                let lanes = GROUP.min(rows - first);
+                // Missing lanes start (and stay) done.
+                let mut cur = [LEAF_EXIT; GROUP];
+                cur[..lanes].iter_mut().for_each(|c| *c = root);
+                loop {
+                    let mut all_done = LEAF_EXIT;
+                    for (r, state) in cur.iter_mut().enumerate() {
+                        let s = *state;
+                        // Selects, not branches: a plain `if` became a branch
+                        // per row and step, mispredicted whenever a row had
+                        // just reached its leaf (2x slower).
+                        let done = s & LEAF_EXIT != 0;
+                        // Finished rows step through the sink block 0.
+                        let b = select_unpredictable(done, 0, s as usize);
+                        let row = padded.as_ptr().add(first + r) as *const f64;
+                        let idx = _mm512_loadu_si512((*feat.add(b)).as_ptr() as *const __m512i);
+                        let x = _mm512_permutex2var_pd(
+                            _mm512_load_pd(row),
+                            idx,
+                            _mm512_load_pd(row.add(8)),
+                        );
+                        let t = _mm512_loadu_pd((*thr.add(b)).as_ptr());
+                        let right = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(x, t);
+                        let e = *EXIT_OF_MASK.get_unchecked((right & 0x7f) as usize);
+                        let next = *(*exits.add(b)).get_unchecked(e as usize);
+                        *state = select_unpredictable(done, s, next);
+                        all_done &= *state;
+                    }
+                    if all_done & LEAF_EXIT != 0 {
+                        break;
+                    }
+                }
+                for (r, &s) in cur.iter().enumerate().take(lanes) {
+                    let leaf = (s & !LEAF_EXIT) as usize;
+                    let probs = values.get_unchecked(leaf..leaf + k);
+                    for (a, p) in acc[(first + r) * k..(first + r + 1) * k]
+                        .iter_mut()
+                        .zip(probs)
+                    {
+                        *a += p;
+                    }
+                }
+                first += lanes;
+            }
+        }
+    }
+}
