@@ -19,7 +19,7 @@ pub mod net;
 pub mod processes;
 pub mod report;
 pub mod sequential;
-pub mod team;
+pub use crate::exec::team;
 pub mod threads;
 pub mod weights;
 pub mod worker;

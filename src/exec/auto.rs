@@ -97,7 +97,8 @@ pub fn cache_path() -> PathBuf {
     base.join("cpuwall").join("crossover.json")
 }
 
-/// Cached crossover for `key`, else calibrate and cache it.
+/// Cached crossover for `key`, else calibrate and cache it. Keys are
+/// `BUILD/rest`; caching a new one drops those of other builds.
 pub fn crossover(
     cache: &Path,
     key: &str,
@@ -112,6 +113,8 @@ pub fn crossover(
         return Ok(*v);
     }
     let v = calibrate(model, threads);
+    let build = key.split('/').next().unwrap_or_default();
+    table.retain(|k, _| k.split('/').next() == Some(build));
     table.insert(key.to_string(), v);
     // A cache that cannot be written only costs a recalibration next time.
     let _ = write_atomic(
@@ -123,15 +126,67 @@ pub fn crossover(
     Ok(v)
 }
 
+/// This build of the program: its size and modification time. A crossover
+/// measured with other kernels says nothing about these (the AVX-512 row
+/// kernels cut the per-row cost 2-3x, which moves the crossover), so every
+/// rebuild recalibrates once.
+fn build_id() -> String {
+    std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .map(|m| {
+            let modified = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs());
+            format!("{}b{}", m.len(), modified)
+        })
+        .unwrap_or_else(|_| env!("CARGO_PKG_VERSION").to_string())
+}
+
 /// The crossover for a stored model with `threads` threads, cached by
-/// (kind, features, threads, training-data hash).
+/// (kind, features, threads, training-data hash, build of this program).
 pub fn threshold_for(model: &Arc<Model>, data_hash: &str, threads: &mut Threads) -> Result<usize> {
     let key = format!(
-        "{}-{}f-{}t-{}",
+        "{}/{}-{}f-{}t-{}",
+        build_id(),
         model.kind(),
         model.n_features(),
         threads.threads(),
-        data_hash
+        data_hash,
     );
     crossover(&cache_path(), &key, model, threads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::synth::study_data;
+    use crate::model::params::ParamSet;
+    use crate::model::{fit, ModelKind};
+
+    #[test]
+    fn a_cached_crossover_is_reused_and_other_builds_entries_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("crossover.json");
+        std::fs::write(&cache, r#"{"old/nb-x": 5, "new/nb-y": 7}"#).unwrap();
+        let data = study_data(500, 4, 0).unwrap();
+        let model = Arc::new(fit(ModelKind::NaiveBayes, &ParamSet::new(), &data, 0).unwrap());
+        let mut threads = Threads::new(model.clone(), 2, None).unwrap();
+        // Cached: returned as stored, nothing measured or rewritten.
+        assert_eq!(
+            crossover(&cache, "new/nb-y", &model, &mut threads).unwrap(),
+            7
+        );
+        assert!(std::fs::read_to_string(&cache)
+            .unwrap()
+            .contains("old/nb-x"));
+        // New key: calibrated, cached, and the other build's entry dropped.
+        let v = crossover(&cache, "new/nb-z", &model, &mut threads).unwrap();
+        let table: BTreeMap<String, usize> =
+            serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+        assert_eq!(table.get("new/nb-z"), Some(&v));
+        assert_eq!(table.get("new/nb-y"), Some(&7));
+        assert!(!table.contains_key("old/nb-x"));
+    }
 }

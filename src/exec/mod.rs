@@ -17,6 +17,7 @@ pub mod mpi;
 pub mod pipe;
 pub mod processes;
 pub mod shm;
+pub mod team;
 pub mod threads;
 pub mod worker;
 

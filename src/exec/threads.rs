@@ -1,39 +1,65 @@
-//! Contiguous chunks predicted on a rayon pool, each written straight into
-//! its part of the output slice (no copies, no gathering).
+//! Contiguous chunks predicted by a team of threads (the caller plus
+//! `threads - 1` helpers), each chunk written straight into its part of the
+//! output slice (no copies, no gathering). Members take chunks in order from
+//! one atomic counter, so a slow member takes fewer of them.
+//!
+//! Why not a rayon pool (DESIGN.md names one): on this 2-core VM a rayon
+//! call costs two sleep/wake-ups of halted vCPUs (the idle worker, then the
+//! blocked caller), 20-80 us. Interleaved with direct calls (`examples`-free
+//! measurement of the issue-3 note: 300 alternating calls, medians), rayon
+//! was *slower* than direct up to 30000 LR rows (0.78x) and for RF up to
+//! 1000 rows (0.86x); the spinning team ([`super::team`]) was 1.46x faster
+//! than direct at 3000 LR rows, 1.79x at 10000, and 1.72x at 100 RF rows.
+//! The caller works on a chunk too, and idle helpers spin (yielding the core
+//! to anything runnable) for 5 ms before they park, so back-to-back calls
+//! find them awake; that spinning is CPU this process really uses, and the
+//! CPU clock counts it. Every `Threads` of one size shares one team.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use ndarray::{ArrayView2, Axis};
-use rayon::prelude::*;
 
 use super::chunks::chunk_rows;
+use super::team::Team;
 use super::{Backend, CallCost};
 use crate::error::{Error, Result};
 use crate::model::{Classifier, Model};
 
 pub struct Threads {
     model: Arc<Model>,
-    pool: rayon::ThreadPool,
+    team: Arc<Team>,
     chunk_rows: Option<usize>,
 }
 
+/// The output's base pointer, shared with the team for one call.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut i64);
+// SAFETY: members write disjoint chunks (see `Threads::predict`).
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// A method, so closures capture the whole (Sync) wrapper, not the field.
+    fn at(self, offset: usize) -> *mut i64 {
+        self.0.wrapping_add(offset)
+    }
+}
+
 impl Threads {
-    /// `threads == 0`: all cores.
     pub fn new(model: Arc<Model>, threads: usize, chunk_rows: Option<usize>) -> Result<Self> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("cpuwall-predict-{i}"))
-            .build()
-            .map_err(|e| Error::Runtime(format!("cannot start the thread pool: {e}")))?;
+        if threads == 0 {
+            return Err(Error::usage("--threads must be at least 1"));
+        }
         Ok(Threads {
             model,
-            pool,
+            team: Team::shared(threads),
             chunk_rows,
         })
     }
 
     pub fn threads(&self) -> usize {
-        self.pool.current_num_threads()
+        self.team.size()
     }
 }
 
@@ -51,18 +77,26 @@ impl Backend for Threads {
             self.model.row_cost_ns(),
             self.chunk_rows,
         );
-        if chunk >= rows {
-            // One chunk: handing it to a pool thread would only add latency.
+        if chunk >= rows || self.threads() == 1 {
             self.model.predict_into(x, out);
             return Ok(CallCost::default());
         }
+        let chunks = rows.div_ceil(chunk);
+        let next = AtomicUsize::new(0);
+        let base = OutPtr(out.as_mut_ptr());
         let model = &self.model;
-        self.pool.install(|| {
-            out.par_chunks_mut(chunk).enumerate().for_each(|(i, oc)| {
-                let start = i * chunk;
-                let xc = x.slice_axis(Axis(0), (start..start + oc.len()).into());
-                model.predict_into(xc, oc);
-            });
+        self.team.run(&|_member| loop {
+            let c = next.fetch_add(1, Ordering::Relaxed);
+            if c >= chunks {
+                break;
+            }
+            let start = c * chunk;
+            let end = (start + chunk).min(rows);
+            // SAFETY: the counter hands out each chunk index once, chunks are
+            // disjoint ranges of `out`, and `run` returns only after every
+            // member is done, while `out` is still borrowed by this call.
+            let oc = unsafe { std::slice::from_raw_parts_mut(base.at(start), end - start) };
+            model.predict_into(x.slice_axis(Axis(0), (start..end).into()), oc);
         });
         Ok(CallCost::default())
     }

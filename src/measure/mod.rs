@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod env;
+pub mod floor;
 pub mod results;
 pub mod run;
 pub mod stats;

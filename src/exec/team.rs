@@ -1,5 +1,6 @@
 //! A fork-join team of threads that spin between jobs: one job per batch,
-//! split over every core, with no sleep/wake-up in between.
+//! split over every core, with no sleep/wake-up in between. Used by the
+//! `threads` prediction backend and the CNN ensemble.
 //!
 //! Why not rayon here: a batch of 4 images is ~0.3 ms of work per core.
 //! rayon's idle workers go to sleep and each batch has to wake one; on a
@@ -10,7 +11,7 @@
 //! awake; after `SPIN` without work they park until the next job.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -37,7 +38,12 @@ unsafe impl Send for SendJob {}
 pub struct Team {
     shared: Arc<Shared>,
     helpers: Vec<JoinHandle<()>>,
+    /// One job at a time, whichever thread leads it (a shared team).
+    leader: Mutex<()>,
 }
+
+/// Teams shared in this process, by size (see [`Team::shared`]).
+static SHARED_TEAMS: Mutex<Vec<(usize, Weak<Team>)>> = Mutex::new(Vec::new());
 
 impl Team {
     /// A team of `size` threads: the caller plus `size - 1` helpers.
@@ -59,7 +65,31 @@ impl Team {
                     .expect("cannot start a team thread")
             })
             .collect();
-        Team { shared, helpers }
+        Team {
+            shared,
+            helpers,
+            leader: Mutex::new(()),
+        }
+    }
+
+    /// The process's team of `size` threads, started on first use and shared
+    /// by every caller until the last one drops it. Two teams' idle helpers
+    /// spinning side by side on 2 cores stalled each other's jobs (a 1000-row
+    /// call took 2.5x as long as with one team); jobs of a shared team simply
+    /// take turns.
+    pub fn shared(size: usize) -> Arc<Team> {
+        let mut teams = SHARED_TEAMS.lock().unwrap_or_else(|e| e.into_inner());
+        teams.retain(|(_, t)| t.strong_count() > 0);
+        if let Some(team) = teams
+            .iter()
+            .filter(|(s, _)| *s == size)
+            .find_map(|(_, t)| t.upgrade())
+        {
+            return team;
+        }
+        let team = Arc::new(Team::new(size));
+        teams.push((size, Arc::downgrade(&team)));
+        team
     }
 
     /// A team with one thread per core.
@@ -79,6 +109,7 @@ impl Team {
             f(0);
             return;
         }
+        let _leading = self.leader.lock().unwrap_or_else(|e| e.into_inner());
         let s = &self.shared;
         // SAFETY: only the lifetime is erased; `run` does not return before
         // `pending` is back to 0, i.e. before every helper finished calling it.
@@ -96,7 +127,7 @@ impl Team {
         while s.pending.load(Ordering::Acquire) > 0 {
             std::hint::spin_loop();
             spins = spins.wrapping_add(1);
-            if spins.is_multiple_of(4096) {
+            if spins.is_multiple_of(64) {
                 // A helper may be off-CPU (more threads than cores): let it run.
                 std::thread::yield_now();
             }
@@ -120,6 +151,14 @@ fn helper(s: &Shared, id: usize) {
             }
             std::hint::spin_loop();
             spins += 1;
+            // Yield the core now and then: when another thread is runnable
+            // on it (a second team, a worker process, more threads than
+            // cores), it runs instead of waiting for our time slice to end.
+            // Without this, two idle teams in one process on 2 cores stalled
+            // each other's calls for 4 ms.
+            if spins.is_multiple_of(64) {
+                std::thread::yield_now();
+            }
             if spins.is_multiple_of(1024) && since.elapsed() > SPIN {
                 let mut parked = s.parked.lock().expect("team lock");
                 *parked += 1;
