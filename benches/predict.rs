@@ -14,6 +14,7 @@ use cpuwall::exec::direct::Direct;
 use cpuwall::exec::processes::{config, ProcessPool};
 use cpuwall::exec::threads::Threads;
 use cpuwall::exec::Backend;
+use cpuwall::measure::floor;
 use cpuwall::model::nb::GaussianNb;
 use cpuwall::model::{Classifier, Model, ModelKind};
 use cpuwall::tune::train::{model_path, train_default};
@@ -98,49 +99,6 @@ fn bench_predict(c: &mut Criterion) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-mod floor {
-    use std::arch::x86_64::*;
-
-    /// Sum every value of `flat` (rows of 10) and write one label per row.
-    ///
-    /// # Safety
-    /// The CPU has AVX-512F; `flat.len() == out.len() * 10`.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn stream(flat: &[f64], out: &mut [i64], prefetch: bool) -> f64 {
-        const STEP: usize = 32; // rows: 320 values, 40 vectors
-        let p = flat.as_ptr();
-        let bytes = flat.len() * 8;
-        let mut acc = [_mm512_setzero_pd(); 4];
-        let ones = _mm512_set1_epi64(1);
-        let steps = out.len() / STEP;
-        for step in 0..steps {
-            if prefetch {
-                let start = (step * STEP * 80 + (16 << 10)).min(bytes);
-                let end = (start + STEP * 80).min(bytes);
-                let mut at = start;
-                while at < end {
-                    _mm_prefetch::<_MM_HINT_T0>((p as *const i8).add(at));
-                    at += 64;
-                }
-            }
-            let block = p.add(step * STEP * 10);
-            for v in 0..40 {
-                acc[v % 4] = _mm512_add_pd(acc[v % 4], _mm512_loadu_pd(block.add(v * 8)));
-            }
-            let o = out.as_mut_ptr().add(step * STEP) as *mut __m512i;
-            for v in 0..4 {
-                _mm512_storeu_si512(o.add(v), ones);
-            }
-        }
-        for r in steps * STEP..out.len() {
-            out[r] = (flat[r * 10..r * 10 + 10].iter().sum::<f64>() > 0.0) as i64;
-        }
-        let s = _mm512_add_pd(_mm512_add_pd(acc[0], acc[1]), _mm512_add_pd(acc[2], acc[3]));
-        _mm512_reduce_add_pd(s)
-    }
-}
-
 /// The floors: passes reading the same array, and a hand-written NB loop.
 fn bench_baselines(c: &mut Criterion) {
     let rows = 1_000_000;
@@ -172,19 +130,12 @@ fn bench_baselines(c: &mut Criterion) {
         })
     });
     // The memory floor: the same 80 MB read and 8 MB of labels written, with
-    // the least arithmetic there is (AVX-512 sums, 4 accumulators), without
-    // and with the row kernel's software prefetch.
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        for (name, prefetch) in [("stream/1e6", false), ("stream_prefetched/1e6", true)] {
-            g.bench_function(name, |b| {
-                b.iter(|| {
-                    // SAFETY: AVX-512F checked above.
-                    let s = unsafe { floor::stream(flat, &mut out, prefetch) };
-                    black_box((s, &out));
-                })
-            });
-        }
+    // the least arithmetic there is, without and with the row kernel's
+    // software prefetch.
+    for (name, prefetch) in [("stream/1e6", false), ("stream_prefetched/1e6", true)] {
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(floor::stream(flat, 10, &mut out, prefetch)))
+        });
     }
     let (theta, var, prior) = (nb.theta.clone(), nb.var.clone(), nb.class_prior.clone());
     g.bench_function("nb_hand_loop/1e6", |b| {
