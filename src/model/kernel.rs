@@ -106,19 +106,34 @@ impl RowKernel {
         let base = o * self.blocks * LANES;
         let mut acc = [0.0f64; LANES];
         for m in 0..self.blocks {
-            for (l, lane) in acc.iter_mut().enumerate() {
-                let j = m * LANES + l;
-                let x = if j < self.d { row[j] } else { 0.0 };
-                let a = self.a[base + j];
-                let t = if self.b.is_empty() {
-                    a * x
-                } else {
-                    (a * x + self.b[base + j]) * x
-                };
-                if m == 0 {
-                    *lane = t;
-                } else {
-                    *lane += t;
+            // The block's 8 values, zero past `d` (whole blocks need no copy).
+            let mut padded = [0.0f64; LANES];
+            let xs: &[f64; LANES] = match row.get(m * LANES..(m + 1) * LANES) {
+                Some(full) => full.try_into().expect("8 values"),
+                None => {
+                    padded[..self.d - m * LANES].copy_from_slice(&row[m * LANES..]);
+                    &padded
+                }
+            };
+            let a: &[f64; LANES] = self.a[base + m * LANES..][..LANES]
+                .try_into()
+                .expect("8 values");
+            let mut t = [0.0f64; LANES];
+            if self.b.is_empty() {
+                for l in 0..LANES {
+                    t[l] = a[l] * xs[l];
+                }
+            } else {
+                let b = &self.b[base + m * LANES..][..LANES];
+                for l in 0..LANES {
+                    t[l] = (a[l] * xs[l] + b[l]) * xs[l];
+                }
+            }
+            if m == 0 {
+                acc = t;
+            } else {
+                for l in 0..LANES {
+                    acc[l] += t[l];
                 }
             }
         }
