@@ -16,7 +16,7 @@ use crate::exec::processes::{config, current_exe, ProcessPool};
 use crate::exec::threads::Threads;
 use crate::exec::{parse_backend_list, Backend, BackendKind};
 use crate::measure::clock::Snapshot;
-use crate::measure::run::{measure, Measured, Repeats};
+use crate::measure::run::{measure_interleaved, warm_up, Measured, Repeats, WARM_UP};
 use crate::model::store::{self, StoredModel};
 use crate::model::{Classifier, Model, ModelKind};
 use crate::report::{table, units};
@@ -185,11 +185,12 @@ pub fn run(a: PredictArgs) -> Result<()> {
 
     let mut reference = vec![0i64; rows];
     Direct::new(model.clone()).predict(x.view(), &mut reference)?;
-    let mut results: Vec<Row> = Vec::new();
+    warm_up(model.as_ref(), x.view(), &mut reference, WARM_UP);
     let mut out = vec![0i64; rows];
+    let mut built: Vec<(BackendKind, Box<dyn Backend>, Option<f64>)> = Vec::new();
     for kind in &backends {
         let mut cold_start = None;
-        let mut backend: Box<dyn Backend> = match kind {
+        let backend: Box<dyn Backend> = match kind {
             BackendKind::Direct => Box::new(Direct::new(model.clone())),
             BackendKind::Threads => Box::new(Threads::new(model.clone(), threads, chunk)?),
             BackendKind::Auto => {
@@ -212,15 +213,32 @@ pub fn run(a: PredictArgs) -> Result<()> {
             }
             BackendKind::Mpi => unreachable!("refused while parsing"),
         };
-        let m = measure(backend.as_mut(), x.view(), &mut out, repeats)?;
-        results.push(Row {
-            name: backend.name(),
-            kind: *kind,
-            identical: out == reference,
-            m,
-            cold_start_seconds: cold_start,
-        });
+        built.push((*kind, backend, cold_start));
     }
+    let mut identical = vec![false; built.len()];
+    let measured = {
+        let mut handles: Vec<&mut dyn Backend> = Vec::new();
+        for (_, b, _) in built.iter_mut() {
+            handles.push(b.as_mut());
+        }
+        measure_interleaved(&mut handles, x.view(), &mut out, repeats, |i, got| {
+            identical[i] = got == reference.as_slice();
+        })?
+    };
+    let results: Vec<Row> = built
+        .into_iter()
+        .zip(measured)
+        .zip(identical)
+        .map(
+            |(((kind, backend, cold_start_seconds), m), identical)| Row {
+                name: backend.name(),
+                kind,
+                identical,
+                m,
+                cold_start_seconds,
+            },
+        )
+        .collect();
     let direct_wall = results
         .iter()
         .find(|r| r.kind == BackendKind::Direct)

@@ -51,6 +51,10 @@ impl Backend for Auto {
             self.direct.predict(x, out)
         }
     }
+
+    fn rest(&mut self) {
+        self.threads.rest();
+    }
 }
 
 fn best_of(runs: usize, mut f: impl FnMut()) -> f64 {

@@ -39,6 +39,9 @@ pub trait Backend {
     fn name(&self) -> String;
     /// Predict every row of `x` into `out` (`out.len() == x.nrows()`).
     fn predict(&mut self, x: ArrayView2<'_, f64>, out: &mut [i64]) -> Result<CallCost>;
+    /// No call is coming soon: stop any helper threads spinning for the next
+    /// one (their CPU would be charged to whatever is measured meanwhile).
+    fn rest(&mut self) {}
 }
 
 #[derive(

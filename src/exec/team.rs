@@ -26,6 +26,8 @@ struct Shared {
     job: Mutex<Option<SendJob>>,
     pending: AtomicUsize,
     stop: AtomicBool,
+    /// Park now instead of spinning out `SPIN` (see [`Team::rest`]).
+    rest: AtomicBool,
     parked: Mutex<usize>,
     wake: Condvar,
 }
@@ -53,6 +55,7 @@ impl Team {
             job: Mutex::new(None),
             pending: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
+            rest: AtomicBool::new(false),
             parked: Mutex::new(0),
             wake: Condvar::new(),
         });
@@ -101,6 +104,13 @@ impl Team {
         self.helpers.len() + 1
     }
 
+    /// Park the idle helpers now rather than after `SPIN`: no more jobs are
+    /// coming soon, and their spinning would show up as this process's CPU
+    /// time while something else is measured. The next job wakes them.
+    pub fn rest(&self) {
+        self.shared.rest.store(true, Ordering::SeqCst);
+    }
+
     /// Run `f(0)` here and `f(i)` on helper i, returning when all are done.
     /// A panic in a helper's part aborts the process (it cannot unwind
     /// into this caller); the kernels run here do not panic on valid input.
@@ -115,6 +125,7 @@ impl Team {
         // `pending` is back to 0, i.e. before every helper finished calling it.
         let job: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f) };
         *s.job.lock().expect("team lock") = Some(SendJob(job));
+        s.rest.store(false, Ordering::SeqCst);
         s.pending.store(self.helpers.len(), Ordering::SeqCst);
         s.epoch.fetch_add(1, Ordering::SeqCst);
         if *s.parked.lock().expect("team lock") > 0 {
@@ -159,7 +170,8 @@ fn helper(s: &Shared, id: usize) {
             if spins.is_multiple_of(64) {
                 std::thread::yield_now();
             }
-            if spins.is_multiple_of(1024) && since.elapsed() > SPIN {
+            let resting = spins.is_multiple_of(64) && s.rest.load(Ordering::Acquire);
+            if resting || (spins.is_multiple_of(1024) && since.elapsed() > SPIN) {
                 let mut parked = s.parked.lock().expect("team lock");
                 *parked += 1;
                 while s.epoch.load(Ordering::Acquire) == seen && !s.stop.load(Ordering::Acquire) {

@@ -100,4 +100,8 @@ impl Backend for Threads {
         });
         Ok(CallCost::default())
     }
+
+    fn rest(&mut self) {
+        self.team.rest();
+    }
 }

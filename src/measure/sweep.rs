@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::results::{Cell, SweepResults};
-use super::run::{measure, Repeats};
+use super::run::{measure, warm_up, Repeats};
 use crate::data::synth::study_data;
 use crate::error::{Error, Result};
 use crate::exec::auto::Auto;
@@ -82,6 +82,12 @@ pub fn run_sweep(
             data_cache = Some((nf, study_data(max_rows, nf, spec.seed)?.x));
         }
         let x_all = &data_cache.as_ref().expect("just made").1;
+        warm_up(
+            m.model.as_ref(),
+            x_all.view(),
+            &mut vec![0i64; x_all.nrows()],
+            super::run::WARM_UP,
+        );
         let mut backends: Vec<(BackendKind, Box<dyn Backend>)> = Vec::new();
         for kind in &spec.backends {
             let b: Box<dyn Backend> = match kind {
@@ -124,6 +130,7 @@ pub fn run_sweep(
                 }
                 out.iter_mut().for_each(|v| *v = i64::MIN);
                 let meas = measure(b.as_mut(), x, &mut out, repeats)?;
+                b.rest();
                 if *kind == BackendKind::Direct {
                     direct_wall = Some(meas.wall_seconds.median);
                 }
