@@ -211,12 +211,7 @@ mod avx512 {
         let rows = block.len() / d;
         debug_assert!(acc.len() == rows * k);
         // Whole groups, so lanes past the last row read zeros, not memory.
-        let mut padded: Vec<PaddedRow> = (0..rows.div_ceil(GROUP) * GROUP)
-            .map(|_| PaddedRow([0.0; MAX_FEATURES]))
-            .collect();
-        for (r, row) in block.chunks_exact(d).enumerate() {
-            padded[r].0[..d].copy_from_slice(row);
-        }
+        let padded = pad_rows(block, d, rows.div_ceil(GROUP) * GROUP);
         acc.iter_mut().for_each(|a| *a = 0.0);
         for &root in &f.roots {
             let mut first = 0;
@@ -244,17 +239,39 @@ mod avx512 {
                     }
                 }
                 for (r, &s) in cur.iter().enumerate().take(lanes) {
-                    let leaf = (s & !LEAF_EXIT) as usize;
-                    let probs = values.get_unchecked(leaf..leaf + k);
-                    for (a, p) in acc[(first + r) * k..(first + r + 1) * k]
-                        .iter_mut()
-                        .zip(probs)
-                    {
-                        *a += p;
-                    }
+                    add_leaf(acc, first + r, k, values, s);
                 }
                 first += lanes;
             }
+        }
+    }
+
+    /// `count` rows (at least the block's) padded to 16 values; rows past the
+    /// block's are zeros.
+    fn pad_rows(block: &[f64], d: usize, count: usize) -> Vec<PaddedRow> {
+        let mut padded: Vec<PaddedRow> =
+            (0..count).map(|_| PaddedRow([0.0; MAX_FEATURES])).collect();
+        for (r, row) in block.chunks_exact(d).enumerate() {
+            padded[r].0[..d].copy_from_slice(row);
+        }
+        padded
+    }
+
+    /// Add the class probabilities of `leaf` (an exit, or its value offset)
+    /// to row `r`'s sums.
+    ///
+    /// # Safety
+    /// The leaf's offset + k is within `values`, `(r + 1) * k <= acc.len()`.
+    #[inline(always)]
+    unsafe fn add_leaf(acc: &mut [f64], r: usize, k: usize, values: &[f64], leaf: u32) {
+        let leaf = (leaf & !LEAF_EXIT) as usize;
+        let probs = values.get_unchecked(leaf..leaf + k);
+        for (a, p) in acc
+            .get_unchecked_mut(r * k..(r + 1) * k)
+            .iter_mut()
+            .zip(probs)
+        {
+            *a += p;
         }
     }
 
@@ -293,12 +310,7 @@ mod avx512 {
             return lockstep(f, block, d, k, values, acc);
         }
         // Row `rows` is a dummy (zeros) that idle lanes walk.
-        let mut padded: Vec<PaddedRow> = (0..rows + 1)
-            .map(|_| PaddedRow([0.0; MAX_FEATURES]))
-            .collect();
-        for (r, row) in block.chunks_exact(d).enumerate() {
-            padded[r].0[..d].copy_from_slice(row);
-        }
+        let padded = pad_rows(block, d, rows + 1);
         acc.iter_mut().for_each(|a| *a = 0.0);
         let base = padded.as_ptr() as *const f64;
         let mut log: Vec<u64> = vec![0; rows + 2 * G];
@@ -352,15 +364,7 @@ mod avx512 {
             for &entry in &log[..n] {
                 let r = (entry >> 32) as usize;
                 if r < rows {
-                    let leaf = (entry & 0xffff_ffff) as usize;
-                    let probs = values.get_unchecked(leaf..leaf + k);
-                    for (a, p) in acc
-                        .get_unchecked_mut(r * k..(r + 1) * k)
-                        .iter_mut()
-                        .zip(probs)
-                    {
-                        *a += p;
-                    }
+                    add_leaf(acc, r, k, values, entry as u32);
                 }
             }
         }
