@@ -221,9 +221,14 @@ pub fn run(a: PredictArgs) -> Result<()> {
         for (_, b, _) in built.iter_mut() {
             handles.push(b.as_mut());
         }
-        measure_interleaved(&mut handles, x.view(), &mut out, repeats, |i, got| {
-            identical[i] = got == reference.as_slice();
-        })?
+        measure_interleaved(
+            &mut handles,
+            x.view(),
+            &mut out,
+            repeats,
+            |i, got| identical[i] = got == reference.as_slice(),
+            &|| false,
+        )?
     };
     let results: Vec<Row> = built
         .into_iter()

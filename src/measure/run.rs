@@ -150,17 +150,24 @@ const BLOCK_SECONDS: f64 = 0.05;
 /// memory speed drifts within seconds: timed one after the other, `cpuwall
 /// predict` once caught direct in a slow phase and threads in a fast one and
 /// printed a 2.7x speedup on 2 cores.
+///
+/// Once `stop()` says so, the rounds end as soon as every backend has at
+/// least one timed run (so a Ctrl-C'd sweep keeps what it measured).
 pub fn measure_interleaved(
     backends: &mut [&mut dyn Backend],
     x: ArrayView2<'_, f64>,
     out: &mut [i64],
     repeats: Repeats,
     mut check: impl FnMut(usize, &[i64]),
+    stop: &dyn Fn() -> bool,
 ) -> Result<Vec<Measured>> {
     let mut usages: Vec<Vec<Usage>> = vec![Vec::new(); backends.len()];
     let mut totals = vec![0.0; backends.len()];
     let mut last_call = vec![0.0f64; backends.len()];
     for (i, b) in backends.iter_mut().enumerate() {
+        // No label is valid, so a backend that wrote nothing cannot pass
+        // `check` with what the one before it wrote.
+        out.iter_mut().for_each(|v| *v = i64::MIN);
         let t = Instant::now();
         b.predict(x, out)?;
         last_call[i] = t.elapsed().as_secs_f64();
@@ -193,7 +200,7 @@ pub fn measure_interleaved(
             }
             b.rest();
         }
-        if !ran {
+        if !ran || (stop() && usages.iter().all(|u| !u.is_empty())) {
             break;
         }
     }
@@ -251,9 +258,14 @@ mod tests {
         let mut seen = Vec::new();
         let repeats = Repeats::fixed(3);
         let mut handles: Vec<&mut dyn Backend> = vec![&mut a, &mut b];
-        let m = measure_interleaved(&mut handles, x.view(), &mut out, repeats, |i, got| {
-            seen.push((i, got.to_vec()))
-        })
+        let m = measure_interleaved(
+            &mut handles,
+            x.view(),
+            &mut out,
+            repeats,
+            |i, got| seen.push((i, got.to_vec())),
+            &|| false,
+        )
         .unwrap();
         assert_eq!(m.iter().map(|m| m.runs).collect::<Vec<_>>(), vec![3, 3]);
         // Each backend's own predictions reach the check, once.

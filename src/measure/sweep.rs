@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::results::{Cell, SweepResults};
-use super::run::{measure, warm_up, Repeats};
+use super::run::{measure_interleaved, warm_up, Repeats};
 use crate::data::synth::study_data;
 use crate::error::{Error, Result};
 use crate::exec::auto::Auto;
@@ -122,24 +122,39 @@ pub fn run_sweep(
             let mut reference = vec![0i64; rows];
             m.model.predict_into(x, &mut reference);
             let mut out = vec![0i64; rows];
-            let mut direct_wall = None;
-            for (kind, b) in backends.iter_mut() {
-                if stop.load(Ordering::SeqCst) {
-                    results.elapsed_seconds = base_elapsed + started.elapsed().as_secs_f64();
-                    return Ok(());
+            if stop.load(Ordering::SeqCst) {
+                results.elapsed_seconds = base_elapsed + started.elapsed().as_secs_f64();
+                return Ok(());
+            }
+            // All backends of one batch size in interleaved blocks, so their
+            // ratios are not the machine's drift between them.
+            let mut identical = vec![false; backends.len()];
+            let measured = {
+                let mut handles: Vec<&mut dyn Backend> = Vec::new();
+                for (_, b) in backends.iter_mut() {
+                    handles.push(b.as_mut());
                 }
-                out.iter_mut().for_each(|v| *v = i64::MIN);
-                let meas = measure(b.as_mut(), x, &mut out, repeats)?;
-                b.rest();
-                if *kind == BackendKind::Direct {
-                    direct_wall = Some(meas.wall_seconds.median);
-                }
+                measure_interleaved(
+                    &mut handles,
+                    x,
+                    &mut out,
+                    repeats,
+                    |i, got| identical[i] = got == reference.as_slice(),
+                    &|| stop.load(Ordering::SeqCst),
+                )?
+            };
+            let direct_wall = backends
+                .iter()
+                .zip(&measured)
+                .find(|((kind, _), _)| *kind == BackendKind::Direct)
+                .map(|(_, m)| m.wall_seconds.median);
+            for (((kind, _), meas), same) in backends.iter().zip(&measured).zip(&identical) {
                 results.cells.push(Cell::from_measured(
                     &m.name,
                     kind.as_str(),
-                    &meas,
+                    meas,
                     direct_wall,
-                    out == reference,
+                    *same,
                 ));
                 results.update_noise();
                 results.elapsed_seconds = base_elapsed + started.elapsed().as_secs_f64();
