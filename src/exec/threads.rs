@@ -5,8 +5,8 @@
 //!
 //! Why not a rayon pool (DESIGN.md names one): on this 2-core VM a rayon
 //! call costs two sleep/wake-ups of halted vCPUs (the idle worker, then the
-//! blocked caller), 20-80 us. Interleaved with direct calls (`examples`-free
-//! measurement of the issue-3 note: 300 alternating calls, medians), rayon
+//! blocked caller), 20-80 us. Interleaved with direct calls (300 alternating
+//! calls, medians; figures in the issue-3 note), rayon
 //! was *slower* than direct up to 30000 LR rows (0.78x) and for RF up to
 //! 1000 rows (0.86x); the spinning team ([`super::team`]) was 1.46x faster
 //! than direct at 3000 LR rows, 1.79x at 10000, and 1.72x at 100 RF rows.

@@ -17,11 +17,12 @@
 //! one register network (`fold8`), are compared with 0 in one instruction
 //! and 8 labels are stored at once. Rows are prefetched 16 KiB ahead.
 //!
-//! Measured on the 2-core AVX-512 machine (`cargo bench
-//! --bench predict -- "baseline|direct/1e6"`, one run): NB at 1e6 x 10 rows
-//! 5.6 ms against 6.3-7.7 ms for a plain AVX-512 pass reading the same array;
-//! the previous 4-lane scalar loop (compiled for baseline x86-64) took
-//! 14-21 ms. In cache, 1000 rows: NB 7.3 -> 2.5 ns/row, LR 5.9 -> 1.8 ns/row.
+//! Measured on the 2-core AVX-512 machine (`cargo bench --bench interleaved
+//! -- floor`, one run, medians of 21 interleaved rounds): at 1e6 x 10 rows NB
+//! 4.36 ms, LR 4.07 ms, SVC 4.16 ms against 4.38-4.47 ms for a plain AVX-512
+//! pass reading the same array; the previous 4-lane scalar loop (compiled for
+//! baseline x86-64) took 14-21 ms for NB. In cache, 1000 rows: NB 7.3 -> 2.5
+//! ns/row, LR 5.9 -> 1.8 ns/row.
 
 use ndarray::ArrayView2;
 
