@@ -31,8 +31,6 @@ use super::tree::{Node, LEAF};
 
 /// Marks an exit that is a leaf; the low bits are its value offset.
 pub const LEAF_EXIT: u32 = 1 << 31;
-/// Rows that step through a tree together (lockstep, small blocks).
-pub const GROUP: usize = 8;
 /// Rows in flight at once (refilled as they finish, large blocks). 10-14
 /// measured alike, 8 about 10% slower.
 pub const LANES: usize = 12;
@@ -211,64 +209,11 @@ mod avx512 {
     use std::arch::x86_64::*;
     use std::hint::select_unpredictable;
 
-    use super::{Block, BlockedForest, EXIT_OF_MASK, GROUP, LANES, LEAF_EXIT, MAX_FEATURES};
+    use super::{Block, BlockedForest, EXIT_OF_MASK, LANES, LEAF_EXIT, MAX_FEATURES};
 
     /// Rows padded to 16 values, 64-byte aligned, for two aligned loads.
     #[repr(C, align(64))]
     struct PaddedRow([f64; MAX_FEATURES]);
-
-    /// Small blocks: groups of `GROUP` rows in lockstep, until all of a
-    /// group's rows are at leaves (finished rows step through the sink).
-    ///
-    /// # Safety
-    /// AVX-512F; `block.len() == rows * d`, `acc.len() == rows * k`,
-    /// `0 < d <= 16`, every leaf offset + k within `values`.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn lockstep(
-        f: &BlockedForest,
-        block: &[f64],
-        d: usize,
-        k: usize,
-        values: &[f64],
-        acc: &mut [f64],
-    ) {
-        let rows = block.len() / d;
-        debug_assert!(acc.len() == rows * k);
-        // Whole groups, so lanes past the last row read zeros, not memory.
-        let padded = pad_rows(block, d, rows.div_ceil(GROUP) * GROUP);
-        acc.iter_mut().for_each(|a| *a = 0.0);
-        for &root in &f.roots {
-            let mut first = 0;
-            while first < rows {
-                let lanes = GROUP.min(rows - first);
-                // Missing lanes start (and stay) done.
-                let mut cur = [LEAF_EXIT; GROUP];
-                cur[..lanes].iter_mut().for_each(|c| *c = root);
-                loop {
-                    let mut all_done = LEAF_EXIT;
-                    for (r, state) in cur.iter_mut().enumerate() {
-                        let s = *state;
-                        // Selects, not branches: a plain `if` became a branch
-                        // per row and step, mispredicted whenever a row had
-                        // just reached its leaf (2x slower).
-                        let done = s & LEAF_EXIT != 0;
-                        // Finished rows step through the sink block 0.
-                        let b = select_unpredictable(done, 0, s as usize);
-                        let row = padded.as_ptr().add(first + r) as *const f64;
-                        *state = select_unpredictable(done, s, cross(f, b, row));
-                        all_done &= *state;
-                    }
-                    if all_done & LEAF_EXIT != 0 {
-                        break;
-                    }
-                }
-                for (r, &s) in cur.iter().enumerate().take(lanes) {
-                    add_leaf(acc, first + r, k, values, s);
-                }
-                first += lanes;
-            }
-        }
-    }
 
     /// `count` rows (at least the block's) padded to 16 values; rows past the
     /// block's are zeros.
@@ -332,11 +277,10 @@ mod avx512 {
     ) {
         const G: usize = LANES;
         let rows = block.len() / d;
-        if rows < 2 * G {
-            return lockstep(f, block, d, k, values, acc);
-        }
         // Rows from `rows` on are dummies (zeros) that idle lanes walk; a
-        // lane's row is a byte offset into `padded`, used as it stands.
+        // lane's row is a byte offset into `padded`, used as it stands. A
+        // block of at most `G` rows starts with its lanes past the rows done
+        // and goes straight to the drain: no separate small-block walk.
         let padded = pad_rows(block, d, rows + G + 1);
         acc.iter_mut().for_each(|a| *a = 0.0);
         let base = padded.as_ptr() as *const u8;
@@ -363,7 +307,8 @@ mod avx512 {
                     state[l] = select_unpredictable(leaf, root, next);
                 }
             }
-            // Drain: the rows still in flight, lockstep through the sink.
+            // Drain: the rows still in flight, lockstep through the sink
+            // (lanes holding dummy rows are done from the start).
             for l in 0..G {
                 if row[l] >= end {
                     state[l] = LEAF_EXIT;
