@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::cpuwall;
+use common::{assert_succeeds, cpuwall};
 use cpuwall::data::cifar::{self, CLASSES};
 use cpuwall::ensemble::devices::DeviceSpec;
 use cpuwall::ensemble::net::initial_weights;
@@ -165,11 +165,7 @@ fn train_then_bench_then_predict_through_the_cli() {
         m,
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeds(&out);
     // One epoch on 1200 synthetic images (batch 4) clearly beats chance
     // (0.1) on the 240 held-out ones.
     let acc: f64 = text
@@ -197,11 +193,7 @@ fn train_then_bench_then_predict_through_the_cli() {
         "--out",
         results.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeds(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let cells = v["cells"].as_array().unwrap();
     assert_eq!(cells.len(), 8, "4 strategies x 2 batch sizes");
@@ -229,11 +221,7 @@ fn train_then_bench_then_predict_through_the_cli() {
         "--out",
         report.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeds(&out);
     let md = std::fs::read_to_string(&report).unwrap();
     let fused_4 = cells
         .iter()
@@ -268,11 +256,7 @@ fn train_then_bench_then_predict_through_the_cli() {
         "--format",
         "json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeds(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let predicted: Vec<u64> = v["predicted"]
         .as_array()
@@ -464,11 +448,7 @@ fn training_reads_a_cifar10_binary_directory() {
         models.to_str().unwrap(),
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeds(&out);
     assert!(text.contains("accuracy on 16 held-out images"), "{text}");
     assert!(text.contains("64 images"), "{text}");
     let w = cpuwall::ensemble::weights::MemberWeights::load(&member_path(&models, 0)).unwrap();

@@ -50,6 +50,11 @@ pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Assert a successful run, showing its stderr otherwise.
+pub fn assert_succeeds(o: &Output) {
+    assert!(o.status.success(), "{}", stderr(o));
+}
+
 /// Assert a failed run: exit code, one error line containing `needle`.
 pub fn assert_fails(o: &Output, code: i32, needle: &str) {
     let err = stderr(o);
