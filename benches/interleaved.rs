@@ -21,17 +21,18 @@ use cpuwall::exec::threads::Threads;
 use cpuwall::exec::Backend;
 use cpuwall::measure::floor;
 use cpuwall::measure::stats::Spread;
-use cpuwall::model::{Classifier, Model, ModelKind};
+use cpuwall::model::{forest, logistic, nb, svc, Classifier, Model, ModelKind};
 use cpuwall::tune::train::{model_path, train_default};
 
 /// scikit-learn's direct predict at 1e6 rows on the study's 2-core machine
 /// (`sklearn_sweep.csv`).
 fn sklearn_1e6(kind: ModelKind) -> f64 {
     match kind {
-        ModelKind::NaiveBayes => 0.244,
-        ModelKind::Logistic => 0.028,
-        ModelKind::LinearSvc => 0.056,
-        ModelKind::Forest => 5.52,
+        nb::KIND => 0.244,
+        logistic::KIND => 0.028,
+        svc::KIND => 0.056,
+        forest::KIND => 5.52,
+        _ => f64::NAN,
     }
 }
 
@@ -83,11 +84,7 @@ fn floor_group() {
     let rows = 1_000_000;
     let x = study_data(rows, 10, 1).expect("data").x;
     let flat = x.as_slice().expect("contiguous");
-    let kinds = [
-        ModelKind::NaiveBayes,
-        ModelKind::Logistic,
-        ModelKind::LinearSvc,
-    ];
+    let kinds = [nb::KIND, logistic::KIND, svc::KIND];
     let models: Vec<_> = kinds.iter().map(|&k| model(k)).collect();
     let mut out = vec![vec![0i64; rows]; 2 + kinds.len()];
     let mut outs = out.iter_mut();
@@ -134,7 +131,7 @@ fn floor_group() {
 fn rf_group() {
     let rows = 1_000_000;
     let x = study_data(rows, 10, 1).expect("data").x;
-    let m = model(ModelKind::Forest);
+    let m = model(forest::KIND);
     let mut out = vec![0i64; rows];
     let mut contenders: Vec<Contender<'_>> = vec![(
         "rf direct".into(),
@@ -152,11 +149,7 @@ fn threads_group() {
     let rows = 10_000_000;
     let x = study_data(rows, 10, 1).expect("data").x;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    for kind in [
-        ModelKind::NaiveBayes,
-        ModelKind::Logistic,
-        ModelKind::LinearSvc,
-    ] {
+    for kind in [nb::KIND, logistic::KIND, svc::KIND] {
         let m = model(kind);
         let mut direct = Direct::new(m.clone());
         let mut threads = Threads::new(m, cores, None).expect("pool");

@@ -26,7 +26,7 @@ fn bench_train(c: &mut Criterion) {
     g.sample_size(10)
         .measurement_time(Duration::from_secs(5))
         .warm_up_time(Duration::from_millis(500));
-    for kind in ModelKind::ALL {
+    for kind in ModelKind::all() {
         let candidates = expand(&default_grid(kind));
         let spec = SearchSpec {
             kind,

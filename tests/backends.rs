@@ -13,7 +13,7 @@ use cpuwall::exec::worker::FAULT_ENV;
 use cpuwall::exec::Backend;
 use cpuwall::model::params::{ParamSet, ParamValue};
 use cpuwall::model::store::{self, ModelHeader};
-use cpuwall::model::{fit, Classifier, Model, ModelKind};
+use cpuwall::model::{fit, forest, logistic, nb, Classifier, Model, ModelKind};
 use ndarray::Array2;
 use proptest::prelude::*;
 
@@ -24,7 +24,7 @@ fn small_model(kind: ModelKind, classes: usize, seed: u32) -> Model {
     spec.n_clusters_per_class = 1;
     let data = spec.generate().unwrap();
     let mut p = ParamSet::new();
-    if kind == ModelKind::Forest {
+    if kind == forest::KIND {
         p.insert("n_estimators".into(), ParamValue::Num(8.0));
     }
     fit(kind, &p, &data, seed as u64).unwrap()
@@ -75,7 +75,6 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(16))]
     #[test]
     fn every_backend_predicts_exactly_what_direct_predicts(
-        kind in prop_oneof![Just(ModelKind::NaiveBayes), Just(ModelKind::Logistic), Just(ModelKind::LinearSvc), Just(ModelKind::Forest)],
         classes in 2usize..4,
         n in prop_oneof![Just(0usize), Just(1usize), 2usize..40, 40usize..3000],
         threads in 1usize..4,
@@ -83,6 +82,8 @@ proptest! {
         chunk in prop_oneof![Just(None), (1usize..500).prop_map(Some)],
         seed in 0u32..1000,
     ) {
+        // Every registered family, so a new one cannot skip this property.
+        for kind in ModelKind::all() {
         let model = Arc::new(small_model(kind, classes, seed));
         let x = rows(n, 6, seed as u64);
         let mut expected = vec![0; n];
@@ -105,13 +106,14 @@ proptest! {
         let mut got2 = vec![-1; x2.nrows()];
         p.predict(x2.view(), &mut got2).unwrap();
         prop_assert_eq!(got2, exp2);
+        }
     }
 }
 
 #[test]
 fn a_worker_killed_mid_job_is_replaced_and_its_rows_redone() {
     let dir = tempfile::tempdir().unwrap();
-    let model = small_model(ModelKind::Forest, 3, 5);
+    let model = small_model(forest::KIND, 3, 5);
     let path = save(dir.path(), &model);
     let marker = dir.path().join("died");
     let env = vec![(
@@ -136,7 +138,7 @@ fn a_worker_killed_mid_job_is_replaced_and_its_rows_redone() {
 #[test]
 fn a_hung_worker_hits_the_timeout_with_a_clear_error_and_is_killed() {
     let dir = tempfile::tempdir().unwrap();
-    let model = small_model(ModelKind::NaiveBayes, 2, 1);
+    let model = small_model(nb::KIND, 2, 1);
     let path = save(dir.path(), &model);
     let env = vec![(FAULT_ENV.to_string(), "hang".to_string())];
     let mut p = pool(&path, 2, Duration::from_millis(500), env);
@@ -156,7 +158,7 @@ fn a_hung_worker_hits_the_timeout_with_a_clear_error_and_is_killed() {
 
 #[test]
 fn wrong_feature_count_is_refused_before_any_work() {
-    let model = Arc::new(small_model(ModelKind::Logistic, 2, 3));
+    let model = Arc::new(small_model(logistic::KIND, 2, 3));
     let x = rows(10, 5, 1);
     let mut out = vec![0; 10];
     let err = Direct::new(model)

@@ -3,7 +3,7 @@
 use cpuwall::data::split::train_test_split;
 use cpuwall::data::synth::MakeClassification;
 use cpuwall::model::params::{ParamSet, ParamValue};
-use cpuwall::model::{accuracy, fit, Classifier, ModelKind, ScoreKind};
+use cpuwall::model::{accuracy, fit, forest, Classifier, ModelKind, ScoreKind};
 
 #[test]
 fn all_four_models_learn_a_four_class_problem() {
@@ -15,9 +15,9 @@ fn all_four_models_learn_a_four_class_problem() {
     let data = spec.generate().unwrap();
     assert_eq!(data.classes(), vec![0, 1, 2, 3]);
     let (train, test) = train_test_split(&data, 0.25, 1, true).unwrap();
-    for kind in ModelKind::ALL {
+    for kind in ModelKind::all() {
         let mut params = ParamSet::new();
-        if kind == ModelKind::Forest {
+        if kind == forest::KIND {
             params.insert("n_estimators".into(), ParamValue::Num(30.0));
         }
         let m = fit(kind, &params, &train, 0).unwrap();
@@ -43,7 +43,7 @@ fn all_four_models_learn_a_four_class_problem() {
 fn labels_need_not_be_zero_based() {
     let mut data = MakeClassification::new(600, 5, 1).generate().unwrap();
     data.y.iter_mut().for_each(|v| *v = *v * 10 - 7);
-    for kind in ModelKind::ALL {
+    for kind in ModelKind::all() {
         let m = fit(kind, &ParamSet::new(), &data, 0).unwrap();
         assert_eq!(m.classes(), &[-7, 3]);
         assert!(m.predict(data.x.view()).iter().all(|v| *v == -7 || *v == 3));

@@ -7,7 +7,7 @@ use cpuwall::data::split::train_test_split;
 use cpuwall::data::synth::MakeClassification;
 use cpuwall::model::nb::{GaussianNb, NbConfig};
 use cpuwall::model::params::ParamSet;
-use cpuwall::model::{accuracy, Classifier, ModelKind};
+use cpuwall::model::{accuracy, logistic, svc, Classifier, ModelKind};
 use cpuwall::tune::grid::{default_grid, expand};
 use cpuwall::tune::search::{grid_search, SearchSpec};
 
@@ -60,7 +60,7 @@ fn gaussian_nb_matches_scikit_learns_parameters_and_predictions() {
 fn every_model_scores_within_one_point_of_scikit_learn_and_every_candidate_fits() {
     let (train, test) = study_split();
     let reference = reference();
-    for kind in ModelKind::ALL {
+    for kind in ModelKind::all() {
         let candidates = expand(&default_grid(kind));
         let spec = SearchSpec {
             kind,
@@ -71,8 +71,8 @@ fn every_model_scores_within_one_point_of_scikit_learn_and_every_candidate_fits(
         let result = grid_search(&spec, &train, &|| {}).unwrap();
         assert_eq!(result.n_failed(), 0, "{kind}: failed candidates");
         let expected = match kind {
-            ModelKind::Logistic => 21,
-            ModelKind::LinearSvc => 10,
+            logistic::KIND => 21,
+            svc::KIND => 10,
             _ => 1,
         };
         assert_eq!(result.candidates.len(), expected);

@@ -9,9 +9,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::blocked::{self, BlockedForest};
-use super::params::{ParamReader, ParamSet};
+use super::family::decode_payload;
+use super::params::{Grid, ParamReader, ParamSet};
 use super::tree::{grow, Columns, Node, TreeParams, LEAF};
-use super::{argmax, encode_labels, Classifier, ModelKind, ScoreKind};
+use super::{argmax, encode_labels, Classifier, Family, Fitted, Model, ModelKind, ScoreKind};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
@@ -23,6 +24,26 @@ pub enum MaxFeatures {
     All,
     Count(usize),
 }
+
+/// Tag 3 in model files.
+pub const KIND: ModelKind = ModelKind::tagged(3);
+
+pub static FAMILY: Family = Family {
+    kind: KIND,
+    short: "rf",
+    long: "random forest",
+    aliases: &["forest", "random-forest"],
+    default_grid: Grid::new,
+    check_params: |p| ForestConfig::from_params(p).map(|_| ()),
+    fit: |p, data, seed| {
+        Ok(Model::new(RandomForest::fit(
+            &ForestConfig::from_params(p)?,
+            data,
+            seed,
+        )?))
+    },
+    decode: decode_payload::<RandomForest>,
+};
 
 #[derive(Debug, Clone)]
 pub struct ForestConfig {
@@ -375,9 +396,16 @@ impl RandomForest {
     }
 }
 
+// Consistency is checked while decoding (`TryFrom<ForestParts>`).
+impl Fitted for RandomForest {
+    fn fit_notes(&self) -> String {
+        format!("{} trees, {} nodes", self.n_trees(), self.n_nodes())
+    }
+}
+
 impl Classifier for RandomForest {
     fn kind(&self) -> ModelKind {
-        ModelKind::Forest
+        KIND
     }
     fn n_features(&self) -> usize {
         self.n_features

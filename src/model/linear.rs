@@ -135,6 +135,14 @@ macro_rules! linear_classifier {
                 ($score_kind, self.linear.$scores(x))
             }
         }
+        impl $crate::model::Fitted for $ty {
+            fn validate(&self) -> std::result::Result<(), String> {
+                self.linear.validate()
+            }
+            fn fit_notes(&self) -> String {
+                self.linear.fit_info.to_string()
+            }
+        }
     };
 }
 pub(crate) use linear_classifier;

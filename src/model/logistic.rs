@@ -6,12 +6,40 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::family::decode_payload;
 use super::linear::{linear_classifier, Linear};
-use super::params::{ParamReader, ParamSet};
+use super::params::{nums, texts, Grid, ParamReader, ParamSet};
 use super::prox::{minimize, split_solution, Loss, Problem};
-use super::{encode_labels, ModelKind, ScoreKind};
+use super::{encode_labels, Family, Model, ModelKind, ScoreKind};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+
+/// Tag 1 in model files.
+pub const KIND: ModelKind = ModelKind::tagged(1);
+
+pub static FAMILY: Family = Family {
+    kind: KIND,
+    short: "lr",
+    long: "logistic regression",
+    aliases: &["logistic"],
+    default_grid: || {
+        Grid::from([
+            ("penalty".into(), texts(&["l1", "l2", "elasticnet"])),
+            (
+                "C".into(),
+                nums(&[0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0]),
+            ),
+        ])
+    },
+    check_params: |p| LrConfig::from_params(p).map(|_| ()),
+    fit: |p, data, _seed| {
+        Ok(Model::new(LogisticRegression::fit(
+            &LrConfig::from_params(p)?,
+            data,
+        )?))
+    },
+    decode: decode_payload::<LogisticRegression>,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum LrPenalty {
@@ -118,7 +146,7 @@ impl LogisticRegression {
 
 linear_classifier!(
     LogisticRegression,
-    ModelKind::Logistic,
+    KIND,
     ScoreKind::Probability,
     probabilities
 );

@@ -15,6 +15,7 @@
 //! scikit-learn/liblinear use, tested against scikit-learn's fixtures.
 
 pub mod blocked;
+pub mod family;
 pub mod forest;
 pub mod kernel;
 pub mod linear;
@@ -26,76 +27,22 @@ pub mod store;
 pub mod svc;
 pub mod tree;
 
-use std::fmt;
-use std::str::FromStr;
-
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
-use crate::error::{Error, Result};
+use crate::error::Result;
+pub use family::{Family, Fitted, Model, ModelKind};
 pub use params::{ParamSet, ParamValue};
 
-/// The four model families.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum ModelKind {
-    #[serde(rename = "nb")]
-    NaiveBayes,
-    #[serde(rename = "lr")]
-    Logistic,
-    #[serde(rename = "svc")]
-    LinearSvc,
-    #[serde(rename = "rf")]
-    Forest,
-}
-
-impl ModelKind {
-    pub const ALL: [ModelKind; 4] = [
-        ModelKind::NaiveBayes,
-        ModelKind::Logistic,
-        ModelKind::LinearSvc,
-        ModelKind::Forest,
-    ];
-
-    pub fn short(self) -> &'static str {
-        match self {
-            ModelKind::NaiveBayes => "nb",
-            ModelKind::Logistic => "lr",
-            ModelKind::LinearSvc => "svc",
-            ModelKind::Forest => "rf",
-        }
-    }
-
-    pub fn long(self) -> &'static str {
-        match self {
-            ModelKind::NaiveBayes => "Gaussian naive Bayes",
-            ModelKind::Logistic => "logistic regression",
-            ModelKind::LinearSvc => "linear SVC",
-            ModelKind::Forest => "random forest",
-        }
-    }
-}
-
-impl fmt::Display for ModelKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.short())
-    }
-}
-
-impl FromStr for ModelKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "nb" | "gnb" | "naive-bayes" => Ok(ModelKind::NaiveBayes),
-            "lr" | "logistic" => Ok(ModelKind::Logistic),
-            "svc" | "svm" | "linear-svc" => Ok(ModelKind::LinearSvc),
-            "rf" | "forest" | "random-forest" => Ok(ModelKind::Forest),
-            other => Err(Error::usage(format!(
-                "unknown model '{other}'; choose nb, lr, svc or rf"
-            ))),
-        }
-    }
-}
+/// Every model family this build knows. Adding one: its file in `model/`
+/// (with `pub static FAMILY`), its `pub mod` line above, its entry here.
+pub static FAMILIES: &[&Family] = &[
+    &nb::FAMILY,
+    &logistic::FAMILY,
+    &svc::FAMILY,
+    &forest::FAMILY,
+];
 
 /// What [`Classifier::scores`] returns per class column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,101 +122,15 @@ pub fn argmax(values: &[f64]) -> usize {
     best
 }
 
-/// A fitted model of any family.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum Model {
-    NaiveBayes(nb::GaussianNb),
-    Logistic(logistic::LogisticRegression),
-    LinearSvc(svc::LinearSvc),
-    Forest(forest::RandomForest),
-}
-
-impl Model {
-    fn inner(&self) -> &dyn Classifier {
-        match self {
-            Model::NaiveBayes(m) => m,
-            Model::Logistic(m) => m,
-            Model::LinearSvc(m) => m,
-            Model::Forest(m) => m,
-        }
-    }
-
-    /// Check internal consistency after loading (sizes, indices), so a
-    /// crafted file cannot make prediction index out of bounds.
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        match self {
-            Model::NaiveBayes(_) => Ok(()), // checked while decoding
-            Model::Logistic(m) => m.linear.validate(),
-            Model::LinearSvc(m) => m.linear.validate(),
-            Model::Forest(_) => Ok(()), // checked while decoding
-        }
-    }
-
-    /// Facts about the fit worth recording (iterations, convergence).
-    pub fn fit_notes(&self) -> String {
-        match self {
-            Model::Logistic(m) => m.linear.fit_info.to_string(),
-            Model::LinearSvc(m) => m.linear.fit_info.to_string(),
-            Model::Forest(m) => format!("{} trees, {} nodes", m.n_trees(), m.n_nodes()),
-            Model::NaiveBayes(_) => String::new(),
-        }
-    }
-}
-
-impl Classifier for Model {
-    fn kind(&self) -> ModelKind {
-        self.inner().kind()
-    }
-    fn n_features(&self) -> usize {
-        self.inner().n_features()
-    }
-    fn classes(&self) -> &[i64] {
-        self.inner().classes()
-    }
-    fn predict_into(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) {
-        self.inner().predict_into(x, out)
-    }
-    fn scores(&self, x: ArrayView2<'_, f64>) -> (ScoreKind, Array2<f64>) {
-        self.inner().scores(x)
-    }
-    fn row_cost_ns(&self) -> f64 {
-        self.inner().row_cost_ns()
-    }
-}
-
 /// Fit one model of `kind` with `params` on `data`. `seed` drives every
 /// random choice (forest bootstraps, SVC coordinate order).
 pub fn fit(kind: ModelKind, params: &ParamSet, data: &Dataset, seed: u64) -> Result<Model> {
-    Ok(match kind {
-        ModelKind::NaiveBayes => Model::NaiveBayes(nb::GaussianNb::fit(
-            &nb::NbConfig::from_params(params)?,
-            data,
-        )?),
-        ModelKind::Logistic => Model::Logistic(logistic::LogisticRegression::fit(
-            &logistic::LrConfig::from_params(params)?,
-            data,
-        )?),
-        ModelKind::LinearSvc => Model::LinearSvc(svc::LinearSvc::fit(
-            &svc::SvcConfig::from_params(params)?,
-            data,
-            seed,
-        )?),
-        ModelKind::Forest => Model::Forest(forest::RandomForest::fit(
-            &forest::ForestConfig::from_params(params)?,
-            data,
-            seed,
-        )?),
-    })
+    (kind.family().fit)(params, data, seed)
 }
 
 /// Check a parameter set without fitting (grids are validated up front).
 pub fn check_params(kind: ModelKind, params: &ParamSet) -> Result<()> {
-    match kind {
-        ModelKind::NaiveBayes => nb::NbConfig::from_params(params).map(|_| ()),
-        ModelKind::Logistic => logistic::LrConfig::from_params(params).map(|_| ()),
-        ModelKind::LinearSvc => svc::SvcConfig::from_params(params).map(|_| ()),
-        ModelKind::Forest => forest::ForestConfig::from_params(params).map(|_| ()),
-    }
+    (kind.family().check_params)(params)
 }
 
 /// Sorted classes and each row's class index.

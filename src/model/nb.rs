@@ -5,11 +5,33 @@
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
+use super::family::decode_payload;
 use super::kernel::RowKernel;
-use super::params::{ParamReader, ParamSet};
-use super::{argmax, encode_labels, map_rows, Classifier, ModelKind, ScoreKind};
+use super::params::{Grid, ParamReader, ParamSet};
+use super::{
+    argmax, encode_labels, map_rows, Classifier, Family, Fitted, Model, ModelKind, ScoreKind,
+};
 use crate::data::Dataset;
 use crate::error::Result;
+
+/// Tag 0 in model files.
+pub const KIND: ModelKind = ModelKind::tagged(0);
+
+pub static FAMILY: Family = Family {
+    kind: KIND,
+    short: "nb",
+    long: "Gaussian naive Bayes",
+    aliases: &["gnb", "naive-bayes"],
+    default_grid: Grid::new,
+    check_params: |p| NbConfig::from_params(p).map(|_| ()),
+    fit: |p, data, _seed| {
+        Ok(Model::new(GaussianNb::fit(
+            &NbConfig::from_params(p)?,
+            data,
+        )?))
+    },
+    decode: decode_payload::<GaussianNb>,
+};
 
 #[derive(Debug, Clone)]
 pub struct NbConfig {
@@ -204,7 +226,7 @@ impl GaussianNb {
 
 impl Classifier for GaussianNb {
     fn kind(&self) -> ModelKind {
-        ModelKind::NaiveBayes
+        KIND
     }
     fn n_features(&self) -> usize {
         self.n_features
@@ -252,3 +274,5 @@ impl Classifier for GaussianNb {
         (ScoreKind::Probability, out)
     }
 }
+
+impl Fitted for GaussianNb {} // consistency is checked while decoding

@@ -37,6 +37,22 @@ impl ParamValue {
 
 pub type ParamSet = BTreeMap<String, ParamValue>;
 
+/// Values to try per parameter name; a family's default grid is one.
+pub type Grid = BTreeMap<String, Vec<ParamValue>>;
+
+/// `["l1", "l2"]` as grid values.
+pub fn texts(values: &[&str]) -> Vec<ParamValue> {
+    values
+        .iter()
+        .map(|s| ParamValue::Text(s.to_string()))
+        .collect()
+}
+
+/// `[0.1, 1.0]` as grid values.
+pub fn nums(values: &[f64]) -> Vec<ParamValue> {
+    values.iter().map(|x| ParamValue::Num(*x)).collect()
+}
+
 /// `C=0.01, penalty=l2` (or `defaults` when empty).
 pub fn describe(params: &ParamSet) -> String {
     if params.is_empty() {

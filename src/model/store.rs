@@ -54,7 +54,7 @@ pub struct StoredModel {
 
 pub fn encode(header: &ModelHeader, model: &Model) -> Vec<u8> {
     let head = serde_json::to_vec(header).expect("header serialises");
-    let payload = postcard::to_allocvec(model).expect("model serialises");
+    let payload = model.encode();
     let mut out = Vec::with_capacity(FIXED + head.len() + 8 + payload.len() + SUM);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -152,8 +152,7 @@ pub fn decode(b: &[u8]) -> std::result::Result<StoredModel, ModelFileProblem> {
     let header: ModelHeader = serde_json::from_slice(&b[FIXED..FIXED + head_len])
         .map_err(|e| invalid(format!("header: {e}")))?;
     let payload = &b[FIXED + head_len + 8..n - SUM];
-    let model: Model =
-        postcard::from_bytes(payload).map_err(|e| invalid(format!("payload: {e}")))?;
+    let model = Model::decode(payload).map_err(|e| invalid(format!("payload: {e}")))?;
     model.validate().map_err(invalid)?;
     if model.kind() != header.kind
         || model.n_features() != header.n_features

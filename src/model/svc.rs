@@ -8,13 +8,39 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::family::decode_payload;
 use super::linear::{linear_classifier, FitInfo, Linear};
-use super::params::{ParamReader, ParamSet};
+use super::params::{nums, texts, Grid, ParamReader, ParamSet};
 use super::prox::{minimize, Loss, Problem};
-use super::{encode_labels, ModelKind, ScoreKind};
+use super::{encode_labels, Family, Model, ModelKind, ScoreKind};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
+
+/// Tag 2 in model files.
+pub const KIND: ModelKind = ModelKind::tagged(2);
+
+pub static FAMILY: Family = Family {
+    kind: KIND,
+    short: "svc",
+    long: "linear SVC",
+    aliases: &["svm", "linear-svc"],
+    default_grid: || {
+        Grid::from([
+            ("penalty".into(), texts(&["l1", "l2"])),
+            ("C".into(), nums(&[0.01, 0.1, 1.0, 10.0, 100.0])),
+        ])
+    },
+    check_params: |p| SvcConfig::from_params(p).map(|_| ()),
+    fit: |p, data, seed| {
+        Ok(Model::new(LinearSvc::fit(
+            &SvcConfig::from_params(p)?,
+            data,
+            seed,
+        )?))
+    },
+    decode: decode_payload::<LinearSvc>,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum SvcPenalty {
@@ -182,9 +208,4 @@ fn dual_coordinate_descent(
     )
 }
 
-linear_classifier!(
-    LinearSvc,
-    ModelKind::LinearSvc,
-    ScoreKind::Decision,
-    decision_function
-);
+linear_classifier!(LinearSvc, KIND, ScoreKind::Decision, decision_function);

@@ -10,32 +10,32 @@ use crate::error::{Error, Result};
 use crate::model::params::{ParamSet, ParamValue};
 use crate::model::{check_params, ModelKind};
 
-pub type Grid = BTreeMap<String, Vec<ParamValue>>;
+pub use crate::model::params::Grid;
 
-/// The scikit-learn study's grids.
+/// The scikit-learn study's grid for `kind` (its family's default).
 pub fn default_grid(kind: ModelKind) -> Grid {
-    let text = |v: &[&str]| {
-        v.iter()
-            .map(|s| ParamValue::Text(s.to_string()))
-            .collect::<Vec<_>>()
-    };
-    let nums = |v: &[f64]| v.iter().map(|x| ParamValue::Num(*x)).collect::<Vec<_>>();
-    let mut g = Grid::new();
-    match kind {
-        ModelKind::Logistic => {
-            g.insert("penalty".into(), text(&["l1", "l2", "elasticnet"]));
-            g.insert(
-                "C".into(),
-                nums(&[0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0]),
-            );
-        }
-        ModelKind::LinearSvc => {
-            g.insert("penalty".into(), text(&["l1", "l2"]));
-            g.insert("C".into(), nums(&[0.01, 0.1, 1.0, 10.0, 100.0]));
-        }
-        ModelKind::NaiveBayes | ModelKind::Forest => {}
+    (kind.family().default_grid)()
+}
+
+/// The grids of a training job: each family's default, then a JSON grid
+/// file, then `model.param=v1,v2` overrides; the grids of `models` checked.
+pub fn grids_for(
+    models: &[ModelKind],
+    grid_file: Option<&Path>,
+    overrides: &[String],
+) -> Result<BTreeMap<ModelKind, Grid>> {
+    let mut grids: BTreeMap<ModelKind, Grid> = ModelKind::all()
+        .into_iter()
+        .map(|k| (k, default_grid(k)))
+        .collect();
+    if let Some(f) = grid_file {
+        read_grid_file(f, &mut grids)?;
     }
-    g
+    apply_overrides(&mut grids, overrides)?;
+    for &k in models {
+        validate(k, &grids[&k])?;
+    }
+    Ok(grids)
 }
 
 /// All candidates of a grid, in `ParameterGrid` order.
@@ -120,26 +120,27 @@ pub fn validate(kind: ModelKind, grid: &Grid) -> Result<Vec<ParamSet>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{forest, logistic};
 
     #[test]
     fn expansion_follows_parameter_grid_order() {
-        let c = expand(&default_grid(ModelKind::Logistic));
+        let c = expand(&default_grid(logistic::KIND));
         assert_eq!(c.len(), 21);
         // Keys sorted ("C" < "penalty"), last key fastest.
         assert_eq!(crate::model::params::describe(&c[0]), "C=0.001, penalty=l1");
         assert_eq!(crate::model::params::describe(&c[1]), "C=0.001, penalty=l2");
         assert_eq!(crate::model::params::describe(&c[3]), "C=0.01, penalty=l1");
-        assert_eq!(expand(&default_grid(ModelKind::Forest)).len(), 1);
+        assert_eq!(expand(&default_grid(forest::KIND)).len(), 1);
     }
 
     #[test]
     fn overrides_replace_one_parameter_and_unknown_ones_fail_validation() {
         let mut grids = BTreeMap::new();
-        grids.insert(ModelKind::Logistic, default_grid(ModelKind::Logistic));
+        grids.insert(logistic::KIND, default_grid(logistic::KIND));
         apply_overrides(&mut grids, &["lr.C=0.5,2".to_string()]).unwrap();
-        assert_eq!(expand(&grids[&ModelKind::Logistic]).len(), 6);
+        assert_eq!(expand(&grids[&logistic::KIND]).len(), 6);
         apply_overrides(&mut grids, &["lr.gamma=1".to_string()]).unwrap();
-        let err = validate(ModelKind::Logistic, &grids[&ModelKind::Logistic]).unwrap_err();
+        let err = validate(logistic::KIND, &grids[&logistic::KIND]).unwrap_err();
         assert!(
             err.to_string().contains("unknown parameter 'gamma' for lr"),
             "{err}"
