@@ -1,4 +1,4 @@
-//! Clocks. Wall time is monotonic; CPU time is this process's, all threads
+//! Ground floor (imports nothing of cpuwall). Clocks. Wall time is monotonic; CPU time is this process's, all threads
 //! (`CLOCK_PROCESS_CPUTIME_ID`), to which callers add the CPU time worker
 //! processes report for their share of a job: the study's
 //! `time.process_time()` missed exactly that part.

@@ -8,6 +8,7 @@
 
 pub mod atomic;
 pub mod cli;
+pub mod clock;
 pub mod data;
 pub mod ensemble;
 pub mod error;
@@ -18,5 +19,6 @@ pub mod model;
 pub mod report;
 pub mod rng;
 pub mod tune;
+pub mod units;
 
 pub use error::{Error, Result};

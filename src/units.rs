@@ -1,4 +1,4 @@
-//! Numbers for people: durations and rates with sensible units.
+//! Ground floor (imports nothing of cpuwall). Numbers for people: durations and rates with sensible units.
 
 pub fn seconds(s: f64) -> String {
     if !s.is_finite() {

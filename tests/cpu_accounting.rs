@@ -5,21 +5,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cpuwall::clock::{reaped_children_cpu, self_rusage_cpu};
 use cpuwall::data::synth::study_data;
 use cpuwall::exec::processes::{PoolConfig, ProcessPool};
 use cpuwall::exec::threads::Threads;
-use cpuwall::measure::clock::{reaped_children_cpu, self_rusage_cpu};
 use cpuwall::measure::run::measure_once;
 use cpuwall::model::params::{ParamSet, ParamValue};
 use cpuwall::model::store::{self, ModelHeader};
-use cpuwall::model::{fit, Classifier, ModelKind};
+use cpuwall::model::{fit, forest, Classifier};
 
 #[test]
 fn reported_cpu_matches_getrusage_for_threads_and_for_workers() {
     let data = study_data(3000, 10, 0).unwrap();
     let mut p = ParamSet::new();
     p.insert("n_estimators".into(), ParamValue::Num(40.0));
-    let model = Arc::new(fit(ModelKind::Forest, &p, &data, 0).unwrap());
+    let model = Arc::new(fit(forest::KIND, &p, &data, 0).unwrap());
     let x = study_data(120_000, 10, 1).unwrap().x;
     let mut out = vec![0; x.nrows()];
 

@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 use super::native::{average, MACS_PER_IMAGE};
 use super::processes::Settings;
 use super::{accuracies, Ensemble, StrategyKind};
+use crate::clock::{Snapshot, Usage};
 use crate::data::cifar::{Images, CLASSES};
 use crate::error::Result;
-use crate::measure::clock::{Snapshot, Usage};
 use crate::measure::run::Measured;
-use crate::report::{table, units};
+use crate::report::table;
+use crate::units;
 
 #[derive(Debug, Clone)]
 pub struct BenchConfig {

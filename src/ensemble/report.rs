@@ -5,7 +5,8 @@
 use super::bench::BenchCell;
 use super::StrategyKind;
 use crate::measure::env::Environment;
-use crate::report::{table, units};
+use crate::report::table;
+use crate::units;
 
 /// TensorFlow 2.21 (oneDNN), 4 members x 6000 synthetic images, 2 cores,
 /// median of 3: (batch, sequential, multiprocessing, one graph) seconds.

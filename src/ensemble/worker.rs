@@ -21,10 +21,10 @@ use super::devices::DeviceSpec;
 use super::processes::FAULT_ENV;
 use super::weights::MemberWeights;
 use super::Runner;
+use crate::clock::process_cpu;
 use crate::data::cifar::{CLASSES, PIXELS};
 use crate::error::{Error, Result};
 use crate::exec::shm::view_mut;
-use crate::measure::clock::process_cpu;
 
 pub fn run(weights: &Path, device: DeviceSpec, member: usize) -> Result<()> {
     // SAFETY: prctl with PR_SET_PDEATHSIG only sets a flag on this process.

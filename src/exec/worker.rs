@@ -16,8 +16,8 @@ use memmap2::MmapMut;
 use ndarray::ArrayView2;
 
 use super::shm::view_mut;
+use crate::clock::process_cpu;
 use crate::error::{Error, Result};
-use crate::measure::clock::process_cpu;
 use crate::model::store;
 use crate::model::Classifier;
 

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
-use super::clock::{Snapshot, Usage};
 use super::stats::Spread;
+use crate::clock::{Snapshot, Usage};
 use crate::error::Result;
 use crate::exec::Backend;
 use crate::model::Classifier;

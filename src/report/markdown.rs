@@ -4,9 +4,9 @@
 use super::analysis::{backends, crossover_lines, findings, models, sizes};
 use super::baseline;
 use super::export::{Doc, Exporter};
-use super::units;
 use crate::data::count::format_count;
 use crate::model::ModelKind;
+use crate::units;
 
 pub struct Markdown;
 
