@@ -10,13 +10,11 @@ use std::time::Duration;
 use cpuwall::data::count::format_count;
 use cpuwall::data::split::train_test_split;
 use cpuwall::data::synth::study_data;
-use cpuwall::exec::direct::Direct;
-use cpuwall::exec::processes::{config, ProcessPool};
-use cpuwall::exec::threads::Threads;
-use cpuwall::exec::Backend;
+use cpuwall::exec::build::BackendSetup;
+use cpuwall::exec::{Backend, BackendKind};
 use cpuwall::measure::floor;
 use cpuwall::model::nb::GaussianNb;
-use cpuwall::model::{Classifier, Model, ModelKind};
+use cpuwall::model::{forest, Classifier, Model, ModelKind};
 use cpuwall::tune::train::{model_path, train_default};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ndarray::Array2;
@@ -57,31 +55,28 @@ fn bench_predict(c: &mut Criterion) {
     let max = *sizes().last().expect("sizes");
     let x: Array2<f64> = study_data(max, 10, 1).expect("data").x;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    for kind in ModelKind::ALL {
+    for kind in ModelKind::all() {
         let (path, m) = model(kind);
         let mut g = c.benchmark_group(format!("predict/{kind}"));
         g.sample_size(10)
             .measurement_time(Duration::from_secs(2))
             .warm_up_time(Duration::from_millis(300));
-        let mut backends: Vec<(&str, Box<dyn Backend>)> = vec![
-            ("direct", Box::new(Direct::new(m.clone()))),
-            (
-                "threads",
-                Box::new(Threads::new(m.clone(), threads, None).expect("pool")),
-            ),
-        ];
+        let setup = BackendSetup {
+            threads,
+            workers: threads,
+            exe: worker_exe(),
+            ..BackendSetup::new(m.clone(), path, String::new()).expect("setup")
+        };
+        let mut kinds = vec![BackendKind::Direct, BackendKind::Threads];
         if worker_exe().exists() {
-            let pool = ProcessPool::start(config(
-                &worker_exe(),
-                &path,
-                threads,
-                Duration::from_secs(120),
-            ))
-            .expect("workers");
-            backends.push(("processes", Box::new(pool)));
+            kinds.push(BackendKind::Processes);
         }
+        let mut backends: Vec<(&str, Box<dyn Backend>)> = kinds
+            .iter()
+            .map(|k| (k.as_str(), k.build(&setup).expect("backend")))
+            .collect();
         for &rows in &sizes() {
-            if kind == ModelKind::Forest && rows > 1_000_000 {
+            if kind == forest::KIND && rows > 1_000_000 {
                 continue;
             }
             let xs = x.slice(ndarray::s![..rows, ..]);
@@ -177,7 +172,7 @@ fn bench_latency(c: &mut Criterion) {
     let x: Array2<f64> = study_data(1, 10, 1).expect("data").x;
     let mut g = c.benchmark_group("latency");
     g.sample_size(20).measurement_time(Duration::from_secs(1));
-    for kind in ModelKind::ALL {
+    for kind in ModelKind::all() {
         let (_, m) = model(kind);
         let mut out = [0i64; 1];
         g.bench_function(format!("{kind}/1row"), |b| {

@@ -14,21 +14,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
+use cpuwall::data::count::decades;
 use cpuwall::data::split::train_test_split;
 use cpuwall::data::synth::study_data;
-use cpuwall::exec::auto::threshold_for;
-use cpuwall::exec::threads::Threads;
 use cpuwall::exec::BackendKind;
-use cpuwall::measure::env::Environment;
-use cpuwall::measure::results::{Settings, SweepResults};
-use cpuwall::measure::sweep::{decades, run_sweep, SweepModel, SweepSpec};
-use cpuwall::model::store;
+use cpuwall::measure::sweep::{sweep, SweepJob};
 use cpuwall::model::ModelKind;
 use cpuwall::report::{baseline, sweep::write_report, training};
 use cpuwall::tune::grid::default_grid;
-use cpuwall::tune::train::{model_path, train_models, TrainJob};
+use cpuwall::tune::train::{train_models, TrainJob};
 
 fn main() -> cpuwall::Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -52,13 +47,13 @@ fn main() -> cpuwall::Result<()> {
     //
     // The study's grids: nb {}, lr penalty x C (21 candidates; scikit-learn's
     // default solver failed 14 of them), svc penalty x C (10), rf {}.
-    let grids: BTreeMap<ModelKind, _> = ModelKind::ALL
+    let grids: BTreeMap<ModelKind, _> = ModelKind::all()
         .iter()
         .map(|&k| (k, default_grid(k)))
         .collect();
     let models_dir = out.join("models");
     let job = TrainJob {
-        models: &ModelKind::ALL,
+        models: &ModelKind::all(),
         grids: &grids,
         folds: 5,
         seed: 0,
@@ -112,58 +107,32 @@ fn main() -> cpuwall::Result<()> {
     } else {
         println!("(cpuwall binary not found beside the example: skipping the processes backend)");
     }
-    let rows = decades(10, if quick { 100_000 } else { 10_000_000 })?;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut sweep_models = Vec::new();
-    let mut auto_from = Vec::new();
-    for k in ModelKind::ALL {
-        let path = model_path(&models_dir, k);
-        let stored = store::load(&path)?;
-        let model = Arc::new(stored.model);
-        let mut t = Threads::new(model.clone(), threads, None)?;
-        auto_from.push(threshold_for(&model, &stored.header.data_hash, &mut t)?);
-        sweep_models.push(SweepModel {
-            name: k.short().into(),
-            path,
-            model,
-        });
-    }
-    let settings = Settings {
-        models: ModelKind::ALL
-            .iter()
-            .map(|k| k.short().to_string())
-            .collect(),
-        backends: backends.iter().map(|b| b.as_str().to_string()).collect(),
-        rows: rows.iter().map(|&r| r as u64).collect(),
-        min_time_seconds: 0.2,
-        max_repeats: 1000,
-        threads,
-        workers: threads,
-        seed: 1,
-    };
-    let spec = SweepSpec {
-        models: sweep_models,
+    let job = SweepJob {
+        models: ModelKind::all(),
+        models_dir: models_dir.clone(),
         backends,
-        rows,
+        rows: decades(10, if quick { 100_000 } else { 10_000_000 })?,
         min_time: 0.2,
         max_repeats: 1000,
-        threads,
-        workers: threads,
+        threads: None,
+        workers: None,
         seed: 1,
-        exe: exe.unwrap_or_default(),
-        auto_threads_from: auto_from,
+        out: out.join("sweep.json"),
+        csv: false,
+        exe,
     };
-    let results_path = out.join("sweep.json");
-    let mut results = SweepResults::new(Environment::capture(), settings);
-    run_sweep(&spec, &mut results, &AtomicBool::new(false), &mut |r| {
-        let c = r.cells.last().expect("a cell");
-        println!(
-            "{} {} {}: {:.3e} s",
-            c.model, c.backend, c.rows, c.wall_seconds.median
-        );
-        r.save(&results_path)
-    })?;
-    results.save(&results_path)?;
+    sweep(
+        &job,
+        &AtomicBool::new(false),
+        &|l| println!("{l}"),
+        &mut |c| {
+            println!(
+                "{} {} {}: {:.3e} s",
+                c.model, c.backend, c.rows, c.wall_seconds.median
+            )
+        },
+    )?;
+    let results_path = job.out;
 
     // ## 4. The report
     //

@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 
 use super::Format;
 use crate::atomic::write_atomic;
+use crate::clock::{Snapshot, Usage};
 use crate::data::cifar::{self, Images, CLASSES};
 use crate::data::count::count_arg;
 use crate::ensemble::bench::{render_table, run_bench, BenchConfig};
@@ -17,9 +18,8 @@ use crate::ensemble::report::StudyResults;
 use crate::ensemble::weights::{member_path, MemberWeights, Provenance};
 use crate::ensemble::{accuracies, argmax, native::average, Ensemble, StrategyKind};
 use crate::error::{Error, Result};
-use crate::exec::processes::current_exe;
-use crate::measure::clock::{Snapshot, Usage};
-use crate::report::units;
+use crate::exec::build::current_exe;
+use crate::units;
 
 pub const DEFAULT_DIR: &str = "models/ensemble";
 /// Seeds of the synthetic sets: training and evaluation never share images.

@@ -85,14 +85,3 @@ pub fn parse_models(text: &str) -> Result<Vec<crate::model::ModelKind>> {
     }
     Ok(out)
 }
-
-/// Worker threads for `--jobs` (0 or absent: all cores).
-pub fn thread_pool(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
-    let n = jobs
-        .filter(|&j| j > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .build()
-        .map_err(|e| crate::error::Error::Runtime(format!("cannot start {n} worker threads: {e}")))
-}

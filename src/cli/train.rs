@@ -1,4 +1,3 @@
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -6,17 +5,14 @@ use std::sync::Mutex;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{parse_models, thread_pool, Format};
-use crate::atomic::write_atomic;
+use super::{parse_models, Format};
 use crate::data::count::count_arg;
-use crate::data::split::train_test_split;
-use crate::data::synth::study_data;
-use crate::data::{check_finite, load_labelled, Dataset};
-use crate::error::{Error, Result};
+use crate::data::sets::{self, DataSpec};
+use crate::error::Result;
 use crate::model::ModelKind;
-use crate::report::{table, training};
-use crate::tune::grid::{apply_overrides, default_grid, read_grid_file};
-use crate::tune::train::{train_models, TrainJob};
+use crate::report::training;
+use crate::tune::grid::grids_for;
+use crate::tune::train::{fit_pool, train_models, TrainJob};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -76,96 +72,54 @@ pub struct TrainArgs {
     pub mpi: bool,
 }
 
-/// Training and test sets, plus a line describing where they came from.
-pub fn load_data(a: &TrainArgs) -> Result<(Dataset, Dataset, String)> {
-    match &a.data {
-        Some(path) => {
-            let data = load_labelled(path, &a.label, a.labels.as_deref())?;
-            data.validate_for_training(path)?;
-            match &a.test {
-                Some(tp) => {
-                    let test = load_labelled(tp, &a.label, a.test_labels.as_deref())?;
-                    check_finite(test.x.view(), tp)?;
-                    if test.n_features() != data.n_features() {
-                        return Err(Error::data(
-                            tp,
-                            format!(
-                                "{} features, but the training data has {}; use matching columns",
-                                test.n_features(),
-                                data.n_features()
-                            ),
-                        ));
-                    }
-                    let line = format!(
-                        "{} ({} rows), test {} ({} rows), {} features",
-                        path.display(),
-                        data.n_rows(),
-                        tp.display(),
-                        test.n_rows(),
-                        data.n_features()
-                    );
-                    Ok((data, test, line))
-                }
-                None => {
-                    let (train, test) =
-                        train_test_split(&data, a.test_fraction, a.split_seed, false)?;
-                    let line = format!(
-                        "{} split {}/{} (test_fraction {}, seed {}), {} features",
-                        path.display(),
-                        train.n_rows(),
-                        test.n_rows(),
-                        a.test_fraction,
-                        a.split_seed,
-                        data.n_features()
-                    );
-                    Ok((train, test, line))
-                }
-            }
-        }
-        None => {
-            let rows = usize::try_from(a.rows).map_err(|_| Error::usage("--rows is too large"))?;
-            if rows > 100_000_000 || a.features > 10_000 {
-                return Err(Error::usage(format!(
-                    "--rows {} x --features {} is too large to train on here; use at most 1e8 rows and 1e4 features",
-                    a.rows, a.features
-                )));
-            }
-            let data = study_data(rows, a.features as usize, a.seed)?;
-            let origin = PathBuf::from("make_classification");
-            let (train, test) = train_test_split(&data, a.test_fraction, a.split_seed, false)?;
-            train.validate_for_training(&origin)?;
-            let line = format!(
-                "make_classification(n_samples={}, n_features={}, random_state={}) split {}/{} (seed {})",
-                a.rows,
-                a.features,
-                a.seed,
-                train.n_rows(),
-                test.n_rows(),
-                a.split_seed
-            );
-            Ok((train, test, line))
+impl TrainArgs {
+    pub fn data_spec(&self) -> DataSpec {
+        DataSpec {
+            data: self.data.clone(),
+            test: self.test.clone(),
+            labels: self.labels.clone(),
+            test_labels: self.test_labels.clone(),
+            label: self.label.clone(),
+            rows: self.rows,
+            features: self.features,
+            seed: self.seed,
+            test_fraction: self.test_fraction,
+            split_seed: self.split_seed,
         }
     }
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
     let models = parse_models(&a.models)?;
-    let mut grids: BTreeMap<ModelKind, _> = ModelKind::ALL
-        .iter()
-        .map(|&k| (k, default_grid(k)))
-        .collect();
-    if let Some(f) = &a.grid_file {
-        read_grid_file(f, &mut grids)?;
-    }
-    apply_overrides(&mut grids, &a.grid)?;
-    for &k in &models {
-        crate::tune::grid::validate(k, &grids[&k])?;
-    }
-    let (train, test, data_line) = load_data(&a)?;
+    let grids = grids_for(&models, a.grid_file.as_deref(), &a.grid)?;
+    let (train, test, data_line) = sets::load(&a.data_spec())?;
     crate::tune::kfold::stratified_folds(&train.y, a.cv, None)?;
-    let pool = thread_pool(a.jobs)?;
+    let pool = fit_pool(a.jobs)?;
     let threads = pool.current_num_threads();
-
+    let job = TrainJob {
+        models: &models,
+        grids: &grids,
+        folds: a.cv,
+        seed: a.seed as u64,
+        out_dir: &a.out,
+    };
+    if a.mpi {
+        #[cfg(not(feature = "mpi"))]
+        return Err(crate::error::Error::usage(
+            "--mpi needs a build with the `mpi` feature (cargo build --release --features mpi) launched by mpirun",
+        ));
+        #[cfg(feature = "mpi")]
+        {
+            let cluster = crate::exec::mpi::Cluster::init()?;
+            let trained = pool.install(|| {
+                crate::tune::train::train_models_on_cluster(&cluster, &job, &train, Some(&test))
+            })?;
+            return match trained {
+                Some(t) => print_trained(&a, &t, &data_line, threads * cluster.size),
+                None => Ok(()),
+            };
+        }
+    }
     let tty = std::io::stderr().is_terminal();
     let bar: Mutex<Option<ProgressBar>> = Mutex::new(None);
     let on_start = |kind: ModelKind, fits: usize| {
@@ -191,51 +145,6 @@ pub fn run(a: TrainArgs) -> Result<()> {
             pb.inc(1);
         }
     };
-    let job = TrainJob {
-        models: &models,
-        grids: &grids,
-        folds: a.cv,
-        seed: a.seed as u64,
-        out_dir: &a.out,
-    };
-    #[cfg(feature = "mpi")]
-    let cluster = if a.mpi {
-        Some(crate::exec::mpi::Cluster::init()?)
-    } else {
-        None
-    };
-    #[cfg(not(feature = "mpi"))]
-    if a.mpi {
-        return Err(Error::usage(
-            "--mpi needs a build with the `mpi` feature (cargo build --release --features mpi) launched by mpirun",
-        ));
-    }
-    #[cfg(feature = "mpi")]
-    if let Some(cluster) = &cluster {
-        let runner =
-            |jobs: &[(usize, usize)],
-             run: &(dyn Fn(usize, usize) -> crate::tune::search::JobOutcome + Sync)| {
-                crate::exec::mpi::run_jobs_on_cluster(cluster, jobs, run)
-            };
-        let mut trained = Vec::new();
-        super::mpi::on_every_rank(cluster, || {
-            trained = pool.install(|| {
-                crate::tune::train::train_models_with(
-                    &job,
-                    &train,
-                    Some(&test),
-                    &|_, _| {},
-                    &|| {},
-                    &runner,
-                )
-            })?;
-            Ok(())
-        })?;
-        if !cluster.is_root() {
-            return Ok(());
-        }
-        return print_trained(&a, &trained, &data_line, threads * cluster.size);
-    }
     let trained = pool.install(|| train_models(&job, &train, Some(&test), &on_start, &on_fit))?;
     if let Some(pb) = bar.lock().expect("lock").take() {
         pb.finish_and_clear();
@@ -249,52 +158,13 @@ fn print_trained(
     data_line: &str,
     threads: usize,
 ) -> Result<()> {
-    let report = training::markdown(trained, data_line, a.cv, threads);
-    let report_path = a.out.join("training-report.md");
-    write_atomic(&report_path, report.as_bytes())?;
-
+    let report = training::write(trained, data_line, a.cv, threads, &a.out)?;
     match a.format {
-        Format::Json => {
-            let mut obj = serde_json::Map::new();
-            for m in trained {
-                obj.insert(
-                    m.model.short().into(),
-                    serde_json::to_value(m).expect("serialises"),
-                );
-            }
-            println!("{}", serde_json::to_string_pretty(&obj).expect("json"));
-        }
-        Format::Table => {
-            let rows: Vec<Vec<String>> = training::table_rows(trained)
-                .into_iter()
-                .map(|r| r.to_vec())
-                .collect();
-            print!("{}", table::render(&training::TABLE_HEADER, &rows));
-            for m in trained {
-                let failed: Vec<String> = m
-                    .candidates
-                    .iter()
-                    .filter_map(|c| {
-                        c.error
-                            .as_ref()
-                            .map(|e| format!("{} ({e})", crate::model::params::describe(&c.params)))
-                    })
-                    .collect();
-                println!(
-                    "{}: best of {} candidates is {} -> {}{}",
-                    m.model,
-                    m.n_candidates,
-                    crate::model::params::describe(&m.best_params),
-                    m.path.display(),
-                    if failed.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; failed: {}", failed.join(", "))
-                    }
-                );
-            }
-            println!("report: {}", report_path.display());
-        }
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&training::json(trained)).expect("json")
+        ),
+        Format::Table => print!("{}", training::summary(trained, &report)),
     }
     Ok(())
 }

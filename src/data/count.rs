@@ -43,6 +43,61 @@ pub fn format_count(n: u64) -> String {
     n.to_string()
 }
 
+/// Batch sizes by decade from `lo` to `hi` (both included when powers of ten).
+pub fn decades(lo: u64, hi: u64) -> Result<Vec<usize>> {
+    if lo == 0 || hi < lo {
+        return Err(Error::usage(format!(
+            "empty sweep range {lo}..{hi}: give LOW..HIGH with 1 <= LOW <= HIGH, e.g. 10..1e7"
+        )));
+    }
+    let mut v = Vec::new();
+    let mut r = lo;
+    while r <= hi {
+        v.push(r as usize);
+        r = r.saturating_mul(10);
+    }
+    Ok(v)
+}
+
+/// `--rows` of a sweep: `LOW..HIGH` by decade (10..1e7) or a list (10,500,1e4).
+pub fn parse_batch_sizes(text: &str) -> Result<Vec<usize>> {
+    if let Some((lo, hi)) = text.split_once("..") {
+        return decades(parse_count(lo)?, parse_count(hi)?);
+    }
+    let mut v = Vec::new();
+    for p in text.split(',').filter(|s| !s.trim().is_empty()) {
+        let n = parse_count(p)?;
+        if n == 0 {
+            return Err(Error::usage("--rows: batch sizes must be at least 1"));
+        }
+        v.push(n as usize);
+    }
+    if v.is_empty() {
+        return Err(Error::usage(format!(
+            "--rows '{text}' is empty: give LOW..HIGH (10..1e7) or a list"
+        )));
+    }
+    Ok(v)
+}
+
+/// A duration: `0.2s`, `200ms` or plain seconds.
+pub fn parse_seconds(text: &str) -> Result<f64> {
+    let t = text.trim();
+    let (num, scale) = if let Some(v) = t.strip_suffix("ms") {
+        (v, 1e-3)
+    } else if let Some(v) = t.strip_suffix('s') {
+        (v, 1.0)
+    } else {
+        (t, 1.0)
+    };
+    match num.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v * scale),
+        _ => Err(Error::usage(format!(
+            "invalid duration '{text}': write 0.2s or 200ms"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,8 @@ pub mod count;
 pub mod csv;
 pub mod mt19937;
 pub mod npy;
+pub mod sets;
+pub mod source;
 pub mod split;
 pub mod synth;
 
@@ -153,6 +155,22 @@ pub fn load_labelled(path: &Path, label: &str, labels_npy: Option<&Path>) -> Res
     }
 }
 
+/// Write labels to `path`: `.npy` (int64), anything else CSV with one
+/// column `y`; atomically, so a failed write leaves the old file whole.
+pub fn write_labels(path: &Path, labels: &[i64]) -> Result<()> {
+    let bytes = match extension(path).as_str() {
+        "npy" => npy::labels_to_bytes(labels),
+        _ => {
+            let mut s = String::from("y\n");
+            for v in labels {
+                s.push_str(&format!("{v}\n"));
+            }
+            s.into_bytes()
+        }
+    };
+    crate::atomic::write_atomic(path, &bytes)
+}
+
 pub fn extension(path: &Path) -> String {
     path.extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
@@ -178,8 +196,8 @@ pub fn check_fits(need: f64, what: &str, detail: &str, unit: &str) -> Result<()>
     if need > 0.8 * available {
         return Err(Error::usage(format!(
             "{what} {} of memory {detail}but {} is available; use fewer {unit}",
-            crate::report::units::bytes(need),
-            crate::report::units::bytes(available)
+            crate::units::bytes(need),
+            crate::units::bytes(available)
         )));
     }
     Ok(())

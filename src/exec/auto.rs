@@ -167,7 +167,7 @@ mod tests {
     use super::*;
     use crate::data::synth::study_data;
     use crate::model::params::ParamSet;
-    use crate::model::{fit, ModelKind};
+    use crate::model::{fit, nb};
 
     #[test]
     fn a_cached_crossover_is_reused_and_other_builds_entries_are_dropped() {
@@ -175,7 +175,7 @@ mod tests {
         let cache = dir.path().join("crossover.json");
         std::fs::write(&cache, r#"{"old/nb-x": 5, "new/nb-y": 7}"#).unwrap();
         let data = study_data(500, 4, 0).unwrap();
-        let model = Arc::new(fit(ModelKind::NaiveBayes, &ParamSet::new(), &data, 0).unwrap());
+        let model = Arc::new(fit(nb::KIND, &ParamSet::new(), &data, 0).unwrap());
         let mut threads = Threads::new(model.clone(), 2, None).unwrap();
         // Cached: returned as stored, nothing measured or rewritten.
         assert_eq!(

@@ -10,6 +10,7 @@
 //! rank 0's `predict` returns once the gathered labels are in `out`.
 
 pub mod auto;
+pub mod build;
 pub mod chunks;
 pub mod direct;
 #[cfg(feature = "mpi")]
@@ -42,6 +43,11 @@ pub trait Backend {
     /// No call is coming soon: stop any helper threads spinning for the next
     /// one (their CPU would be charged to whatever is measured meanwhile).
     fn rest(&mut self) {}
+    /// Seconds the backend took to become ready when built (a process pool:
+    /// spawn + model load); None when building costs nothing worth timing.
+    fn startup_seconds(&self) -> Option<f64> {
+        None
+    }
 }
 
 #[derive(

@@ -9,7 +9,6 @@
 //! that each see a world of one) is refused.
 
 use std::ops::Range;
-use std::path::PathBuf;
 
 use mpi::datatype::PartitionMut;
 use mpi::topology::SimpleCommunicator;
@@ -18,9 +17,9 @@ use mpi::Count;
 use serde::{Deserialize, Serialize};
 
 use super::chunks::split_even;
-use crate::data::{csv, npy, synth};
+use crate::clock::Snapshot;
+use crate::data::source::RowSource;
 use crate::error::{Error, Result};
-use crate::measure::clock::Snapshot;
 use crate::model::{Classifier, Model};
 
 /// Largest number of elements one collective call moves (MPI counts are i32).
@@ -47,6 +46,19 @@ pub fn abort(code: i32) -> ! {
 }
 
 impl Cluster {
+    /// Run `body` on this rank; an error on any rank of a multi-rank job
+    /// aborts the job (others may be waiting in a collective and would hang).
+    pub fn on_every_rank<T>(&self, body: impl FnOnce() -> Result<T>) -> Result<T> {
+        match body() {
+            Ok(v) => Ok(v),
+            Err(e) if self.size > 1 => {
+                eprintln!("error: rank {}: {e}", self.rank);
+                abort(e.exit_code())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn init() -> Result<Self> {
         let universe =
             mpi::initialize().ok_or_else(|| Error::Runtime("MPI is already initialised".into()))?;
@@ -199,31 +211,6 @@ impl Cluster {
         let mut v = value as u8;
         self.world.process_at_rank(0).broadcast_into(&mut v);
         v != 0
-    }
-}
-
-/// Where ranks get their rows from.
-#[derive(Debug, Clone)]
-pub enum RowSource {
-    /// `synth::blocked_rows` with this seed.
-    Synthetic { seed: u32 },
-    /// A C-order `.npy` file: each rank reads only its byte range.
-    Npy(PathBuf),
-    /// A CSV file: each rank parses the file and keeps its rows (CSV lines
-    /// have no fixed width, so byte ranges cannot be computed up front).
-    Csv { path: PathBuf, label: String },
-}
-
-impl RowSource {
-    pub fn rows(&self, range: Range<usize>, n_features: usize) -> Result<ndarray::Array2<f64>> {
-        match self {
-            RowSource::Synthetic { seed } => synth::blocked_rows(range, n_features, *seed),
-            RowSource::Npy(p) => npy::read_feature_rows(p, range),
-            RowSource::Csv { path, label } => {
-                let x = csv::read_features(path, label)?;
-                Ok(x.slice(ndarray::s![range, ..]).to_owned())
-            }
-        }
     }
 }
 
@@ -385,25 +372,26 @@ pub fn predict_local(
     }))
 }
 
-/// A grid-search job runner over the cluster: job j runs on rank j mod N
-/// (each rank on its own rayon pool), outcomes travel to rank 0 as JSON.
-pub fn run_jobs_on_cluster(
+/// Run jobs across the cluster: job j runs on rank j mod N (each rank on
+/// its own rayon pool), outcomes travel to rank 0 as JSON. `Some` (every
+/// outcome, in job order) on rank 0 only.
+pub fn run_jobs_on_cluster<J: Sync, T: Serialize + serde::de::DeserializeOwned + Send>(
     cluster: &Cluster,
-    jobs: &[(usize, usize)],
-    run: &(dyn Fn(usize, usize) -> crate::tune::search::JobOutcome + Sync),
-) -> Option<Vec<crate::tune::search::JobOutcome>> {
+    jobs: &[J],
+    run: &(dyn Fn(&J) -> T + Sync),
+) -> Option<Vec<T>> {
     use rayon::prelude::*;
-    let mine: Vec<(usize, crate::tune::search::JobOutcome)> = jobs
+    let mine: Vec<(usize, T)> = jobs
         .par_iter()
         .enumerate()
         .filter(|(j, _)| j % cluster.size == cluster.rank)
-        .map(|(j, &(c, f))| (j, run(c, f)))
+        .map(|(j, job)| (j, run(job)))
         .collect();
     let bytes = serde_json::to_vec(&mine).expect("outcomes serialise");
     let all = cluster.gather_bytes(&bytes)?;
-    let mut out: Vec<Option<crate::tune::search::JobOutcome>> = vec![None; jobs.len()];
+    let mut out: Vec<Option<T>> = (0..jobs.len()).map(|_| None).collect();
     for part in all {
-        let decoded: Vec<(usize, crate::tune::search::JobOutcome)> =
+        let decoded: Vec<(usize, T)> =
             serde_json::from_slice(&part).expect("a rank sent valid outcomes");
         for (j, o) in decoded {
             out[j] = Some(o);

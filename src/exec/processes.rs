@@ -9,7 +9,7 @@ use std::io::Write;
 use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -188,6 +188,10 @@ impl Backend for ProcessPool {
         format!("processes({})", self.workers.len())
     }
 
+    fn startup_seconds(&self) -> Option<f64> {
+        Some(self.startup_seconds)
+    }
+
     fn predict(&mut self, x: ArrayView2<'_, f64>, out: &mut [i64]) -> Result<CallCost> {
         super::check_batch(self.n_features, x, out)?;
         let (rows, cols) = (x.nrows(), x.ncols());
@@ -286,21 +290,5 @@ impl Drop for ProcessPool {
                 }
             }
         }
-    }
-}
-
-/// The executable workers are started from: this one (the `cpuwall` binary).
-pub fn current_exe() -> Result<PathBuf> {
-    std::env::current_exe().map_err(|e| Error::io("cannot locate the cpuwall executable", e))
-}
-
-/// Convenience for callers holding a model path.
-pub fn config(exe: &Path, model_path: &Path, workers: usize, timeout: Duration) -> PoolConfig {
-    PoolConfig {
-        exe: exe.to_path_buf(),
-        model_path: model_path.to_path_buf(),
-        workers,
-        timeout,
-        env: Vec::new(),
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::env::Environment;
 use super::run::Measured;
-use super::stats::Spread;
+use super::stats::{speedup, Spread};
 use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
 
@@ -31,6 +31,13 @@ pub struct Cell {
 }
 
 impl Cell {
+    /// The cell of one backend of a comparison.
+    pub fn from_compared(model: &str, c: &super::compare::Compared) -> Self {
+        let mut cell = Cell::from_measured(model, c.kind.as_str(), &c.measured, None, c.identical);
+        cell.speedup_vs_direct = c.speedup_vs_direct;
+        cell
+    }
+
     /// The cell of a measurement; `direct_wall` (direct's median wall at the
     /// same size) gives the speedup.
     pub fn from_measured(
@@ -50,7 +57,7 @@ impl Cell {
             worker_cpu_seconds: m.worker_cpu_seconds,
             cpu_per_wall: m.cpu_per_wall,
             rows_per_second: m.rows_per_second,
-            speedup_vs_direct: direct_wall.map(|d| d / m.wall_seconds.median),
+            speedup_vs_direct: direct_wall.map(|d| speedup(d, m.wall_seconds.median)),
             identical_to_direct,
         }
     }

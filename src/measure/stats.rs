@@ -1,6 +1,12 @@
-//! Min / median / max of repeated measurements.
+//! Min / median / max of repeated measurements, and the one speedup rule.
 
 use serde::{Deserialize, Serialize};
+
+/// How many times faster a `wall` is than direct's `direct_wall` (median
+/// wall times of the same batch): the one definition every report uses.
+pub fn speedup(direct_wall: f64, wall: f64) -> f64 {
+    direct_wall / wall
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Spread {

@@ -1,168 +1,167 @@
-//! The sweep: every model x backend x batch size, each cell warmed up and
-//! repeated until a minimum measured time. Data is generated once at the
-//! largest size and sliced, so 1e7 x 10 features lives in memory once.
+//! The sweep: every model x backend x batch size, each batch size's
+//! backends compared in interleaved blocks until a minimum measured time.
+//! Data is generated once at the largest size and sliced, so 1e7 x 10
+//! features lives in memory once. Results are saved after every cell.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::results::{Cell, SweepResults};
-use super::run::{measure_interleaved, warm_up, Repeats};
+use super::compare::{build_all, compare};
+use super::env::{load_average, Environment};
+use super::results::{Cell, Settings, SweepResults};
+use super::run::{warm_up, Repeats, WARM_UP};
+use crate::atomic::write_atomic;
 use crate::data::synth::study_data;
 use crate::error::{Error, Result};
-use crate::exec::auto::Auto;
-use crate::exec::direct::Direct;
-use crate::exec::processes::{config, ProcessPool};
-use crate::exec::threads::Threads;
-use crate::exec::{Backend, BackendKind};
-use crate::model::{Classifier, Model};
+use crate::exec::build::{cores, current_exe, BackendSetup};
+use crate::exec::BackendKind;
+use crate::model::{Classifier, ModelKind};
+use crate::tune::train::resolve_model;
 
-pub struct SweepModel {
-    pub name: String,
-    pub path: PathBuf,
-    pub model: Arc<Model>,
-}
-
-pub struct SweepSpec {
-    pub models: Vec<SweepModel>,
+/// What to sweep and where to write it.
+#[derive(Debug, Clone)]
+pub struct SweepJob {
+    pub models: Vec<ModelKind>,
+    pub models_dir: PathBuf,
     pub backends: Vec<BackendKind>,
     pub rows: Vec<usize>,
+    /// Minimum measured seconds per cell...
     pub min_time: f64,
+    /// ...but at most this many runs.
     pub max_repeats: usize,
-    pub threads: usize,
-    pub workers: usize,
+    pub threads: Option<usize>,
+    pub workers: Option<usize>,
     pub seed: u32,
-    /// Executable for process workers.
-    pub exe: PathBuf,
-    /// Batch size from which `auto` uses threads.
-    pub auto_threads_from: Vec<usize>,
+    /// Results file (JSON), rewritten after every cell.
+    pub out: PathBuf,
+    /// Also write the cells as CSV beside it.
+    pub csv: bool,
+    /// Executable for process workers (default: this one).
+    pub exe: Option<PathBuf>,
 }
 
-/// Batch sizes by decade from `lo` to `hi` (both included when powers of ten).
-pub fn decades(lo: u64, hi: u64) -> Result<Vec<usize>> {
-    if lo == 0 || hi < lo {
-        return Err(Error::usage(format!(
-            "empty sweep range {lo}..{hi}: give LOW..HIGH with 1 <= LOW <= HIGH, e.g. 10..1e7"
-        )));
+impl SweepJob {
+    /// The backends in the order they are measured: direct first (the others'
+    /// speedups are relative to it).
+    fn ordered_backends(&self) -> Vec<BackendKind> {
+        let mut b = self.backends.clone();
+        b.sort_by_key(|k| *k != BackendKind::Direct);
+        b
     }
-    let mut v = Vec::new();
-    let mut r = lo;
-    while r <= hi {
-        v.push(r as usize);
-        r = r.saturating_mul(10);
+
+    /// Number of cells a complete sweep has.
+    pub fn cells(&self) -> usize {
+        self.models.len() * self.rows.len() * self.backends.len()
     }
-    Ok(v)
+
+    fn save(&self, r: &SweepResults) -> Result<()> {
+        r.save(&self.out)?;
+        if self.csv {
+            write_atomic(&self.out.with_extension("csv"), r.to_csv().as_bytes())?;
+        }
+        Ok(())
+    }
 }
 
-/// Run the sweep. `on_cell` sees every finished cell (to save and report
-/// progress); `stop` ends it early between cells, leaving it incomplete.
-pub fn run_sweep(
-    spec: &SweepSpec,
-    results: &mut SweepResults,
+/// Run `job`, saving after every cell. `notify` hears lines for people (a
+/// default model trained), `on_cell` every finished cell; `stop` ends the
+/// sweep early between cells, leaving it incomplete.
+pub fn sweep(
+    job: &SweepJob,
     stop: &AtomicBool,
-    on_cell: &mut dyn FnMut(&SweepResults) -> Result<()>,
-) -> Result<()> {
-    let started = Instant::now();
-    let base_elapsed = results.elapsed_seconds;
-    let max_rows = *spec
+    notify: &dyn Fn(&str),
+    on_cell: &mut dyn FnMut(&Cell),
+) -> Result<SweepResults> {
+    let max_rows = *job
         .rows
         .iter()
         .max()
         .ok_or_else(|| Error::usage("no batch sizes to sweep"))?;
+    crate::data::check_memory(max_rows as u64, 10, 2)?;
+    let backends = job.ordered_backends();
+    let (threads, workers) = (
+        job.threads.unwrap_or_else(cores).max(1),
+        job.workers.unwrap_or_else(cores).max(1),
+    );
+    let exe = match &job.exe {
+        Some(e) => e.clone(),
+        None => current_exe()?,
+    };
+    let mut models = Vec::new();
+    for k in &job.models {
+        let r = resolve_model(k.short(), &job.models_dir)?;
+        if let Some(n) = r.notice() {
+            notify(&n);
+        }
+        models.push(r);
+    }
+    let settings = Settings {
+        models: job.models.iter().map(|k| k.short().to_string()).collect(),
+        backends: backends.iter().map(|b| b.as_str().to_string()).collect(),
+        rows: job.rows.iter().map(|&r| r as u64).collect(),
+        min_time_seconds: job.min_time,
+        max_repeats: job.max_repeats,
+        threads,
+        workers,
+        seed: job.seed,
+    };
+    let mut results = SweepResults::new(Environment::capture(), settings);
+    let started = Instant::now();
     let repeats = Repeats {
-        min_seconds: spec.min_time,
+        min_seconds: job.min_time,
         min_runs: 1,
-        max_runs: spec.max_repeats.max(1),
+        max_runs: job.max_repeats.max(1),
     };
     let mut data_cache: Option<(usize, ndarray::Array2<f64>)> = None;
-    for (mi, m) in spec.models.iter().enumerate() {
-        let nf = m.model.n_features();
+    'models: for resolved in models {
+        let model = Arc::new(resolved.stored.model);
+        let name = model.kind().short();
+        let nf = model.n_features();
         if data_cache.as_ref().is_none_or(|(f, _)| *f != nf) {
-            data_cache = Some((nf, study_data(max_rows, nf, spec.seed)?.x));
+            data_cache = Some((nf, study_data(max_rows, nf, job.seed)?.x));
         }
         let x_all = &data_cache.as_ref().expect("just made").1;
         warm_up(
-            m.model.as_ref(),
+            model.as_ref(),
             x_all.view(),
             &mut vec![0i64; x_all.nrows()],
-            super::run::WARM_UP,
+            WARM_UP,
         );
-        let mut backends: Vec<(BackendKind, Box<dyn Backend>)> = Vec::new();
-        for kind in &spec.backends {
-            let b: Box<dyn Backend> = match kind {
-                BackendKind::Direct => Box::new(Direct::new(m.model.clone())),
-                BackendKind::Threads => {
-                    Box::new(Threads::new(m.model.clone(), spec.threads, None)?)
-                }
-                BackendKind::Processes => Box::new(ProcessPool::start(config(
-                    &spec.exe,
-                    &m.path,
-                    spec.workers,
-                    Duration::from_secs(600),
-                ))?),
-                BackendKind::Auto => Box::new(Auto::new(
-                    m.model.clone(),
-                    Threads::new(m.model.clone(), spec.threads, None)?,
-                    spec.auto_threads_from
-                        .get(mi)
-                        .copied()
-                        .unwrap_or(usize::MAX),
-                )),
-                BackendKind::Mpi => {
-                    return Err(Error::usage(
-                        "the mpi backend is not available in this build",
-                    ))
-                }
-            };
-            backends.push((*kind, b));
-        }
-        for &rows in &spec.rows {
+        let setup = BackendSetup {
+            threads,
+            workers,
+            exe: exe.clone(),
+            ..BackendSetup::new(
+                model.clone(),
+                resolved.path,
+                resolved.stored.header.data_hash,
+            )?
+        };
+        let mut contenders = build_all(&backends, &setup)?;
+        for &rows in &job.rows {
+            if stop.load(Ordering::SeqCst) {
+                break 'models;
+            }
             let x = x_all.slice(ndarray::s![..rows, ..]);
             let mut reference = vec![0i64; rows];
-            m.model.predict_into(x, &mut reference);
-            let mut out = vec![0i64; rows];
-            if stop.load(Ordering::SeqCst) {
-                results.elapsed_seconds = base_elapsed + started.elapsed().as_secs_f64();
-                return Ok(());
-            }
-            // All backends of one batch size in interleaved blocks, so their
-            // ratios are not the machine's drift between them.
-            let mut identical = vec![false; backends.len()];
-            let measured = {
-                let mut handles: Vec<&mut dyn Backend> = Vec::new();
-                for (_, b) in backends.iter_mut() {
-                    handles.push(b.as_mut());
-                }
-                measure_interleaved(
-                    &mut handles,
-                    x,
-                    &mut out,
-                    repeats,
-                    |i, got| identical[i] = got == reference.as_slice(),
-                    &|| stop.load(Ordering::SeqCst),
-                )?
-            };
-            let direct_wall = backends
-                .iter()
-                .zip(&measured)
-                .find(|((kind, _), _)| *kind == BackendKind::Direct)
-                .map(|(_, m)| m.wall_seconds.median);
-            for (((kind, _), meas), same) in backends.iter().zip(&measured).zip(&identical) {
-                results.cells.push(Cell::from_measured(
-                    &m.name,
-                    kind.as_str(),
-                    meas,
-                    direct_wall,
-                    *same,
-                ));
+            model.predict_into(x, &mut reference);
+            let compared = compare(&mut contenders, x, &reference, repeats, false, &|| {
+                stop.load(Ordering::SeqCst)
+            })?;
+            for c in compared {
+                results.cells.push(Cell::from_compared(name, &c));
                 results.update_noise();
-                results.elapsed_seconds = base_elapsed + started.elapsed().as_secs_f64();
-                on_cell(results)?;
+                results.elapsed_seconds = started.elapsed().as_secs_f64();
+                job.save(&results)?;
+                on_cell(results.cells.last().expect("just pushed"));
             }
         }
     }
-    results.elapsed_seconds = base_elapsed + started.elapsed().as_secs_f64();
-    results.complete = true;
-    Ok(())
+    results.complete = !stop.load(Ordering::SeqCst);
+    results.environment.load_average_end = load_average();
+    results.elapsed_seconds = started.elapsed().as_secs_f64();
+    job.save(&results)?;
+    Ok(results)
 }

@@ -7,8 +7,10 @@ pub mod csv;
 pub mod export;
 pub mod json;
 pub mod markdown;
+#[cfg(feature = "mpi")]
+pub mod mpi;
+pub mod predict;
 pub mod svg;
 pub mod sweep;
 pub mod table;
 pub mod training;
-pub mod units;

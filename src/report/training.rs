@@ -1,7 +1,71 @@
 //! The training report: the study's table plus every candidate's CV scores.
 
+use std::path::{Path, PathBuf};
+
+use crate::atomic::write_atomic;
+use crate::error::Result;
 use crate::model::params::describe;
 use crate::tune::train::TrainedModel;
+
+/// Write the training report (`training-report.md`) into `dir`; its path.
+pub fn write(
+    models: &[TrainedModel],
+    data_line: &str,
+    folds: usize,
+    threads: usize,
+    dir: &Path,
+) -> Result<PathBuf> {
+    let path = dir.join("training-report.md");
+    write_atomic(
+        &path,
+        markdown(models, data_line, folds, threads).as_bytes(),
+    )?;
+    Ok(path)
+}
+
+/// The `--format json` document: each model's results by short name.
+pub fn json(models: &[TrainedModel]) -> serde_json::Value {
+    let mut obj = serde_json::Map::new();
+    for m in models {
+        obj.insert(
+            m.model.short().into(),
+            serde_json::to_value(m).expect("serialises"),
+        );
+    }
+    serde_json::Value::Object(obj)
+}
+
+/// The console summary: the study's table, each model's choice and file
+/// (and failed candidates), and where the report is.
+pub fn summary(models: &[TrainedModel], report: &Path) -> String {
+    let rows: Vec<Vec<String>> = table_rows(models).into_iter().map(|r| r.to_vec()).collect();
+    let mut s = crate::report::table::render(&TABLE_HEADER, &rows);
+    for m in models {
+        let failed: Vec<String> = m
+            .candidates
+            .iter()
+            .filter_map(|c| {
+                c.error
+                    .as_ref()
+                    .map(|e| format!("{} ({e})", describe(&c.params)))
+            })
+            .collect();
+        s.push_str(&format!(
+            "{}: best of {} candidates is {} -> {}{}\n",
+            m.model,
+            m.n_candidates,
+            describe(&m.best_params),
+            m.path.display(),
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!("; failed: {}", failed.join(", "))
+            }
+        ));
+    }
+    s.push_str(&format!("report: {}\n", report.display()));
+    s
+}
 
 pub fn fmt_acc(v: Option<f64>) -> String {
     v.map_or("-".into(), |a| format!("{a:.4}"))

@@ -44,6 +44,61 @@ pub fn model_path(dir: &Path, kind: ModelKind) -> PathBuf {
     dir.join(format!("{}.{}", kind.short(), store::EXTENSION))
 }
 
+/// A model named on the command line, loaded.
+pub struct Resolved {
+    pub path: PathBuf,
+    pub stored: store::StoredModel,
+    /// Seconds spent training the default model because its file was missing.
+    pub trained_seconds: Option<f64>,
+}
+
+impl Resolved {
+    /// A line for people when the default model had to be trained first.
+    pub fn notice(&self) -> Option<String> {
+        self.trained_seconds.map(|s| {
+            format!(
+                "{} not found: trained the default {} model (make_classification 10000x10 seed 0, grid search, 5-fold CV) in {s:.2} s",
+                self.path.display(),
+                self.stored.header.kind
+            )
+        })
+    }
+}
+
+/// The file a model name stands for: `nb` (any family name) is
+/// `DIR/nb.cpuwall`; anything else is a path.
+pub fn model_file(name: &str, dir: &Path) -> PathBuf {
+    match name.parse::<ModelKind>() {
+        Ok(kind) => model_path(dir, kind),
+        Err(_) => PathBuf::from(name),
+    }
+}
+
+/// Load the model `name` stands for ([`model_file`]). A family name whose
+/// file is missing gets its default model trained first.
+pub fn resolve_model(name: &str, dir: &Path) -> Result<Resolved> {
+    let path = model_file(name, dir);
+    let mut trained_seconds = None;
+    if let Ok(kind) = name.parse::<ModelKind>() {
+        if !path.exists() {
+            let t = std::time::Instant::now();
+            train_default(kind, dir)?;
+            trained_seconds = Some(t.elapsed().as_secs_f64());
+        }
+    } else if !path.exists() && !name.contains('/') && !name.contains('.') {
+        return Err(crate::error::Error::usage(format!(
+            "unknown model '{name}'; give {} or a model file path",
+            ModelKind::choices()
+        )));
+    }
+    let stored = store::load(&path)?;
+    Ok(Resolved {
+        path,
+        stored,
+        trained_seconds,
+    })
+}
+
 /// Train every model in turn (each search is parallel inside), saving each
 /// model file as soon as it is fit. `on_model_start(kind, n_fits)` and
 /// `on_fit_done()` report progress.
@@ -62,6 +117,37 @@ pub fn train_models(
         on_fit_done,
         &run_jobs_locally,
     )
+}
+
+/// [`train_models`] with the (candidate, fold) fits spread over the ranks of
+/// the MPI job this process belongs to; rank 0 refits, saves and returns
+/// the models (`Some`), the other ranks only fit.
+#[cfg(feature = "mpi")]
+pub fn train_models_on_cluster(
+    cluster: &crate::exec::mpi::Cluster,
+    job: &TrainJob,
+    train: &Dataset,
+    test: Option<&Dataset>,
+) -> Result<Option<Vec<TrainedModel>>> {
+    let runner =
+        |jobs: &[(usize, usize)],
+         run: &(dyn Fn(usize, usize) -> super::search::JobOutcome + Sync)| {
+            crate::exec::mpi::run_jobs_on_cluster(cluster, jobs, &|&(c, f)| run(c, f))
+        };
+    let trained = cluster
+        .on_every_rank(|| train_models_with(job, train, test, &|_, _| {}, &|| {}, &runner))?;
+    Ok(cluster.is_root().then_some(trained))
+}
+
+/// The thread pool the fits run on: `jobs` threads (0 or None: all cores).
+pub fn fit_pool(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
+    let n = jobs
+        .filter(|&j| j > 0)
+        .unwrap_or_else(crate::exec::build::cores);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .map_err(|e| crate::error::Error::Runtime(format!("cannot start {n} worker threads: {e}")))
 }
 
 /// [`train_models`] with the fits run by `runner` (MPI spreads them over

@@ -1,0 +1,103 @@
+//! The training and test sets of a training job: from files (CSV with a
+//! header, or .npy features + labels), split like the study when no test
+//! file is given, or synthetic (`make_classification`) and split.
+
+use std::path::PathBuf;
+
+use super::split::train_test_split;
+use super::synth::study_data;
+use super::{check_finite, load_labelled, Dataset};
+use crate::error::{Error, Result};
+
+/// Where a training job's data comes from.
+#[derive(Debug, Clone)]
+pub struct DataSpec {
+    /// Training data: CSV with a header, or .npy features (with `labels`).
+    pub data: Option<PathBuf>,
+    /// Test data (same format). Without it, `data` is split.
+    pub test: Option<PathBuf>,
+    pub labels: Option<PathBuf>,
+    pub test_labels: Option<PathBuf>,
+    /// Name of the CSV label column.
+    pub label: String,
+    /// Synthetic rows and features when no `data` is given.
+    pub rows: u64,
+    pub features: u64,
+    /// Seed of the synthetic data.
+    pub seed: u32,
+    /// Test fraction when splitting (scikit-learn's test_size) and its seed.
+    pub test_fraction: f64,
+    pub split_seed: u32,
+}
+
+/// Training and test sets, plus a line describing where they came from.
+pub fn load(a: &DataSpec) -> Result<(Dataset, Dataset, String)> {
+    match &a.data {
+        Some(path) => {
+            let data = load_labelled(path, &a.label, a.labels.as_deref())?;
+            data.validate_for_training(path)?;
+            match &a.test {
+                Some(tp) => {
+                    let test = load_labelled(tp, &a.label, a.test_labels.as_deref())?;
+                    check_finite(test.x.view(), tp)?;
+                    if test.n_features() != data.n_features() {
+                        return Err(Error::data(
+                            tp,
+                            format!(
+                                "{} features, but the training data has {}; use matching columns",
+                                test.n_features(),
+                                data.n_features()
+                            ),
+                        ));
+                    }
+                    let line = format!(
+                        "{} ({} rows), test {} ({} rows), {} features",
+                        path.display(),
+                        data.n_rows(),
+                        tp.display(),
+                        test.n_rows(),
+                        data.n_features()
+                    );
+                    Ok((data, test, line))
+                }
+                None => {
+                    let (train, test) =
+                        train_test_split(&data, a.test_fraction, a.split_seed, false)?;
+                    let line = format!(
+                        "{} split {}/{} (test_fraction {}, seed {}), {} features",
+                        path.display(),
+                        train.n_rows(),
+                        test.n_rows(),
+                        a.test_fraction,
+                        a.split_seed,
+                        data.n_features()
+                    );
+                    Ok((train, test, line))
+                }
+            }
+        }
+        None => {
+            let rows = usize::try_from(a.rows).map_err(|_| Error::usage("--rows is too large"))?;
+            if rows > 100_000_000 || a.features > 10_000 {
+                return Err(Error::usage(format!(
+                    "--rows {} x --features {} is too large to train on here; use at most 1e8 rows and 1e4 features",
+                    a.rows, a.features
+                )));
+            }
+            let data = study_data(rows, a.features as usize, a.seed)?;
+            let origin = PathBuf::from("make_classification");
+            let (train, test) = train_test_split(&data, a.test_fraction, a.split_seed, false)?;
+            train.validate_for_training(&origin)?;
+            let line = format!(
+                "make_classification(n_samples={}, n_features={}, random_state={}) split {}/{} (seed {})",
+                a.rows,
+                a.features,
+                a.seed,
+                train.n_rows(),
+                test.n_rows(),
+                a.split_seed
+            );
+            Ok((train, test, line))
+        }
+    }
+}

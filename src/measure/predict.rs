@@ -1,0 +1,133 @@
+//! `cpuwall predict` as a library call: load (or train) the model, load or
+//! make the rows, compare the chosen backends on them, write the labels.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::compare::{build_all, compare, Compared};
+use super::run::{warm_up, Repeats, WARM_UP};
+use crate::data::source::RowSource;
+use crate::data::{check_memory, write_labels};
+use crate::error::{Error, Result};
+use crate::exec::build::{cores, current_exe, BackendSetup};
+use crate::exec::BackendKind;
+use crate::model::{Classifier, ModelKind};
+use crate::tune::train::{model_file, resolve_model};
+
+/// What to predict, with what, and how to time it.
+#[derive(Debug, Clone)]
+pub struct PredictJob {
+    /// A family name (its file in `models_dir`, trained if missing) or a path.
+    pub model: String,
+    pub models_dir: PathBuf,
+    pub source: RowSource,
+    /// Synthetic rows (default 1e6); ignored for a file source.
+    pub rows: Option<u64>,
+    pub backends: Vec<BackendKind>,
+    pub threads: Option<usize>,
+    pub workers: Option<usize>,
+    pub chunk_rows: Option<usize>,
+    pub threads_from: Option<usize>,
+    pub worker_timeout: Duration,
+    /// Fixed number of timed runs per backend (default: until 0.5 s, 3 to 1000).
+    pub repeat: Option<usize>,
+    /// Where to write the labels (.csv column `y`, or .npy).
+    pub out: Option<PathBuf>,
+}
+
+/// What a predict job measured.
+#[derive(Debug, Clone)]
+pub struct PredictOutcome {
+    pub model: ModelKind,
+    pub model_path: PathBuf,
+    pub rows: usize,
+    pub features: usize,
+    /// What the rows were (`make_classification(...)` or the file).
+    pub data: String,
+    pub backends: Vec<Compared>,
+}
+
+impl PredictOutcome {
+    /// Every backend returned direct's labels.
+    pub fn identical(&self) -> bool {
+        self.backends.iter().all(|b| b.identical)
+    }
+}
+
+/// Run `job`; `notify` hears lines for people (a default model trained).
+/// Backends that disagree with direct are reported, not an error here: the
+/// caller prints the table first, then fails.
+pub fn predict(job: &PredictJob, notify: &dyn Fn(&str)) -> Result<PredictOutcome> {
+    if job.workers == Some(0) || job.threads == Some(0) {
+        return Err(Error::usage("--workers and --threads must be at least 1"));
+    }
+    if job.backends.contains(&BackendKind::Mpi) {
+        return Err(Error::usage(
+            "--backend mpi runs under mpirun (measure::mpi), not in a local comparison",
+        ));
+    }
+    let copies = if job.backends.contains(&BackendKind::Processes) {
+        3
+    } else {
+        2
+    };
+    // Refuse a batch that cannot fit before anything else happens, training
+    // a missing default model (10 features) included.
+    if let (Some(rows), RowSource::Synthetic { .. }) = (job.rows, &job.source) {
+        if job.model.parse::<ModelKind>().is_ok()
+            && !model_file(&job.model, &job.models_dir).exists()
+        {
+            check_memory(rows, 10, copies)?;
+        }
+    }
+    let resolved = resolve_model(&job.model, &job.models_dir)?;
+    if let Some(n) = resolved.notice() {
+        notify(&n);
+    }
+    let model = Arc::new(resolved.stored.model);
+    let nf = model.n_features();
+    let (x, data) = job.source.load(job.rows, nf, copies)?;
+    let repeats = match job.repeat {
+        Some(n) => Repeats::fixed(n),
+        None => Repeats {
+            min_seconds: 0.5,
+            min_runs: 3,
+            max_runs: 1000,
+        },
+    };
+    let mut reference = vec![0i64; x.nrows()];
+    model.predict_into(x.view(), &mut reference);
+    warm_up(model.as_ref(), x.view(), &mut reference, WARM_UP);
+    let setup = BackendSetup {
+        model: model.clone(),
+        model_path: resolved.path.clone(),
+        data_hash: resolved.stored.header.data_hash.clone(),
+        threads: job.threads.unwrap_or_else(cores),
+        workers: job.workers.unwrap_or_else(cores),
+        chunk_rows: job.chunk_rows,
+        threads_from: job.threads_from,
+        worker_timeout: job.worker_timeout,
+        exe: current_exe()?,
+    };
+    let mut contenders = build_all(&job.backends, &setup)?;
+    let backends = compare(
+        &mut contenders,
+        x.view(),
+        &reference,
+        repeats,
+        true,
+        &|| false,
+    )?;
+    if let Some(p) = &job.out {
+        write_labels(p, &reference)?;
+    }
+    Ok(PredictOutcome {
+        model: model.kind(),
+        model_path: resolved.path,
+        rows: x.nrows(),
+        features: nf,
+        data,
+        backends,
+    })
+}

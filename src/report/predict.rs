@@ -1,0 +1,93 @@
+//! What `cpuwall predict` prints: its JSON document and its terminal table.
+
+use crate::data::count::format_count;
+use crate::measure::predict::PredictOutcome;
+use crate::report::table;
+use crate::units;
+
+/// The `--format json` document.
+pub fn json(o: &PredictOutcome) -> serde_json::Value {
+    let mut per = serde_json::Map::new();
+    for r in &o.backends {
+        let m = &r.measured;
+        per.insert(
+            r.kind.as_str().into(),
+            serde_json::json!({
+                "name": r.name,
+                "runs": m.runs,
+                "wall_seconds": m.wall_seconds.median,
+                "wall_seconds_min": m.wall_seconds.min,
+                "wall_seconds_max": m.wall_seconds.max,
+                "cpu_seconds": m.cpu_seconds.median,
+                "worker_cpu_seconds": m.worker_cpu_seconds.median,
+                "cpu_per_wall": m.cpu_per_wall,
+                "rows_per_second": m.rows_per_second,
+                "speedup_vs_direct": r.speedup_vs_direct,
+                "predictions_identical": r.identical,
+                "cold_start_seconds": r.cold_start_seconds,
+            }),
+        );
+    }
+    serde_json::json!({
+        "model": o.model.short(),
+        "model_path": o.model_path.display().to_string(),
+        "rows": o.rows,
+        "features": o.features,
+        "data": o.data,
+        "backends": per,
+        "predictions_identical": o.identical(),
+    })
+}
+
+/// The terminal table: a title line, one row per backend (plus a cold row
+/// for a process pool), and whether the backends agreed.
+pub fn table(o: &PredictOutcome) -> String {
+    let mut s = format!(
+        "{} ({}) on {}\n",
+        o.model_path.display(),
+        o.model.long(),
+        o.data
+    );
+    let header = [
+        "backend",
+        "rows",
+        "wall (median, min-max)",
+        "cpu",
+        "cpu/wall",
+        "rows/s",
+        "speedup",
+    ];
+    let rows = format_count(o.rows as u64);
+    let mut lines: Vec<Vec<String>> = Vec::new();
+    for r in &o.backends {
+        let (m, w) = (&r.measured, r.measured.wall_seconds);
+        lines.push(vec![
+            r.name.clone(),
+            rows.clone(),
+            format!(
+                "{} ({}-{})",
+                units::seconds(w.median),
+                units::seconds(w.min),
+                units::seconds(w.max)
+            ),
+            units::seconds(m.cpu_seconds.median),
+            format!("{:.2}", m.cpu_per_wall),
+            units::rate(m.rows_per_second),
+            r.speedup_vs_direct
+                .map_or("-".into(), |s| format!("{s:.2}x")),
+        ]);
+        if let Some(c) = r.cold_start_seconds {
+            let mut cold = vec!["-".to_string(); header.len()];
+            cold[0] = format!("{} cold", r.name);
+            cold[1] = rows.clone();
+            cold[2] = format!("{} (spawn + load + first call)", units::seconds(c));
+            lines.push(cold);
+        }
+    }
+    s.push_str(&table::render(&header, &lines));
+    s.push_str(&format!(
+        "predictions identical across backends: {}\n",
+        if o.identical() { "yes" } else { "NO" }
+    ));
+    s
+}
