@@ -14,16 +14,14 @@
 //! Shared memory layout: `n x 3072` image bytes, then (64-aligned) one
 //! `n x 10` f32 block per member.
 
-use std::io::Write;
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
+use std::ffi::OsString;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{check_run, devices::DeviceSpec, Ensemble, RunCost, Strategy};
 use crate::data::cifar::{CLASSES, PIXELS};
 use crate::error::{Error, Result};
+use crate::exec::child::{LineChild, ReadFailure};
 use crate::exec::pipe;
 use crate::exec::shm::{view, SharedBatch};
 
@@ -79,42 +77,15 @@ impl Processes {
 
 struct Member {
     index: usize,
-    child: Child,
-    stdin: ChildStdin,
-    stdout: ChildStdout,
-    pending: Vec<u8>,
+    child: LineChild,
     images_done: usize,
     cpu_ns: Option<u64>,
-}
-
-impl Member {
-    fn describe_exit(&mut self) -> String {
-        match self.child.wait() {
-            Ok(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
-                (Some(c), _) => format!("exited with status {c}"),
-                (None, Some(sig)) => format!("was killed by signal {sig}"),
-                _ => s.to_string(),
-            },
-            Err(e) => format!("ended (status unknown: {e})"),
-        }
-    }
-}
-
-impl Drop for Member {
-    /// However a run ends (error, panic), no member process outlives it.
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// Kill and reap every member still running.
 fn stop_all(members: &mut [Member]) {
     for m in members.iter_mut() {
-        let _ = m.child.kill();
-        let _ = m.child.wait();
+        m.child.kill();
     }
 }
 
@@ -140,7 +111,7 @@ impl Strategy for Processes {
         for m in 0..count {
             match spawn(&self.settings, &self.paths[m], self.devices[m], m) {
                 Ok(w) => {
-                    self.last_pids.push(w.child.id());
+                    self.last_pids.push(w.child.pid());
                     members.push(w)
                 }
                 Err(e) => {
@@ -161,21 +132,18 @@ impl Strategy for Processes {
             }
             self.startup_seconds = t0.elapsed().as_secs_f64();
             for w in members.iter_mut() {
-                w.stdin.write_all(job.as_bytes()).map_err(|e| {
+                w.child.send(&job).map_err(|e| {
                     Error::io(format!("cannot send the job to member {}", w.index), e)
                 })?;
-                w.stdin.flush().ok();
             }
             collect(&mut members, &self.settings, n, out, shm.bytes(), out_off)
         })();
         match result {
             Ok(cpu_ns) => {
+                // Each has answered `done`: asked to quit, they exit at once.
+                let deadline = Instant::now() + self.settings.timeout;
                 for w in members.iter_mut() {
-                    let _ = w.stdin.write_all(b"quit\n");
-                    let _ = w.stdin.flush();
-                }
-                for w in members.iter_mut() {
-                    let _ = w.child.wait();
+                    w.child.quit_by(deadline);
                 }
                 Ok(RunCost {
                     worker_cpu_seconds: cpu_ns as f64 / 1e9,
@@ -195,39 +163,27 @@ fn spawn(
     device: DeviceSpec,
     index: usize,
 ) -> Result<Member> {
-    let mut child = Command::new(&settings.exe)
-        .arg("ensemble-worker")
-        .arg("--weights")
-        .arg(weights)
-        .arg("--device")
-        .arg(device.to_string())
-        .arg("--member")
-        .arg(index.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .envs(settings.env.iter().map(|(k, v)| (k, v)))
-        // Own process group: Ctrl-C reaches the parent, which cleans up;
-        // PDEATHSIG ends workers whose parent died anyway.
-        .process_group(0)
-        .spawn()
-        .map_err(|e| {
-            Error::io(
-                format!(
-                    "cannot start member {index}'s worker {}",
-                    settings.exe.display()
-                ),
-                e,
-            )
-        })?;
-    let stdin = child.stdin.take().expect("piped");
-    let stdout = child.stdout.take().expect("piped");
+    let args = [
+        OsString::from("ensemble-worker"),
+        "--weights".into(),
+        weights.into(),
+        "--device".into(),
+        device.to_string().into(),
+        "--member".into(),
+        index.to_string().into(),
+    ];
+    let child = LineChild::spawn(&settings.exe, &args, &settings.env).map_err(|e| {
+        Error::io(
+            format!(
+                "cannot start member {index}'s worker {}",
+                settings.exe.display()
+            ),
+            e,
+        )
+    })?;
     Ok(Member {
         index,
         child,
-        stdin,
-        stdout,
-        pending: Vec::new(),
         images_done: 0,
         cpu_ns: None,
     })
@@ -235,13 +191,14 @@ fn spawn(
 
 /// Read what a member has written; false at end of file.
 fn fill(w: &mut Member) -> Result<bool> {
-    pipe::fill(&mut w.stdout, &mut w.pending)
+    w.child
+        .fill()
         .map_err(|e| Error::io(format!("cannot read from member {}", w.index), e))
 }
 
 fn died(w: &mut Member, n: usize) -> Error {
-    let pid = w.child.id();
-    let how = w.describe_exit();
+    let pid = w.child.pid();
+    let how = w.child.describe_exit();
     Error::Runtime(format!(
         "ensemble member {} (worker pid {pid}) {how} after {} of {n} images; the other members were stopped",
         w.index, w.images_done
@@ -250,27 +207,15 @@ fn died(w: &mut Member, n: usize) -> Error {
 
 /// Wait for one line starting with `word` from one worker.
 fn wait_line(w: &mut Member, settings: &Settings, word: &str, n: usize) -> Result<String> {
-    let deadline = Instant::now() + settings.timeout;
-    loop {
-        if let Some(line) = pipe::take_line(&mut w.pending) {
-            if line.starts_with(word) {
-                return Ok(line);
-            }
-            return Err(Error::Runtime(format!(
-                "ensemble member {} worker: {}",
-                w.index,
-                line.trim_start_matches("error ")
-            )));
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(silent(w, settings));
-        }
-        let mut pfd = [pipe::readable(w.stdout.as_raw_fd())];
-        pipe::poll(&mut pfd, left)?;
-        if pfd[0].revents != 0 && !fill(w)? {
-            return Err(died(w, n));
-        }
+    match w.child.read_line(Instant::now() + settings.timeout)? {
+        Ok(line) if line.starts_with(word) => Ok(line),
+        Ok(line) => Err(Error::Runtime(format!(
+            "ensemble member {} worker: {}",
+            w.index,
+            line.trim_start_matches("error ")
+        ))),
+        Err(ReadFailure::Closed(_)) => Err(died(w, n)),
+        Err(ReadFailure::TimedOut(_)) => Err(silent(w, settings)),
     }
 }
 
@@ -278,7 +223,7 @@ fn silent(w: &Member, settings: &Settings) -> Error {
     Error::Runtime(format!(
         "ensemble member {} (worker pid {}) said nothing for {:.0} s; it was killed (raise --worker-timeout for slow members)",
         w.index,
-        w.child.id(),
+        w.child.pid(),
         settings.timeout.as_secs_f64()
     ))
 }
@@ -304,7 +249,7 @@ fn collect(
             .collect();
         let mut fds: Vec<libc::pollfd> = live
             .iter()
-            .map(|&i| pipe::readable(members[i].stdout.as_raw_fd()))
+            .map(|&i| pipe::readable(members[i].child.fd()))
             .collect();
         pipe::poll(&mut fds, Duration::from_millis(200))?;
         for (k, &i) in live.iter().enumerate() {
@@ -317,7 +262,7 @@ fn collect(
             } else if last_heard[i].elapsed() > settings.timeout {
                 return Err(silent(w, settings));
             }
-            while let Some(line) = pipe::take_line(&mut w.pending) {
+            while let Some(line) = w.child.take_line() {
                 let parts: Vec<&str> = line.split_whitespace().collect();
                 match parts.as_slice() {
                     ["seg", a, b] => {

@@ -11,6 +11,7 @@
 
 pub mod auto;
 pub mod build;
+pub mod child;
 pub mod chunks;
 pub mod direct;
 #[cfg(feature = "mpi")]

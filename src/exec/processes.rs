@@ -5,18 +5,15 @@
 //! the call fails with a clear error.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::ffi::OsStr;
 use std::ops::Range;
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ndarray::ArrayView2;
 
+use super::child::{LineChild, ReadFailure};
 use super::chunks::split_even;
-use super::pipe;
 use super::shm::SharedBatch;
 use super::{Backend, CallCost};
 use crate::error::{Error, Result};
@@ -36,17 +33,10 @@ pub struct PoolConfig {
     pub env: Vec<(String, String)>,
 }
 
-struct Worker {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: ChildStdout,
-    pending: Vec<u8>,
-}
-
 pub struct ProcessPool {
     cfg: PoolConfig,
     n_features: usize,
-    workers: Vec<Worker>,
+    workers: Vec<LineChild>,
     shm: Option<SharedBatch>,
     /// Seconds the pool took to start (spawn + model load, all workers).
     pub startup_seconds: f64,
@@ -83,33 +73,25 @@ impl ProcessPool {
 
     /// Process ids of the live workers.
     pub fn pids(&self) -> Vec<u32> {
-        self.workers.iter().map(|w| w.child.id()).collect()
+        self.workers.iter().map(|w| w.pid()).collect()
     }
 
     fn send(&mut self, w: usize, job: &str) -> Result<()> {
         let worker = &mut self.workers[w];
-        worker
-            .stdin
-            .write_all(job.as_bytes())
-            .and_then(|_| worker.stdin.flush())
-            .map_err(|e| {
-                Error::io(
-                    format!("cannot send a job to worker pid {}", worker.child.id()),
-                    e,
-                )
-            })
+        worker.send(job).map_err(|e| {
+            Error::io(
+                format!("cannot send a job to worker pid {}", worker.pid()),
+                e,
+            )
+        })
     }
 
     /// Replace worker `w` (dead or killed) with a fresh one.
     fn replace(&mut self, w: usize) -> Result<String> {
         let old = &mut self.workers[w];
-        let _ = old.child.kill();
-        let status = old
-            .child
-            .wait()
-            .map(|s| s.to_string())
-            .unwrap_or_else(|e| format!("unknown status ({e})"));
-        let pid = old.child.id();
+        old.kill();
+        let status = old.describe_exit();
+        let pid = old.pid();
         let (fresh, _) = spawn(&self.cfg)?;
         self.workers[w] = fresh;
         self.replaced += 1;
@@ -117,36 +99,27 @@ impl ProcessPool {
     }
 }
 
-fn spawn(cfg: &PoolConfig) -> Result<(Worker, usize)> {
-    let mut child = Command::new(&cfg.exe)
-        .arg("worker")
-        .arg("--model")
-        .arg(&cfg.model_path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .envs(cfg.env.iter().map(|(k, v)| (k, v)))
-        // Own process group: a terminal's Ctrl-C reaches only the parent,
-        // which cleans up; if the parent dies anyway, PDEATHSIG ends them.
-        .process_group(0)
-        .spawn()
-        .map_err(|e| Error::io(format!("cannot start worker {}", cfg.exe.display()), e))?;
-    let stdin = child.stdin.take().expect("piped");
-    let stdout = child.stdout.take().expect("piped");
-    let mut w = Worker {
-        child,
-        stdin,
-        stdout,
-        pending: Vec::new(),
+fn spawn(cfg: &PoolConfig) -> Result<(LineChild, usize)> {
+    let mut w = LineChild::spawn(
+        &cfg.exe,
+        [
+            OsStr::new("worker"),
+            OsStr::new("--model"),
+            cfg.model_path.as_os_str(),
+        ],
+        &cfg.env,
+    )
+    .map_err(|e| Error::io(format!("cannot start worker {}", cfg.exe.display()), e))?;
+    let line = match read_line(&mut w, Instant::now() + cfg.timeout)? {
+        Some(line) => line,
+        None => {
+            return Err(Error::Runtime(format!(
+                "worker for {} exited before it was ready ({})",
+                cfg.model_path.display(),
+                w.describe_exit()
+            )))
+        }
     };
-    let deadline = Instant::now() + cfg.timeout;
-    let line = read_line(&mut w, deadline)?.ok_or_else(|| {
-        let status = w.child.wait().map(|s| s.to_string()).unwrap_or_default();
-        Error::Runtime(format!(
-            "worker for {} exited before it was ready ({status})",
-            cfg.model_path.display()
-        ))
-    })?;
     let nf = line
         .strip_prefix("ready ")
         .and_then(|v| v.trim().parse::<usize>().ok())
@@ -154,31 +127,18 @@ fn spawn(cfg: &PoolConfig) -> Result<(Worker, usize)> {
     Ok((w, nf))
 }
 
-/// One line from a worker, waiting at most until `deadline`. `Ok(None)`:
-/// the worker closed its output (it died).
-fn read_line(w: &mut Worker, deadline: Instant) -> Result<Option<String>> {
-    loop {
-        if let Some(line) = pipe::take_line(&mut w.pending) {
-            return Ok(Some(line));
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            let pid = w.child.id();
-            let _ = w.child.kill();
-            let _ = w.child.wait();
-            return Err(Error::Runtime(format!(
-                "worker pid {pid} did not answer within the timeout; it was killed (raise --worker-timeout if jobs are this long)"
-            )));
-        }
-        let mut pfd = [pipe::readable(w.stdout.as_raw_fd())];
-        pipe::poll(&mut pfd, left)?;
-        if pfd[0].revents == 0 {
-            continue;
-        }
-        if !pipe::fill(&mut w.stdout, &mut w.pending)
-            .map_err(|e| Error::io("cannot read from a worker", e))?
-        {
-            return Ok(None);
+/// One line from a worker, waiting at most until `deadline`; one silent
+/// that long is killed. `Ok(None)`: the worker closed its output (it died).
+fn read_line(w: &mut LineChild, deadline: Instant) -> Result<Option<String>> {
+    match w.read_line(deadline)? {
+        Ok(line) => Ok(Some(line)),
+        Err(ReadFailure::Closed(_)) => Ok(None),
+        Err(ReadFailure::TimedOut(_)) => {
+            w.kill();
+            Err(Error::Runtime(format!(
+                "worker pid {} did not answer within the timeout; it was killed (raise --worker-timeout if jobs are this long)",
+                w.pid()
+            )))
         }
     }
 }
@@ -235,7 +195,7 @@ impl Backend for ProcessPool {
                     } else {
                         return Err(Error::Runtime(format!(
                             "worker pid {} failed on rows {}..{}: {}",
-                            self.workers[w].child.id(),
+                            self.workers[w].pid(),
                             range.start,
                             range.end,
                             line.trim_start_matches("error ")
@@ -270,25 +230,13 @@ impl Backend for ProcessPool {
 
 impl Drop for ProcessPool {
     fn drop(&mut self) {
+        // Ask all to quit first, so they wind down together.
         for w in &mut self.workers {
-            let _ = w.stdin.write_all(b"quit\n");
-            let _ = w.stdin.flush();
+            w.ask_quit();
         }
         let deadline = Instant::now() + Duration::from_secs(2);
         for w in &mut self.workers {
-            loop {
-                match w.child.try_wait() {
-                    Ok(Some(_)) => break,
-                    Ok(None) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(2))
-                    }
-                    _ => {
-                        let _ = w.child.kill();
-                        let _ = w.child.wait();
-                        break;
-                    }
-                }
-            }
+            w.quit_by(deadline);
         }
     }
 }

@@ -18,6 +18,26 @@ pub struct SharedBatch {
     capacity: usize,
 }
 
+/// A worker's mapping of its parent's segment (`peer_path`), at least
+/// `bytes` long.
+pub fn map_peer(path: &str, bytes: usize) -> Result<MmapMut> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(format!("worker: cannot open shared memory {path}"), e))?;
+    // SAFETY: the parent keeps the segment alive and sized while jobs run,
+    // and reads a worker's output range only after the worker announced it.
+    let map = unsafe { MmapMut::map_mut(&file) }
+        .map_err(|e| Error::io("worker: cannot map shared memory", e))?;
+    if map.len() < bytes {
+        return Err(Error::Runtime(
+            "worker: shared memory is smaller than announced".into(),
+        ));
+    }
+    Ok(map)
+}
+
 impl SharedBatch {
     /// A segment of `bytes` bytes (at least one page).
     pub fn new(bytes: usize) -> Result<Self> {
