@@ -13,14 +13,14 @@
 
 use std::path::PathBuf;
 
-use cpuwall::cli::ensemble::{train, TrainArgs};
 use cpuwall::data::cifar;
-use cpuwall::ensemble::bench::{render_table, run_bench, BenchConfig};
+use cpuwall::ensemble::bench::{run_bench, BenchConfig, StudyResults, Training};
 use cpuwall::ensemble::devices::DeviceSpec;
 use cpuwall::ensemble::processes::Settings;
-use cpuwall::ensemble::report::{StudyResults, Training};
+use cpuwall::ensemble::train::{train, TrainJob};
 use cpuwall::ensemble::{Ensemble, StrategyKind};
 use cpuwall::measure::env::Environment;
+use cpuwall::report::ensemble::render_table;
 
 fn main() -> cpuwall::Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -49,16 +49,17 @@ fn main() -> cpuwall::Result<()> {
     // candle defines and trains them (members concurrently, one per core)
     // and writes each as safetensors with a metadata header.
     let models = out.join("members");
-    let train_seconds = train(TrainArgs {
-        members: 4,
-        epochs: 1,
-        batch_size: 4,
-        learning_rate: 1e-3,
-        data: None,
+    let job = TrainJob {
         synthetic: images as u64,
         out: models.clone(),
-        seed: 0,
-    })?;
+        ..TrainJob::default()
+    };
+    let trained = train(&job, &|_, _| {})?;
+    print!(
+        "{}",
+        cpuwall::report::ensemble::trained_lines(&trained, &job)
+    );
+    let train_seconds = trained.seconds;
 
     // ## 3. Run every design at every batch size
     //
@@ -111,7 +112,10 @@ fn main() -> cpuwall::Result<()> {
     // The report is generated from the results file's contents
     // (`cpuwall ensemble report --results ... --out ...` does the same).
     results.save(&out.join("results.json"))?;
-    cpuwall::atomic::write_atomic(&out.join("report.md"), results.markdown().as_bytes())?;
+    cpuwall::atomic::write_atomic(
+        &out.join("report.md"),
+        cpuwall::report::ensemble::study_markdown(&results).as_bytes(),
+    )?;
     println!("wrote {}", out.join("report.md").display());
     Ok(())
 }

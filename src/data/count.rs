@@ -80,6 +80,26 @@ pub fn parse_batch_sizes(text: &str) -> Result<Vec<usize>> {
     Ok(v)
 }
 
+/// A list of positive batch sizes (`4,64,500`).
+pub fn parse_batch_list(text: &str) -> Result<Vec<usize>> {
+    let list: Vec<usize> = text
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| match parse_count(s.trim()) {
+            Ok(0) | Err(_) => Err(Error::usage(format!(
+                "--batch-size '{s}' is not a positive whole number"
+            ))),
+            Ok(v) => Ok(v as usize),
+        })
+        .collect::<Result<_>>()?;
+    if list.is_empty() {
+        return Err(Error::usage(
+            "--batch-size is empty; e.g. --batch-size 4,64,500",
+        ));
+    }
+    Ok(list)
+}
+
 /// A duration: `0.2s`, `200ms` or plain seconds.
 pub fn parse_seconds(text: &str) -> Result<f64> {
     let t = text.trim();

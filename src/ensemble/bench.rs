@@ -11,10 +11,9 @@ use super::processes::Settings;
 use super::{accuracies, Ensemble, StrategyKind};
 use crate::clock::{Snapshot, Usage};
 use crate::data::cifar::{Images, CLASSES};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::measure::env::{load_average, Environment};
 use crate::measure::run::Measured;
-use crate::report::table;
-use crate::units;
 
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
@@ -39,6 +38,65 @@ pub struct BenchCell {
     pub member_accuracy: Vec<f64>,
     /// Largest |averaged probability - sequential's| over all images and classes.
     pub max_abs_diff_vs_sequential: f64,
+}
+
+/// What `cpuwall ensemble bench` measures.
+#[derive(Debug, Clone)]
+pub struct BenchJob {
+    /// Ensemble directory (the default one is trained first if missing).
+    pub models: std::path::PathBuf,
+    pub strategies: Vec<StrategyKind>,
+    pub batch_sizes: Vec<usize>,
+    /// Synthetic images to predict, unless `data` names a CIFAR-10 file.
+    pub images: u64,
+    pub data: Option<std::path::PathBuf>,
+    /// Timed runs per cell.
+    pub repeats: usize,
+    pub devices: Vec<super::devices::DeviceSpec>,
+    /// Member processes: images per streamed segment, seconds of silence allowed.
+    pub segment: usize,
+    pub worker_timeout: f64,
+}
+
+/// Run `job`: every strategy at every batch size, with the environment.
+/// `notify` hears lines for people (a default ensemble trained),
+/// `progress` each finished cell.
+pub fn bench(
+    job: &BenchJob,
+    notify: &dyn Fn(&str),
+    progress: impl FnMut(&BenchCell),
+) -> Result<StudyResults> {
+    if job.repeats == 0 {
+        return Err(Error::usage("--repeat must be at least 1"));
+    }
+    if !(job.worker_timeout > 0.0 && job.worker_timeout.is_finite()) {
+        return Err(Error::usage(
+            "--worker-timeout must be a positive number of seconds",
+        ));
+    }
+    let images = match &job.data {
+        Some(p) => crate::data::cifar::read_batch(p)?,
+        None if job.images == 0 => return Err(Error::usage("--images must be at least 1")),
+        None => super::train::synthetic(job.images, super::train::EVAL_SEED)?,
+    };
+    let ensemble = super::train::load_or_train(&job.models, &job.devices, notify)?;
+    let mut processes = Settings::new(crate::exec::build::current_exe()?);
+    processes.segment = job.segment;
+    processes.timeout = std::time::Duration::from_secs_f64(job.worker_timeout);
+    let cfg = BenchConfig {
+        strategies: job.strategies.clone(),
+        batch_sizes: job.batch_sizes.clone(),
+        repeats: job.repeats,
+        processes,
+    };
+    let mut environment = Environment::capture();
+    let cells = run_bench(&ensemble, &images, &cfg, progress)?;
+    environment.load_average_end = load_average();
+    Ok(StudyResults {
+        environment,
+        training: None,
+        cells,
+    })
 }
 
 /// Run every strategy at every batch size; `progress` hears each finished cell.
@@ -157,50 +215,38 @@ pub fn device_label(ensemble: &Ensemble) -> String {
     }
 }
 
-/// The study's table: one row per device and batch size, one column per
-/// strategy (median wall, CPU/wall, GFLOP/s), then accuracy and agreement.
-pub fn render_table(cells: &[BenchCell]) -> String {
-    let mut kinds: Vec<StrategyKind> = Vec::new();
-    let mut rows_key: Vec<(String, usize)> = Vec::new();
-    for c in cells {
-        if !kinds.contains(&c.strategy) {
-            kinds.push(c.strategy);
-        }
-        let key = (c.device.clone(), c.batch_size);
-        if !rows_key.contains(&key) {
-            rows_key.push(key);
-        }
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Training {
+    pub seconds: f64,
+    pub members: usize,
+    pub images: usize,
+    pub batch_size: usize,
+    pub epochs: usize,
+}
+
+/// What `cnn_study` (or a saved bench) writes: everything the report is
+/// made from, so `cpuwall ensemble report` can regenerate it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StudyResults {
+    pub environment: Environment,
+    pub training: Option<Training>,
+    pub cells: Vec<BenchCell>,
+}
+
+impl StudyResults {
+    pub fn save(&self, path: &std::path::Path) -> crate::Result<()> {
+        let text = serde_json::to_string_pretty(self).expect("serialisable");
+        crate::atomic::write_atomic(path, text.as_bytes())
     }
-    let mut header = vec!["device", "batch"];
-    header.extend(kinds.iter().map(|k| k.name()));
-    let rows: Vec<Vec<String>> = rows_key
-        .iter()
-        .map(|(dev, batch)| {
-            let mut row = vec![dev.clone(), batch.to_string()];
-            for k in &kinds {
-                row.push(
-                    cells
-                        .iter()
-                        .find(|c| c.strategy == *k && &c.device == dev && c.batch_size == *batch)
-                        .map(|c| {
-                            format!(
-                                "{} ({:.2} cpu/wall, {:.0} GFLOP/s)",
-                                units::seconds(c.measured.wall_seconds.median),
-                                c.measured.cpu_per_wall,
-                                c.gflops
-                            )
-                        })
-                        .unwrap_or_else(|| "-".into()),
-                );
-            }
-            row
+
+    pub fn load(path: &std::path::Path) -> crate::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| crate::Error::data(path, format!("cannot read the results file: {e}")))?;
+        serde_json::from_str(&text).map_err(|e| {
+            crate::Error::data(
+                path,
+                format!("not an ensemble results file ({e}); write one with `cargo run --release --example cnn_study` or `cpuwall ensemble bench --out`"),
+            )
         })
-        .collect();
-    let mut text = table::render(&header, &rows);
-    if let Some((images, members, accuracy, per_member, worst)) = agreement(cells) {
-        text.push_str(&format!(
-            "\n{images} images x {members} members; ensemble accuracy {accuracy:.4} (members {per_member}); largest |averaged probability - sequential's| over all cells: {worst:.1e}\n"
-        ));
     }
-    text
 }

@@ -16,11 +16,13 @@ pub mod devices;
 pub mod fused;
 pub mod native;
 pub mod net;
+pub mod predict;
 pub mod processes;
-pub mod report;
+
 pub mod sequential;
 pub use crate::exec::team;
 pub mod threads;
+pub mod train;
 pub mod weights;
 pub mod worker;
 

@@ -2,8 +2,10 @@
 //! (the re-run of the study on a 2-core machine), with GFLOP/s,
 //! CPU/wall, accuracy and agreement, computed from bench cells.
 
-use super::bench::BenchCell;
-use super::StrategyKind;
+use crate::ensemble::bench::{agreement, BenchCell, StudyResults};
+use crate::ensemble::predict::Prediction;
+use crate::ensemble::train::{TrainJob, TrainedEnsemble};
+use crate::ensemble::StrategyKind;
 use crate::measure::env::Environment;
 use crate::report::table;
 use crate::units;
@@ -29,47 +31,16 @@ pub fn tensorflow_seconds(kind: StrategyKind, batch: usize) -> Option<f64> {
     }
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Training {
-    pub seconds: f64,
-    pub members: usize,
-    pub images: usize,
-    pub batch_size: usize,
-    pub epochs: usize,
+/// The report of saved study results.
+pub fn study_markdown(r: &StudyResults) -> String {
+    markdown(&r.cells, r.training.as_ref(), &r.environment)
 }
 
-/// What `cnn_study` (or a saved bench) writes: everything the report is
-/// made from, so `cpuwall ensemble report` can regenerate it.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct StudyResults {
-    pub environment: Environment,
-    pub training: Option<Training>,
-    pub cells: Vec<BenchCell>,
-}
-
-impl StudyResults {
-    pub fn save(&self, path: &std::path::Path) -> crate::Result<()> {
-        let text = serde_json::to_string_pretty(self).expect("serialisable");
-        crate::atomic::write_atomic(path, text.as_bytes())
-    }
-
-    pub fn load(path: &std::path::Path) -> crate::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| crate::Error::data(path, format!("cannot read the results file: {e}")))?;
-        serde_json::from_str(&text).map_err(|e| {
-            crate::Error::data(
-                path,
-                format!("not an ensemble results file ({e}); write one with `cargo run --release --example cnn_study` or `cpuwall ensemble bench --out`"),
-            )
-        })
-    }
-
-    pub fn markdown(&self) -> String {
-        markdown(&self.cells, self.training.as_ref(), &self.environment)
-    }
-}
-
-pub fn markdown(cells: &[BenchCell], training: Option<&Training>, env: &Environment) -> String {
+pub fn markdown(
+    cells: &[BenchCell],
+    training: Option<&crate::ensemble::bench::Training>,
+    env: &Environment,
+) -> String {
     let mut md = String::from("# CNN ensemble: execution strategies, measured\n\n");
     if let Some(c) = cells.first() {
         md.push_str(&format!(
@@ -149,11 +120,127 @@ pub fn markdown(cells: &[BenchCell], training: Option<&Training>, env: &Environm
         ));
     }
 
-    if let Some((_, _, accuracy, per_member, worst)) = super::bench::agreement(cells) {
+    if let Some((_, _, accuracy, per_member, worst)) = agreement(cells) {
         md.push_str(&format!(
             "\n## Accuracy and agreement\n\nEnsemble accuracy {accuracy:.4} (members {per_member}), computed from the predictions. Largest difference between any strategy's averaged probabilities and sequential's: {worst:.1e}.\n"
         ));
     }
     md.push_str("\n## What limits each strategy\n\n- All four run the same kernels on the CPU: conv1 as a direct AVX-512 convolution with bias, ReLU and 2x2 max-pool in registers; conv2, conv3 and the dense layers as im2col + one GEMM (the `gemm` crate's AVX-512 kernels) with the bias preloaded, ReLU and pool applied while the tile is in cache. The GEMM microkernels run near the cores' FMA peak, so what is left is the im2col copies and the pooling passes.\n- sequential and fused split each batch over the cores with a spinning team; at batch 4 that is two images per core per call, and the per-call sync is what separates them from threads.\n- threads runs whole members concurrently (no sync per batch); processes adds process start-up and weight loading (a few ms) and copies segments back through shared memory.\n- fused shares conv1's input unpacking and runs conv1 of all members as one 128-channel convolution; the rest is per member, so it gains little over sequential once both keep every core busy.\n");
     md
+}
+
+/// The study's table: one row per device and batch size, one column per
+/// strategy (median wall, CPU/wall, GFLOP/s), then accuracy and agreement.
+pub fn render_table(cells: &[BenchCell]) -> String {
+    let mut kinds: Vec<StrategyKind> = Vec::new();
+    let mut rows_key: Vec<(String, usize)> = Vec::new();
+    for c in cells {
+        if !kinds.contains(&c.strategy) {
+            kinds.push(c.strategy);
+        }
+        let key = (c.device.clone(), c.batch_size);
+        if !rows_key.contains(&key) {
+            rows_key.push(key);
+        }
+    }
+    let mut header = vec!["device", "batch"];
+    header.extend(kinds.iter().map(|k| k.name()));
+    let rows: Vec<Vec<String>> = rows_key
+        .iter()
+        .map(|(dev, batch)| {
+            let mut row = vec![dev.clone(), batch.to_string()];
+            for k in &kinds {
+                row.push(
+                    cells
+                        .iter()
+                        .find(|c| c.strategy == *k && &c.device == dev && c.batch_size == *batch)
+                        .map(|c| {
+                            format!(
+                                "{} ({:.2} cpu/wall, {:.0} GFLOP/s)",
+                                units::seconds(c.measured.wall_seconds.median),
+                                c.measured.cpu_per_wall,
+                                c.gflops
+                            )
+                        })
+                        .unwrap_or_else(|| "-".into()),
+                );
+            }
+            row
+        })
+        .collect();
+    let mut text = table::render(&header, &rows);
+    if let Some((images, members, accuracy, per_member, worst)) = agreement(cells) {
+        text.push_str(&format!(
+            "\n{images} images x {members} members; ensemble accuracy {accuracy:.4} (members {per_member}); largest |averaged probability - sequential's| over all cells: {worst:.1e}\n"
+        ));
+    }
+    text
+}
+
+/// `ensemble bench`'s progress line for a finished cell.
+pub fn cell_line(c: &BenchCell) -> String {
+    format!(
+        "  {:<10} batch {:>4}: {} ({:.2} cpu/wall)",
+        c.strategy.name(),
+        c.batch_size,
+        units::seconds(c.measured.wall_seconds.median),
+        c.measured.cpu_per_wall
+    )
+}
+
+/// `ensemble train`'s summary: one line per member, one for the ensemble.
+pub fn trained_lines(t: &TrainedEnsemble, job: &TrainJob) -> String {
+    let mut s = String::new();
+    for (m, member) in t.members.iter().enumerate() {
+        s.push_str(&format!(
+            "member {m}: trained in {:.1} s, accuracy on {} held-out images {:.4} -> {}\n",
+            member.seconds,
+            t.held_out,
+            member.accuracy,
+            member.path.display()
+        ));
+    }
+    s.push_str(&format!(
+        "ensemble of {} trained in {:.1} s ({} epoch(s), batch {}, {} images); ensemble accuracy {:.4}\n",
+        t.members.len(),
+        t.seconds,
+        job.epochs,
+        job.batch_size,
+        t.images,
+        t.accuracy
+    ));
+    s
+}
+
+/// `ensemble predict --format json`.
+pub fn predict_json(p: &Prediction) -> serde_json::Value {
+    serde_json::json!({
+        "images": p.images,
+        "members": p.members,
+        "strategy": p.strategy.name(),
+        "batch_size": p.batch_size,
+        "wall_seconds": p.usage.wall_seconds,
+        "cpu_seconds": p.usage.cpu_seconds(),
+        "worker_cpu_seconds": p.usage.worker_cpu_seconds,
+        "cpu_per_wall": p.usage.cpu_per_wall(),
+        "accuracy": p.accuracy,
+        "member_accuracy": p.member_accuracy,
+        "predicted": p.predicted,
+    })
+}
+
+/// `ensemble predict`'s summary line.
+pub fn predict_line(p: &Prediction, out: Option<&std::path::Path>) -> String {
+    format!(
+        "{} images, {} members, {} batch {}: {} wall, {:.2} cpu/wall; accuracy {:.4} against the file's labels{}\n",
+        p.images,
+        p.members,
+        p.strategy.name(),
+        p.batch_size,
+        units::seconds(p.usage.wall_seconds),
+        p.usage.cpu_per_wall(),
+        p.accuracy,
+        out.map(|o| format!("; predictions in {}", o.display()))
+            .unwrap_or_default()
+    )
 }

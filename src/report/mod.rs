@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod baseline;
 pub mod csv;
+pub mod ensemble;
 pub mod export;
 pub mod json;
 pub mod markdown;
