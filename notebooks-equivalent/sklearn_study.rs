@@ -118,18 +118,20 @@ fn main() -> cpuwall::Result<()> {
         workers: None,
         seed: 1,
         out: out.join("sweep.json"),
-        csv: false,
         exe,
     };
     sweep(
         &job,
         &AtomicBool::new(false),
         &|l| println!("{l}"),
-        &mut |c| {
-            println!(
-                "{} {} {}: {:.3e} s",
-                c.model, c.backend, c.rows, c.wall_seconds.median
-            )
+        &mut |r| {
+            if let Some(c) = r.cells.last() {
+                println!(
+                    "{} {} {}: {:.3e} s",
+                    c.model, c.backend, c.rows, c.wall_seconds.median
+                );
+            }
+            Ok(())
         },
     )?;
     let results_path = job.out;

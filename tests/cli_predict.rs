@@ -65,7 +65,17 @@ fn on_a_fresh_directory_predict_trains_the_default_model_and_reports_every_backe
             .unwrap()
             > 0.0
     );
-    assert_eq!(v["backends"]["direct"]["speedup_vs_direct"], 1.0);
+    // Every speedup is direct's median wall over that backend's own median.
+    let direct_wall = v["backends"]["direct"]["wall_seconds"].as_f64().unwrap();
+    for b in ["direct", "threads", "processes", "auto"] {
+        let e = &v["backends"][b];
+        let expected = direct_wall / e["wall_seconds"].as_f64().unwrap();
+        let got = e["speedup_vs_direct"].as_f64().unwrap();
+        assert!(
+            (got - expected).abs() <= 1e-12 * expected,
+            "{b}: speedup {got}, direct/own wall {expected}"
+        );
+    }
     // Second run: the model exists now, nothing is trained.
     let out = predict_in(
         dir.path(),

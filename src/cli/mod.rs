@@ -3,8 +3,6 @@
 
 pub mod ensemble;
 pub mod inspect;
-#[cfg(feature = "mpi")]
-pub mod mpi;
 pub mod predict;
 pub mod report;
 pub mod sweep;

@@ -88,7 +88,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
                 "--backend mpi runs alone (every rank runs the same command); drop the other backends",
             ));
         }
-        return super::mpi::predict(&a);
+        return predict_mpi(&a);
     }
     let outcome = predict(&a.job(backends), &|line| eprintln!("{line}"))?;
     match a.format {
@@ -101,6 +101,27 @@ pub fn run(a: PredictArgs) -> Result<()> {
     if !outcome.identical() {
         return Err(Error::Runtime(
             "backends disagreed on the predictions; this is a bug, please report it".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `--backend mpi` under `mpirun`/`srun`: rank 0 prints.
+#[cfg(feature = "mpi")]
+fn predict_mpi(a: &PredictArgs) -> Result<()> {
+    let Some(o) = crate::measure::mpi::predict(&a.job(vec![BackendKind::Mpi]))? else {
+        return Ok(()); // not rank 0
+    };
+    match a.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::report::mpi::json(&o)).expect("json")
+        ),
+        Format::Table => print!("{}", crate::report::mpi::table(&o)),
+    }
+    if o.check.is_some_and(|c| !c.0) {
+        return Err(Error::Runtime(
+            "MPI predictions differ from direct's; this is a bug, please report it".into(),
         ));
     }
     Ok(())

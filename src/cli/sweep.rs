@@ -6,10 +6,12 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::parse_models;
+use crate::atomic::write_atomic;
 use crate::data::count::{format_count, parse_batch_sizes, parse_seconds};
 use crate::error::Result;
 use crate::exec::parse_backend_list;
 use crate::measure::sweep::{sweep, SweepJob};
+use crate::report::csv::cells_csv;
 use crate::units;
 
 #[derive(Debug, Args)]
@@ -56,7 +58,6 @@ impl SweepArgs {
             workers: self.workers,
             seed: self.seed,
             out: self.out.clone(),
-            csv: self.csv,
             exe: None,
         })
     }
@@ -77,7 +78,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
                 "--backends mpi runs with direct only (every rank runs the same command); drop the others",
             ));
         }
-        return super::mpi::sweep(&job);
+        return sweep_mpi(&job);
     }
     let total = job.cells() as u64;
     let stop = crate::interrupt::install();
@@ -92,9 +93,12 @@ pub fn run(a: SweepArgs) -> Result<()> {
         );
         pb
     });
-    let mut done = 0;
-    let results = sweep(&job, stop, &|line| eprintln!("{line}"), &mut |c| {
-        done += 1;
+    let csv = a.csv.then(|| job.out.with_extension("csv"));
+    let results = sweep(&job, stop, &|line| eprintln!("{line}"), &mut |r| {
+        if let Some(path) = &csv {
+            write_atomic(path, cells_csv(&r.cells).as_bytes())?;
+        }
+        let c = r.cells.last().expect("a cell");
         let line = format!(
             "{} {} {}: {} ({})",
             c.model,
@@ -109,8 +113,9 @@ pub fn run(a: SweepArgs) -> Result<()> {
                 pb.inc(1);
                 pb.set_message(line);
             }
-            None => eprintln!("[{done}/{total}] {line}"),
+            None => eprintln!("[{}/{total}] {line}", r.cells.len()),
         }
+        Ok(())
     })?;
     if let Some(pb) = &bar {
         pb.finish_and_clear();
@@ -130,5 +135,32 @@ pub fn run(a: SweepArgs) -> Result<()> {
         results.noise * 100.0,
         job.out.display()
     );
+    Ok(())
+}
+
+/// `--backends mpi` under `mpirun`/`srun`: rank 0 prints and writes the results.
+#[cfg(feature = "mpi")]
+fn sweep_mpi(job: &SweepJob) -> Result<()> {
+    let results = crate::measure::mpi::sweep(job, &mut |r| {
+        let c = r.cells.last().expect("a cell");
+        eprintln!(
+            "[{}] {} mpi({}) {}: {}{}",
+            r.cells.len(),
+            c.model,
+            r.settings.workers,
+            format_count(c.rows),
+            crate::units::seconds(c.wall_seconds.median),
+            c.speedup_vs_direct
+                .map_or(String::new(), |s| format!(" ({s:.2}x direct)"))
+        );
+    })?;
+    if let Some(res) = results {
+        println!(
+            "{} cells in {:.1} s -> {}",
+            res.cells.len(),
+            res.elapsed_seconds,
+            job.out.display()
+        );
+    }
     Ok(())
 }

@@ -19,6 +19,17 @@ use crate::error::Result;
 use crate::model::{Classifier, Model};
 use crate::rng::SplitMix64;
 
+/// A backend beats direct when its wall is below this fraction of direct's.
+/// Smaller gaps are within run-to-run noise on these VMs. One rule for both
+/// auto's switch to threads and the crossovers that reports show, so a
+/// report explains what auto does.
+pub const BEAT_MARGIN: f64 = 0.9;
+
+/// `wall` beats `direct_wall` by [`BEAT_MARGIN`].
+pub fn beats(wall: f64, direct_wall: f64) -> bool {
+    wall < BEAT_MARGIN * direct_wall
+}
+
 /// Batch sizes tried when calibrating.
 const PROBES: [usize; 9] = [30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000];
 
@@ -67,7 +78,7 @@ fn best_of(runs: usize, mut f: impl FnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// Smallest probed batch where threads are at least 10% faster than direct
+/// Smallest probed batch where threads [`beats`] direct
 /// (best of several runs each), `usize::MAX` if never.
 pub fn calibrate(model: &Arc<Model>, threads: &mut Threads) -> usize {
     let d = model.n_features();
@@ -84,7 +95,7 @@ pub fn calibrate(model: &Arc<Model>, threads: &mut Threads) -> usize {
         let par = best_of(runs, || {
             let _ = threads.predict(xs, &mut out[..rows]);
         });
-        if par < 0.9 * direct {
+        if beats(par, direct) {
             return rows;
         }
     }

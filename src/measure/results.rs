@@ -164,28 +164,4 @@ impl SweepResults {
             )
         })
     }
-
-    /// The CSV export: one line per cell.
-    pub fn to_csv(&self) -> String {
-        let mut s = String::from("model,backend,rows,runs,wall_s_min,wall_s_median,wall_s_max,cpu_s_median,worker_cpu_s_median,cpu_per_wall,rows_per_second,speedup_vs_direct,identical_to_direct\n");
-        for c in &self.cells {
-            s.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                c.model,
-                c.backend,
-                c.rows,
-                c.runs,
-                c.wall_seconds.min,
-                c.wall_seconds.median,
-                c.wall_seconds.max,
-                c.cpu_seconds.median,
-                c.worker_cpu_seconds.median,
-                c.cpu_per_wall,
-                c.rows_per_second,
-                c.speedup_vs_direct.map_or(String::new(), |v| v.to_string()),
-                c.identical_to_direct
-            ));
-        }
-        s
-    }
 }

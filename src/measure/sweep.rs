@@ -12,7 +12,6 @@ use super::compare::{build_all, compare};
 use super::env::{load_average, Environment};
 use super::results::{Cell, Settings, SweepResults};
 use super::run::{warm_up, Repeats, WARM_UP};
-use crate::atomic::write_atomic;
 use crate::data::synth::study_data;
 use crate::error::{Error, Result};
 use crate::exec::build::{cores, current_exe, BackendSetup};
@@ -36,8 +35,6 @@ pub struct SweepJob {
     pub seed: u32,
     /// Results file (JSON), rewritten after every cell.
     pub out: PathBuf,
-    /// Also write the cells as CSV beside it.
-    pub csv: bool,
     /// Executable for process workers (default: this one).
     pub exe: Option<PathBuf>,
 }
@@ -57,22 +54,19 @@ impl SweepJob {
     }
 
     fn save(&self, r: &SweepResults) -> Result<()> {
-        r.save(&self.out)?;
-        if self.csv {
-            write_atomic(&self.out.with_extension("csv"), r.to_csv().as_bytes())?;
-        }
-        Ok(())
+        r.save(&self.out)
     }
 }
 
 /// Run `job`, saving after every cell. `notify` hears lines for people (a
-/// default model trained), `on_cell` every finished cell; `stop` ends the
-/// sweep early between cells, leaving it incomplete.
+/// default model trained), `on_cell` the results after every finished cell
+/// (the newest last); `stop` ends the sweep early
+/// between cells, leaving it incomplete.
 pub fn sweep(
     job: &SweepJob,
     stop: &AtomicBool,
     notify: &dyn Fn(&str),
-    on_cell: &mut dyn FnMut(&Cell),
+    on_cell: &mut dyn FnMut(&SweepResults) -> Result<()>,
 ) -> Result<SweepResults> {
     let max_rows = *job
         .rows
@@ -155,7 +149,7 @@ pub fn sweep(
                 results.update_noise();
                 results.elapsed_seconds = started.elapsed().as_secs_f64();
                 job.save(&results)?;
-                on_cell(results.cells.last().expect("just pushed"));
+                on_cell(&results)?;
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Numbers derived from results: crossovers and findings, computed, never typed.
 
 use crate::data::count::format_count;
+use crate::exec::auto::beats;
 use crate::measure::results::Cell;
 
 use super::baseline::{self, BaselineCell};
@@ -13,18 +14,14 @@ pub fn wall(cells: &[Cell], model: &str, backend: &str, rows: u64) -> Option<f64
         .map(|c| c.wall_seconds.median)
 }
 
-/// A backend "beats" direct when it is at least this much faster: smaller
-/// gaps are within run-to-run noise.
-pub const BEAT_MARGIN: f64 = 0.95;
-
-/// Smallest batch size from which `backend` beats `direct` (wall below
-/// BEAT_MARGIN x direct's) at every measured size; `None` if it does not
+/// Smallest batch size from which `backend` [`beats`] `direct` at every
+/// measured size; `None` if it does not
 /// win at the largest one. `walls(rows)` gives (backend, direct) medians.
 pub fn crossover_rows(sizes: &[u64], walls: impl Fn(u64) -> Option<(f64, f64)>) -> Option<u64> {
     let mut from = None;
     for &r in sizes.iter().rev() {
         match walls(r) {
-            Some((b, d)) if b < BEAT_MARGIN * d => from = Some(r),
+            Some((b, d)) if beats(b, d) => from = Some(r),
             _ => break,
         }
     }

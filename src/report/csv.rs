@@ -1,7 +1,7 @@
 //! CSV export: one line per cell.
 
 use super::export::{Doc, Exporter};
-use crate::measure::results::SweepResults;
+use crate::measure::results::Cell;
 
 pub struct Csv;
 
@@ -10,12 +10,30 @@ impl Exporter for Csv {
         "csv"
     }
     fn render(&self, doc: &Doc) -> String {
-        let mut merged = doc
-            .results
-            .first()
-            .map(|r| (*r).clone())
-            .expect("at least one results file");
-        merged.cells = doc.cells.clone();
-        SweepResults::to_csv(&merged)
+        cells_csv(&doc.cells)
     }
+}
+
+/// The sweep CSV: one line per cell.
+pub fn cells_csv(cells: &[Cell]) -> String {
+    let mut s = String::from("model,backend,rows,runs,wall_s_min,wall_s_median,wall_s_max,cpu_s_median,worker_cpu_s_median,cpu_per_wall,rows_per_second,speedup_vs_direct,identical_to_direct\n");
+    for c in cells {
+        s.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            c.model,
+            c.backend,
+            c.rows,
+            c.runs,
+            c.wall_seconds.min,
+            c.wall_seconds.median,
+            c.wall_seconds.max,
+            c.cpu_seconds.median,
+            c.worker_cpu_seconds.median,
+            c.cpu_per_wall,
+            c.rows_per_second,
+            c.speedup_vs_direct.map_or(String::new(), |v| v.to_string()),
+            c.identical_to_direct
+        ));
+    }
+    s
 }
