@@ -14,11 +14,11 @@
 use std::path::PathBuf;
 
 use cpuwall::data::cifar;
-use cpuwall::ensemble::bench::{run_bench, BenchConfig, StudyResults, Training};
 use cpuwall::ensemble::devices::DeviceSpec;
 use cpuwall::ensemble::processes::Settings;
 use cpuwall::ensemble::train::{train, TrainJob};
 use cpuwall::ensemble::{Ensemble, StrategyKind};
+use cpuwall::measure::ensemble::{run_bench, BenchConfig, StudyResults, Training};
 use cpuwall::measure::env::Environment;
 use cpuwall::report::ensemble::render_table;
 

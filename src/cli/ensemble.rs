@@ -7,12 +7,12 @@ use clap::{Args, Subcommand};
 use super::Format;
 use crate::atomic::write_atomic;
 use crate::data::count::{count_arg, parse_batch_list};
-use crate::ensemble::bench::{bench, BenchJob, StudyResults};
 use crate::ensemble::devices::DeviceSpec;
 use crate::ensemble::predict::{predict, PredictJob};
 use crate::ensemble::train::{self, TrainJob};
 use crate::ensemble::StrategyKind;
 use crate::error::{Error, Result};
+use crate::measure::ensemble::{bench, BenchJob, StudyResults};
 use crate::report::ensemble as out;
 
 #[derive(Debug, Subcommand)]

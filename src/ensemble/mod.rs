@@ -10,7 +10,6 @@
 //! (cargo feature `cuda`). candle defines, trains and stores the members
 //! and is the reference the native kernels are tested against.
 
-pub mod bench;
 pub mod conv_op;
 pub mod devices;
 pub mod fused;

@@ -2,6 +2,7 @@
 //! statistics of repeated runs.
 
 pub mod compare;
+pub mod ensemble;
 pub mod env;
 pub mod floor;
 #[cfg(feature = "mpi")]

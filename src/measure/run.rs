@@ -2,6 +2,7 @@
 //! time (many repeats for tiny batches, few for huge ones), each repeat
 //! measured on both clocks plus the CPU its workers report.
 
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use ndarray::ArrayView2;
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::stats::Spread;
 use crate::clock::{Snapshot, Usage};
 use crate::error::Result;
-use crate::exec::Backend;
+use crate::exec::{Backend, CallCost};
 use crate::model::Classifier;
 
 #[derive(Debug, Clone, Copy)]
@@ -135,61 +136,72 @@ pub fn measure(
     Ok(Measured::from_runs(x.nrows(), &usages))
 }
 
-/// Wall time each backend gets per round of [`measure_interleaved`].
+/// Wall time each contender gets per round of [`time_interleaved`].
 const BLOCK_SECONDS: f64 = 0.05;
 
-/// Several backends measured in rounds. Each first gets a warm-up call
-/// (after which `check(i, out)` sees its predictions); then every round
-/// gives each backend that still needs runs a block of calls (~50 ms, at
-/// least one call), until each has `repeats`' worth. A cheap backend's block
-/// starts with an untimed call, which wakes its helper threads; after its
-/// block, a backend rests (helpers park), so no spinning helper is charged to
-/// the next backend's CPU time.
+/// Anything the runner times: one call per run (a backend predicting a
+/// batch, an ensemble strategy predicting its images).
+pub trait Timed {
+    /// One call; what it cost outside this process.
+    fn call(&mut self) -> Result<CallCost>;
+    /// No call is coming soon: helper threads may stop spinning.
+    fn rest(&mut self) {}
+}
+
+/// Several contenders measured in rounds. With `warm_up`, each first gets
+/// an untimed call (after which `warmed(i)` runs, e.g. to check its
+/// output). Then every round gives each contender that still needs runs a
+/// block of calls (~50 ms, at least one call), until each has `repeats`'
+/// worth. A cheap contender's block starts with an untimed call, which
+/// wakes its helper threads; after its block, a contender rests (helpers
+/// park), so no spinning helper is charged to the next one's CPU time.
 ///
 /// Interleaving is what makes the ratios mean something on a machine whose
 /// memory speed drifts within seconds: timed one after the other, `cpuwall
 /// predict` once caught direct in a slow phase and threads in a fast one and
 /// printed a 2.7x speedup on 2 cores.
 ///
-/// Once `stop()` says so, the rounds end as soon as every backend has at
+/// Once `stop()` says so, the rounds end as soon as every contender has at
 /// least one timed run (so a Ctrl-C'd sweep keeps what it measured).
-pub fn measure_interleaved(
-    backends: &mut [&mut dyn Backend],
-    x: ArrayView2<'_, f64>,
-    out: &mut [i64],
+pub fn time_interleaved(
+    jobs: &mut [&mut dyn Timed],
+    rows: usize,
     repeats: Repeats,
-    mut check: impl FnMut(usize, &[i64]),
+    warm_up: bool,
+    mut warmed: impl FnMut(usize),
     stop: &dyn Fn() -> bool,
 ) -> Result<Vec<Measured>> {
-    let mut usages: Vec<Vec<Usage>> = vec![Vec::new(); backends.len()];
-    let mut totals = vec![0.0; backends.len()];
-    let mut last_call = vec![0.0f64; backends.len()];
-    for (i, b) in backends.iter_mut().enumerate() {
-        // No label is valid, so a backend that wrote nothing cannot pass
-        // `check` with what the one before it wrote.
-        out.iter_mut().for_each(|v| *v = i64::MIN);
-        let t = Instant::now();
-        b.predict(x, out)?;
-        last_call[i] = t.elapsed().as_secs_f64();
-        check(i, out);
-        b.rest();
+    let mut usages: Vec<Vec<Usage>> = vec![Vec::new(); jobs.len()];
+    let mut totals = vec![0.0; jobs.len()];
+    // Without a warm-up, no wake-up call before the first block either.
+    let mut last_call = vec![if warm_up { 0.0 } else { f64::INFINITY }; jobs.len()];
+    if warm_up {
+        for (i, j) in jobs.iter_mut().enumerate() {
+            let t = Instant::now();
+            j.call()?;
+            last_call[i] = t.elapsed().as_secs_f64();
+            warmed(i);
+            j.rest();
+        }
     }
     let wants = |n: usize, total: f64| {
         n < repeats.min_runs || (total < repeats.min_seconds && n < repeats.max_runs)
     };
     loop {
         let mut ran = false;
-        for (i, b) in backends.iter_mut().enumerate() {
+        for (i, j) in jobs.iter_mut().enumerate() {
             if !wants(usages[i].len(), totals[i]) {
                 continue;
             }
             ran = true;
             if last_call[i] < BLOCK_SECONDS {
-                b.predict(x, out)?;
+                j.call()?;
             }
             let mut block = 0.0;
             while block < BLOCK_SECONDS || block == 0.0 {
-                let u = measure_once(&mut **b, x, out)?;
+                let start = Snapshot::now();
+                let cost = j.call()?;
+                let u = Usage::between(start, Snapshot::now(), cost.worker_cpu_seconds);
                 last_call[i] = u.wall_seconds;
                 block += u.wall_seconds;
                 totals[i] += u.wall_seconds;
@@ -198,7 +210,7 @@ pub fn measure_interleaved(
                     break;
                 }
             }
-            b.rest();
+            j.rest();
         }
         if !ran || (stop() && usages.iter().all(|u| !u.is_empty())) {
             break;
@@ -206,14 +218,70 @@ pub fn measure_interleaved(
     }
     Ok(usages
         .iter()
-        .map(|u| Measured::from_runs(x.nrows(), u))
+        .map(|u| Measured::from_runs(rows, u))
         .collect())
+}
+
+/// A backend predicting one batch into a shared output buffer, as a
+/// [`Timed`] call. Its first call starts from an output no label can equal,
+/// so a backend that wrote nothing cannot pass for the one before it.
+struct BackendCall<'a, 'x, 'o> {
+    backend: &'a mut dyn Backend,
+    x: ArrayView2<'x, f64>,
+    out: &'a RefCell<&'o mut [i64]>,
+    first: bool,
+}
+
+impl Timed for BackendCall<'_, '_, '_> {
+    fn call(&mut self) -> Result<CallCost> {
+        let mut out = self.out.borrow_mut();
+        if std::mem::take(&mut self.first) {
+            out.iter_mut().for_each(|v| *v = i64::MIN);
+        }
+        self.backend.predict(self.x, &mut out)
+    }
+    fn rest(&mut self) {
+        self.backend.rest();
+    }
+}
+
+/// Backends measured on one batch by [`time_interleaved`], warmed up first;
+/// `check(i, out)` sees each backend's predictions from its warm-up call.
+pub fn measure_interleaved(
+    backends: &mut [&mut dyn Backend],
+    x: ArrayView2<'_, f64>,
+    out: &mut [i64],
+    repeats: Repeats,
+    mut check: impl FnMut(usize, &[i64]),
+    stop: &dyn Fn() -> bool,
+) -> Result<Vec<Measured>> {
+    let out = RefCell::new(out);
+    let mut calls: Vec<BackendCall> = backends
+        .iter_mut()
+        .map(|b| BackendCall {
+            backend: &mut **b,
+            x,
+            out: &out,
+            first: true,
+        })
+        .collect();
+    let mut jobs: Vec<&mut dyn Timed> = Vec::with_capacity(calls.len());
+    for c in calls.iter_mut() {
+        jobs.push(c);
+    }
+    time_interleaved(
+        &mut jobs,
+        x.nrows(),
+        repeats,
+        true,
+        |i| check(i, &out.borrow()),
+        stop,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exec::CallCost;
     use ndarray::Array2;
     use std::cell::RefCell;
     use std::rc::Rc;

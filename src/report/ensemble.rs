@@ -2,10 +2,10 @@
 //! (the re-run of the study on a 2-core machine), with GFLOP/s,
 //! CPU/wall, accuracy and agreement, computed from bench cells.
 
-use crate::ensemble::bench::{agreement, BenchCell, StudyResults};
 use crate::ensemble::predict::Prediction;
 use crate::ensemble::train::{TrainJob, TrainedEnsemble};
 use crate::ensemble::StrategyKind;
+use crate::measure::ensemble::{agreement, BenchCell, StudyResults};
 use crate::measure::env::Environment;
 use crate::report::table;
 use crate::units;
@@ -38,7 +38,7 @@ pub fn study_markdown(r: &StudyResults) -> String {
 
 pub fn markdown(
     cells: &[BenchCell],
-    training: Option<&crate::ensemble::bench::Training>,
+    training: Option<&crate::measure::ensemble::Training>,
     env: &Environment,
 ) -> String {
     let mut md = String::from("# CNN ensemble: execution strategies, measured\n\n");

@@ -143,7 +143,7 @@ pub fn train_models_on_cluster(
 pub fn fit_pool(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
     let n = jobs
         .filter(|&j| j > 0)
-        .unwrap_or_else(crate::exec::build::cores);
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .build()

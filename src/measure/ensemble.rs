@@ -1,19 +1,19 @@
 //! `cpuwall ensemble bench`: every strategy x predict batch size over the
-//! same images, measured on the same clocks as the classical backends
+//! same images, measured by the same runner and clocks as the classical backends
 //! (wall, CPU of this process and of the workers), with accuracy computed
 //! from the predictions and each strategy's averaged probabilities
 //! compared with sequential's.
 
 use serde::{Deserialize, Serialize};
 
-use super::native::{average, MACS_PER_IMAGE};
-use super::processes::Settings;
-use super::{accuracies, Ensemble, StrategyKind};
-use crate::clock::{Snapshot, Usage};
+use super::env::{load_average, Environment};
+use super::run::{time_interleaved, Measured, Repeats, Timed};
 use crate::data::cifar::{Images, CLASSES};
+use crate::ensemble::native::{average, MACS_PER_IMAGE};
+use crate::ensemble::processes::Settings;
+use crate::ensemble::{accuracies, Ensemble, Strategy, StrategyKind};
 use crate::error::{Error, Result};
-use crate::measure::env::{load_average, Environment};
-use crate::measure::run::Measured;
+use crate::exec::CallCost;
 
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
@@ -52,7 +52,7 @@ pub struct BenchJob {
     pub data: Option<std::path::PathBuf>,
     /// Timed runs per cell.
     pub repeats: usize,
-    pub devices: Vec<super::devices::DeviceSpec>,
+    pub devices: Vec<crate::ensemble::devices::DeviceSpec>,
     /// Member processes: images per streamed segment, seconds of silence allowed.
     pub segment: usize,
     pub worker_timeout: f64,
@@ -77,9 +77,9 @@ pub fn bench(
     let images = match &job.data {
         Some(p) => crate::data::cifar::read_batch(p)?,
         None if job.images == 0 => return Err(Error::usage("--images must be at least 1")),
-        None => super::train::synthetic(job.images, super::train::EVAL_SEED)?,
+        None => crate::ensemble::train::synthetic(job.images, crate::ensemble::train::EVAL_SEED)?,
     };
-    let ensemble = super::train::load_or_train(&job.models, &job.devices, notify)?;
+    let ensemble = crate::ensemble::train::load_or_train(&job.models, &job.devices, notify)?;
     let mut processes = Settings::new(crate::exec::build::current_exe()?);
     processes.segment = job.segment;
     processes.timeout = std::time::Duration::from_secs_f64(job.worker_timeout);
@@ -97,6 +97,24 @@ pub fn bench(
         training: None,
         cells,
     })
+}
+
+/// One strategy predicting every image at one batch size, as a [`Timed`]
+/// call; `out` keeps its last probabilities.
+struct StrategyCall<'a> {
+    strategy: &'a mut dyn Strategy,
+    pixels: &'a [u8],
+    batch: usize,
+    out: Vec<f32>,
+}
+
+impl Timed for StrategyCall<'_> {
+    fn call(&mut self) -> Result<CallCost> {
+        let cost = self.strategy.run(self.pixels, self.batch, &mut self.out)?;
+        Ok(CallCost {
+            worker_cpu_seconds: cost.worker_cpu_seconds,
+        })
+    }
 }
 
 /// Run every strategy at every batch size; `progress` hears each finished cell.
@@ -118,16 +136,36 @@ pub fn run_bench(
     let mut reference_runner = None;
     let mut cells = Vec::new();
     for &batch in &cfg.batch_sizes {
-        let mut reference: Option<Vec<f32>> = None;
-        for (kind, strategy) in strategies.iter_mut() {
-            let mut out = vec![0f32; n * members * CLASSES];
-            let mut usages = Vec::with_capacity(cfg.repeats);
-            for _ in 0..cfg.repeats.max(1) {
-                let start = Snapshot::now();
-                let cost = strategy.run(&images.pixels, batch, &mut out)?;
-                let end = Snapshot::now();
-                usages.push(Usage::between(start, end, cost.worker_cpu_seconds));
+        // Every strategy of one batch size on the classical backends' runner:
+        // interleaved rounds, each call timed on both clocks plus the CPU
+        // its member processes report. No warm-up: the study timed each
+        // design from a standing start (process members spawn every run).
+        let mut calls: Vec<StrategyCall> = strategies
+            .iter_mut()
+            .map(|(_, s)| StrategyCall {
+                strategy: s.as_mut(),
+                pixels: &images.pixels,
+                batch,
+                out: vec![0f32; n * members * CLASSES],
+            })
+            .collect();
+        let measured = {
+            let mut jobs: Vec<&mut dyn Timed> = Vec::with_capacity(calls.len());
+            for c in calls.iter_mut() {
+                jobs.push(c);
             }
+            time_interleaved(
+                &mut jobs,
+                n,
+                Repeats::fixed(cfg.repeats),
+                false,
+                |_| {},
+                &|| false,
+            )?
+        };
+        let outputs: Vec<Vec<f32>> = calls.into_iter().map(|c| c.out).collect();
+        let mut reference: Option<Vec<f32>> = None;
+        for (((kind, _), measured), out) in strategies.iter().zip(measured).zip(outputs) {
             let mean = average(&out, members);
             if reference.is_none() {
                 reference = Some(if *kind == StrategyKind::Sequential {
@@ -149,7 +187,6 @@ pub fn run_bench(
                 .map(|(a, b)| (a - b).abs())
                 .fold(0f32, f32::max);
             let (ens_acc, member_acc) = accuracies(&out, members, &images.labels);
-            let measured = Measured::from_runs(n, &usages);
             let cell = BenchCell {
                 strategy: *kind,
                 device: device.clone(),
