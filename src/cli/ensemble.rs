@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::Format;
+use super::{progress_bar, Format};
 use crate::atomic::write_atomic;
 use crate::data::count::{count_arg, parse_batch_list};
 use crate::ensemble::devices::DeviceSpec;
@@ -120,28 +120,16 @@ pub struct PredictArgs {
     pub format: Format,
 }
 
-#[derive(Debug, Args)]
-pub struct WorkerArgs {
-    #[arg(long)]
-    pub weights: PathBuf,
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    #[arg(long)]
-    pub member: usize,
-}
-
 pub fn run(a: EnsembleArgs) -> Result<()> {
     let notify = |line: &str| eprintln!("{line}");
     match a.command {
         EnsembleCommand::Train(t) => {
             let job = t.job()?;
-            let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{msg} [{bar:30}] {pos}/{len} images ({elapsed}, eta {eta})",
-                )
-                .expect("valid template"),
-            );
+            let bar = progress_bar(
+                0,
+                "{msg} [{bar:30}] {pos}/{len} images ({elapsed}, eta {eta})",
+            )
+            .unwrap_or_else(indicatif::ProgressBar::hidden);
             bar.set_message(format!("{} members", job.members));
             let trained = train::train(&job, &|done, total| {
                 bar.set_length(total);
@@ -227,8 +215,4 @@ impl TrainArgs {
             seed: self.seed,
         })
     }
-}
-
-pub fn worker(a: WorkerArgs) -> Result<()> {
-    crate::ensemble::worker::run(&a.weights, a.device.parse()?, a.member)
 }

@@ -42,7 +42,7 @@ pub enum Command {
     Ensemble(ensemble::EnsembleArgs),
     /// One ensemble member's worker process (started by the processes strategy).
     #[command(hide = true)]
-    EnsembleWorker(ensemble::WorkerArgs),
+    EnsembleWorker(worker::EnsembleWorkerArgs),
     /// A prediction worker process (started by the processes backend).
     #[command(hide = true)]
     Worker(worker::WorkerArgs),
@@ -63,7 +63,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(a) => inspect::run(a),
         Command::Worker(a) => worker::run(a),
         Command::Ensemble(a) => ensemble::run(a),
-        Command::EnsembleWorker(a) => ensemble::worker(a),
+        Command::EnsembleWorker(a) => worker::ensemble(a),
     }
 }
 
@@ -82,4 +82,19 @@ pub fn parse_models(text: &str) -> Result<Vec<crate::model::ModelKind>> {
         ));
     }
     Ok(out)
+}
+
+/// A progress bar on stderr, only when stderr is a terminal (piped output
+/// stays clean). `template` is indicatif's.
+pub fn progress_bar(len: u64, template: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal().then(|| {
+        let pb = indicatif::ProgressBar::new(len);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(template)
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        pb
+    })
 }

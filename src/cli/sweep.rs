@@ -1,11 +1,9 @@
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 
-use super::parse_models;
+use super::{parse_models, progress_bar};
 use crate::atomic::write_atomic;
 use crate::data::count::{format_count, parse_batch_sizes, parse_seconds};
 use crate::error::Result;
@@ -82,17 +80,10 @@ pub fn run(a: SweepArgs) -> Result<()> {
     }
     let total = job.cells() as u64;
     let stop = crate::interrupt::install();
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let pb = ProgressBar::new(total);
-        pb.set_style(
-            ProgressStyle::with_template(
-                "[{bar:30}] {pos}/{len} cells {elapsed_precise} eta {eta} {msg}",
-            )
-            .expect("template")
-            .progress_chars("=> "),
-        );
-        pb
-    });
+    let bar = progress_bar(
+        total,
+        "[{bar:30}] {pos}/{len} cells {elapsed_precise} eta {eta} {msg}",
+    );
     let csv = a.csv.then(|| job.out.with_extension("csv"));
     let results = sweep(&job, stop, &|line| eprintln!("{line}"), &mut |r| {
         if let Some(path) = &csv {

@@ -1,11 +1,10 @@
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
-use super::{parse_models, Format};
+use super::{parse_models, progress_bar, Format};
 use crate::data::count::count_arg;
 use crate::data::sets::{self, DataSpec};
 use crate::error::Result;
@@ -120,24 +119,17 @@ pub fn run(a: TrainArgs) -> Result<()> {
             };
         }
     }
-    let tty = std::io::stderr().is_terminal();
     let bar: Mutex<Option<ProgressBar>> = Mutex::new(None);
     let on_start = |kind: ModelKind, fits: usize| {
-        if tty {
-            let pb = ProgressBar::new(fits as u64);
-            pb.set_style(
-                ProgressStyle::with_template(
-                    "{prefix:>4} [{bar:30}] {pos}/{len} fits {elapsed_precise} eta {eta}",
-                )
-                .expect("template")
-                .progress_chars("=> "),
-            );
-            pb.set_prefix(kind.short());
-            if let Some(old) = bar.lock().expect("lock").replace(pb) {
-                old.finish_and_clear();
+        let template = "{prefix:>4} [{bar:30}] {pos}/{len} fits {elapsed_precise} eta {eta}";
+        match progress_bar(fits as u64, template) {
+            Some(pb) => {
+                pb.set_prefix(kind.short());
+                if let Some(old) = bar.lock().expect("lock").replace(pb) {
+                    old.finish_and_clear();
+                }
             }
-        } else {
-            eprintln!("training {kind}: {fits} fits on {threads} threads");
+            None => eprintln!("training {kind}: {fits} fits on {threads} threads"),
         }
     };
     let on_fit = || {
