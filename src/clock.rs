@@ -1,13 +1,28 @@
-//! Ground floor (imports nothing of cpuwall). Clocks. Wall time is monotonic; CPU time is this process's, all threads
-//! (`CLOCK_PROCESS_CPUTIME_ID`), to which callers add the CPU time worker
-//! processes report for their share of a job: the study's
-//! `time.process_time()` missed exactly that part.
+//! Ground floor (imports nothing of cpuwall). Clocks. Wall time is
+//! monotonic. A job's CPU time is exact per thread: every thread that works
+//! on it reads its own `CLOCK_THREAD_CPUTIME_ID` around its share, and
+//! worker processes report theirs (the part the study's
+//! `time.process_time()` missed). The process clock
+//! (`CLOCK_PROCESS_CPUTIME_ID`) is not exact per job: Linux brings another
+//! running thread's CPU time up to date only at a tick or a scheduler
+//! event, so a helper busy across the end of one job is charged to the next.
 
 use std::time::{Duration, Instant};
 
 /// CPU time of this process, all threads.
 pub fn process_cpu() -> Duration {
     cpu_time::ProcessTime::now().as_duration()
+}
+
+/// CPU time of the calling thread.
+pub fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// CPU time (user + system) of reaped children, from `getrusage`.
@@ -36,22 +51,58 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Both clocks now. The CPU clock is read first: a snapshot that starts
+    /// an interval keeps that (slower) read out of the wall time. An
+    /// interval's end uses [`Snapshot::end`].
     pub fn now() -> Self {
+        let cpu = process_cpu();
         Snapshot {
             wall: Instant::now(),
+            cpu,
+        }
+    }
+
+    /// Both clocks now, the wall clock first (see [`Snapshot::now`]).
+    pub fn end() -> Self {
+        let wall = Instant::now();
+        Snapshot {
+            wall,
             cpu: process_cpu(),
         }
     }
 }
 
-/// What one run cost.
-#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+/// What one run cost: per call, averaged over the `calls` back-to-back
+/// calls of one timed sample.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Usage {
     pub wall_seconds: f64,
-    /// This process, all threads.
+    /// This process: the threads that worked on the job.
     pub own_cpu_seconds: f64,
     /// Reported by worker processes for their part of the job.
     pub worker_cpu_seconds: f64,
+    /// Calls timed together in this sample (tiny calls are timed in batches).
+    #[serde(default = "one")]
+    pub calls: usize,
+    /// Threads and processes that did part of the work (0: not known).
+    #[serde(default)]
+    pub parallelism: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl Default for Usage {
+    fn default() -> Self {
+        Usage {
+            wall_seconds: 0.0,
+            own_cpu_seconds: 0.0,
+            worker_cpu_seconds: 0.0,
+            calls: 1,
+            parallelism: 0,
+        }
+    }
 }
 
 impl Usage {
@@ -61,6 +112,7 @@ impl Usage {
             wall_seconds: end.wall.duration_since(start.wall).as_secs_f64(),
             own_cpu_seconds: end.cpu.saturating_sub(start.cpu).as_secs_f64(),
             worker_cpu_seconds,
+            ..Usage::default()
         }
     }
 

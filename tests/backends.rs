@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cpuwall::data::synth::MakeClassification;
+use cpuwall::exec::build::BackendSetup;
 use cpuwall::exec::direct::Direct;
 use cpuwall::exec::processes::{PoolConfig, ProcessPool};
 use cpuwall::exec::threads::Threads;
 use cpuwall::exec::worker::FAULT_ENV;
-use cpuwall::exec::Backend;
+use cpuwall::exec::{Backend, BackendKind};
+use cpuwall::measure::run::{measure, Repeats};
 use cpuwall::model::params::{ParamSet, ParamValue};
 use cpuwall::model::store::{self, ModelHeader};
 use cpuwall::model::{fit, forest, logistic, nb, Classifier, Model, ModelKind};
@@ -106,6 +108,50 @@ proptest! {
         let mut got2 = vec![-1; x2.nrows()];
         p.predict(x2.view(), &mut got2).unwrap();
         prop_assert_eq!(got2, exp2);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+    /// Every thread's CPU is read on its own clock around its share of the
+    /// job, so no backend can report more CPU than the threads and
+    /// processes it ran on could burn in the wall time.
+    #[test]
+    fn cpu_per_wall_never_exceeds_the_threads_and_processes_used(
+        n in prop_oneof![Just(1usize), 2usize..200, 200usize..20_000],
+        threads in 1usize..4,
+        workers in 1usize..3,
+        chunk in prop_oneof![Just(None), (1usize..2000).prop_map(Some)],
+        seed in 0u32..1000,
+    ) {
+        let model = Arc::new(small_model(forest::KIND, 3, seed));
+        let dir = tempfile::tempdir().unwrap();
+        let path = save(dir.path(), &model);
+        let setup = BackendSetup {
+            threads,
+            workers,
+            chunk_rows: chunk,
+            threads_from: Some(1000),
+            exe: PathBuf::from(env!("CARGO_BIN_EXE_cpuwall")),
+            ..BackendSetup::new(model.clone(), path, String::new()).unwrap()
+        };
+        let x = rows(n, 6, seed as u64);
+        let mut out = vec![0; n];
+        for kind in BackendKind::LOCAL {
+            let limit = match kind {
+                BackendKind::Direct => 1,
+                BackendKind::Threads | BackendKind::Auto => threads,
+                _ => 1 + workers,
+            } as f64;
+            let mut b = kind.build(&setup).unwrap();
+            let m = measure(b.as_mut(), x.view(), &mut out, Repeats::fixed(6)).unwrap();
+            prop_assert!(
+                m.cpu_per_wall <= limit + 0.05,
+                "{kind}: CPU/wall {} on {limit} threads/processes ({n} rows)",
+                m.cpu_per_wall
+            );
+            prop_assert!(m.cpu_per_wall > 0.0);
         }
     }
 }

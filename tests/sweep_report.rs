@@ -118,13 +118,16 @@ fn cell(backend: &str, rows: u64, wall: f64, direct: f64) -> Cell {
         backend: backend.into(),
         rows,
         runs: 5,
+        samples: 5,
         wall_seconds: spread(wall),
+        wall_seconds_ci95: [wall * 0.9, wall * 1.1],
         cpu_seconds: spread(wall * 1.5),
         worker_cpu_seconds: spread(0.0),
         cpu_per_wall: 1.5,
         rows_per_second: rows as f64 / wall,
         speedup_vs_direct: Some(direct / wall),
         identical_to_direct: true,
+        parallelism: 2,
     }
 }
 
@@ -164,8 +167,11 @@ fn the_report_shows_the_results_files_numbers() {
     assert!(out.status.success(), "{}", stderr(&out));
     let md = std::fs::read_to_string(d.join("r.md")).unwrap();
     assert!(md.contains("| CPU | Test CPU 9000 |"), "{md}");
-    assert!(md.contains("| 1e3 | threads | 2.00 ms | 1.80 ms–2.40 ms | 3.00 ms | 1.50 | 500.00e3 | 0.50x | yes |"), "{md}");
-    assert!(md.contains("| 1e6 | threads | 10.00 ms | 9.00 ms–12.00 ms | 15.00 ms | 1.50 | 100.00e6 | 2.00x | yes |"), "{md}");
+    // Median (5 samples: too few for a 95% CI, so flagged ~), CI, runs,
+    // CPU per call = CPU/wall x median wall.
+    assert!(md.contains("| 1e3 | threads | 2.00 ms ~ | 1.80 ms–2.20 ms | 5 | 3.00 ms | 1.50 | 500.00e3 | 0.50x | yes |"), "{md}");
+    assert!(md.contains("| 1e6 | threads | 10.00 ms ~ | 9.00 ms–11.00 ms | 5 | 15.00 ms | 1.50 | 100.00e6 | 2.00x | yes |"), "{md}");
+    assert!(md.contains("cells are marked `~`"), "{md}");
     assert!(
         md.contains("threads beat direct (by 5% or more) from 1e6 rows"),
         "{md}"

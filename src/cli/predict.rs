@@ -4,7 +4,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::Format;
-use crate::data::count::count_arg;
+use crate::data::count::{count_arg, seconds_arg};
 use crate::data::source::RowSource;
 use crate::error::{Error, Result};
 use crate::exec::{parse_backend_list, BackendKind};
@@ -40,9 +40,12 @@ pub struct PredictArgs {
     /// Rows per chunk for threads (default: sized by the model's cost).
     #[arg(long, value_parser = count_arg)]
     pub chunk_rows: Option<u64>,
-    /// Timed repeats per backend (default: until 0.5 s measured, 3 to 1000 runs).
+    /// Minimum timed samples per backend (default 6; raises the count, never lowers --min-time).
     #[arg(long)]
     pub repeat: Option<usize>,
+    /// Minimum measured time per backend (e.g. 0.5s, 200ms); tiny calls are timed in batches.
+    #[arg(long, default_value = "0.5s", value_parser = seconds_arg)]
+    pub min_time: f64,
     /// Batch size from which auto uses threads (default: measured once, cached).
     #[arg(long, value_parser = count_arg)]
     pub threads_from: Option<u64>,
@@ -73,6 +76,7 @@ impl PredictArgs {
             threads_from: self.threads_from.map(|c| c as usize),
             worker_timeout: Duration::from_secs_f64(self.worker_timeout.max(0.001)),
             repeat: self.repeat,
+            min_time: self.min_time,
             out: self.out.clone(),
         }
     }

@@ -100,6 +100,11 @@ pub fn parse_batch_list(text: &str) -> Result<Vec<usize>> {
     Ok(list)
 }
 
+/// clap value parser for durations (`0.5s`, `200ms`).
+pub fn seconds_arg(s: &str) -> std::result::Result<f64, String> {
+    parse_seconds(s).map_err(|e| e.to_string())
+}
+
 /// A duration: `0.2s`, `200ms` or plain seconds.
 pub fn parse_seconds(text: &str) -> Result<f64> {
     let t = text.trim();

@@ -53,7 +53,7 @@ pub fn predict(job: &PredictJob, notify: &dyn Fn(&str)) -> Result<Prediction> {
     let mut probs = vec![0f32; images.len() * members * CLASSES];
     let start = Snapshot::now();
     let cost = strategy.run(&images.pixels, job.batch_size, &mut probs)?;
-    let usage = Usage::between(start, Snapshot::now(), cost.worker_cpu_seconds);
+    let usage = Usage::between(start, Snapshot::end(), cost.worker_cpu_seconds);
     let mean = average(&probs, members);
     let (accuracy, member_accuracy) = accuracies(&probs, members, &images.labels);
     if let Some(out) = &job.out {

@@ -30,11 +30,30 @@ use ndarray::ArrayView2;
 
 use crate::error::{Error, Result};
 
-/// What a call cost outside this process.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// What a call cost beyond the calling thread's own CPU clock.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CallCost {
     /// CPU seconds that worker processes report for their share.
     pub worker_cpu_seconds: f64,
+    /// CPU seconds other threads of this process spent on the call, each read
+    /// on its own thread clock around its share. `None`: the callee does not
+    /// account for its threads, so only the process clock can tell (inexact
+    /// per call: see `clock`).
+    pub helper_cpu_seconds: Option<f64>,
+    /// Threads and worker processes that did part of the work (caller
+    /// included): CPU/wall cannot exceed it.
+    pub parallelism: usize,
+}
+
+impl Default for CallCost {
+    /// The calling thread alone did the work.
+    fn default() -> Self {
+        CallCost {
+            worker_cpu_seconds: 0.0,
+            helper_cpu_seconds: Some(0.0),
+            parallelism: 1,
+        }
+    }
 }
 
 pub trait Backend {

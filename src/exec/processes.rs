@@ -176,6 +176,7 @@ impl Backend for ProcessPool {
             self.send(w, &job(&r))?;
             outstanding.insert(w, r);
         }
+        let outstanding_at_start = outstanding.len();
         let mut worker_cpu = Duration::ZERO;
         let mut replacements = 0;
         let mut deadline = Instant::now() + self.cfg.timeout;
@@ -224,6 +225,9 @@ impl Backend for ProcessPool {
         out.copy_from_slice(self.shm.as_ref().expect("present").output(rows, cols));
         Ok(CallCost {
             worker_cpu_seconds: worker_cpu.as_secs_f64(),
+            // The caller waits in poll(2) on its own thread clock.
+            helper_cpu_seconds: Some(0.0),
+            parallelism: 1 + outstanding_at_start,
         })
     }
 }

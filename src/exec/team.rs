@@ -15,6 +15,8 @@ use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::clock::thread_cpu;
+
 /// How long an idle helper spins before it parks.
 const SPIN: Duration = Duration::from_millis(5);
 
@@ -22,6 +24,9 @@ type Job = *const (dyn Fn(usize) + Sync);
 
 struct Shared {
     epoch: AtomicU64,
+    /// CPU nanoseconds the helpers spent in the current job, each read on
+    /// its own thread clock around its part.
+    helper_cpu_ns: AtomicU64,
     /// The current job (valid while `pending > 0`).
     job: Mutex<Option<SendJob>>,
     pending: AtomicUsize,
@@ -52,6 +57,7 @@ impl Team {
     pub fn new(size: usize) -> Self {
         let shared = Arc::new(Shared {
             epoch: AtomicU64::new(0),
+            helper_cpu_ns: AtomicU64::new(0),
             job: Mutex::new(None),
             pending: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
@@ -111,13 +117,15 @@ impl Team {
         self.shared.rest.store(true, Ordering::SeqCst);
     }
 
-    /// Run `f(0)` here and `f(i)` on helper i, returning when all are done.
-    /// A panic in a helper's part aborts the process (it cannot unwind
-    /// into this caller); the kernels run here do not panic on valid input.
-    pub fn run(&self, f: &(dyn Fn(usize) + Sync)) {
+    /// Run `f(0)` here and `f(i)` on helper i, returning when all are done,
+    /// with the CPU time the helpers spent on their parts (the caller's own
+    /// part is on the caller's thread clock). A panic in a helper's part
+    /// aborts the process (it cannot unwind into this caller); the kernels
+    /// run here do not panic on valid input.
+    pub fn run(&self, f: &(dyn Fn(usize) + Sync)) -> Duration {
         if self.helpers.is_empty() {
             f(0);
-            return;
+            return Duration::ZERO;
         }
         let _leading = self.leader.lock().unwrap_or_else(|e| e.into_inner());
         let s = &self.shared;
@@ -126,6 +134,7 @@ impl Team {
         let job: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f) };
         *s.job.lock().expect("team lock") = Some(SendJob(job));
         s.rest.store(false, Ordering::SeqCst);
+        s.helper_cpu_ns.store(0, Ordering::SeqCst);
         s.pending.store(self.helpers.len(), Ordering::SeqCst);
         s.epoch.fetch_add(1, Ordering::SeqCst);
         if *s.parked.lock().expect("team lock") > 0 {
@@ -147,6 +156,7 @@ impl Team {
         if let Err(panic) = ours {
             std::panic::resume_unwind(panic);
         }
+        Duration::from_nanos(s.helper_cpu_ns.load(Ordering::Acquire))
     }
 }
 
@@ -189,6 +199,7 @@ fn helper(s: &Shared, id: usize) {
             .lock()
             .expect("team lock")
             .expect("a job with the epoch");
+        let cpu0 = thread_cpu();
         let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             // SAFETY: the leader keeps the job alive until `pending` is 0.
             unsafe { (*job.0)(id) }
@@ -197,6 +208,8 @@ fn helper(s: &Shared, id: usize) {
             eprintln!("error: a team thread panicked; aborting");
             std::process::abort();
         }
+        let spent = thread_cpu().saturating_sub(cpu0).as_nanos() as u64;
+        s.helper_cpu_ns.fetch_add(spent, Ordering::AcqRel);
         s.pending.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -83,22 +83,34 @@ impl Backend for Threads {
         }
         let chunks = rows.div_ceil(chunk);
         let next = AtomicUsize::new(0);
+        let working = AtomicUsize::new(0);
         let base = OutPtr(out.as_mut_ptr());
         let model = &self.model;
-        self.team.run(&|_member| loop {
-            let c = next.fetch_add(1, Ordering::Relaxed);
-            if c >= chunks {
-                break;
+        let helper_cpu = self.team.run(&|_member| {
+            let mut took = false;
+            loop {
+                let c = next.fetch_add(1, Ordering::Relaxed);
+                if c >= chunks {
+                    break;
+                }
+                took = true;
+                let start = c * chunk;
+                let end = (start + chunk).min(rows);
+                // SAFETY: the counter hands out each chunk index once, chunks are
+                // disjoint ranges of `out`, and `run` returns only after every
+                // member is done, while `out` is still borrowed by this call.
+                let oc = unsafe { std::slice::from_raw_parts_mut(base.at(start), end - start) };
+                model.predict_into(x.slice_axis(Axis(0), (start..end).into()), oc);
             }
-            let start = c * chunk;
-            let end = (start + chunk).min(rows);
-            // SAFETY: the counter hands out each chunk index once, chunks are
-            // disjoint ranges of `out`, and `run` returns only after every
-            // member is done, while `out` is still borrowed by this call.
-            let oc = unsafe { std::slice::from_raw_parts_mut(base.at(start), end - start) };
-            model.predict_into(x.slice_axis(Axis(0), (start..end).into()), oc);
+            if took {
+                working.fetch_add(1, Ordering::Relaxed);
+            }
         });
-        Ok(CallCost::default())
+        Ok(CallCost {
+            helper_cpu_seconds: Some(helper_cpu.as_secs_f64()),
+            parallelism: working.into_inner().max(1),
+            ..CallCost::default()
+        })
     }
 
     fn rest(&mut self) {

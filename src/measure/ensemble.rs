@@ -111,8 +111,12 @@ struct StrategyCall<'a> {
 impl Timed for StrategyCall<'_> {
     fn call(&mut self) -> Result<CallCost> {
         let cost = self.strategy.run(self.pixels, self.batch, &mut self.out)?;
+        // Strategies do not account for their threads (candle, the team):
+        // their in-process CPU comes from the process clock.
         Ok(CallCost {
             worker_cpu_seconds: cost.worker_cpu_seconds,
+            helper_cpu_seconds: None,
+            parallelism: 0,
         })
     }
 }

@@ -212,11 +212,7 @@ fn sweep_on(
                     &mut Direct::new(std::sync::Arc::new(model.clone())),
                     x.view(),
                     &mut out,
-                    Repeats {
-                        min_seconds: job.min_time,
-                        min_runs: 1,
-                        max_runs: job.max_repeats.max(1),
-                    },
+                    Repeats::timed(job.min_time, None, job.max_repeats),
                 )?;
                 let direct_wall = m.wall_seconds.median;
                 res.cells.push(Cell::from_measured(
@@ -242,6 +238,8 @@ fn sweep_on(
                             .iter()
                             .map(|r| r.predict_cpu_seconds + r.gather_cpu_seconds)
                             .sum(),
+                        calls: 1,
+                        parallelism: run.ranks.len(),
                     });
                     labels = run.labels;
                 }

@@ -30,7 +30,10 @@ pub struct PredictJob {
     pub chunk_rows: Option<usize>,
     pub threads_from: Option<usize>,
     pub worker_timeout: Duration,
-    /// Fixed number of timed runs per backend (default: until 0.5 s, 3 to 1000).
+    /// Minimum measured seconds per backend.
+    pub min_time: f64,
+    /// Raises the minimum number of timed samples per backend (default 6);
+    /// never lowers `min_time`.
     pub repeat: Option<usize>,
     /// Where to write the labels (.csv column `y`, or .npy).
     pub out: Option<PathBuf>,
@@ -88,14 +91,7 @@ pub fn predict(job: &PredictJob, notify: &dyn Fn(&str)) -> Result<PredictOutcome
     let model = Arc::new(resolved.stored.model);
     let nf = model.n_features();
     let (x, data) = job.source.load(job.rows, nf, copies)?;
-    let repeats = match job.repeat {
-        Some(n) => Repeats::fixed(n),
-        None => Repeats {
-            min_seconds: 0.5,
-            min_runs: 3,
-            max_runs: 1000,
-        },
-    };
+    let repeats = Repeats::timed(job.min_time, job.repeat, 1000);
     let mut reference = vec![0i64; x.nrows()];
     model.predict_into(x.view(), &mut reference);
     warm_up(model.as_ref(), x.view(), &mut reference, WARM_UP);

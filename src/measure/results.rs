@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::env::Environment;
 use super::run::Measured;
-use super::stats::{speedup, Spread};
+use super::stats::{is_shaky, speedup, Spread};
 use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
 
@@ -20,14 +20,25 @@ pub struct Cell {
     pub model: String,
     pub backend: String,
     pub rows: u64,
+    /// Calls timed.
     pub runs: usize,
+    /// Timed samples (a sample of a tiny call is several calls); the wall
+    /// statistics are over samples, per call.
+    #[serde(default)]
+    pub samples: usize,
     pub wall_seconds: Spread,
+    /// 95% confidence interval of the median wall (order statistics).
+    #[serde(default)]
+    pub wall_seconds_ci95: [f64; 2],
     pub cpu_seconds: Spread,
     pub worker_cpu_seconds: Spread,
     pub cpu_per_wall: f64,
     pub rows_per_second: f64,
     pub speedup_vs_direct: Option<f64>,
     pub identical_to_direct: bool,
+    /// Most threads and processes that did part of one call (0: not known).
+    #[serde(default)]
+    pub parallelism: usize,
 }
 
 impl Cell {
@@ -52,14 +63,31 @@ impl Cell {
             backend: backend.into(),
             rows: m.rows as u64,
             runs: m.runs,
+            samples: m.samples,
             wall_seconds: m.wall_seconds,
+            wall_seconds_ci95: m.wall_seconds_ci95,
             cpu_seconds: m.cpu_seconds,
             worker_cpu_seconds: m.worker_cpu_seconds,
             cpu_per_wall: m.cpu_per_wall,
             rows_per_second: m.rows_per_second,
             speedup_vs_direct: direct_wall.map(|d| speedup(d, m.wall_seconds.median)),
             identical_to_direct,
+            parallelism: m.parallelism,
         }
+    }
+
+    /// CPU per call at the median wall (the aggregation of CPU/wall).
+    pub fn cpu_per_call(&self) -> f64 {
+        self.cpu_per_wall * self.wall_seconds.median
+    }
+
+    /// Too few samples for a 95% CI, or a CI wider than +-10% of the median.
+    pub fn is_shaky(&self) -> bool {
+        is_shaky(
+            self.samples,
+            self.wall_seconds_ci95,
+            self.wall_seconds.median,
+        )
     }
 }
 

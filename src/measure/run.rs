@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
-use super::stats::Spread;
-use crate::clock::{Snapshot, Usage};
+use super::stats::{is_shaky, median_ci95, Spread};
+use crate::clock::{process_cpu, thread_cpu, Usage};
 use crate::error::Result;
 use crate::exec::{Backend, CallCost};
 use crate::model::Classifier;
@@ -25,6 +25,18 @@ pub struct Repeats {
 }
 
 impl Repeats {
+    /// At least `min_seconds` measured and at least [`MIN_SAMPLES`] samples
+    /// (more if `at_least` says so), at most `max_samples` once the time is met.
+    pub fn timed(min_seconds: f64, at_least: Option<usize>, max_samples: usize) -> Self {
+        let min_runs = at_least.unwrap_or(0).max(MIN_SAMPLES);
+        Repeats {
+            min_seconds,
+            min_runs,
+            max_runs: max_samples.max(min_runs),
+        }
+    }
+
+    /// Exactly `n` samples, whatever the time.
     pub fn fixed(n: usize) -> Self {
         Repeats {
             min_seconds: 0.0,
@@ -37,19 +49,28 @@ impl Repeats {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Measured {
     pub rows: usize,
+    /// Calls timed (a sample of a tiny call times several back to back).
     pub runs: usize,
+    /// Timed samples; every statistic below is over samples, per call.
+    #[serde(default)]
+    pub samples: usize,
+    /// Per call: median (with min and max) over the samples.
     pub wall_seconds: Spread,
+    /// A 95% confidence interval of the median wall (order statistics).
+    #[serde(default)]
+    pub wall_seconds_ci95: [f64; 2],
     pub cpu_seconds: Spread,
     pub worker_cpu_seconds: Spread,
-    /// (own + worker CPU) / wall, summed over all runs. Not a median of
-    /// per-run ratios: Linux brings a thread's CPU time up to date only at a
-    /// tick or a scheduler event, so a helper thread busy across the end of
-    /// one run has part of its time counted in the next run. Per run, the
-    /// threads backend read 1.00 to 2.99 on 2 cores at 1e6 NB rows (median
-    /// 2.21, more than the cores); summed over runs the shifts cancel (1.97).
+    /// All CPU (the threads that worked, each on its own clock, plus worker
+    /// processes) over all wall time, summed over the samples. Because each
+    /// thread's CPU is read on its own clock around its share, this is exact
+    /// per call and cannot exceed `parallelism` (plus clock granularity).
     pub cpu_per_wall: f64,
     /// rows / median wall.
     pub rows_per_second: f64,
+    /// Most threads and processes that did part of one call (0: not known).
+    #[serde(default)]
+    pub parallelism: usize,
 }
 
 impl Measured {
@@ -58,15 +79,19 @@ impl Measured {
         let cpu: Vec<f64> = usages.iter().map(|u| u.cpu_seconds()).collect();
         let workers: Vec<f64> = usages.iter().map(|u| u.worker_cpu_seconds).collect();
         let wall_s = Spread::of(&wall);
-        let total_wall: f64 = wall.iter().sum();
+        let calls = |u: &Usage| u.calls.max(1) as f64;
+        let total_wall: f64 = usages.iter().map(|u| u.wall_seconds * calls(u)).sum();
+        let total_cpu: f64 = usages.iter().map(|u| u.cpu_seconds() * calls(u)).sum();
         Measured {
             rows,
-            runs: usages.len(),
+            runs: usages.iter().map(|u| u.calls.max(1)).sum(),
+            samples: usages.len(),
             wall_seconds: wall_s,
+            wall_seconds_ci95: median_ci95(&wall),
             cpu_seconds: Spread::of(&cpu),
             worker_cpu_seconds: Spread::of(&workers),
             cpu_per_wall: if total_wall > 0.0 {
-                cpu.iter().sum::<f64>() / total_wall
+                total_cpu / total_wall
             } else {
                 0.0
             },
@@ -75,7 +100,24 @@ impl Measured {
             } else {
                 0.0
             },
+            parallelism: usages.iter().map(|u| u.parallelism).max().unwrap_or(0),
         }
+    }
+
+    /// CPU per call at the median wall: `cpu_per_wall` x median wall, so the
+    /// CPU column and CPU/wall are the same aggregation.
+    pub fn cpu_per_call(&self) -> f64 {
+        self.cpu_per_wall * self.wall_seconds.median
+    }
+
+    /// Fewer samples than a 95% CI of the median needs, or a CI wider than
+    /// +-10% of the median: a cell to read with care.
+    pub fn is_shaky(&self) -> bool {
+        is_shaky(
+            self.samples,
+            self.wall_seconds_ci95,
+            self.wall_seconds.median,
+        )
     }
 }
 
@@ -104,37 +146,41 @@ pub fn warm_up(
     }
 }
 
-/// One measured call.
-pub fn measure_once(
-    backend: &mut dyn Backend,
-    x: ArrayView2<'_, f64>,
-    out: &mut [i64],
-) -> Result<Usage> {
-    let start = Snapshot::now();
-    let cost = backend.predict(x, out)?;
-    let end = Snapshot::now();
-    Ok(Usage::between(start, end, cost.worker_cpu_seconds))
-}
-
-/// Warm up once, then repeat per `repeats`. `out` holds the last predictions.
+/// `backend` alone on `x`, by the same runner as a comparison (warm-up
+/// first). `out` holds its last predictions.
 pub fn measure(
     backend: &mut dyn Backend,
     x: ArrayView2<'_, f64>,
     out: &mut [i64],
     repeats: Repeats,
 ) -> Result<Measured> {
-    backend.predict(x, out)?;
-    let mut usages = Vec::new();
-    let mut total = 0.0;
-    while usages.len() < repeats.min_runs
-        || (total < repeats.min_seconds && usages.len() < repeats.max_runs)
-    {
-        let u = measure_once(backend, x, out)?;
-        total += u.wall_seconds;
-        usages.push(u);
-    }
-    Ok(Measured::from_runs(x.nrows(), &usages))
+    let mut one = [backend];
+    let mut m = measure_interleaved(&mut one, x, out, repeats, |_, _| {}, &|| false)?;
+    Ok(m.remove(0))
 }
+
+/// One timed call of `backend` (the runner's sample of a single call).
+pub fn measure_once(
+    backend: &mut dyn Backend,
+    x: ArrayView2<'_, f64>,
+    out: &mut [i64],
+) -> Result<Usage> {
+    let out = RefCell::new(out);
+    let mut call = BackendCall {
+        backend,
+        x,
+        out: &out,
+        first: false,
+    };
+    sample(&mut call, 1)
+}
+
+pub use super::stats::MIN_SAMPLES;
+
+/// A sample of a tiny call times this much at least, as several calls back
+/// to back: the clocks' own cost (a CPU clock read is ~0.6 us on this VM,
+/// half of it inside the CPU interval) then stays under ~1% of a sample.
+const MIN_SAMPLE_SECONDS: f64 = 50e-6;
 
 /// Wall time each contender gets per round of [`time_interleaved`].
 const BLOCK_SECONDS: f64 = 0.05;
@@ -171,40 +217,47 @@ pub fn time_interleaved(
     mut warmed: impl FnMut(usize),
     stop: &dyn Fn() -> bool,
 ) -> Result<Vec<Measured>> {
-    let mut usages: Vec<Vec<Usage>> = vec![Vec::new(); jobs.len()];
-    let mut totals = vec![0.0; jobs.len()];
-    // Without a warm-up, no wake-up call before the first block either.
-    let mut last_call = vec![if warm_up { 0.0 } else { f64::INFINITY }; jobs.len()];
+    let n = jobs.len();
+    let mut usages: Vec<Vec<Usage>> = vec![Vec::new(); n];
+    let mut totals = vec![0.0; n];
+    // Wall of one call, last seen. Without a warm-up, no wake-up call
+    // before the first block either.
+    let mut per_call = vec![if warm_up { 0.0 } else { f64::INFINITY }; n];
     if warm_up {
         for (i, j) in jobs.iter_mut().enumerate() {
-            let t = Instant::now();
-            j.call()?;
-            last_call[i] = t.elapsed().as_secs_f64();
+            per_call[i] = settle(&mut **j)?;
             warmed(i);
             j.rest();
         }
     }
-    let wants = |n: usize, total: f64| {
-        n < repeats.min_runs || (total < repeats.min_seconds && n < repeats.max_runs)
+    let wants = |samples: usize, total: f64| {
+        samples < repeats.min_runs || (total < repeats.min_seconds && samples < repeats.max_runs)
     };
+    let mut round = 0;
     loop {
         let mut ran = false;
-        for (i, j) in jobs.iter_mut().enumerate() {
+        // Each round starts with the next contender: none is always first.
+        for i in (0..n).map(|k| (k + round) % n) {
+            let j = &mut *jobs[i];
             if !wants(usages[i].len(), totals[i]) {
                 continue;
             }
             ran = true;
-            if last_call[i] < BLOCK_SECONDS {
+            if per_call[i] < BLOCK_SECONDS {
                 j.call()?;
             }
             let mut block = 0.0;
             while block < BLOCK_SECONDS || block == 0.0 {
-                let start = Snapshot::now();
-                let cost = j.call()?;
-                let u = Usage::between(start, Snapshot::now(), cost.worker_cpu_seconds);
-                last_call[i] = u.wall_seconds;
-                block += u.wall_seconds;
-                totals[i] += u.wall_seconds;
+                let calls = if per_call[i] > 0.0 && per_call[i].is_finite() {
+                    (MIN_SAMPLE_SECONDS / per_call[i]).ceil().clamp(1.0, 1e6) as usize
+                } else {
+                    1
+                };
+                let u = sample(&mut *j, calls)?;
+                per_call[i] = u.wall_seconds;
+                let wall = u.wall_seconds * calls as f64;
+                block += wall;
+                totals[i] += wall;
                 usages[i].push(u);
                 if !wants(usages[i].len(), totals[i]) {
                     break;
@@ -212,6 +265,7 @@ pub fn time_interleaved(
             }
             j.rest();
         }
+        round += 1;
         if !ran || (stop() && usages.iter().all(|u| !u.is_empty())) {
             break;
         }
@@ -220,6 +274,63 @@ pub fn time_interleaved(
         .iter()
         .map(|u| Measured::from_runs(rows, u))
         .collect())
+}
+
+/// Untimed calls until one takes about as long as the one before (within
+/// 10%), for at most 0.1 s after the first: caches, page tables, branch
+/// predictors and sleeping helper threads settle before timing starts.
+/// Returns the last call's wall.
+fn settle(job: &mut dyn Timed) -> Result<f64> {
+    let start = Instant::now();
+    let timed = |job: &mut dyn Timed| -> Result<f64> {
+        let t = Instant::now();
+        job.call()?;
+        Ok(t.elapsed().as_secs_f64())
+    };
+    let mut last = timed(job)?;
+    while start.elapsed().as_secs_f64() < 0.1 + last {
+        let next = timed(job)?;
+        let stable = (next - last).abs() <= 0.1 * last;
+        last = next;
+        if stable {
+            break;
+        }
+    }
+    Ok(last)
+}
+
+/// One timed sample: `calls` calls back to back, per call. The CPU clocks
+/// are read outside the wall interval. In-process CPU is exact when every
+/// call accounts for its helper threads (the caller's thread clock plus
+/// theirs); otherwise it falls back to the process clock.
+fn sample(job: &mut dyn Timed, calls: usize) -> Result<Usage> {
+    let p0 = process_cpu();
+    let c0 = thread_cpu();
+    let t0 = Instant::now();
+    let mut helpers = Some(0.0);
+    let mut workers = 0.0;
+    let mut parallelism = 0;
+    for _ in 0..calls {
+        let cost = job.call()?;
+        helpers = helpers.zip(cost.helper_cpu_seconds).map(|(a, b)| a + b);
+        workers += cost.worker_cpu_seconds;
+        parallelism = parallelism.max(cost.parallelism);
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    let c1 = thread_cpu();
+    let p1 = process_cpu();
+    let own = match helpers {
+        Some(h) => c1.saturating_sub(c0).as_secs_f64() + h,
+        None => p1.saturating_sub(p0).as_secs_f64(),
+    };
+    let k = calls as f64;
+    Ok(Usage {
+        wall_seconds: wall / k,
+        own_cpu_seconds: own / k,
+        worker_cpu_seconds: workers / k,
+        calls,
+        parallelism,
+    })
 }
 
 /// A backend predicting one batch into a shared output buffer, as a

@@ -103,11 +103,7 @@ pub fn sweep(
     };
     let mut results = SweepResults::new(Environment::capture(), settings);
     let started = Instant::now();
-    let repeats = Repeats {
-        min_seconds: job.min_time,
-        min_runs: 1,
-        max_runs: job.max_repeats.max(1),
-    };
+    let repeats = Repeats::timed(job.min_time, None, job.max_repeats);
     let mut data_cache: Option<(usize, ndarray::Array2<f64>)> = None;
     'models: for resolved in models {
         let model = Arc::new(resolved.stored.model);

@@ -1,7 +1,7 @@
 //! Numbers derived from results: crossovers and findings, computed, never typed.
 
 use crate::data::count::format_count;
-use crate::exec::auto::beats;
+use crate::exec::auto::{beats, BEAT_MARGIN};
 use crate::measure::results::Cell;
 
 use super::baseline::{self, BaselineCell};
@@ -69,13 +69,14 @@ pub fn crossover_lines(cells: &[Cell], model: &str) -> Vec<String> {
             let x = crossover_rows(&sizes, |r| {
                 Some((wall(cells, model, b, r)?, wall(cells, model, "direct", r)?))
             });
+            let margin = ((1.0 - BEAT_MARGIN) * 100.0).round();
             match x {
                 Some(r) => format!(
-                    "{b} beat direct (by 5% or more) from {} rows",
+                    "{b} beat direct (by {margin}% or more) from {} rows",
                     format_count(r)
                 ),
                 None => format!(
-                    "{b} never beat direct by 5% up to {} rows",
+                    "{b} never beat direct by {margin}% up to {} rows",
                     format_count(*sizes.last().unwrap_or(&0))
                 ),
             }

@@ -76,6 +76,13 @@ impl Exporter for Markdown {
                 s.push_str(&format!("- **{m}**: {f}\n"));
             }
         }
+        let shaky = doc.cells.iter().filter(|c| c.is_shaky()).count();
+        if shaky > 0 {
+            s.push_str(&format!(
+                "\n{shaky} of {} cells are marked `~`: fewer than 6 timed samples, or a 95% CI of the median wider than ±10% of it. Findings that rest on them are tentative; measure them again with a longer `--min-time`.\n",
+                doc.cells.len()
+            ));
+        }
         for m in models(&doc.cells) {
             let long = m.parse::<ModelKind>().map(|k| k.long()).unwrap_or("model");
             s.push_str(&format!("\n## {m} ({long})\n\n"));
@@ -85,12 +92,12 @@ impl Exporter for Markdown {
                     files[0], files[1], files[2]
                 ));
             }
-            s.push_str("| rows | backend | wall (median) | wall min–max | CPU | CPU/wall | rows/s | speedup | same as direct |");
+            s.push_str("| rows | backend | wall (median) | 95% CI | runs | CPU | CPU/wall | rows/s | speedup | same as direct |");
             if has_base {
                 s.push_str(" scikit-learn wall | scikit-learn CPU/wall | cpuwall faster by |");
             }
             s.push('\n');
-            s.push_str(&"|---".repeat(if has_base { 12 } else { 9 }));
+            s.push_str(&"|---".repeat(if has_base { 13 } else { 10 }));
             s.push_str("|\n");
             for r in sizes(&doc.cells, &m) {
                 for b in backends(&doc.cells, &m) {
@@ -102,13 +109,15 @@ impl Exporter for Markdown {
                         continue;
                     };
                     s.push_str(&format!(
-                        "| {} | {} | {} | {}–{} | {} | {:.2} | {} | {} | {} |",
+                        "| {} | {} | {}{} | {}–{} | {} | {} | {:.2} | {} | {} | {} |",
                         format_count(r),
                         b,
                         units::seconds(c.wall_seconds.median),
-                        units::seconds(c.wall_seconds.min),
-                        units::seconds(c.wall_seconds.max),
-                        units::seconds(c.cpu_seconds.median),
+                        if c.is_shaky() { " ~" } else { "" },
+                        units::seconds(c.wall_seconds_ci95[0]),
+                        units::seconds(c.wall_seconds_ci95[1]),
+                        c.runs,
+                        units::seconds(c.cpu_per_call()),
                         c.cpu_per_wall,
                         units::rate(c.rows_per_second),
                         c.speedup_vs_direct

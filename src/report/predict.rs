@@ -15,11 +15,14 @@ pub fn json(o: &PredictOutcome) -> serde_json::Value {
             serde_json::json!({
                 "name": r.name,
                 "runs": m.runs,
+                "samples": m.samples,
                 "wall_seconds": m.wall_seconds.median,
+                "wall_seconds_ci95": m.wall_seconds_ci95,
                 "wall_seconds_min": m.wall_seconds.min,
                 "wall_seconds_max": m.wall_seconds.max,
-                "cpu_seconds": m.cpu_seconds.median,
+                "cpu_seconds": m.cpu_per_call(),
                 "worker_cpu_seconds": m.worker_cpu_seconds.median,
+                "parallelism": m.parallelism,
                 "cpu_per_wall": m.cpu_per_wall,
                 "rows_per_second": m.rows_per_second,
                 "speedup_vs_direct": r.speedup_vs_direct,
@@ -51,7 +54,8 @@ pub fn table(o: &PredictOutcome) -> String {
     let header = [
         "backend",
         "rows",
-        "wall (median, min-max)",
+        "wall (median, 95% CI)",
+        "runs",
         "cpu",
         "cpu/wall",
         "rows/s",
@@ -60,17 +64,20 @@ pub fn table(o: &PredictOutcome) -> String {
     let rows = format_count(o.rows as u64);
     let mut lines: Vec<Vec<String>> = Vec::new();
     for r in &o.backends {
-        let (m, w) = (&r.measured, r.measured.wall_seconds);
+        let m = &r.measured;
+        let ci = m.wall_seconds_ci95;
         lines.push(vec![
             r.name.clone(),
             rows.clone(),
             format!(
-                "{} ({}-{})",
-                units::seconds(w.median),
-                units::seconds(w.min),
-                units::seconds(w.max)
+                "{} ({}-{}){}",
+                units::seconds(m.wall_seconds.median),
+                units::seconds(ci[0]),
+                units::seconds(ci[1]),
+                if m.is_shaky() { " ~" } else { "" }
             ),
-            units::seconds(m.cpu_seconds.median),
+            m.runs.to_string(),
+            units::seconds(m.cpu_per_call()),
             format!("{:.2}", m.cpu_per_wall),
             units::rate(m.rows_per_second),
             r.speedup_vs_direct
@@ -81,10 +88,22 @@ pub fn table(o: &PredictOutcome) -> String {
             cold[0] = format!("{} cold", r.name);
             cold[1] = rows.clone();
             cold[2] = format!("{} (spawn + load + first call)", units::seconds(c));
+            cold[3] = "1".into();
             lines.push(cold);
         }
     }
     s.push_str(&table::render(&header, &lines));
+    if o.backends.iter().any(|b| b.measured.is_shaky()) {
+        s.push_str("~ fewer than 6 samples or a CI wider than +-10% of the median: noisy, raise --min-time\n");
+    }
+    for b in &o.backends {
+        if b.kind == crate::exec::BackendKind::Threads && b.measured.parallelism == 1 {
+            s.push_str(&format!(
+                "{}: no helper thread took a chunk in any call (the batch was too small to split, or helpers were not scheduled): it ran single-threaded\n",
+                b.name
+            ));
+        }
+    }
     s.push_str(&format!(
         "predictions identical across backends: {}\n",
         if o.identical() { "yes" } else { "NO" }
