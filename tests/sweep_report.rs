@@ -231,11 +231,10 @@ fn bad_results_and_bad_sweep_arguments_get_one_line_and_exit_code_2() {
     );
 }
 
-#[test]
-fn an_interrupted_sweep_keeps_its_cells_marked_incomplete() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cpuwall"))
+/// Start a long sweep into `r.json`, wait for its first saved cell, send
+/// `signal`; the exit status.
+fn interrupt_sweep(d: &Path, signal: i32) -> (std::process::ExitStatus, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_cpuwall"))
         .args([
             "sweep",
             "--models",
@@ -252,26 +251,153 @@ fn an_interrupted_sweep_keeps_its_cells_marked_incomplete() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let path = d.join("r.json");
+    let partial = d.join("r.partial.json");
     let start = Instant::now();
-    while !path.exists() && start.elapsed() < Duration::from_secs(60) {
+    while !partial.exists() && start.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(path.exists(), "no cell was ever written");
+    assert!(partial.exists(), "no cell was ever written");
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = child.wait().unwrap();
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_interrupted_sweep_keeps_its_cells_in_a_partial_file_marked_incomplete() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (status, err) = interrupt_sweep(d, libc::SIGINT);
     assert_eq!(status.code(), Some(130));
-    let r = SweepResults::load(&path).unwrap();
+    assert!(err.contains("r.partial.json"), "{err}");
+    assert!(
+        !d.join("r.json").exists(),
+        "an incomplete sweep took the results name"
+    );
+    let r = SweepResults::load(&d.join("r.partial.json")).unwrap();
     assert!(!r.complete);
     assert!(
         !r.cells.is_empty() && r.cells.len() < 24,
         "{} cells",
         r.cells.len()
     );
-    let out = run_in(d, &["report", "r.json", "-o", "r.md"]);
+    let out = run_in(d, &["report", "r.partial.json", "-o", "r.md"]);
     assert!(out.status.success());
     assert!(std::fs::read_to_string(d.join("r.md"))
         .unwrap()
         .contains("INCOMPLETE"));
+}
+
+#[test]
+fn sigterm_during_a_rerun_leaves_the_complete_results_file_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = run_in(
+        d,
+        &[
+            "sweep",
+            "--models",
+            "nb",
+            "--backends",
+            "direct",
+            "--rows",
+            "10",
+            "--min-time",
+            "1ms",
+            "--out",
+            "r.json",
+        ],
+    );
+    assert_succeeds(&out);
+    assert!(
+        !d.join("r.partial.json").exists(),
+        "a complete sweep left its partial file"
+    );
+    let complete = std::fs::read(d.join("r.json")).unwrap();
+    assert!(SweepResults::load(&d.join("r.json")).unwrap().complete);
+    let (status, _) = interrupt_sweep(d, libc::SIGTERM);
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(std::fs::read(d.join("r.json")).unwrap(), complete);
+    assert!(
+        !SweepResults::load(&d.join("r.partial.json"))
+            .unwrap()
+            .complete
+    );
+}
+
+#[test]
+fn results_record_cpuwalls_own_commit_from_inside_another_repository() {
+    let git = |dir: &Path, args: &[&str]| {
+        Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let ours = git(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &["rev-parse", "--short=12", "HEAD"],
+    )
+    .unwrap_or_else(|| "unknown".into());
+    // The user's own project, with a commit of its own, as the working directory.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let theirs = git(d, &["init", "-q"]).and_then(|_| {
+        std::fs::write(d.join("a.txt"), "a").unwrap();
+        git(d, &["add", "a.txt"])?;
+        git(
+            d,
+            &[
+                "-c",
+                "user.name=u",
+                "-c",
+                "user.email=u@x",
+                "commit",
+                "-qm",
+                "theirs",
+            ],
+        )?;
+        git(d, &["rev-parse", "--short=12", "HEAD"])
+    });
+    let out = run_in(
+        d,
+        &[
+            "sweep",
+            "--models",
+            "nb",
+            "--backends",
+            "direct",
+            "--rows",
+            "10",
+            "--min-time",
+            "1ms",
+            "--out",
+            "r.json",
+        ],
+    );
+    assert_succeeds(&out);
+    let r = SweepResults::load(&d.join("r.json")).unwrap();
+    let recorded = r.environment.git_commit.trim_end_matches("-dirty");
+    assert_eq!(recorded, ours, "recorded {recorded}, cpuwall is at {ours}");
+    if let Some(theirs) = theirs {
+        assert_ne!(
+            recorded, theirs,
+            "the working directory's commit was recorded"
+        );
+    }
+    assert!(["release", "debug"].contains(&r.environment.build_profile.as_str()));
+    assert!(!r.environment.isa.is_empty());
+    assert!(r.environment.clock_overhead_seconds > 0.0);
+    let version = run_in(d, &["--version"]);
+    assert!(
+        stdout(&version).contains(&format!("commit {ours}")),
+        "{}",
+        stdout(&version)
+    );
 }

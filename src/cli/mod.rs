@@ -16,7 +16,7 @@ use crate::error::Result;
 #[derive(Debug, Parser)]
 #[command(
     name = "cpuwall",
-    version,
+    version = env!("CPUWALL_VERSION_LINE"),
     about = "Train classical classifiers, predict through parallel backends, and measure wall vs CPU time honestly."
 )]
 pub struct Cli {

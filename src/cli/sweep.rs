@@ -1,5 +1,4 @@
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 
 use clap::Args;
 
@@ -84,7 +83,8 @@ pub fn run(a: SweepArgs) -> Result<()> {
         total,
         "[{bar:30}] {pos}/{len} cells {elapsed_precise} eta {eta} {msg}",
     );
-    let csv = a.csv.then(|| job.out.with_extension("csv"));
+    // The CSV follows the JSON: partial while running, renamed when complete.
+    let csv = a.csv.then(|| job.partial_path().with_extension("csv"));
     let results = sweep(&job, stop, &|line| eprintln!("{line}"), &mut |r| {
         if let Some(path) = &csv {
             write_atomic(path, cells_csv(&r.cells).as_bytes())?;
@@ -111,13 +111,23 @@ pub fn run(a: SweepArgs) -> Result<()> {
     if let Some(pb) = &bar {
         pb.finish_and_clear();
     }
-    if stop.load(Ordering::SeqCst) {
+    if !results.complete {
         eprintln!(
-            "interrupted: {} of {total} cells kept in {} (marked incomplete)",
+            "interrupted: {} of {total} cells kept in {} (marked incomplete; {} was not changed)",
             results.cells.len(),
+            job.partial_path().display(),
             job.out.display()
         );
         std::process::exit(130);
+    }
+    if let Some(partial) = &csv {
+        let done = job.out.with_extension("csv");
+        std::fs::rename(partial, &done).map_err(|e| {
+            crate::error::Error::io(
+                format!("cannot move {} to {}", partial.display(), done.display()),
+                e,
+            )
+        })?;
     }
     println!(
         "{} cells in {:.1} s (noise: a typical repeat is {:.1}% slower than the best) -> {}",

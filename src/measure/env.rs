@@ -9,7 +9,18 @@ pub struct Environment {
     pub os: String,
     pub rustc: String,
     pub cpuwall_version: String,
+    /// cpuwall's own commit (recorded at build time), `-dirty` when its
+    /// tracked files differed from the commit.
     pub git_commit: String,
+    /// `release` or `debug`: timings of a debug build mean little.
+    #[serde(default)]
+    pub build_profile: String,
+    /// The vector ISA the kernels use on this CPU (`avx512`, `scalar`).
+    #[serde(default)]
+    pub isa: String,
+    /// What one read of a CPU clock costs here (median of 1000), seconds.
+    #[serde(default)]
+    pub clock_overhead_seconds: f64,
     /// UTC, RFC 3339.
     pub date: String,
     /// 1-minute load average when the run started and ended.
@@ -27,26 +38,46 @@ impl Environment {
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|| std::env::consts::ARCH.to_string());
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        let git_commit = std::process::Command::new("git")
-            .args(["rev-parse", "--short", "HEAD"])
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|| "unknown".into());
         Environment {
             cpu_model,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             os: format!("{} {}", std::env::consts::OS, kernel.trim()),
             rustc: env!("CPUWALL_RUSTC_VERSION").to_string(),
             cpuwall_version: env!("CARGO_PKG_VERSION").to_string(),
-            git_commit,
+            git_commit: build_commit(),
+            build_profile: env!("CPUWALL_BUILD_PROFILE").to_string(),
+            isa: crate::model::kernel::isa().to_string(),
+            clock_overhead_seconds: clock_overhead(),
             date: utc_now(),
             load_average_start: load_average(),
             load_average_end: 0.0,
         }
     }
+}
+
+/// cpuwall's commit as recorded when this binary was built.
+pub fn build_commit() -> String {
+    let dirty = if env!("CPUWALL_GIT_DIRTY") == "true" {
+        "-dirty"
+    } else {
+        ""
+    };
+    format!("{}{dirty}", env!("CPUWALL_GIT_COMMIT"))
+}
+
+/// Median cost of one thread-CPU clock read, over 1000 reads in batches of 10.
+pub fn clock_overhead() -> f64 {
+    let mut per_read: Vec<f64> = (0..100)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            for _ in 0..10 {
+                std::hint::black_box(crate::clock::thread_cpu());
+            }
+            t.elapsed().as_secs_f64() / 10.0
+        })
+        .collect();
+    per_read.sort_by(f64::total_cmp);
+    per_read[per_read.len() / 2]
 }
 
 pub fn load_average() -> f64 {

@@ -259,7 +259,7 @@ fn sweep_on(
                     .push(Cell::from_measured(k.short(), "mpi", &m, direct, same));
                 res.update_noise();
                 res.elapsed_seconds = started.elapsed().as_secs_f64();
-                res.save(&job.out)?;
+                job.save(res)?;
                 on_cell(res);
             }
         }
@@ -268,7 +268,7 @@ fn sweep_on(
         res.complete = true;
         res.environment.load_average_end = load_average();
         res.elapsed_seconds = started.elapsed().as_secs_f64();
-        res.save(&job.out)?;
+        job.finish(res)?;
     }
     Ok(results)
 }

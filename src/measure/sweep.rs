@@ -19,6 +19,19 @@ use crate::exec::BackendKind;
 use crate::model::{Classifier, ModelKind};
 use crate::tune::train::resolve_model;
 
+/// `dir/NAME.partial.EXT` for `dir/NAME.EXT`.
+pub fn partial_path(out: &std::path::Path) -> PathBuf {
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match out.extension() {
+        Some(ext) => format!("{stem}.partial.{}", ext.to_string_lossy()),
+        None => format!("{stem}.partial"),
+    };
+    out.with_file_name(name)
+}
+
 /// What to sweep and where to write it.
 #[derive(Debug, Clone)]
 pub struct SweepJob {
@@ -33,7 +46,9 @@ pub struct SweepJob {
     pub threads: Option<usize>,
     pub workers: Option<usize>,
     pub seed: u32,
-    /// Results file (JSON), rewritten after every cell.
+    /// Results file (JSON). While the sweep runs, results go to
+    /// [`SweepJob::partial_path`] after every cell; only a complete sweep is
+    /// renamed over `out`, so an interrupted one never replaces it.
     pub out: PathBuf,
     /// Executable for process workers (default: this one).
     pub exe: Option<PathBuf>,
@@ -53,8 +68,35 @@ impl SweepJob {
         self.models.len() * self.rows.len() * self.backends.len()
     }
 
-    fn save(&self, r: &SweepResults) -> Result<()> {
-        r.save(&self.out)
+    /// `NAME.partial.json` beside `out`: the results while the sweep runs,
+    /// and what an interrupted sweep leaves.
+    pub fn partial_path(&self) -> PathBuf {
+        partial_path(&self.out)
+    }
+
+    /// Save the results so far (to the partial file).
+    pub(crate) fn save(&self, r: &SweepResults) -> Result<()> {
+        r.save(&self.partial_path())
+    }
+
+    /// Save the final results: a complete sweep replaces `out`; an
+    /// incomplete one stays in the partial file.
+    pub(crate) fn finish(&self, r: &SweepResults) -> Result<()> {
+        self.save(r)?;
+        if r.complete {
+            let partial = self.partial_path();
+            std::fs::rename(&partial, &self.out).map_err(|e| {
+                Error::io(
+                    format!(
+                        "cannot move {} to {}",
+                        partial.display(),
+                        self.out.display()
+                    ),
+                    e,
+                )
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -152,6 +194,6 @@ pub fn sweep(
     results.complete = !stop.load(Ordering::SeqCst);
     results.environment.load_average_end = load_average();
     results.elapsed_seconds = started.elapsed().as_secs_f64();
-    job.save(&results)?;
+    job.finish(&results)?;
     Ok(results)
 }

@@ -182,6 +182,17 @@ impl RowKernel {
     }
 }
 
+/// The vector ISA the row kernels and the blocked forest use on this CPU:
+/// `avx512` where AVX-512F is present, else `scalar` (the same sums in the
+/// same order, without vectors).
+pub fn isa() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        return "avx512";
+    }
+    "scalar"
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;

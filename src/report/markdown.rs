@@ -39,7 +39,15 @@ impl Exporter for Markdown {
                 ("rustc", e.rustc.clone()),
                 (
                     "cpuwall",
-                    format!("{} (commit {})", e.cpuwall_version, e.git_commit),
+                    format!(
+                        "{} (commit {}, {} build)",
+                        e.cpuwall_version, e.git_commit, e.build_profile
+                    ),
+                ),
+                ("vector ISA in use", e.isa.clone()),
+                (
+                    "one CPU-clock read",
+                    crate::units::seconds(e.clock_overhead_seconds),
                 ),
                 ("date", e.date.clone()),
                 (
