@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""scikit-learn's side of `cpuwall sweep`, measured on this machine.
+
+Trains the study's four models the way the scikit-learn study did
+(make_classification(10000 x 10, random_state=0), train_test_split(test_size=0.2,
+random_state=2020), GridSearchCV(cv=5) over the study's grids), then times
+`predict` on the same rows cpuwall's sweep predicts (make_classification(N x 10,
+random_state=1); cpuwall's generator is a bit-exact port) through
+
+  direct     model.predict(X)
+  threads    joblib.Parallel(n_jobs, prefer="threads") over contiguous chunks
+  processes  joblib.Parallel(n_jobs) with the loky process pool, kept warm
+
+for every batch size, and writes the CSV that `cpuwall report --baseline` reads
+(the study's sklearn_sweep.csv columns). CPU time counts the worker processes
+too (psutil), the part the study's time.process_time() missed.
+
+    python3 -m venv .venv && .venv/bin/pip install scikit-learn joblib numpy psutil
+    .venv/bin/python baselines/sklearn_sweep.py --out results/sklearn.csv
+    cpuwall report results/sweep.json --baseline results/sklearn.csv -o reports/sweep.md
+
+Each cell is timed for at least --min-time and at least 6 runs (like cpuwall);
+the median wall is reported.
+"""
+
+import argparse
+import csv
+import os
+import statistics
+import sys
+import time
+
+import joblib
+import numpy as np
+import psutil
+import sklearn
+from sklearn.datasets import make_classification
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.naive_bayes import GaussianNB
+from sklearn.svm import LinearSVC
+
+MIN_RUNS = 6
+
+# The study's estimators and grids (cpuwall's default grids are the same).
+MODELS = {
+    "nb": (GaussianNB(), {}),
+    "lr": (
+        LogisticRegression(solver="saga", max_iter=5000, l1_ratio=0.5),
+        {"penalty": ["l1", "l2", "elasticnet"], "C": [0.001, 0.01, 0.1, 1, 10, 100, 1000]},
+    ),
+    "svc": (
+        LinearSVC(dual=False, max_iter=20000),
+        {"penalty": ["l1", "l2"], "C": [0.01, 0.1, 1, 10, 100]},
+    ),
+    "rf": (RandomForestClassifier(random_state=0), {}),
+}
+
+
+def parse_rows(text):
+    """`10..1e7` by decade, or a list `10,500,1e4` (cpuwall's --rows)."""
+    if ".." in text:
+        lo, hi = (int(float(v)) for v in text.split(".."))
+        out, r = [], lo
+        while r <= hi:
+            out.append(r)
+            r *= 10
+        return out
+    return [int(float(v)) for v in text.split(",") if v.strip()]
+
+
+def train(name):
+    x, y = make_classification(n_samples=10000, n_features=10, random_state=0)
+    x_train, _, y_train, _ = train_test_split(x, y, test_size=0.2, random_state=2020)
+    estimator, grid = MODELS[name]
+    if grid:
+        search = GridSearchCV(estimator, grid, cv=5, n_jobs=-1)
+        search.fit(x_train, y_train)
+        return search.best_estimator_
+    return estimator.fit(x_train, y_train)
+
+
+def chunks(x, n):
+    return np.array_split(x, n) if len(x) >= n else [x]
+
+
+class Backends:
+    """The three ways of predicting, each returning labels."""
+
+    def __init__(self, model, n_jobs):
+        self.model = model
+        self.n_jobs = n_jobs
+        self.threads = joblib.Parallel(n_jobs=n_jobs, prefer="threads")
+        self.processes = joblib.Parallel(n_jobs=n_jobs, backend="loky")
+
+    def direct(self, x):
+        return self.model.predict(x)
+
+    def run_threads(self, x):
+        parts = self.threads(joblib.delayed(self.model.predict)(c) for c in chunks(x, self.n_jobs))
+        return np.concatenate(parts)
+
+    def run_processes(self, x):
+        parts = self.processes(joblib.delayed(self.model.predict)(c) for c in chunks(x, self.n_jobs))
+        return np.concatenate(parts)
+
+
+def children_cpu(me):
+    total = 0.0
+    for c in me.children(recursive=True):
+        try:
+            t = c.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def measure(call, x, min_time, max_runs, me):
+    """Median wall, median own CPU, median CPU with workers, runs."""
+    call(x)  # warm-up (starts the loky workers on first use)
+    walls, cpus, alls = [], [], []
+    total = 0.0
+    while len(walls) < MIN_RUNS or (total < min_time and len(walls) < max_runs):
+        w0 = children_cpu(me)
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        call(x)
+        wall = time.perf_counter() - t0
+        own = time.process_time() - c0
+        workers = children_cpu(me) - w0
+        walls.append(wall)
+        cpus.append(own)
+        alls.append(own + workers)
+        total += wall
+    return statistics.median(walls), statistics.median(cpus), statistics.median(alls), len(walls)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", default="nb,lr,svc,rf")
+    p.add_argument("--rows", default="10..1e7", help="LOW..HIGH by decade, or a list")
+    p.add_argument("--min-time", type=float, default=0.2, help="seconds per cell")
+    p.add_argument("--max-runs", type=int, default=1000)
+    p.add_argument("--n-jobs", type=int, default=os.cpu_count())
+    p.add_argument("--out", default="results/sklearn.csv")
+    a = p.parse_args()
+    names = [m.strip().lower() for m in a.models.split(",") if m.strip()]
+    for n in names:
+        if n not in MODELS:
+            sys.exit(f"error: --models: unknown model '{n}'; choose nb, lr, svc, rf")
+    sizes = parse_rows(a.rows)
+    me = psutil.Process()
+    x_all, _ = make_classification(n_samples=max(sizes), n_features=10, random_state=1)
+    rows_out = []
+    for name in names:
+        t = time.perf_counter()
+        model = train(name)
+        print(f"{name}: trained in {time.perf_counter() - t:.2f} s", file=sys.stderr)
+        b = Backends(model, a.n_jobs)
+        calls = [("direct", b.direct, "none"), ("threads", b.run_threads, "ThreadingBackend"),
+                 ("processes", b.run_processes, "LokyBackend")]
+        for n in sizes:
+            x = x_all[:n]
+            expected = b.direct(x)
+            direct_wall = None
+            for backend, call, impl in calls:
+                same = bool(np.array_equal(call(x), expected))
+                wall, cpu, cpu_all, runs = measure(call, x, a.min_time, a.max_runs, me)
+                if backend == "direct":
+                    direct_wall = wall
+                rows_out.append({
+                    "model": name, "backend": backend, "rows": n,
+                    "cpu_s": cpu, "wall_s": wall, "cpu_per_wall": cpu / wall,
+                    "cpu_incl_workers_s": cpu_all, "cpu_incl_workers_per_wall": cpu_all / wall,
+                    "speedup_vs_direct": direct_wall / wall, "n_runs": runs,
+                    "backend_impl": impl, "all_same_as_direct": same,
+                    "sklearn_version": sklearn.__version__, "n_jobs": a.n_jobs,
+                })
+                print(f"{name} {backend} {n}: {wall * 1e3:.3f} ms ({runs} runs)", file=sys.stderr)
+    os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
+    tmp = a.out + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows_out[0]))
+        w.writeheader()
+        w.writerows(rows_out)
+    os.replace(tmp, a.out)
+    print(f"{len(rows_out)} cells -> {a.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
