@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::predict::PredictJob;
 use super::results::{Cell, Settings, SweepResults};
 use super::run::{measure, Measured, Repeats};
-use super::stats::{speedup, Spread};
+use super::stats::{median_ci95, speedup, Spread, MIN_SAMPLES};
 use super::sweep::SweepJob;
 use crate::clock::Usage;
 use crate::data::count::format_count;
@@ -34,6 +34,8 @@ pub struct MpiPredictOutcome {
     pub ranks: usize,
     pub runs: usize,
     pub wall_seconds: Spread,
+    /// 95% CI of the median wall (order statistics over the runs).
+    pub wall_seconds_ci95: [f64; 2],
     /// The run whose wall time is closest to the median.
     pub median: MpiRun,
     /// Labels equal direct's, and direct's wall (up to 1e7 rows: direct
@@ -112,7 +114,7 @@ fn predict_on(cluster: &Cluster, job: &PredictJob) -> Result<Option<MpiPredictOu
             )
         }
     };
-    let repeats = job.repeat.unwrap_or(3).max(1);
+    let repeats = job.repeat.unwrap_or(0).max(MIN_SAMPLES);
     let (x, generated) = local_rows(cluster, nf, total, &source)?;
     predict_local(cluster, &model, total, x.view(), generated)?; // warm-up
     let mut runs: Vec<MpiRun> = Vec::new();
@@ -154,6 +156,7 @@ fn predict_on(cluster: &Cluster, job: &PredictJob) -> Result<Option<MpiPredictOu
         ranks: cluster.size,
         runs: runs.len(),
         wall_seconds: spread,
+        wall_seconds_ci95: median_ci95(&walls),
         median,
         check,
     }))
@@ -176,6 +179,7 @@ fn sweep_on(
     job: &SweepJob,
     on_cell: &mut dyn FnMut(&SweepResults),
 ) -> Result<Option<SweepResults>> {
+    job.check_outputs()?;
     if cluster.is_root() {
         for k in &job.models {
             resolve_model(k.short(), &job.models_dir)?;
@@ -245,8 +249,8 @@ fn sweep_on(
                 }
                 let total: f64 = usages.iter().map(|u| u.wall_seconds).sum();
                 let more = cluster.is_root()
-                    && total < job.min_time
-                    && usages.len() < job.max_repeats.max(1);
+                    && (usages.len() < MIN_SAMPLES
+                        || (total < job.min_time && usages.len() < job.max_repeats));
                 if !cluster.broadcast_flag(more) {
                     break;
                 }

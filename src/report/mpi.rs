@@ -16,6 +16,7 @@ pub fn json(o: &MpiPredictOutcome) -> serde_json::Value {
         "ranks": o.ranks,
         "runs": o.runs,
         "wall_seconds": o.wall_seconds.median,
+        "wall_seconds_ci95": o.wall_seconds_ci95,
         "wall_seconds_min": o.wall_seconds.min,
         "wall_seconds_max": o.wall_seconds.max,
         "cpu_seconds": o.predict_cpu(),
