@@ -55,7 +55,7 @@ impl fmt::Display for ModelFileProblem {
             ),
             ModelFileProblem::Truncated { expected, found } => write!(
                 f,
-                "model file is truncated ({found} of {expected} bytes); re-copy or retrain it"
+                "model file is truncated ({found} bytes, its header announces at least {expected}); re-copy or retrain it"
             ),
             ModelFileProblem::Corrupted => write!(
                 f,

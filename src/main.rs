@@ -20,9 +20,36 @@ fn main() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
     }
-    let cli = cpuwall::cli::Cli::parse();
+    let cli = match cpuwall::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => usage_error(e),
+    };
     if let Err(e) = cpuwall::cli::run(cli) {
         eprintln!("error: {e}");
         std::process::exit(e.exit_code());
     }
+}
+
+/// clap's errors as one line (exit 2), like every other bad input: its
+/// message without the blank line, usage block and "--help" footer. Help
+/// and version requests print as clap prints them.
+fn usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit()
+    }
+    let text = e.render().to_string();
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    eprintln!("{} (see --help)", parts.join(" "));
+    std::process::exit(2)
 }

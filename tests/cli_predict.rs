@@ -92,7 +92,8 @@ fn on_a_fresh_directory_predict_trains_the_default_model_and_reports_every_backe
     );
     assert!(out.status.success());
     assert!(!stderr(&out).contains("trained"));
-    assert!(stdout(&out).contains("predictions identical across backends: yes"));
+    // Direct alone is the reference: no claim about other backends.
+    assert!(!stdout(&out).contains("identical"), "{}", stdout(&out));
 }
 
 #[test]

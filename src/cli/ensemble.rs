@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::{progress_bar, Format};
-use crate::atomic::write_atomic;
-use crate::data::count::{count_arg, parse_batch_list};
+use crate::atomic::{refuse_overwriting_inputs, write_atomic};
+use crate::data::count::{count_arg, parse_batch_list, positive_arg, timeout_arg};
 use crate::ensemble::devices::DeviceSpec;
 use crate::ensemble::predict::{predict, PredictJob};
 use crate::ensemble::train::{self, TrainJob};
@@ -50,7 +50,7 @@ pub struct TrainArgs {
     pub epochs: usize,
     #[arg(long, default_value_t = 4)]
     pub batch_size: usize,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = positive_arg, allow_negative_numbers = true)]
     pub learning_rate: f64,
     /// A cifar-10-batches-bin directory (data_batch_*.bin, test_batch.bin).
     #[arg(long, conflicts_with = "synthetic")]
@@ -91,7 +91,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 500)]
     pub segment: usize,
     /// Seconds a member process may stay silent before it is killed.
-    #[arg(long, default_value_t = 120.0)]
+    #[arg(long, default_value_t = 120.0, value_parser = timeout_arg, allow_negative_numbers = true)]
     pub worker_timeout: f64,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -151,6 +151,9 @@ pub fn run(a: EnsembleArgs) -> Result<()> {
                 segment: b.segment,
                 worker_timeout: b.worker_timeout,
             };
+            if let (Some(out), Some(data)) = (&b.out, &job.data) {
+                refuse_overwriting_inputs(&[("--out", out)], &[("--data", data)])?;
+            }
             let quiet = b.format == Format::Json;
             let results = bench(&job, &notify, |c| {
                 if !quiet {
@@ -194,6 +197,7 @@ pub fn run(a: EnsembleArgs) -> Result<()> {
             Ok(())
         }
         EnsembleCommand::Report(r) => {
+            refuse_overwriting_inputs(&[("--out", &r.out)], &[("--results", &r.results)])?;
             let results = StudyResults::load(&r.results)?;
             write_atomic(&r.out, out::study_markdown(&results).as_bytes())?;
             println!("wrote {}", r.out.display());

@@ -4,7 +4,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::Format;
-use crate::data::count::{count_arg, seconds_arg};
+use crate::data::count::{count_arg, parallelism_arg, seconds_arg, timeout_arg};
 use crate::data::source::RowSource;
 use crate::error::{Error, Result};
 use crate::exec::{parse_backend_list, BackendKind};
@@ -17,7 +17,7 @@ pub struct PredictArgs {
     #[arg(long)]
     pub model: String,
     /// Synthetic rows to predict (make_classification, the model's feature count).
-    #[arg(long, value_parser = count_arg, conflicts_with = "data")]
+    #[arg(long, value_parser = count_arg, conflicts_with = "data", allow_negative_numbers = true)]
     pub rows: Option<u64>,
     /// Rows to predict: CSV with a header (a label column is dropped) or .npy.
     #[arg(long)]
@@ -32,10 +32,10 @@ pub struct PredictArgs {
     #[arg(long, default_value = "all")]
     pub backend: String,
     /// Threads for the threads/auto backends (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = parallelism_arg)]
     pub threads: Option<usize>,
     /// Worker processes for the processes backend (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = parallelism_arg)]
     pub workers: Option<usize>,
     /// Rows per chunk for threads (default: sized by the model's cost).
     #[arg(long, value_parser = count_arg)]
@@ -50,7 +50,7 @@ pub struct PredictArgs {
     #[arg(long, value_parser = count_arg)]
     pub threads_from: Option<u64>,
     /// Seconds a worker may take for its share before it is killed.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, value_parser = timeout_arg, allow_negative_numbers = true)]
     pub worker_timeout: f64,
     /// Where nb/lr/svc/rf model files live.
     #[arg(long, default_value = "models")]
@@ -74,7 +74,7 @@ impl PredictArgs {
             workers: self.workers,
             chunk_rows: self.chunk_rows.map(|c| c as usize),
             threads_from: self.threads_from.map(|c| c as usize),
-            worker_timeout: Duration::from_secs_f64(self.worker_timeout.max(0.001)),
+            worker_timeout: Duration::from_secs_f64(self.worker_timeout),
             repeat: self.repeat,
             min_time: self.min_time,
             out: self.out.clone(),

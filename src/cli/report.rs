@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::error::Result;
-use crate::report::{baseline, sweep::write_report};
+use crate::report::sweep::write_report;
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -19,11 +19,7 @@ pub struct ReportArgs {
 }
 
 pub fn run(a: ReportArgs) -> Result<()> {
-    let base = match &a.baseline {
-        Some(p) => baseline::read(p)?,
-        None => Vec::new(),
-    };
-    let written = write_report(&a.results, &a.out, base)?;
+    let written = write_report(&a.results, &a.out, a.baseline.as_deref())?;
     for p in written {
         println!("wrote {}", p.display());
     }

@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::{parse_models, progress_bar};
 use crate::atomic::write_atomic;
-use crate::data::count::{format_count, parse_batch_sizes, parse_seconds};
+use crate::data::count::{format_count, parallelism_arg, parse_batch_sizes, parse_seconds};
 use crate::error::Result;
 use crate::exec::parse_backend_list;
 use crate::measure::sweep::{sweep, SweepJob};
@@ -25,9 +25,9 @@ pub struct SweepArgs {
     pub min_time: String,
     #[arg(long, default_value_t = 1000)]
     pub max_repeats: usize,
-    #[arg(long)]
+    #[arg(long, value_parser = parallelism_arg)]
     pub threads: Option<usize>,
-    #[arg(long)]
+    #[arg(long, value_parser = parallelism_arg)]
     pub workers: Option<usize>,
     /// Seed of the synthetic rows.
     #[arg(long, default_value_t = 1)]

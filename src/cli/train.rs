@@ -5,13 +5,14 @@ use clap::Args;
 use indicatif::ProgressBar;
 
 use super::{parse_models, progress_bar, Format};
-use crate::data::count::count_arg;
+use crate::atomic::{lock_dir, refuse_overwriting_inputs};
+use crate::data::count::{count_arg, parallelism_arg};
 use crate::data::sets::{self, DataSpec};
 use crate::error::Result;
 use crate::model::ModelKind;
 use crate::report::training;
 use crate::tune::grid::grids_for;
-use crate::tune::train::{fit_pool, train_models, TrainJob};
+use crate::tune::train::{fit_pool, model_path, train_models, TrainJob};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -31,7 +32,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = "y")]
     pub label: String,
     /// Synthetic rows (make_classification) when no --data is given.
-    #[arg(long, default_value = "10000", value_parser = count_arg)]
+    #[arg(long, default_value = "10000", value_parser = count_arg, allow_negative_numbers = true)]
     pub rows: u64,
     /// Synthetic features.
     #[arg(long, default_value = "10", value_parser = count_arg)]
@@ -52,7 +53,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 5)]
     pub cv: usize,
     /// Worker threads for the (candidate, fold) fits; default: all cores.
-    #[arg(long)]
+    #[arg(long, value_parser = parallelism_arg)]
     pub jobs: Option<usize>,
     /// Grid override, repeatable: MODEL.PARAM=V1,V2 (e.g. lr.C=0.1,1).
     #[arg(long = "grid")]
@@ -90,6 +91,7 @@ impl TrainArgs {
 
 pub fn run(a: TrainArgs) -> Result<()> {
     let models = parse_models(&a.models)?;
+    check_outputs(&a, &models)?;
     let grids = grids_for(&models, a.grid_file.as_deref(), &a.grid)?;
     let (train, test, data_line) = sets::load(&a.data_spec())?;
     crate::tune::kfold::stratified_folds(&train.y, a.cv, None)?;
@@ -110,6 +112,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
         #[cfg(feature = "mpi")]
         {
             let cluster = crate::exec::mpi::Cluster::init()?;
+            let _lock = if cluster.is_root() {
+                Some(lock_dir(&a.out, "cpuwall train")?)
+            } else {
+                None
+            };
             let trained = pool.install(|| {
                 crate::tune::train::train_models_on_cluster(&cluster, &job, &train, Some(&test))
             })?;
@@ -119,6 +126,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
             };
         }
     }
+    // One run at a time writes a directory's set of models.
+    let _lock = lock_dir(&a.out, "cpuwall train")?;
     let bar: Mutex<Option<ProgressBar>> = Mutex::new(None);
     let on_start = |kind: ModelKind, fits: usize| {
         let template = "{prefix:>4} [{bar:30}] {pos}/{len} fits {elapsed_precise} eta {eta}";
@@ -159,4 +168,33 @@ fn print_trained(
         Format::Table => print!("{}", training::summary(trained, &report)),
     }
     Ok(())
+}
+
+/// Before any work: `--out` must be a directory (or not exist yet), and no
+/// file written into it may be one of the inputs.
+fn check_outputs(a: &TrainArgs, models: &[ModelKind]) -> Result<()> {
+    if a.out.exists() && !a.out.is_dir() {
+        return Err(crate::error::Error::usage(format!(
+            "--out {} is a file; train writes a directory of model files: give a directory",
+            a.out.display()
+        )));
+    }
+    let outputs: Vec<PathBuf> = models
+        .iter()
+        .map(|k| model_path(&a.out, *k))
+        .chain([a.out.join("training-report.md")])
+        .collect();
+    let inputs: Vec<(&str, &std::path::Path)> = [
+        ("--data", &a.data),
+        ("--test", &a.test),
+        ("--labels", &a.labels),
+        ("--test-labels", &a.test_labels),
+        ("--grid-file", &a.grid_file),
+    ]
+    .into_iter()
+    .filter_map(|(opt, p)| p.as_deref().map(|p| (opt, p)))
+    .collect();
+    let outputs: Vec<(&str, &std::path::Path)> =
+        outputs.iter().map(|p| ("--out", p.as_path())).collect();
+    refuse_overwriting_inputs(&outputs, &inputs)
 }

@@ -100,6 +100,37 @@ pub fn parse_batch_list(text: &str) -> Result<Vec<usize>> {
     Ok(list)
 }
 
+/// The most threads or processes any option starts.
+pub const MAX_PARALLELISM: usize = 1024;
+
+/// clap value parser for a thread or process count: 1 to 1024.
+pub fn parallelism_arg(s: &str) -> std::result::Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_PARALLELISM).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "'{s}' is not a count from 1 to {MAX_PARALLELISM} (threads or processes)"
+        )),
+    }
+}
+
+/// clap value parser for a timeout in seconds: finite, above zero, at most a day.
+pub fn timeout_arg(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a timeout in seconds above 0 and at most 86400"
+        )),
+    }
+}
+
+/// clap value parser for a rate or step size: finite and above zero.
+pub fn positive_arg(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a finite number above 0")),
+    }
+}
+
 /// clap value parser for durations (`0.5s`, `200ms`).
 pub fn seconds_arg(s: &str) -> std::result::Result<f64, String> {
     parse_seconds(s).map_err(|e| e.to_string())

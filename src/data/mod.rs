@@ -126,14 +126,19 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Load a labelled dataset from CSV (header, label column) or `.npy`
-/// (features file plus a labels file).
-pub fn load_labelled(path: &Path, label: &str, labels_npy: Option<&Path>) -> Result<Dataset> {
+/// (features file plus a labels file, given by the option `labels_option`).
+pub fn load_labelled(
+    path: &Path,
+    label: &str,
+    labels_npy: Option<&Path>,
+    labels_option: &str,
+) -> Result<Dataset> {
     match extension(path).as_str() {
         "npy" => {
             let x = npy::read_features(path)?;
             let y_path = labels_npy.ok_or_else(|| {
                 Error::usage(format!(
-                    "{}: a .npy features file needs its labels: add --labels y.npy",
+                    "{}: a .npy features file needs its labels: add {labels_option} y.npy",
                     path.display()
                 ))
             })?;

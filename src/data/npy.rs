@@ -233,12 +233,17 @@ pub fn read_labels(path: &Path) -> Result<Vec<i64>> {
             .iter()
             .enumerate()
             .map(|(i, x)| {
-                if x.is_finite() && x.fract() == 0.0 {
+                // Beyond 2^53 floats skip integers, and beyond i64 a cast
+                // saturates: 1e19 and 2e19 would both become one class.
+                if x.is_finite() && x.fract() == 0.0 && x.abs() <= 9_007_199_254_740_992.0 {
                     Ok(*x as i64)
                 } else {
                     Err(Error::data(
                         path,
-                        format!("label {} is {x}, not an integer class", i + 1),
+                        format!(
+                            "label {} is {x}, not an integer class (whole numbers up to 2^53)",
+                            i + 1
+                        ),
                     ))
                 }
             })

@@ -34,11 +34,12 @@ pub struct DataSpec {
 pub fn load(a: &DataSpec) -> Result<(Dataset, Dataset, String)> {
     match &a.data {
         Some(path) => {
-            let data = load_labelled(path, &a.label, a.labels.as_deref())?;
+            let data = load_labelled(path, &a.label, a.labels.as_deref(), "--labels")?;
             data.validate_for_training(path)?;
             match &a.test {
                 Some(tp) => {
-                    let test = load_labelled(tp, &a.label, a.test_labels.as_deref())?;
+                    let test =
+                        load_labelled(tp, &a.label, a.test_labels.as_deref(), "--test-labels")?;
                     check_finite(test.x.view(), tp)?;
                     if test.n_features() != data.n_features() {
                         return Err(Error::data(

@@ -59,6 +59,15 @@ impl RowSource {
         }
     }
 
+    /// Feature columns of a file source (None for synthetic rows).
+    pub fn file_columns(&self) -> Result<Option<usize>> {
+        Ok(match self {
+            RowSource::Synthetic { .. } => None,
+            RowSource::Npy(p) => Some(npy::shape(p)?.get(1).copied().unwrap_or(1)),
+            RowSource::Csv { path, label } => Some(csv::read_features(path, label)?.ncols()),
+        })
+    }
+
     /// Every row for one process: the file's (checked finite and
     /// `n_features` wide), or `rows` synthetic ones (default 1e6; refused
     /// if `copies` of them would not fit in memory). Also a line saying
@@ -86,10 +95,18 @@ impl RowSource {
         let path = self.path().expect("a file source");
         check_finite(x.view(), path)?;
         if x.ncols() != n_features {
+            // One column too many in a CSV is most often a label column by
+            // another name than the one dropped.
+            let hint = match self {
+                RowSource::Csv { label, .. } if x.ncols() == n_features + 1 => format!(
+                    "; if one column is the label (not named '{label}'), name it with --label COLUMN"
+                ),
+                _ => String::new(),
+            };
             return Err(Error::data(
                 path,
                 format!(
-                    "{} feature columns but the model was trained on {n_features}; give data with {n_features} feature columns",
+                    "{} feature columns but the model was trained on {n_features}; give data with {n_features} feature columns{hint}",
                     x.ncols()
                 ),
             ));

@@ -8,7 +8,7 @@ use super::devices::DeviceSpec;
 use super::native::average;
 use super::processes::Settings;
 use super::{accuracies, argmax, StrategyKind};
-use crate::atomic::write_atomic;
+use crate::atomic::{refuse_overwriting_inputs, write_atomic};
 use crate::clock::{Snapshot, Usage};
 use crate::data::cifar::{self, CLASSES};
 use crate::error::{Error, Result};
@@ -42,6 +42,9 @@ pub struct Prediction {
 pub fn predict(job: &PredictJob, notify: &dyn Fn(&str)) -> Result<Prediction> {
     if job.batch_size == 0 {
         return Err(Error::usage("--batch-size must be at least 1"));
+    }
+    if let Some(out) = &job.out {
+        refuse_overwriting_inputs(&[("--out", out)], &[("--images", &job.images)])?;
     }
     let images = cifar::read_batch(&job.images)?;
     let ensemble = super::train::load_or_train(&job.models, &job.devices, notify)?;

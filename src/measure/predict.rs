@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use super::compare::{build_all, compare, Compared};
 use super::run::{warm_up, Repeats, WARM_UP};
+use crate::atomic::refuse_overwriting_inputs;
 use crate::data::source::RowSource;
 use crate::data::{check_memory, write_labels};
 use crate::error::{Error, Result};
 use crate::exec::build::{cores, current_exe, BackendSetup};
 use crate::exec::BackendKind;
 use crate::model::{Classifier, ModelKind};
-use crate::tune::train::{model_file, resolve_model};
+use crate::tune::train::{model_file, resolve_model, DEFAULT_FEATURES};
 
 /// What to predict, with what, and how to time it.
 #[derive(Debug, Clone)]
@@ -65,6 +66,14 @@ pub fn predict(job: &PredictJob, notify: &dyn Fn(&str)) -> Result<PredictOutcome
     if job.workers == Some(0) || job.threads == Some(0) {
         return Err(Error::usage("--workers and --threads must be at least 1"));
     }
+    if let Some(out) = &job.out {
+        let model = model_file(&job.model, &job.models_dir);
+        let mut inputs = vec![("--model", model.as_path())];
+        if let Some(data) = job.source.path() {
+            inputs.push(("--data", data));
+        }
+        refuse_overwriting_inputs(&[("--out", out)], &inputs)?;
+    }
     if job.backends.contains(&BackendKind::Mpi) {
         return Err(Error::usage(
             "--backend mpi runs under mpirun (measure::mpi), not in a local comparison",
@@ -81,7 +90,22 @@ pub fn predict(job: &PredictJob, notify: &dyn Fn(&str)) -> Result<PredictOutcome
         if job.model.parse::<ModelKind>().is_ok()
             && !model_file(&job.model, &job.models_dir).exists()
         {
-            check_memory(rows, 10, copies)?;
+            check_memory(rows, DEFAULT_FEATURES as u64, copies)?;
+        }
+    }
+    // A missing default model is trained on 10-feature synthetic data: say
+    // so before training one that cannot read the user's file.
+    if job.model.parse::<ModelKind>().is_ok() && !model_file(&job.model, &job.models_dir).exists() {
+        if let (Some(cols), Some(path)) = (job.source.file_columns()?, job.source.path()) {
+            if cols != DEFAULT_FEATURES {
+                return Err(Error::usage(format!(
+                    "{} does not exist, and the default {} model is trained on {DEFAULT_FEATURES}-feature synthetic data, but {} has {cols} feature columns: train a model on your data first (cpuwall train --data {})",
+                    model_file(&job.model, &job.models_dir).display(),
+                    job.model,
+                    path.display(),
+                    path.display()
+                )));
+            }
         }
     }
     let resolved = resolve_model(&job.model, &job.models_dir)?;

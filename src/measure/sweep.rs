@@ -12,12 +12,13 @@ use super::compare::{build_all, compare};
 use super::env::{load_average, Environment};
 use super::results::{Cell, Settings, SweepResults};
 use super::run::{warm_up, Repeats, WARM_UP};
+use crate::atomic::refuse_overwriting_inputs;
 use crate::data::synth::study_data;
 use crate::error::{Error, Result};
 use crate::exec::build::{cores, current_exe, BackendSetup};
 use crate::exec::BackendKind;
 use crate::model::{Classifier, ModelKind};
-use crate::tune::train::resolve_model;
+use crate::tune::train::{model_path, resolve_model};
 
 /// `dir/NAME.partial.EXT` for `dir/NAME.EXT`.
 pub fn partial_path(out: &std::path::Path) -> PathBuf {
@@ -74,6 +75,21 @@ impl SweepJob {
         partial_path(&self.out)
     }
 
+    /// Refuse a results path that is one of the model files swept.
+    pub fn check_outputs(&self) -> Result<()> {
+        let models: Vec<PathBuf> = self
+            .models
+            .iter()
+            .map(|k| model_path(&self.models_dir, *k))
+            .collect();
+        let inputs: Vec<(&str, &std::path::Path)> = models
+            .iter()
+            .map(|p| ("--models-dir", p.as_path()))
+            .collect();
+        let partial = self.partial_path();
+        refuse_overwriting_inputs(&[("--out", &self.out), ("--out", &partial)], &inputs)
+    }
+
     /// Save the results so far (to the partial file).
     pub(crate) fn save(&self, r: &SweepResults) -> Result<()> {
         r.save(&self.partial_path())
@@ -110,6 +126,7 @@ pub fn sweep(
     notify: &dyn Fn(&str),
     on_cell: &mut dyn FnMut(&SweepResults) -> Result<()>,
 ) -> Result<SweepResults> {
+    job.check_outputs()?;
     let max_rows = *job
         .rows
         .iter()

@@ -71,12 +71,57 @@ pub fn save(path: &Path, header: &ModelHeader, model: &Model) -> Result<()> {
     write_atomic(path, &encode(header, model))
 }
 
+/// The largest model file cpuwall reads (a forest of 10^7 nodes is ~0.5 GB).
+pub const MAX_FILE_BYTES: u64 = 4 << 30;
+
+/// Read and check a model file. Bounded: the magic is checked on the first
+/// 8 bytes before anything else is read, and the rest is read only up to the
+/// file's own size (`/dev/zero`, a pipe or a 1 GB foreign file cost 8 bytes).
 pub fn load(path: &Path) -> Result<StoredModel> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::model_file(path, ModelFileProblem::NotFound),
-        _ => Error::model_file(path, ModelFileProblem::Invalid(format!("cannot read: {e}"))),
-    })?;
-    decode(&bytes).map_err(|p| Error::model_file(path, p))
+    use std::io::Read;
+    let problem = |p| Error::model_file(path, p);
+    let cannot = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => problem(ModelFileProblem::NotFound),
+        _ => problem(ModelFileProblem::Invalid(format!("cannot read: {e}"))),
+    };
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    if meta.is_dir() {
+        return Err(problem(ModelFileProblem::Invalid(
+            "is a directory, not a model file".into(),
+        )));
+    }
+    let mut bytes = Vec::new();
+    let mut reader = file.take(MAGIC.len() as u64);
+    reader.read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.as_slice() != MAGIC {
+        return Err(problem(
+            decode(&bytes).err().unwrap_or(ModelFileProblem::NotAModel),
+        ));
+    }
+    // A regular file is read to its size; anything else up to the ceiling.
+    let too_big = || {
+        problem(ModelFileProblem::Invalid(format!(
+            "larger than {} GB, the most a model file may be",
+            MAX_FILE_BYTES >> 30
+        )))
+    };
+    if meta.is_file() && meta.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    let cap = if meta.is_file() {
+        meta.len()
+    } else {
+        MAX_FILE_BYTES + 1
+    };
+    let mut reader = reader
+        .into_inner()
+        .take(cap.saturating_sub(MAGIC.len() as u64));
+    reader.read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    decode(&bytes).map_err(problem)
 }
 
 /// Declared total length, if the fixed fields are present.
@@ -124,8 +169,13 @@ pub fn decode(b: &[u8]) -> std::result::Result<StoredModel, ModelFileProblem> {
                 expected,
                 found: n as u64,
             },
+            // The header's length runs past the end: at least the header,
+            // the payload length field and the checksum were announced.
             None => ModelFileProblem::Truncated {
-                expected: (FIXED + SUM) as u64,
+                expected: FIXED as u64
+                    + u64::from(u32::from_le_bytes(b[12..16].try_into().expect("4 bytes")))
+                    + 8
+                    + SUM as u64,
                 found: n as u64,
             },
             _ => ModelFileProblem::Corrupted,

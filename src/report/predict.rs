@@ -104,9 +104,14 @@ pub fn table(o: &PredictOutcome) -> String {
             ));
         }
     }
-    s.push_str(&format!(
-        "predictions identical across backends: {}\n",
-        if o.identical() { "yes" } else { "NO" }
-    ));
+    let verdict = if o.identical() { "yes" } else { "NO" };
+    match o.backends.as_slice() {
+        // Direct alone is the reference: there is nothing to compare.
+        [only] if only.kind == crate::exec::BackendKind::Direct => {}
+        [_] => s.push_str(&format!("predictions identical to direct's: {verdict}\n")),
+        _ => s.push_str(&format!(
+            "predictions identical across backends: {verdict}\n"
+        )),
+    }
     s
 }

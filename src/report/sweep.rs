@@ -6,7 +6,7 @@ use super::analysis::{backends, models, sizes};
 use super::baseline::BaselineCell;
 use super::export::{for_extension, Doc};
 use super::svg::{line_chart, Series};
-use crate::atomic::write_atomic;
+use crate::atomic::{refuse_overwriting_inputs, write_set};
 use crate::error::{Error, Result};
 use crate::measure::results::{Cell, SweepResults};
 
@@ -73,16 +73,27 @@ pub fn plots_for(cells: &[Cell], model: &str, base: &[BaselineCell]) -> [String;
     ]
 }
 
-/// Write the report to `out` (format from its extension) and, for
-/// markdown, the SVG plots beside it. Returns the files written.
+/// Write the report of the results files `inputs` to `out` (format from its
+/// extension) and, for markdown, the SVG plots beside it, with scikit-learn's
+/// sweep from `baseline` beside cpuwall's. No output may be one of the
+/// inputs. Returns the files written.
 pub fn write_report(
     inputs: &[PathBuf],
     out: &Path,
-    base: Vec<BaselineCell>,
+    baseline: Option<&Path>,
 ) -> Result<Vec<PathBuf>> {
     if inputs.is_empty() {
         return Err(Error::usage("give at least one results file"));
     }
+    let mut sources: Vec<(&str, &Path)> = inputs.iter().map(|p| ("results", p.as_path())).collect();
+    if let Some(b) = baseline {
+        sources.push(("--baseline", b));
+    }
+    refuse_overwriting_inputs(&[("-o", out)], &sources)?;
+    let base = match baseline {
+        Some(p) => super::baseline::read(p)?,
+        None => Vec::new(),
+    };
     let results: Vec<SweepResults> = inputs
         .iter()
         .map(|p| SweepResults::load(p))
@@ -108,7 +119,7 @@ pub fn write_report(
             "the results hold no measured cells",
         ));
     }
-    let mut written = Vec::new();
+    let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     let mut plots = Vec::new();
     if exporter.extension() == "md" {
         let stem = out
@@ -122,10 +133,11 @@ pub fn write_report(
             }
             let svgs = plots_for(&cells, &m, &base);
             let names = ["wall", "cpu", "speedup"].map(|k| format!("{stem}-{m}-{k}.svg"));
-            for (svg, name) in svgs.iter().zip(&names) {
-                let p = dir.join(name);
-                write_atomic(&p, svg.as_bytes())?;
-                written.push(p);
+            for name in &names {
+                refuse_overwriting_inputs(&[("-o (its plot)", &dir.join(name))], &sources)?;
+            }
+            for (svg, name) in svgs.into_iter().zip(&names) {
+                files.push((dir.join(name), svg.into_bytes()));
             }
             plots.push((m, names));
         }
@@ -137,7 +149,8 @@ pub fn write_report(
         baseline: base,
         plots,
     };
-    write_atomic(out, exporter.render(&doc).as_bytes())?;
-    written.push(out.to_path_buf());
-    Ok(written)
+    files.push((out.to_path_buf(), exporter.render(&doc).into_bytes()));
+    // The report and its plots land together or not at all.
+    write_set(&files)?;
+    Ok(files.into_iter().map(|(p, _)| p).collect())
 }

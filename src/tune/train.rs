@@ -212,9 +212,12 @@ pub fn train_models_with(
 }
 
 /// Train the study's default model of `kind` (make_classification 10000 x
+/// Features of the default models trained on first use (make_classification).
+pub const DEFAULT_FEATURES: usize = 10;
+
 /// 10, seed 0, the study's split, default grid, 5-fold CV) into `dir`.
 pub fn train_default(kind: ModelKind, dir: &Path) -> Result<TrainedModel> {
-    let data = crate::data::synth::study_data(10_000, 10, 0)?;
+    let data = crate::data::synth::study_data(10_000, DEFAULT_FEATURES, 0)?;
     let (train, test) = crate::data::split::train_test_split(&data, 0.2, 2020, false)?;
     let mut grids = BTreeMap::new();
     grids.insert(kind, super::grid::default_grid(kind));
