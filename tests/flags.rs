@@ -68,3 +68,19 @@ fn a_negative_count_gets_a_message_about_the_value() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_models_dir_that_does_not_exist_is_refused_not_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("typo");
+    let t = typo.to_str().unwrap();
+    refused_at_once(
+        &["sweep", "--models", "nb", "--models-dir", t],
+        "is not a directory",
+    );
+    refused_at_once(
+        &["predict", "--model", "nb", "--models-dir", t],
+        "is not a directory",
+    );
+    assert!(!typo.exists(), "the typo was created");
+}

@@ -2,18 +2,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
-
 use common::*;
-
-fn run_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cpuwall"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
 
 /// A little-endian float64 `.npy` vector.
 fn f64_npy(values: &[f64]) -> Vec<u8> {
@@ -118,4 +107,39 @@ fn a_truncated_model_says_how_much_its_header_announced() {
         2,
         "truncated (200 bytes, its header announces at least",
     );
+}
+
+#[test]
+fn a_model_file_renamed_to_another_familys_name_is_refused_under_that_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_succeeds(&run_in(d, &["train", "--models", "nb", "--rows", "2000"]));
+    std::fs::rename(d.join("models/nb.cpuwall"), d.join("models/lr.cpuwall")).unwrap();
+    let out = run_in(
+        d,
+        &[
+            "predict",
+            "--model",
+            "lr",
+            "--rows",
+            "100",
+            "--backend",
+            "direct",
+        ],
+    );
+    assert_fails(&out, 2, "holds a nb model, not lr");
+    // By its path it is what it is.
+    let out = run_in(
+        d,
+        &[
+            "predict",
+            "--model",
+            "models/lr.cpuwall",
+            "--rows",
+            "100",
+            "--backend",
+            "direct",
+        ],
+    );
+    assert_succeeds(&out);
 }

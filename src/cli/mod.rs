@@ -84,6 +84,21 @@ pub fn parse_models(text: &str) -> Result<Vec<crate::model::ModelKind>> {
     Ok(out)
 }
 
+/// `--models-dir`: a directory the user named must exist (a typo must not
+/// silently get a fresh directory of default models); without the option,
+/// `./models`, made on first use.
+pub fn models_dir(given: &Option<std::path::PathBuf>) -> Result<std::path::PathBuf> {
+    match given {
+        None => Ok("models".into()),
+        Some(d) if d.is_dir() => Ok(d.clone()),
+        Some(d) => Err(crate::error::Error::usage(format!(
+            "--models-dir {} is not a directory; create it (mkdir -p {}) or leave the option out to use ./models",
+            d.display(),
+            d.display()
+        ))),
+    }
+}
+
 /// A progress bar on stderr, only when stderr is a terminal (piped output
 /// stays clean). `template` is indicatif's.
 pub fn progress_bar(len: u64, template: &str) -> Option<indicatif::ProgressBar> {

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::Format;
+use super::{models_dir, Format};
 use crate::data::count::{count_arg, parallelism_arg, seconds_arg, timeout_arg};
 use crate::data::source::RowSource;
 use crate::error::{Error, Result};
@@ -52,9 +52,9 @@ pub struct PredictArgs {
     /// Seconds a worker may take for its share before it is killed.
     #[arg(long, default_value_t = 60.0, value_parser = timeout_arg, allow_negative_numbers = true)]
     pub worker_timeout: f64,
-    /// Where nb/lr/svc/rf model files live.
-    #[arg(long, default_value = "models")]
-    pub models_dir: PathBuf,
+    /// Where nb/lr/svc/rf model files live (must exist; default: ./models, made on first use).
+    #[arg(long)]
+    pub models_dir: Option<PathBuf>,
     /// Write the predictions: .csv (column y) or .npy.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -63,10 +63,10 @@ pub struct PredictArgs {
 }
 
 impl PredictArgs {
-    pub fn job(&self, backends: Vec<BackendKind>) -> PredictJob {
-        PredictJob {
+    pub fn job(&self, backends: Vec<BackendKind>) -> Result<PredictJob> {
+        Ok(PredictJob {
             model: self.model.clone(),
-            models_dir: self.models_dir.clone(),
+            models_dir: models_dir(&self.models_dir)?,
             source: RowSource::new(self.data.as_deref(), &self.label, self.seed),
             rows: self.rows,
             backends,
@@ -78,7 +78,7 @@ impl PredictArgs {
             repeat: self.repeat,
             min_time: self.min_time,
             out: self.out.clone(),
-        }
+        })
     }
 }
 
@@ -94,7 +94,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
         }
         return predict_mpi(&a);
     }
-    let outcome = predict(&a.job(backends), &|line| eprintln!("{line}"))?;
+    let outcome = predict(&a.job(backends)?, &|line| eprintln!("{line}"))?;
     match a.format {
         Format::Json => println!(
             "{}",
@@ -113,7 +113,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
 /// `--backend mpi` under `mpirun`/`srun`: rank 0 prints.
 #[cfg(feature = "mpi")]
 fn predict_mpi(a: &PredictArgs) -> Result<()> {
-    let Some(o) = crate::measure::mpi::predict(&a.job(vec![BackendKind::Mpi]))? else {
+    let Some(o) = crate::measure::mpi::predict(&a.job(vec![BackendKind::Mpi])?)? else {
         return Ok(()); // not rank 0
     };
     match a.format {

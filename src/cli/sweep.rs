@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{parse_models, progress_bar};
+use super::{models_dir, parse_models, progress_bar};
 use crate::atomic::write_atomic;
 use crate::data::count::{format_count, parallelism_arg, parse_batch_sizes, parse_seconds};
 use crate::error::Result;
@@ -32,8 +32,9 @@ pub struct SweepArgs {
     /// Seed of the synthetic rows.
     #[arg(long, default_value_t = 1)]
     pub seed: u32,
-    #[arg(long, default_value = "models")]
-    pub models_dir: PathBuf,
+    /// Where nb/lr/svc/rf model files live (must exist; default: ./models, made on first use).
+    #[arg(long)]
+    pub models_dir: Option<PathBuf>,
     /// Results file (JSON); written after every cell.
     #[arg(long, default_value = "results/sweep.json")]
     pub out: PathBuf,
@@ -46,7 +47,7 @@ impl SweepArgs {
     pub fn job(&self) -> Result<SweepJob> {
         Ok(SweepJob {
             models: parse_models(&self.models)?,
-            models_dir: self.models_dir.clone(),
+            models_dir: models_dir(&self.models_dir)?,
             backends: parse_backend_list(&self.backends, "--backends")?,
             rows: parse_batch_sizes(&self.rows)?,
             min_time: parse_seconds(&self.min_time)?,

@@ -92,6 +92,17 @@ pub fn resolve_model(name: &str, dir: &Path) -> Result<Resolved> {
         )));
     }
     let stored = store::load(&path)?;
+    // `--model lr` must not silently run an nb model renamed lr.cpuwall.
+    if let Ok(kind) = name.parse::<ModelKind>() {
+        if stored.header.kind != kind {
+            return Err(crate::error::Error::usage(format!(
+                "{} holds a {} model, not {kind}: pass the file by its path (--model {}), or train {kind} (cpuwall train --models {kind})",
+                path.display(),
+                stored.header.kind,
+                path.display()
+            )));
+        }
+    }
     Ok(Resolved {
         path,
         stored,
