@@ -6,17 +6,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
+use common::*;
 use cpuwall::data::cifar;
-
-fn run_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cpuwall"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
 
 fn json_only(dir: &Path, args: &[&str]) -> serde_json::Value {
     let out = run_in(dir, args);

@@ -6,17 +6,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use common::*;
-
-fn run_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cpuwall"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
 
 /// `args` fails with exit 2 and `needle` on one line; `file` is unchanged.
 fn refused_and_untouched(dir: &Path, args: &[&str], file: &str, needle: &str) {
@@ -123,22 +114,7 @@ fn sweep_and_report_refuse_outputs_that_are_their_inputs() {
         "models/nb.cpuwall",
         "is the input --models-dir",
     );
-    let out = run_in(
-        d,
-        &[
-            "sweep",
-            "--models",
-            "nb",
-            "--backends",
-            "direct",
-            "--rows",
-            "10",
-            "--min-time",
-            "1ms",
-            "--out",
-            "r.json",
-        ],
-    );
+    let out = tiny_sweep(d, "r.json");
     assert_succeeds(&out);
     refused_and_untouched(
         d,

@@ -11,14 +11,6 @@ use cpuwall::measure::env::Environment;
 use cpuwall::measure::results::{Cell, Settings, SweepResults};
 use cpuwall::measure::stats::Spread;
 
-fn run_in(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_cpuwall"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
 fn parse_svg(path: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap();
     let doc = roxmltree::Document::parse(&text)
@@ -295,22 +287,7 @@ fn an_interrupted_sweep_keeps_its_cells_in_a_partial_file_marked_incomplete() {
 fn sigterm_during_a_rerun_leaves_the_complete_results_file_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let out = run_in(
-        d,
-        &[
-            "sweep",
-            "--models",
-            "nb",
-            "--backends",
-            "direct",
-            "--rows",
-            "10",
-            "--min-time",
-            "1ms",
-            "--out",
-            "r.json",
-        ],
-    );
+    let out = tiny_sweep(d, "r.json");
     assert_succeeds(&out);
     assert!(
         !d.join("r.partial.json").exists(),
@@ -365,22 +342,7 @@ fn results_record_cpuwalls_own_commit_from_inside_another_repository() {
         )?;
         git(d, &["rev-parse", "--short=12", "HEAD"])
     });
-    let out = run_in(
-        d,
-        &[
-            "sweep",
-            "--models",
-            "nb",
-            "--backends",
-            "direct",
-            "--rows",
-            "10",
-            "--min-time",
-            "1ms",
-            "--out",
-            "r.json",
-        ],
-    );
+    let out = tiny_sweep(d, "r.json");
     assert_succeeds(&out);
     let r = SweepResults::load(&d.join("r.json")).unwrap();
     let recorded = r.environment.git_commit.trim_end_matches("-dirty");

@@ -1,7 +1,7 @@
 #![allow(dead_code)]
 //! Helpers shared by the integration tests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use cpuwall::data::{npy, Dataset};
@@ -32,6 +32,36 @@ pub fn reference() -> serde_json::Value {
 
 pub fn model_params() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(fixture("model_params.json")).unwrap()).unwrap()
+}
+
+/// Run the cpuwall binary in `dir`.
+pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cpuwall"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("cpuwall runs")
+}
+
+/// A sweep of nb on direct at 10 rows into `dir/out`: a complete results
+/// file in a fraction of a second.
+pub fn tiny_sweep(dir: &Path, out: &str) -> Output {
+    run_in(
+        dir,
+        &[
+            "sweep",
+            "--models",
+            "nb",
+            "--backends",
+            "direct",
+            "--rows",
+            "10",
+            "--min-time",
+            "1ms",
+            "--out",
+            out,
+        ],
+    )
 }
 
 /// Run the cpuwall binary.
