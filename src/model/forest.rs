@@ -301,6 +301,13 @@ impl RandomForest {
             if root as usize >= end {
                 return Err(format!("tree {t} has no nodes"));
             }
+            // A crafted file may point a root past the node array.
+            if end > self.nodes.len() {
+                return Err(format!(
+                    "tree {t}'s nodes run past the {} nodes",
+                    self.nodes.len()
+                ));
+            }
             for i in root as usize..end {
                 let nd = &self.nodes[i];
                 if nd.feature == LEAF {

@@ -219,3 +219,102 @@ pub fn decode(b: &[u8]) -> std::result::Result<StoredModel, ModelFileProblem> {
 pub fn checksum_hex(bytes: &[u8]) -> String {
     hex(&bytes[bytes.len().saturating_sub(SUM)..])[..16.min(2 * SUM)].to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::params::{ParamSet, ParamValue};
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    /// A valid file of every registered family (fitted once).
+    fn good_files() -> &'static Vec<Vec<u8>> {
+        static FILES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+        FILES.get_or_init(|| {
+            let mut spec = crate::data::synth::MakeClassification::new(200, 5, 3);
+            spec.n_classes = 3;
+            spec.n_informative = 3;
+            let data = spec.generate().unwrap();
+            ModelKind::all()
+                .into_iter()
+                .map(|kind| {
+                    let mut p = ParamSet::new();
+                    if kind == crate::model::forest::KIND {
+                        p.insert("n_estimators".into(), ParamValue::Num(3.0));
+                    }
+                    let model = crate::model::fit(kind, &p, &data, 1).unwrap();
+                    let header = ModelHeader {
+                        kind,
+                        n_features: model.n_features(),
+                        classes: model.classes().to_vec(),
+                        params: p,
+                        cv_accuracy: None,
+                        train_rows: 200,
+                        data_hash: String::new(),
+                        tool_version: "test".into(),
+                        created_unix: 0,
+                        fit_notes: String::new(),
+                    };
+                    encode(&header, &model)
+                })
+                .collect()
+        })
+    }
+
+    /// A fresh checksum, so a mutation reaches the header and payload
+    /// decoders instead of stopping at the checksum.
+    fn reseal(mut b: Vec<u8>) -> Vec<u8> {
+        let n = b.len();
+        if n >= SUM {
+            let digest = Sha256::digest(&b[..n - SUM]);
+            b[n - SUM..].copy_from_slice(&digest);
+        }
+        b
+    }
+
+    #[test]
+    fn every_family_round_trips_through_the_file_format() {
+        for bytes in good_files() {
+            let stored = decode(bytes).unwrap();
+            assert_eq!(encode(&stored.header, &stored.model), *bytes);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Arbitrary bytes: a typed error (or, by chance, a model), never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let mut b = MAGIC.to_vec();
+            b.extend(bytes);
+            let _ = decode(&reseal(b.clone()));
+            let _ = decode(&b[8..]);
+        }
+
+        /// Valid files with bytes overwritten and maybe cut short, resealed:
+        /// every header and payload decoder faces hostile content.
+        #[test]
+        fn mutated_models_never_panic(
+            family in 0usize..4,
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..12),
+            cut in any::<prop::sample::Index>(),
+            truncate in any::<bool>(),
+        ) {
+            let files = good_files();
+            let mut b = files[family % files.len()].clone();
+            for (at, v) in edits {
+                let k = at.index(b.len());
+                b[k] = v;
+            }
+            if truncate {
+                b.truncate(cut.index(b.len()));
+            }
+            if let Ok(stored) = decode(&reseal(b)) {
+                // Whatever decodes is consistent enough to predict with.
+                let x = ndarray::Array2::<f64>::zeros((3, stored.model.n_features()));
+                let _ = stored.model.predict(x.view());
+            }
+        }
+    }
+}
