@@ -5,6 +5,7 @@ use clap::Args;
 
 use super::{models_dir, Format};
 use crate::data::count::{count_arg, parallelism_arg, seconds_arg, timeout_arg};
+use crate::data::csv::delimiter_arg;
 use crate::data::source::RowSource;
 use crate::error::{Error, Result};
 use crate::exec::{parse_backend_list, BackendKind};
@@ -25,6 +26,9 @@ pub struct PredictArgs {
     /// CSV label column to drop from --data.
     #[arg(long, default_value = "y")]
     pub label: String,
+    /// CSV field separator (one character, or tab).
+    #[arg(long, default_value = ",", value_parser = delimiter_arg)]
+    pub delimiter: u8,
     /// Seed of the synthetic rows.
     #[arg(long, default_value_t = 1)]
     pub seed: u32,
@@ -67,7 +71,7 @@ impl PredictArgs {
         Ok(PredictJob {
             model: self.model.clone(),
             models_dir: models_dir(&self.models_dir)?,
-            source: RowSource::new(self.data.as_deref(), &self.label, self.seed),
+            source: RowSource::new(self.data.as_deref(), &self.label, self.delimiter, self.seed),
             rows: self.rows,
             backends,
             threads: self.threads,

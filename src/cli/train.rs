@@ -7,6 +7,7 @@ use indicatif::ProgressBar;
 use super::{parse_models, progress_bar, Format};
 use crate::atomic::{lock_dir, refuse_overwriting_inputs};
 use crate::data::count::{count_arg, parallelism_arg};
+use crate::data::csv::delimiter_arg;
 use crate::data::sets::{self, DataSpec};
 use crate::error::Result;
 use crate::model::ModelKind;
@@ -31,6 +32,9 @@ pub struct TrainArgs {
     /// Name of the CSV label column.
     #[arg(long, default_value = "y")]
     pub label: String,
+    /// CSV field separator (one character, or tab).
+    #[arg(long, default_value = ",", value_parser = delimiter_arg)]
+    pub delimiter: u8,
     /// Synthetic rows (make_classification) when no --data is given.
     #[arg(long, default_value = "10000", value_parser = count_arg, allow_negative_numbers = true)]
     pub rows: u64,
@@ -80,6 +84,7 @@ impl TrainArgs {
             labels: self.labels.clone(),
             test_labels: self.test_labels.clone(),
             label: self.label.clone(),
+            delimiter: self.delimiter,
             rows: self.rows,
             features: self.features,
             seed: self.seed,

@@ -8,60 +8,96 @@ use ndarray::Array2;
 use super::Dataset;
 use crate::error::{Error, Result};
 
+/// The separator unless `--delimiter` says otherwise.
+pub const COMMA: u8 = b',';
+
+/// clap value parser for `--delimiter`: one ASCII character, or `\t` / `tab`.
+pub fn delimiter_arg(s: &str) -> std::result::Result<u8, String> {
+    match s {
+        "\\t" | "tab" | "\t" => Ok(b'\t'),
+        _ if s.len() == 1 && s.is_ascii() && s != "\"" && s != "\n" => Ok(s.as_bytes()[0]),
+        _ => Err(format!(
+            "'{s}' is not one character; e.g. --delimiter ';' or --delimiter tab"
+        )),
+    }
+}
+
 struct Table {
     header: Vec<String>,
     /// Cells row-major, as text, with the 1-based line each row came from.
     rows: Vec<(usize, Vec<String>)>,
 }
 
-fn read_table(path: &Path) -> Result<Table> {
-    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::InvalidData => Error::data(
+/// The table of a CSV file, read by the `csv` crate (quoted fields with
+/// commas, CRLF, blank lines), cells trimmed.
+fn read_table(path: &Path, delimiter: u8) -> Result<Table> {
+    let file = std::fs::File::open(path).map_err(|e| super::read_error(path, e))?;
+    let mut rdr = ::csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(true)
+        .flexible(true)
+        .trim(::csv::Trim::All)
+        .from_reader(std::io::BufReader::new(file));
+    let bad = |e: ::csv::Error| match e.kind() {
+        ::csv::ErrorKind::Utf8 { .. } => Error::data(
             path,
             "not UTF-8 text; expected a CSV file with a header line",
         ),
-        _ => super::read_error(path, e),
-    })?;
-    let mut lines = text.lines().enumerate();
-    let header = loop {
-        match lines.next() {
-            None => {
-                return Err(Error::data(
-                    path,
-                    "empty file; expected a header line and rows",
-                ))
-            }
-            Some((_, l)) if l.trim().is_empty() => continue,
-            Some((_, l)) => break split(l),
-        }
+        ::csv::ErrorKind::Io(_) => Error::data(path, format!("cannot read: {e}")),
+        _ => Error::data(path, format!("not valid CSV: {e}")),
     };
-    let mut rows = Vec::new();
-    for (i, line) in lines {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let cells = split(line);
-        if cells.len() != header.len() {
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(bad)?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    if header.is_empty() || header.iter().all(String::is_empty) {
+        return Err(Error::data(
+            path,
+            "empty file; expected a header line and rows",
+        ));
+    }
+    // One column whose name holds another common separator: the file is
+    // most likely separated by it.
+    if let [only] = header.as_slice() {
+        if let Some(sep) = [';', '\t', '|']
+            .into_iter()
+            .find(|c| only.contains(*c) && *c as u8 != delimiter)
+        {
+            let shown = if sep == '\t' {
+                "'\\t'".to_string()
+            } else {
+                format!("'{sep}'")
+            };
             return Err(Error::data(
                 path,
                 format!(
-                    "line {}: {} fields, but the header has {}; fix or remove that row",
-                    i + 1,
-                    cells.len(),
+                    "the header is one column '{only}': the file looks {shown}-separated; add --delimiter {shown}"
+                ),
+            ));
+        }
+    }
+    let mut rows = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(bad)?;
+        let line = rec.position().map_or(0, |p| p.line() as usize);
+        if rec.len() == 1 && rec.get(0).is_some_and(str::is_empty) {
+            continue;
+        }
+        if rec.len() != header.len() {
+            return Err(Error::data(
+                path,
+                format!(
+                    "line {line}: {} fields, but the header has {}; fix or remove that row",
+                    rec.len(),
                     header.len()
                 ),
             ));
         }
-        rows.push((i + 1, cells));
+        rows.push((line, rec.iter().map(str::to_string).collect()));
     }
     Ok(Table { header, rows })
-}
-
-fn split(line: &str) -> Vec<String> {
-    line.trim_end_matches('\r')
-        .split(',')
-        .map(|c| c.trim().trim_matches('"').to_string())
-        .collect()
 }
 
 fn parse_feature(path: &Path, line: usize, column: &str, cell: &str) -> Result<f64> {
@@ -103,8 +139,8 @@ fn features_of(path: &Path, table: &Table, skip: Option<usize>) -> Result<Array2
 }
 
 /// Features and labels; `label` names the label column.
-pub fn read_labelled(path: &Path, label: &str) -> Result<Dataset> {
-    let table = read_table(path)?;
+pub fn read_labelled(path: &Path, label: &str, delimiter: u8) -> Result<Dataset> {
+    let table = read_table(path, delimiter)?;
     let li = table
         .header
         .iter()
@@ -129,8 +165,8 @@ pub fn read_labelled(path: &Path, label: &str) -> Result<Dataset> {
 
 /// Features only; a column named `label` is dropped if present (so the same
 /// file can be used to train and to predict).
-pub fn read_features(path: &Path, label: &str) -> Result<Array2<f64>> {
-    let table = read_table(path)?;
+pub fn read_features(path: &Path, label: &str, delimiter: u8) -> Result<Array2<f64>> {
+    let table = read_table(path, delimiter)?;
     let li = table.header.iter().position(|h| h == label);
     features_of(path, &table, li)
 }

@@ -132,6 +132,7 @@ pub fn load_labelled(
     label: &str,
     labels_npy: Option<&Path>,
     labels_option: &str,
+    delimiter: u8,
 ) -> Result<Dataset> {
     match extension(path).as_str() {
         "npy" => {
@@ -156,7 +157,7 @@ pub fn load_labelled(
             }
             Ok(Dataset::new(x, y))
         }
-        _ => csv::read_labelled(path, label),
+        _ => csv::read_labelled(path, label, delimiter),
     }
 }
 

@@ -20,6 +20,8 @@ pub struct DataSpec {
     pub test_labels: Option<PathBuf>,
     /// Name of the CSV label column.
     pub label: String,
+    /// The CSV field separator.
+    pub delimiter: u8,
     /// Synthetic rows and features when no `data` is given.
     pub rows: u64,
     pub features: u64,
@@ -34,12 +36,17 @@ pub struct DataSpec {
 pub fn load(a: &DataSpec) -> Result<(Dataset, Dataset, String)> {
     match &a.data {
         Some(path) => {
-            let data = load_labelled(path, &a.label, a.labels.as_deref(), "--labels")?;
+            let data = load_labelled(path, &a.label, a.labels.as_deref(), "--labels", a.delimiter)?;
             data.validate_for_training(path)?;
             match &a.test {
                 Some(tp) => {
-                    let test =
-                        load_labelled(tp, &a.label, a.test_labels.as_deref(), "--test-labels")?;
+                    let test = load_labelled(
+                        tp,
+                        &a.label,
+                        a.test_labels.as_deref(),
+                        "--test-labels",
+                        a.delimiter,
+                    )?;
                     check_finite(test.x.view(), tp)?;
                     if test.n_features() != data.n_features() {
                         return Err(Error::data(

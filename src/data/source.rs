@@ -22,17 +22,22 @@ pub enum RowSource {
     Npy(PathBuf),
     /// A CSV file with a header; `label` is dropped if present (CSV lines
     /// have no fixed width, so a range parses the whole file).
-    Csv { path: PathBuf, label: String },
+    Csv {
+        path: PathBuf,
+        label: String,
+        delimiter: u8,
+    },
 }
 
 impl RowSource {
     /// `--data` if given (by extension), else synthetic rows.
-    pub fn new(data: Option<&Path>, label: &str, seed: u32) -> Self {
+    pub fn new(data: Option<&Path>, label: &str, delimiter: u8, seed: u32) -> Self {
         match data {
             Some(p) if extension(p) == "npy" => RowSource::Npy(p.to_path_buf()),
             Some(p) => RowSource::Csv {
                 path: p.to_path_buf(),
                 label: label.to_string(),
+                delimiter,
             },
             None => RowSource::Synthetic { seed },
         }
@@ -52,8 +57,12 @@ impl RowSource {
         match self {
             RowSource::Synthetic { seed } => synth::blocked_rows(range, n_features, *seed),
             RowSource::Npy(p) => npy::read_feature_rows(p, range),
-            RowSource::Csv { path, label } => {
-                let x = csv::read_features(path, label)?;
+            RowSource::Csv {
+                path,
+                label,
+                delimiter,
+            } => {
+                let x = csv::read_features(path, label, *delimiter)?;
                 Ok(x.slice(ndarray::s![range, ..]).to_owned())
             }
         }
@@ -64,7 +73,11 @@ impl RowSource {
         Ok(match self {
             RowSource::Synthetic { .. } => None,
             RowSource::Npy(p) => Some(npy::shape(p)?.get(1).copied().unwrap_or(1)),
-            RowSource::Csv { path, label } => Some(csv::read_features(path, label)?.ncols()),
+            RowSource::Csv {
+                path,
+                label,
+                delimiter,
+            } => Some(csv::read_features(path, label, *delimiter)?.ncols()),
         })
     }
 
@@ -90,7 +103,11 @@ impl RowSource {
                 return Ok((data.x, line));
             }
             RowSource::Npy(p) => npy::read_features(p)?,
-            RowSource::Csv { path, label } => csv::read_features(path, label)?,
+            RowSource::Csv {
+                path,
+                label,
+                delimiter,
+            } => csv::read_features(path, label, *delimiter)?,
         };
         let path = self.path().expect("a file source");
         check_finite(x.view(), path)?;

@@ -95,8 +95,12 @@ fn predict_on(cluster: &Cluster, job: &PredictJob) -> Result<Option<MpiPredictOu
             let rows = crate::data::npy::shape(p)?.first().copied().unwrap_or(0);
             (rows, format!("{} ({} rows)", p.display(), rows))
         }
-        RowSource::Csv { path, label } => {
-            let rows = crate::data::csv::read_features(path, label)?.nrows();
+        RowSource::Csv {
+            path,
+            label,
+            delimiter,
+        } => {
+            let rows = crate::data::csv::read_features(path, label, *delimiter)?.nrows();
             (rows, format!("{} ({} rows)", path.display(), rows))
         }
         RowSource::Synthetic { seed } => {
