@@ -11,7 +11,9 @@ fn study_csv(sep: &str) -> String {
     let text = std::fs::read_to_string(fixture("test.csv")).unwrap();
     let mut lines = text.lines();
     let header = lines.next().unwrap().replacen("f0", "\"f0, first\"", 1);
-    let mut out = header.replace(',', sep).replace(&format!("\"f0{sep} first\""), "\"f0, first\"");
+    let mut out = header
+        .replace(',', sep)
+        .replace(&format!("\"f0{sep} first\""), "\"f0, first\"");
     out.push('\n');
     for l in lines {
         out.push_str(&l.replace(',', sep));
