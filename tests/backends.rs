@@ -37,6 +37,7 @@ fn save(dir: &Path, model: &Model) -> PathBuf {
     let header = ModelHeader {
         kind: model.kind(),
         n_features: model.n_features(),
+        feature_names: Vec::new(),
         classes: model.classes().to_vec(),
         params: ParamSet::new(),
         cv_accuracy: None,

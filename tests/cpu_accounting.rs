@@ -50,6 +50,7 @@ fn reported_cpu_matches_getrusage_for_threads_and_for_workers() {
     let header = ModelHeader {
         kind: model.kind(),
         n_features: 10,
+        feature_names: Vec::new(),
         classes: model.classes().to_vec(),
         params: p.clone(),
         cv_accuracy: None,

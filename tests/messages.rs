@@ -78,7 +78,11 @@ fn an_extra_csv_column_suggests_the_label_option() {
             "direct",
         ],
     );
-    assert_fails(&out, 2, "--label COLUMN");
+    assert_fails(
+        &out,
+        2,
+        "if 'target' is the label column, name it with --label target",
+    );
 }
 
 #[test]

@@ -21,6 +21,7 @@ pub fn run(a: InspectArgs) -> Result<()> {
     match a.format {
         Format::Json => {
             let mut v = serde_json::to_value(h).expect("header serialises");
+            v["feature_names"] = h.feature_names().into();
             v["format_version"] = store::FORMAT_VERSION.into();
             v["path"] = a.file.display().to_string().into();
             println!("{}", serde_json::to_string_pretty(&v).expect("json"));
@@ -30,7 +31,14 @@ pub fn run(a: InspectArgs) -> Result<()> {
                 ("file", a.file.display().to_string()),
                 ("format version", store::FORMAT_VERSION.to_string()),
                 ("model", format!("{} ({})", h.kind, h.kind.long())),
-                ("features", h.n_features.to_string()),
+                (
+                    "features",
+                    format!(
+                        "{} ({})",
+                        h.n_features,
+                        crate::data::columns::list(&h.feature_names())
+                    ),
+                ),
                 ("classes", format!("{:?}", h.classes)),
                 ("parameters", describe(&h.params)),
                 (

@@ -98,7 +98,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let models = parse_models(&a.models)?;
     check_outputs(&a, &models)?;
     let grids = grids_for(&models, a.grid_file.as_deref(), &a.grid)?;
-    let (train, test, data_line) = sets::load(&a.data_spec())?;
+    let (train, test, data_line) = sets::load(&a.data_spec(), &|line| eprintln!("{line}"))?;
     crate::tune::kfold::stratified_folds(&train.y, a.cv, None)?;
     let pool = fit_pool(a.jobs)?;
     let threads = pool.current_num_threads();

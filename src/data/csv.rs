@@ -26,6 +26,17 @@ struct Table {
     header: Vec<String>,
     /// Cells row-major, as text, with the 1-based line each row came from.
     rows: Vec<(usize, Vec<String>)>,
+    /// Lines for people (a pandas index column dropped).
+    notes: Vec<String>,
+}
+
+/// The feature columns of a CSV file: values, header names, and lines for
+/// people about what was read.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub x: Array2<f64>,
+    pub names: Vec<String>,
+    pub notes: Vec<String>,
 }
 
 /// The table of a CSV file, read by the `csv` crate (quoted fields with
@@ -97,7 +108,43 @@ fn read_table(path: &Path, delimiter: u8) -> Result<Table> {
         }
         rows.push((line, rec.iter().map(str::to_string).collect()));
     }
-    Ok(Table { header, rows })
+    let mut table = Table {
+        header,
+        rows,
+        notes: Vec::new(),
+    };
+    drop_index_column(path, &mut table)?;
+    super::columns::check_unique(path, &table.header)?;
+    Ok(table)
+}
+
+/// pandas' `to_csv()` writes the index as a first column with an empty
+/// name: drop it (with a note) rather than let it become a feature. Any
+/// other column without a name is refused.
+fn drop_index_column(path: &Path, table: &mut Table) -> Result<()> {
+    let is_index = table.header[0].is_empty()
+        && table.header.len() > 1
+        && table.rows.iter().all(|(_, c)| c[0].parse::<i64>().is_ok());
+    if is_index {
+        table.header.remove(0);
+        for (_, cells) in &mut table.rows {
+            cells.remove(0);
+        }
+        table.notes.push(format!(
+            "{}: the first column has no name and holds integers, a pandas index: not used as a feature (write with to_csv(index=False) to leave it out)",
+            path.display()
+        ));
+    }
+    if let Some(i) = table.header.iter().position(String::is_empty) {
+        return Err(Error::data(
+            path,
+            format!(
+                "column {} has no name in the header; give every column a name (columns are matched by name)",
+                i + 1 + usize::from(is_index)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn parse_feature(path: &Path, line: usize, column: &str, cell: &str) -> Result<f64> {
@@ -122,7 +169,8 @@ fn parse_label(path: &Path, line: usize, column: &str, cell: &str) -> Result<i64
     }
 }
 
-fn features_of(path: &Path, table: &Table, skip: Option<usize>) -> Result<Array2<f64>> {
+/// The columns other than `skip` (the label), parsed, with their names.
+fn features_of(path: &Path, table: &Table, skip: Option<usize>) -> Result<Frame> {
     let cols: Vec<usize> = (0..table.header.len())
         .filter(|c| Some(*c) != skip)
         .collect();
@@ -135,11 +183,16 @@ fn features_of(path: &Path, table: &Table, skip: Option<usize>) -> Result<Array2
             data.push(parse_feature(path, *line, &table.header[c], &cells[c])?);
         }
     }
-    Ok(Array2::from_shape_vec((table.rows.len(), cols.len()), data).expect("shape matches"))
+    Ok(Frame {
+        x: Array2::from_shape_vec((table.rows.len(), cols.len()), data).expect("shape matches"),
+        names: cols.iter().map(|&c| table.header[c].clone()).collect(),
+        notes: table.notes.clone(),
+    })
 }
 
-/// Features and labels; `label` names the label column.
-pub fn read_labelled(path: &Path, label: &str, delimiter: u8) -> Result<Dataset> {
+/// Features (named by the header) and labels; `label` names the label
+/// column. Also lines for people about what was read.
+pub fn read_labelled(path: &Path, label: &str, delimiter: u8) -> Result<(Dataset, Vec<String>)> {
     let table = read_table(path, delimiter)?;
     let li = table
         .header
@@ -154,18 +207,19 @@ pub fn read_labelled(path: &Path, label: &str, delimiter: u8) -> Result<Dataset>
                 ),
             )
         })?;
-    let x = features_of(path, &table, Some(li))?;
+    let frame = features_of(path, &table, Some(li))?;
     let y = table
         .rows
         .iter()
         .map(|(line, cells)| parse_label(path, *line, label, &cells[li]))
         .collect::<Result<Vec<_>>>()?;
-    Ok(Dataset::new(x, y))
+    let data = Dataset::new(frame.x, y).with_names(frame.names);
+    Ok((data, frame.notes))
 }
 
 /// Features only; a column named `label` is dropped if present (so the same
 /// file can be used to train and to predict).
-pub fn read_features(path: &Path, label: &str, delimiter: u8) -> Result<Array2<f64>> {
+pub fn read_features(path: &Path, label: &str, delimiter: u8) -> Result<Frame> {
     let table = read_table(path, delimiter)?;
     let li = table.header.iter().position(|h| h == label);
     features_of(path, &table, li)
@@ -174,7 +228,7 @@ pub fn read_features(path: &Path, label: &str, delimiter: u8) -> Result<Array2<f
 /// Write features (and optional labels) as CSV with an `f0..fN,y` header.
 pub fn to_csv_string(x: ndarray::ArrayView2<'_, f64>, y: Option<&[i64]>) -> String {
     let mut s = String::new();
-    let header: Vec<String> = (0..x.ncols()).map(|j| format!("f{j}")).collect();
+    let header = super::columns::default_names(x.ncols());
     s.push_str(&header.join(","));
     if y.is_some() {
         s.push_str(",y");

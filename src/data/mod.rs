@@ -1,6 +1,7 @@
 //! Data: the in-memory dataset, synthetic generation, splits and file readers.
 
 pub mod cifar;
+pub mod columns;
 pub mod count;
 pub mod csv;
 pub mod mt19937;
@@ -17,17 +18,28 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-/// Row-major `f64` features with integer class labels.
+/// Row-major `f64` features with integer class labels and the features'
+/// names (a CSV header's, or `f0..fN-1` for `.npy` and synthetic data).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
     pub x: Array2<f64>,
     pub y: Vec<i64>,
+    pub names: Vec<String>,
 }
 
 impl Dataset {
+    /// Features named `f0..fN-1`.
     pub fn new(x: Array2<f64>, y: Vec<i64>) -> Self {
         assert_eq!(x.nrows(), y.len(), "features and labels differ in length");
-        Dataset { x, y }
+        let names = columns::default_names(x.ncols());
+        Dataset { x, y, names }
+    }
+
+    /// The same data with these feature names (one per column).
+    pub fn with_names(mut self, names: Vec<String>) -> Self {
+        assert_eq!(names.len(), self.x.ncols(), "one name per feature column");
+        self.names = names;
+        self
     }
 
     pub fn n_rows(&self) -> usize {
@@ -50,7 +62,11 @@ impl Dataset {
     pub fn select(&self, rows: &[usize]) -> Dataset {
         let x = self.x.select(ndarray::Axis(0), rows);
         let y = rows.iter().map(|&r| self.y[r]).collect();
-        Dataset { x, y }
+        Dataset {
+            x,
+            y,
+            names: self.names.clone(),
+        }
     }
 
     /// Check what every fit needs: finite features, at least two classes.
@@ -126,14 +142,15 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Load a labelled dataset from CSV (header, label column) or `.npy`
-/// (features file plus a labels file, given by the option `labels_option`).
+/// (features file plus a labels file, given by the option `labels_option`;
+/// features named `f0..fN-1`). Also lines for people about what was read.
 pub fn load_labelled(
     path: &Path,
     label: &str,
     labels_npy: Option<&Path>,
     labels_option: &str,
     delimiter: u8,
-) -> Result<Dataset> {
+) -> Result<(Dataset, Vec<String>)> {
     match extension(path).as_str() {
         "npy" => {
             let x = npy::read_features(path)?;
@@ -155,7 +172,7 @@ pub fn load_labelled(
                     ),
                 ));
             }
-            Ok(Dataset::new(x, y))
+            Ok((Dataset::new(x, y), Vec::new()))
         }
         _ => csv::read_labelled(path, label, delimiter),
     }

@@ -4,9 +4,10 @@
 
 use std::path::PathBuf;
 
+use super::columns::align;
 use super::split::train_test_split;
 use super::synth::study_data;
-use super::{check_finite, load_labelled, Dataset};
+use super::{check_finite, extension, load_labelled, Dataset};
 use crate::error::{Error, Result};
 
 /// Where a training job's data comes from.
@@ -32,32 +33,48 @@ pub struct DataSpec {
     pub split_seed: u32,
 }
 
-/// Training and test sets, plus a line describing where they came from.
-pub fn load(a: &DataSpec) -> Result<(Dataset, Dataset, String)> {
+/// Training and test sets, plus a line describing where they came from;
+/// `notify` hears lines for people (columns reordered, an index dropped).
+/// A test file's columns are matched to the training file's by name.
+pub fn load(a: &DataSpec, notify: &dyn Fn(&str)) -> Result<(Dataset, Dataset, String)> {
     match &a.data {
         Some(path) => {
-            let data = load_labelled(path, &a.label, a.labels.as_deref(), "--labels", a.delimiter)?;
+            let (data, notes) =
+                load_labelled(path, &a.label, a.labels.as_deref(), "--labels", a.delimiter)?;
+            notes.iter().for_each(|n| notify(n));
             data.validate_for_training(path)?;
             match &a.test {
                 Some(tp) => {
-                    let test = load_labelled(
+                    let (test, notes) = load_labelled(
                         tp,
                         &a.label,
                         a.test_labels.as_deref(),
                         "--test-labels",
                         a.delimiter,
                     )?;
+                    notes.iter().for_each(|n| notify(n));
                     check_finite(test.x.view(), tp)?;
-                    if test.n_features() != data.n_features() {
-                        return Err(Error::data(
-                            tp,
-                            format!(
-                                "{} features, but the training data has {}; use matching columns",
-                                test.n_features(),
-                                data.n_features()
-                            ),
-                        ));
-                    }
+                    let test = if extension(tp) == "npy" || extension(path) == "npy" {
+                        // No header on one side: columns by position.
+                        if test.n_features() != data.n_features() {
+                            return Err(Error::data(
+                                tp,
+                                format!(
+                                    "{} features, but the training data has {}; use matching columns",
+                                    test.n_features(),
+                                    data.n_features()
+                                ),
+                            ));
+                        }
+                        test.with_names(data.names.clone())
+                    } else {
+                        let (x, note) =
+                            align(tp, test.x, &test.names, &data.names, "the training data's")?;
+                        if let Some(n) = note {
+                            notify(&n);
+                        }
+                        Dataset::new(x, test.y).with_names(data.names.clone())
+                    };
                     let line = format!(
                         "{} ({} rows), test {} ({} rows), {} features",
                         path.display(),

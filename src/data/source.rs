@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
 
+use super::columns::{align, default_names};
 use super::{check_finite, check_memory, csv, extension, npy, synth};
 use crate::error::{Error, Result};
 
@@ -51,46 +52,51 @@ impl RowSource {
         }
     }
 
-    /// Rows `range` of the source, `n_features` wide (blocked synthetic rows:
-    /// every range is the same whatever the split).
-    pub fn rows(&self, range: Range<usize>, n_features: usize) -> Result<Array2<f64>> {
+    /// Rows `range` of the source, with the model's features `names` (a
+    /// CSV's columns matched to them by name; blocked synthetic rows: every
+    /// range is the same whatever the split).
+    pub fn rows(&self, range: Range<usize>, names: &[String]) -> Result<Array2<f64>> {
         match self {
-            RowSource::Synthetic { seed } => synth::blocked_rows(range, n_features, *seed),
+            RowSource::Synthetic { seed } => synth::blocked_rows(range, names.len(), *seed),
             RowSource::Npy(p) => npy::read_feature_rows(p, range),
             RowSource::Csv {
                 path,
                 label,
                 delimiter,
             } => {
-                let x = csv::read_features(path, label, *delimiter)?;
+                let (x, _) = csv_features(path, label, *delimiter, names)?;
                 Ok(x.slice(ndarray::s![range, ..]).to_owned())
             }
         }
     }
 
-    /// Feature columns of a file source (None for synthetic rows).
-    pub fn file_columns(&self) -> Result<Option<usize>> {
+    /// The names of a file source's feature columns: a CSV header's, or
+    /// `f0..fN-1` for `.npy` (None for synthetic rows).
+    pub fn file_names(&self) -> Result<Option<Vec<String>>> {
         Ok(match self {
             RowSource::Synthetic { .. } => None,
-            RowSource::Npy(p) => Some(npy::shape(p)?.get(1).copied().unwrap_or(1)),
+            RowSource::Npy(p) => Some(default_names(npy::shape(p)?.get(1).copied().unwrap_or(1))),
             RowSource::Csv {
                 path,
                 label,
                 delimiter,
-            } => Some(csv::read_features(path, label, *delimiter)?.ncols()),
+            } => Some(csv::read_features(path, label, *delimiter)?.names),
         })
     }
 
-    /// Every row for one process: the file's (checked finite and
-    /// `n_features` wide), or `rows` synthetic ones (default 1e6; refused
-    /// if `copies` of them would not fit in memory). Also a line saying
-    /// what was loaded.
+    /// Every row for one process, with the model's features `names`: the
+    /// file's (checked finite; a CSV's columns matched by name, a `.npy`'s
+    /// by position), or `rows` synthetic ones (default 1e6; refused if
+    /// `copies` of them would not fit in memory). Also a line saying what
+    /// was loaded; `notify` hears lines for people (columns reordered).
     pub fn load(
         &self,
         rows: Option<u64>,
-        n_features: usize,
+        names: &[String],
         copies: u64,
+        notify: &dyn Fn(&str),
     ) -> Result<(Array2<f64>, String)> {
+        let n_features = names.len();
         let x = match self {
             RowSource::Synthetic { seed } => {
                 let rows = rows.unwrap_or(DEFAULT_ROWS);
@@ -102,33 +108,47 @@ impl RowSource {
                 let line = format!("make_classification({rows} x {n_features}, seed {seed})");
                 return Ok((data.x, line));
             }
-            RowSource::Npy(p) => npy::read_features(p)?,
+            RowSource::Npy(p) => {
+                let x = npy::read_features(p)?;
+                if x.ncols() != n_features {
+                    return Err(Error::data(
+                        p,
+                        format!(
+                            "{} feature columns but the model was trained on {n_features}; give data with {n_features} feature columns",
+                            x.ncols()
+                        ),
+                    ));
+                }
+                x
+            }
             RowSource::Csv {
                 path,
                 label,
                 delimiter,
-            } => csv::read_features(path, label, *delimiter)?,
+            } => {
+                let (x, notes) = csv_features(path, label, *delimiter, names)?;
+                notes.iter().for_each(|n| notify(n));
+                x
+            }
         };
         let path = self.path().expect("a file source");
         check_finite(x.view(), path)?;
-        if x.ncols() != n_features {
-            // One column too many in a CSV is most often a label column by
-            // another name than the one dropped.
-            let hint = match self {
-                RowSource::Csv { label, .. } if x.ncols() == n_features + 1 => format!(
-                    "; if one column is the label (not named '{label}'), name it with --label COLUMN"
-                ),
-                _ => String::new(),
-            };
-            return Err(Error::data(
-                path,
-                format!(
-                    "{} feature columns but the model was trained on {n_features}; give data with {n_features} feature columns{hint}",
-                    x.ncols()
-                ),
-            ));
-        }
         let line = format!("{} ({} rows)", path.display(), x.nrows());
         Ok((x, line))
     }
+}
+
+/// A CSV's feature columns (the label column dropped if present) in the
+/// order of the model's `names`, matched by name; and lines for people.
+fn csv_features(
+    path: &Path,
+    label: &str,
+    delimiter: u8,
+    names: &[String],
+) -> Result<(Array2<f64>, Vec<String>)> {
+    let frame = csv::read_features(path, label, delimiter)?;
+    let mut notes = frame.notes;
+    let (x, note) = align(path, frame.x, &frame.names, names, "the model's")?;
+    notes.extend(note);
+    Ok((x, notes))
 }

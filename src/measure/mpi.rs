@@ -87,7 +87,9 @@ fn predict_on(cluster: &Cluster, job: &PredictJob) -> Result<Option<MpiPredictOu
         resolve_model(&job.model, &job.models_dir)?;
     }
     cluster.barrier();
-    let model = store::load(&path)?.model;
+    let stored = store::load(&path)?;
+    let names = stored.header.feature_names();
+    let model = stored.model;
     let nf = model.n_features();
     let source = job.source.clone();
     let (total, data) = match &source {
@@ -100,7 +102,9 @@ fn predict_on(cluster: &Cluster, job: &PredictJob) -> Result<Option<MpiPredictOu
             label,
             delimiter,
         } => {
-            let rows = crate::data::csv::read_features(path, label, *delimiter)?.nrows();
+            let rows = crate::data::csv::read_features(path, label, *delimiter)?
+                .x
+                .nrows();
             (rows, format!("{} ({} rows)", path.display(), rows))
         }
         RowSource::Synthetic { seed } => {
@@ -119,7 +123,7 @@ fn predict_on(cluster: &Cluster, job: &PredictJob) -> Result<Option<MpiPredictOu
         }
     };
     let repeats = job.repeat.unwrap_or(0).max(MIN_SAMPLES);
-    let (x, generated) = local_rows(cluster, nf, total, &source)?;
+    let (x, generated) = local_rows(cluster, &names, total, &source)?;
     predict_local(cluster, &model, total, x.view(), generated)?; // warm-up
     let mut runs: Vec<MpiRun> = Vec::new();
     for _ in 0..repeats {
@@ -145,7 +149,7 @@ fn predict_on(cluster: &Cluster, job: &PredictJob) -> Result<Option<MpiPredictOu
     // The check against direct needs all rows in one process.
     let check = (total <= 10_000_000)
         .then(|| -> Result<(bool, f64)> {
-            let x = source.rows(0..total, nf)?;
+            let x = source.rows(0..total, &names)?;
             let t = Instant::now();
             let expected = model.predict(x.view());
             Ok((expected == median.labels, t.elapsed().as_secs_f64()))
@@ -209,12 +213,12 @@ fn sweep_on(
     let source = RowSource::Synthetic { seed: job.seed };
     for k in &job.models {
         let model = store::load(&model_file(k.short(), &job.models_dir))?.model;
-        let nf = model.n_features();
+        let names = crate::data::columns::default_names(model.n_features());
         for &n in &job.rows {
             // Direct on rank 0, on the very rows the ranks will make.
             let mut reference = None;
             if let Some(res) = results.as_mut().filter(|_| n <= 10_000_000) {
-                let x = source.rows(0..n, nf)?;
+                let x = source.rows(0..n, &names)?;
                 let mut out = vec![0i64; n];
                 let m = measure(
                     &mut Direct::new(std::sync::Arc::new(model.clone())),
@@ -232,7 +236,7 @@ fn sweep_on(
                 ));
                 reference = Some((out, direct_wall));
             }
-            let (x, generated) = local_rows(cluster, nf, n, &source)?;
+            let (x, generated) = local_rows(cluster, &names, n, &source)?;
             predict_local(cluster, &model, n, x.view(), generated)?; // warm-up
             let mut usages = Vec::new();
             let mut labels = Vec::new();

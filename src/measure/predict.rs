@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::compare::{build_all, compare, Compared};
 use super::run::{warm_up, Repeats, WARM_UP};
 use crate::atomic::refuse_overwriting_inputs;
+use crate::data::columns::{default_names, match_names};
 use crate::data::source::RowSource;
 use crate::data::{check_memory, write_labels};
 use crate::error::{Error, Result};
@@ -93,16 +94,24 @@ pub fn predict(job: &PredictJob, notify: &dyn Fn(&str)) -> Result<PredictOutcome
             check_memory(rows, DEFAULT_FEATURES as u64, copies)?;
         }
     }
-    // A missing default model is trained on 10-feature synthetic data: say
-    // so before training one that cannot read the user's file.
+    // A missing default model is trained on 10-feature synthetic data
+    // (columns f0..f9): say so before training one that cannot read the
+    // user's file.
     if job.model.parse::<ModelKind>().is_ok() && !model_file(&job.model, &job.models_dir).exists() {
-        if let (Some(cols), Some(path)) = (job.source.file_columns()?, job.source.path()) {
-            if cols != DEFAULT_FEATURES {
+        if let (Some(names), Some(path)) = (job.source.file_names()?, job.source.path()) {
+            let fits = match &job.source {
+                RowSource::Npy(_) => names.len() == DEFAULT_FEATURES,
+                _ => match_names(path, &names, &default_names(DEFAULT_FEATURES), "").is_ok(),
+            };
+            if !fits {
                 return Err(Error::usage(format!(
-                    "{} does not exist, and the default {} model is trained on {DEFAULT_FEATURES}-feature synthetic data, but {} has {cols} feature columns: train a model on your data first (cpuwall train --data {})",
+                    "{} does not exist, and the default {} model is trained on {DEFAULT_FEATURES}-feature synthetic data (columns f0..f{}), but {} has {} feature columns ({}): train a model on your data first (cpuwall train --data {})",
                     model_file(&job.model, &job.models_dir).display(),
                     job.model,
+                    DEFAULT_FEATURES - 1,
                     path.display(),
+                    names.len(),
+                    crate::data::columns::list(&names),
                     path.display()
                 )));
             }
@@ -112,9 +121,10 @@ pub fn predict(job: &PredictJob, notify: &dyn Fn(&str)) -> Result<PredictOutcome
     if let Some(n) = resolved.notice() {
         notify(&n);
     }
+    let names = resolved.stored.header.feature_names();
     let model = Arc::new(resolved.stored.model);
     let nf = model.n_features();
-    let (x, data) = job.source.load(job.rows, nf, copies)?;
+    let (x, data) = job.source.load(job.rows, &names, copies, notify)?;
     let repeats = Repeats::timed(job.min_time, job.repeat, 1000);
     let mut reference = vec![0i64; x.nrows()];
     model.predict_into(x.view(), &mut reference);

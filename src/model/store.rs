@@ -34,6 +34,10 @@ const SUM: usize = 32;
 pub struct ModelHeader {
     pub kind: ModelKind,
     pub n_features: usize,
+    /// The training features' names, in the model's column order; files
+    /// from before names were stored have none (read as `f0..fN-1`).
+    #[serde(default)]
+    pub feature_names: Vec<String>,
     pub classes: Vec<i64>,
     pub params: ParamSet,
     pub cv_accuracy: Option<f64>,
@@ -50,6 +54,17 @@ pub struct ModelHeader {
 pub struct StoredModel {
     pub header: ModelHeader,
     pub model: Model,
+}
+
+impl ModelHeader {
+    /// The names a file's columns are matched against at predict time.
+    pub fn feature_names(&self) -> Vec<String> {
+        if self.feature_names.is_empty() {
+            crate::data::columns::default_names(self.n_features)
+        } else {
+            self.feature_names.clone()
+        }
+    }
 }
 
 pub fn encode(header: &ModelHeader, model: &Model) -> Vec<u8> {
@@ -212,6 +227,18 @@ pub fn decode(b: &[u8]) -> std::result::Result<StoredModel, ModelFileProblem> {
             "header and payload describe different models".into(),
         ));
     }
+    if !header.feature_names.is_empty() {
+        let mut names: Vec<&String> = header.feature_names.iter().collect();
+        names.sort();
+        names.dedup();
+        if header.feature_names.len() != header.n_features || names.len() != header.n_features {
+            return Err(invalid(format!(
+                "the header names {} distinct features of {}",
+                names.len(),
+                header.n_features
+            )));
+        }
+    }
     Ok(StoredModel { header, model })
 }
 
@@ -246,6 +273,7 @@ mod tests {
                     let header = ModelHeader {
                         kind,
                         n_features: model.n_features(),
+                        feature_names: data.names.clone(),
                         classes: model.classes().to_vec(),
                         params: p,
                         cv_accuracy: None,
@@ -277,6 +305,49 @@ mod tests {
         for bytes in good_files() {
             let stored = decode(bytes).unwrap();
             assert_eq!(encode(&stored.header, &stored.model), *bytes);
+        }
+    }
+
+    /// A good file with its header JSON rewritten by `edit`, resealed.
+    fn with_header(edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
+        let stored = decode(&good_files()[0]).unwrap();
+        let mut head = serde_json::to_value(&stored.header).unwrap();
+        edit(&mut head);
+        let head = serde_json::to_vec(&head).unwrap();
+        let payload = stored.model.encode();
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(head.len() as u32).to_le_bytes());
+        out.extend_from_slice(&head);
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&payload);
+        reseal({
+            out.extend_from_slice(&[0; SUM]);
+            out
+        })
+    }
+
+    #[test]
+    fn files_from_before_feature_names_read_as_f0_to_fn() {
+        let old = decode(&with_header(|h| {
+            h.as_object_mut().unwrap().remove("feature_names");
+        }))
+        .unwrap();
+        assert!(old.header.feature_names.is_empty());
+        assert_eq!(
+            old.header.feature_names(),
+            ["f0", "f1", "f2", "f3", "f4"].map(String::from)
+        );
+    }
+
+    #[test]
+    fn feature_names_must_be_one_distinct_name_per_feature() {
+        for names in [
+            serde_json::json!(["a", "b"]),
+            serde_json::json!(["a", "b", "c", "d", "a"]),
+        ] {
+            let e = decode(&with_header(|h| h["feature_names"] = names.clone())).unwrap_err();
+            assert!(e.to_string().contains("distinct features of 5"), "{e}");
         }
     }
 

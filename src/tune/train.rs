@@ -191,6 +191,7 @@ pub fn train_models_with(
         let header = ModelHeader {
             kind,
             n_features: train.n_features(),
+            feature_names: train.names.clone(),
             classes: result.model.classes().to_vec(),
             params: result.best_params().clone(),
             cv_accuracy: Some(result.cv_accuracy()),
@@ -222,10 +223,10 @@ pub fn train_models_with(
     Ok(out)
 }
 
-/// Train the study's default model of `kind` (make_classification 10000 x
 /// Features of the default models trained on first use (make_classification).
 pub const DEFAULT_FEATURES: usize = 10;
 
+/// Train the study's default model of `kind` (make_classification 10000 x
 /// 10, seed 0, the study's split, default grid, 5-fold CV) into `dir`.
 pub fn train_default(kind: ModelKind, dir: &Path) -> Result<TrainedModel> {
     let data = crate::data::synth::study_data(10_000, DEFAULT_FEATURES, 0)?;
