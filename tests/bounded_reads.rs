@@ -35,3 +35,169 @@ fn a_huge_file_with_a_models_magic_is_refused_by_its_size_before_reading() {
         start.elapsed()
     );
 }
+
+/// `f` must finish within a few seconds (it reads a header, not the file).
+fn quickly<T>(f: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let out = f();
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    out
+}
+
+/// A sparse file of `len` bytes starting with `head`: no disk, no memory.
+fn sparse(dir: &std::path::Path, name: &str, head: &[u8], len: u64) -> String {
+    let path = dir.join(name);
+    let f = std::fs::File::create(&path).unwrap();
+    std::io::Write::write_all(&mut &f, head).unwrap();
+    f.set_len(len).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn results_and_grid_files_are_checked_before_they_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = quickly(|| run_in(d, &["report", "/dev/zero", "--out", "r.md"]));
+    assert_fails(
+        &out,
+        2,
+        "not a cpuwall sweep results file: expected a JSON object",
+    );
+    let big = sparse(d, "big.json", b"{", 1 << 30);
+    let out = quickly(|| run_in(d, &["report", &big, "--out", "r.md"]));
+    assert_fails(
+        &out,
+        2,
+        "larger than 268.4 MB, the most a cpuwall sweep results file may be",
+    );
+    let out = quickly(|| {
+        run_in(
+            d,
+            &[
+                "train",
+                "--models",
+                "nb",
+                "--grid-file",
+                "/dev/zero",
+                "--out",
+                "m",
+            ],
+        )
+    });
+    assert_fails(&out, 2, "not a grid file: expected a JSON object");
+}
+
+#[test]
+fn a_csv_without_line_ends_is_refused_without_holding_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = quickly(|| {
+        run_in(
+            d,
+            &[
+                "predict",
+                "--model",
+                "nb",
+                "--data",
+                "/dev/zero",
+                "--backend",
+                "direct",
+            ],
+        )
+    });
+    assert_fails(&out, 2, "a line longer than 16 MB; is this a CSV file?");
+}
+
+/// A `.npy` header claiming `shape`, followed by `data` bytes.
+fn npy_claiming(shape: &str, data: usize) -> Vec<u8> {
+    let mut h = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    out.extend_from_slice(h.as_bytes());
+    out.extend(std::iter::repeat_n(0u8, data));
+    out
+}
+
+#[test]
+fn a_npy_header_is_held_to_the_files_real_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("lies.npy"), npy_claiming("(1000000000000, 10)", 800)).unwrap();
+    std::fs::write(
+        d.join("huge.npy"),
+        npy_claiming("(4294967296, 4294967296, 8)", 8),
+    )
+    .unwrap();
+    std::fs::write(d.join("short.npy"), npy_claiming("(100, 10)", 7992)).unwrap();
+    let predict = |f: &str| {
+        run_in(
+            d,
+            &[
+                "predict",
+                "--model",
+                "nb",
+                "--data",
+                f,
+                "--backend",
+                "direct",
+            ],
+        )
+    };
+    assert_fails(
+        &quickly(|| predict("lies.npy")),
+        2,
+        "truncated .npy data: shape [1000000000000, 10] needs 80000000000000 bytes, found 800",
+    );
+    assert_fails(&quickly(|| predict("huge.npy")), 2, "is impossibly large");
+    assert_fails(&predict("short.npy"), 2, "needs 8000 bytes, found 7992");
+}
+
+#[test]
+fn a_cifar_batch_of_the_wrong_size_is_refused_by_its_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("cifar")).unwrap();
+    sparse(&d.join("cifar"), "data_batch_1.bin", &[3], (1 << 30) + 1);
+    let out = quickly(|| {
+        run_in(
+            d,
+            &[
+                "ensemble",
+                "train",
+                "--data",
+                "cifar",
+                "--out",
+                "e",
+                "--members",
+                "1",
+            ],
+        )
+    });
+    assert_fails(&out, 2, "is not a whole number of 3073-byte records");
+}
+
+#[test]
+fn an_ensemble_member_that_is_not_safetensors_costs_its_first_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("e")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", d.join("e/member-0.safetensors")).unwrap();
+    std::fs::write(d.join("img.bin"), vec![1u8; 3073]).unwrap();
+    let out = quickly(|| {
+        run_in(
+            d,
+            &[
+                "ensemble", "predict", "--images", "img.bin", "--models", "e",
+            ],
+        )
+    });
+    assert_fails(&out, 2, "not a safetensors weights file");
+}

@@ -55,29 +55,51 @@ impl Images {
     }
 }
 
+/// The largest batch file read: 100,000 images (a batch holds 10,000).
+const MAX_BATCH_BYTES: u64 = 100_000 * RECORD as u64;
+
+fn not_records(path: &Path, size: u64) -> Error {
+    Error::data(
+        path,
+        format!(
+            "{size} bytes is not a whole number of 3073-byte records (1 label + 3072 pixels): the file is truncated or not CIFAR-10 binary (CIFAR-100 records are 3074 bytes)"
+        ),
+    )
+}
+
 /// One CIFAR-10 binary batch file.
 pub fn read_batch(path: &Path) -> Result<Images> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        super::read_error_hint(
-            path,
-            e,
-            "file not found; give a CIFAR-10 binary batch (data_batch_1.bin, test_batch.bin)",
-        )
-    })?;
+    let not_found =
+        "file not found; give a CIFAR-10 binary batch (data_batch_1.bin, test_batch.bin)";
+    let size = std::fs::metadata(path)
+        .map_err(|e| super::read_error_hint(path, e, not_found))?
+        .len();
+    // A regular file's size says what it is before any byte is read.
+    if !size.is_multiple_of(RECORD as u64) {
+        return Err(not_records(path, size));
+    }
+    let bytes = super::bounded::read(
+        path,
+        &super::bounded::Limit {
+            what: "CIFAR-10 batch",
+            max: MAX_BATCH_BYTES,
+            not_found,
+        },
+        &|_| Ok(()),
+    )?;
+    decode_batch(path, &bytes)
+}
+
+/// A CIFAR-10 batch from its bytes (`path` names it in errors).
+fn decode_batch(path: &Path, bytes: &[u8]) -> Result<Images> {
     if bytes.is_empty() {
         return Err(Error::data(
             path,
             "empty file; expected CIFAR-10 records of 3073 bytes",
         ));
     }
-    if bytes.len() % RECORD != 0 {
-        return Err(Error::data(
-            path,
-            format!(
-                "{} bytes is not a whole number of 3073-byte records (1 label + 3072 pixels): the file is truncated or not CIFAR-10 binary (CIFAR-100 records are 3074 bytes)",
-                bytes.len()
-            ),
-        ));
+    if !bytes.len().is_multiple_of(RECORD) {
+        return Err(not_records(path, bytes.len() as u64));
     }
     let n = bytes.len() / RECORD;
     let mut images = Images {
@@ -280,5 +302,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("cannot list"), "{e}");
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+
+            /// Any bytes: images whose count matches the bytes, or a typed
+            /// error; never a panic.
+            #[test]
+            fn arbitrary_batches_never_panic(
+                records in 0usize..3,
+                extra in 0usize..3,
+                label in any::<u8>(),
+                fill in any::<u8>(),
+            ) {
+                let mut b = vec![fill; records * RECORD + extra];
+                if let Some(first) = b.first_mut() {
+                    *first = label;
+                }
+                if let Ok(images) = decode_batch(Path::new("b.bin"), &b) {
+                    prop_assert_eq!(images.len() * RECORD, b.len());
+                    prop_assert!(images.labels.iter().all(|&l| (l as usize) < CLASSES));
+                }
+            }
+        }
     }
 }

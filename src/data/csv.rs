@@ -22,14 +22,6 @@ pub fn delimiter_arg(s: &str) -> std::result::Result<u8, String> {
     }
 }
 
-struct Table {
-    header: Vec<String>,
-    /// Cells row-major, as text, with the 1-based line each row came from.
-    rows: Vec<(usize, Vec<String>)>,
-    /// Lines for people (a pandas index column dropped).
-    notes: Vec<String>,
-}
-
 /// The feature columns of a CSV file: values, header names, and lines for
 /// people about what was read.
 #[derive(Debug, Clone)]
@@ -39,27 +31,49 @@ pub struct Frame {
     pub notes: Vec<String>,
 }
 
-/// The table of a CSV file, read by the `csv` crate (quoted fields with
-/// commas, CRLF, blank lines), cells trimmed.
-fn read_table(path: &Path, delimiter: u8) -> Result<Table> {
-    let file = std::fs::File::open(path).map_err(|e| super::read_error(path, e))?;
-    let mut rdr = ::csv::ReaderBuilder::new()
+/// Which columns of a header are what.
+struct Layout {
+    header: Vec<String>,
+    /// A pandas index column (first, unnamed): checked, not used.
+    index: bool,
+    /// The label column, if the header has one.
+    label: Option<usize>,
+    /// The feature columns, in file order.
+    features: Vec<usize>,
+    notes: Vec<String>,
+}
+
+fn reader<R: std::io::Read>(input: R, delimiter: u8) -> ::csv::Reader<R> {
+    ::csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(true)
         .flexible(true)
         .trim(::csv::Trim::All)
-        .from_reader(std::io::BufReader::new(file));
-    let bad = |e: ::csv::Error| match e.kind() {
+        .from_reader(input)
+}
+
+fn csv_error(path: &Path, e: ::csv::Error) -> Error {
+    match e.kind() {
         ::csv::ErrorKind::Utf8 { .. } => Error::data(
             path,
             "not UTF-8 text; expected a CSV file with a header line",
         ),
         ::csv::ErrorKind::Io(_) => Error::data(path, format!("cannot read: {e}")),
         _ => Error::data(path, format!("not valid CSV: {e}")),
-    };
+    }
+}
+
+/// Read and check the header: names unique and present (a first unnamed
+/// column is taken as a pandas index), the label column found.
+fn layout<R: std::io::Read>(
+    path: &Path,
+    rdr: &mut ::csv::Reader<R>,
+    delimiter: u8,
+    label: &str,
+) -> Result<Layout> {
     let header: Vec<String> = rdr
         .headers()
-        .map_err(bad)?
+        .map_err(|e| csv_error(path, e))?
         .iter()
         .map(str::to_string)
         .collect();
@@ -89,62 +103,42 @@ fn read_table(path: &Path, delimiter: u8) -> Result<Table> {
             ));
         }
     }
-    let mut rows = Vec::new();
-    for rec in rdr.records() {
-        let rec = rec.map_err(bad)?;
-        let line = rec.position().map_or(0, |p| p.line() as usize);
-        if rec.len() == 1 && rec.get(0).is_some_and(str::is_empty) {
-            continue;
-        }
-        if rec.len() != header.len() {
-            return Err(Error::data(
-                path,
-                format!(
-                    "line {line}: {} fields, but the header has {}; fix or remove that row",
-                    rec.len(),
-                    header.len()
-                ),
-            ));
-        }
-        rows.push((line, rec.iter().map(str::to_string).collect()));
-    }
-    let mut table = Table {
-        header,
-        rows,
-        notes: Vec::new(),
-    };
-    drop_index_column(path, &mut table)?;
-    super::columns::check_unique(path, &table.header)?;
-    Ok(table)
-}
-
-/// pandas' `to_csv()` writes the index as a first column with an empty
-/// name: drop it (with a note) rather than let it become a feature. Any
-/// other column without a name is refused.
-fn drop_index_column(path: &Path, table: &mut Table) -> Result<()> {
-    let is_index = table.header[0].is_empty()
-        && table.header.len() > 1
-        && table.rows.iter().all(|(_, c)| c[0].parse::<i64>().is_ok());
-    if is_index {
-        table.header.remove(0);
-        for (_, cells) in &mut table.rows {
-            cells.remove(0);
-        }
-        table.notes.push(format!(
+    // pandas' `to_csv()` writes the index as a first column with an empty
+    // name: leave it out (its cells are checked to be integers) rather than
+    // let it become a feature. Any other column without a name is refused.
+    let index = header[0].is_empty() && header.len() > 1;
+    let mut notes = Vec::new();
+    if index {
+        notes.push(format!(
             "{}: the first column has no name and holds integers, a pandas index: not used as a feature (write with to_csv(index=False) to leave it out)",
             path.display()
         ));
     }
-    if let Some(i) = table.header.iter().position(String::is_empty) {
+    let first = usize::from(index);
+    if let Some(i) = header[first..].iter().position(String::is_empty) {
         return Err(Error::data(
             path,
             format!(
                 "column {} has no name in the header; give every column a name (columns are matched by name)",
-                i + 1 + usize::from(is_index)
+                i + 1 + first
             ),
         ));
     }
-    Ok(())
+    super::columns::check_unique(path, &header[first..])?;
+    let label_at = header.iter().position(|h| h == label);
+    let features: Vec<usize> = (first..header.len())
+        .filter(|c| Some(*c) != label_at)
+        .collect();
+    if features.is_empty() {
+        return Err(Error::data(path, "no feature columns besides the label"));
+    }
+    Ok(Layout {
+        header,
+        index,
+        label: label_at,
+        features,
+        notes,
+    })
 }
 
 fn parse_feature(path: &Path, line: usize, column: &str, cell: &str) -> Result<f64> {
@@ -169,50 +163,124 @@ fn parse_label(path: &Path, line: usize, column: &str, cell: &str) -> Result<i64
     }
 }
 
-/// The columns other than `skip` (the label), parsed, with their names.
-fn features_of(path: &Path, table: &Table, skip: Option<usize>) -> Result<Frame> {
-    let cols: Vec<usize> = (0..table.header.len())
-        .filter(|c| Some(*c) != skip)
-        .collect();
-    if cols.is_empty() {
-        return Err(Error::data(path, "no feature columns besides the label"));
-    }
-    let mut data = Vec::with_capacity(table.rows.len() * cols.len());
-    for (line, cells) in &table.rows {
-        for &c in &cols {
-            data.push(parse_feature(path, *line, &table.header[c], &cells[c])?);
+/// Stream the rows of `input` (a CSV with a header), parsing each cell as
+/// it comes: features into one flat `f64` buffer (8 bytes a cell, so memory
+/// stays a small multiple of the file), labels when `with_labels`.
+fn parse<R: std::io::Read>(
+    path: &Path,
+    input: R,
+    delimiter: u8,
+    label: &str,
+    with_labels: bool,
+) -> Result<(Frame, Vec<i64>)> {
+    let mut rdr = reader(input, delimiter);
+    let lay = layout(path, &mut rdr, delimiter, label)?;
+    let li = match (lay.label, with_labels) {
+        (None, true) => {
+            return Err(Error::data(
+                path,
+                format!(
+                    "no label column '{label}' in the header ({}); name it with --label COLUMN",
+                    lay.header.join(",")
+                ),
+            ))
         }
+        (li, _) => li.filter(|_| with_labels),
+    };
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    let mut rows = 0usize;
+    let mut rec = ::csv::StringRecord::new();
+    while rdr.read_record(&mut rec).map_err(|e| csv_error(path, e))? {
+        let line = rec.position().map_or(0, |p| p.line() as usize);
+        if rec.len() == 1 && rec.get(0).is_some_and(str::is_empty) {
+            continue;
+        }
+        if rec.len() != lay.header.len() {
+            return Err(Error::data(
+                path,
+                format!(
+                    "line {line}: {} fields, but the header has {}; fix or remove that row",
+                    rec.len(),
+                    lay.header.len()
+                ),
+            ));
+        }
+        if lay.index && rec[0].parse::<i64>().is_err() {
+            return Err(Error::data(
+                path,
+                format!(
+                    "column 1 has no name in the header, and line {line} holds '{}' there, not a pandas index; give every column a name",
+                    &rec[0]
+                ),
+            ));
+        }
+        for &c in &lay.features {
+            x.push(parse_feature(path, line, &lay.header[c], &rec[c])?);
+        }
+        if let Some(li) = li {
+            y.push(parse_label(path, line, label, &rec[li])?);
+        }
+        rows += 1;
     }
-    Ok(Frame {
-        x: Array2::from_shape_vec((table.rows.len(), cols.len()), data).expect("shape matches"),
-        names: cols.iter().map(|&c| table.header[c].clone()).collect(),
-        notes: table.notes.clone(),
+    let names: Vec<String> = lay
+        .features
+        .iter()
+        .map(|&c| lay.header[c].clone())
+        .collect();
+    let frame = Frame {
+        x: Array2::from_shape_vec((rows, names.len()), x).expect("shape matches"),
+        names,
+        notes: lay.notes,
+    };
+    Ok((frame, y))
+}
+
+/// The longest line read: the csv crate buffers a whole record, so an input
+/// without line ends (`/dev/zero`, a binary file) would grow without bound.
+const MAX_LINE: usize = 16 << 20;
+
+/// A reader that fails on a line longer than [`MAX_LINE`] bytes.
+struct LineLimit<R> {
+    inner: R,
+    since_newline: usize,
+}
+
+impl<R: std::io::Read> std::io::Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        match buf[..n].iter().rposition(|&b| b == b'\n') {
+            Some(at) => self.since_newline = n - at - 1,
+            None => self.since_newline += n,
+        }
+        if self.since_newline > MAX_LINE {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "a line longer than {} MB; is this a CSV file?",
+                    MAX_LINE >> 20
+                ),
+            ));
+        }
+        Ok(n)
+    }
+}
+
+fn open(path: &Path) -> Result<LineLimit<std::io::BufReader<std::fs::File>>> {
+    let file = std::fs::File::open(path).map_err(|e| super::read_error(path, e))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(Error::data(path, "is a directory; expected a CSV file"));
+    }
+    Ok(LineLimit {
+        inner: std::io::BufReader::new(file),
+        since_newline: 0,
     })
 }
 
 /// Features (named by the header) and labels; `label` names the label
 /// column. Also lines for people about what was read.
 pub fn read_labelled(path: &Path, label: &str, delimiter: u8) -> Result<(Dataset, Vec<String>)> {
-    let table = read_table(path, delimiter)?;
-    let li = table
-        .header
-        .iter()
-        .position(|h| h == label)
-        .ok_or_else(|| {
-            Error::data(
-                path,
-                format!(
-                    "no label column '{label}' in the header ({}); name it with --label COLUMN",
-                    table.header.join(",")
-                ),
-            )
-        })?;
-    let frame = features_of(path, &table, Some(li))?;
-    let y = table
-        .rows
-        .iter()
-        .map(|(line, cells)| parse_label(path, *line, label, &cells[li]))
-        .collect::<Result<Vec<_>>>()?;
+    let (frame, y) = parse(path, open(path)?, delimiter, label, true)?;
     let data = Dataset::new(frame.x, y).with_names(frame.names);
     Ok((data, frame.notes))
 }
@@ -220,9 +288,18 @@ pub fn read_labelled(path: &Path, label: &str, delimiter: u8) -> Result<(Dataset
 /// Features only; a column named `label` is dropped if present (so the same
 /// file can be used to train and to predict).
 pub fn read_features(path: &Path, label: &str, delimiter: u8) -> Result<Frame> {
-    let table = read_table(path, delimiter)?;
-    let li = table.header.iter().position(|h| h == label);
-    features_of(path, &table, li)
+    Ok(parse(path, open(path)?, delimiter, label, false)?.0)
+}
+
+/// The names of the feature columns (header only; `label` left out).
+pub fn feature_names(path: &Path, label: &str, delimiter: u8) -> Result<Vec<String>> {
+    let mut rdr = reader(open(path)?, delimiter);
+    let lay = layout(path, &mut rdr, delimiter, label)?;
+    Ok(lay
+        .features
+        .iter()
+        .map(|&c| lay.header[c].clone())
+        .collect())
 }
 
 /// Write features (and optional labels) as CSV with an `f0..fN,y` header.
@@ -243,4 +320,72 @@ pub fn to_csv_string(x: ndarray::ArrayView2<'_, f64>, y: Option<&[i64]>) -> Stri
         s.push('\n');
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse_bytes(bytes: &[u8], with_labels: bool) -> Result<(Frame, Vec<i64>)> {
+        parse(Path::new("fuzz.csv"), bytes, COMMA, "y", with_labels)
+    }
+
+    #[test]
+    fn a_small_table_reads_by_name() {
+        let (f, y) = parse_bytes(b",b,y,a\n0,1.5,3,2\n1,-1,4,1e3\n", true).unwrap();
+        assert_eq!(f.names, ["b", "a"]);
+        assert_eq!(f.x, ndarray::array![[1.5, 2.0], [-1.0, 1000.0]]);
+        assert_eq!(y, [3, 4]);
+        assert_eq!(f.notes.len(), 1, "the pandas index is named");
+    }
+
+    /// Whatever parses is consistent (one value per row and name, one
+    /// label per row) and holds at most four times the input's bytes:
+    /// every cell took at least a character and a separator.
+    fn check(bytes: &[u8]) {
+        for with_labels in [false, true] {
+            if let Ok((f, y)) = parse_bytes(bytes, with_labels) {
+                assert_eq!(f.x.ncols(), f.names.len());
+                assert!(!with_labels || y.len() == f.x.nrows());
+                assert!(f.x.len() * 8 <= 4 * bytes.len().max(1), "{}", f.x.len());
+            }
+        }
+    }
+
+    /// Bytes drawn mostly from what CSV files are made of.
+    fn csvish() -> impl Strategy<Value = Vec<u8>> {
+        let alphabet: Vec<u8> = b",,,;\n\n\r\"\t y1234567890.-+eEnaif\xff\x00".to_vec();
+        proptest::collection::vec(
+            prop_oneof![9 => prop::sample::select(alphabet), 1 => any::<u8>()],
+            0..300,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            check(&bytes);
+        }
+
+        #[test]
+        fn csv_like_bytes_never_panic(bytes in csvish()) {
+            check(&bytes);
+        }
+
+        /// A valid table with characters overwritten.
+        #[test]
+        fn mutated_tables_never_panic(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        ) {
+            let mut b = b",f0,f1,y\n0,1.5,2,0\n1,3,4.25,1\n2,-0.5,1e3,1\n".to_vec();
+            for (at, v) in edits {
+                let k = at.index(b.len());
+                b[k] = v;
+            }
+            check(&b);
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! Data: the in-memory dataset, synthetic generation, splits and file readers.
 
+pub mod bounded;
 pub mod cifar;
 pub mod columns;
 pub mod count;

@@ -15,31 +15,122 @@ struct Npy {
     data: Vec<u8>,
 }
 
+/// The whole array of a `.npy` file, bounded: the header is read and
+/// checked first, then exactly the bytes its shape and dtype declare (a file
+/// shorter than that is refused before its data is read; one that would not
+/// fit in memory too).
 fn read(path: &Path) -> Result<Npy> {
-    let bytes = std::fs::read(path).map_err(|e| read_error(path, e))?;
-    Ok(read_from_bytes(path, &bytes, false)?.0)
+    use std::io::Read;
+    let (f, info) = open_header(path)?;
+    let need = present_len(path, &f, &info)?;
+    super::check_fits(
+        need as f64 * 2.0,
+        &format!("{}: shape {:?} needs", path.display(), info.shape),
+        "(read and converted) ",
+        "rows",
+    )?;
+    let mut data = Vec::with_capacity(need);
+    f.take(need as u64)
+        .read_to_end(&mut data)
+        .map_err(|e| read_error(path, e))?;
+    if data.len() < need {
+        return Err(truncated(path, &info.shape, need, data.len()));
+    }
+    Ok(Npy {
+        descr: info.descr,
+        fortran: info.fortran,
+        shape: info.shape,
+        data,
+    })
 }
 
-/// Parse a `.npy` (header only when `header_only`); also returns where the data starts.
-fn read_from_bytes(path: &Path, bytes: &[u8], header_only: bool) -> Result<(Npy, usize)> {
-    let bad = |m: &str| Error::data(path, format!("not a readable .npy file: {m}"));
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        return Err(bad("missing the \\x93NUMPY magic"));
+/// The data bytes the header declares, refusing a regular file that holds
+/// fewer (without reading them).
+fn present_len(path: &Path, f: &std::fs::File, info: &HeaderInfo) -> Result<usize> {
+    let need = data_len(path, info)?;
+    let meta = f.metadata().map_err(|e| read_error(path, e))?;
+    if meta.is_file() && meta.len() < (info.data_offset + need) as u64 {
+        return Err(truncated(
+            path,
+            &info.shape,
+            need,
+            (meta.len() as usize).saturating_sub(info.data_offset),
+        ));
     }
-    let major = bytes[6];
-    let (hlen, start) = match major {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 => {
-            if bytes.len() < 12 {
-                return Err(bad("truncated header"));
-            }
-            (
-                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-                12,
-            )
+    Ok(need)
+}
+
+/// A whole `.npy` file held in memory, with the checks of [`read`].
+#[cfg(test)]
+fn decode(path: &Path, bytes: &[u8]) -> Result<Npy> {
+    let info = read_header_only(path, bytes)?;
+    let need = data_len(path, &info)?;
+    let have = bytes.len() - info.data_offset;
+    if have < need {
+        return Err(truncated(path, &info.shape, need, have));
+    }
+    Ok(Npy {
+        descr: info.descr,
+        fortran: info.fortran,
+        shape: info.shape,
+        data: bytes[info.data_offset..info.data_offset + need].to_vec(),
+    })
+}
+
+fn truncated(path: &Path, shape: &[usize], need: usize, found: usize) -> Error {
+    Error::data(
+        path,
+        format!("truncated .npy data: shape {shape:?} needs {need} bytes, found {found}"),
+    )
+}
+
+/// Bytes per element of a supported dtype.
+fn item_width(path: &Path, descr: &str) -> Result<usize> {
+    Ok(match endian(descr).1 {
+        "f8" | "i8" | "u8" => 8,
+        "f4" | "i4" | "u4" => 4,
+        "i2" | "u2" => 2,
+        "i1" | "u1" | "b1" => 1,
+        _ => {
+            return Err(Error::data(
+                path,
+                format!(
+                    "dtype '{descr}' is not supported here; use float64/float32 features and integer labels"
+                ),
+            ))
         }
-        v => return Err(bad(&format!("unsupported format version {v}"))),
-    };
+    })
+}
+
+/// The data bytes a header declares (shape product times item width),
+/// refusing a shape whose size (zero dimensions taken as one) does not fit
+/// in a machine word.
+fn data_len(path: &Path, info: &HeaderInfo) -> Result<usize> {
+    let width = item_width(path, &info.descr)?;
+    // ndarray (like NumPy) also refuses an empty shape whose other
+    // dimensions overflow: (0, 2^64-1) is no array either.
+    let fits = |n: &usize| *n <= isize::MAX as usize;
+    info.shape
+        .iter()
+        .try_fold(width, |acc, &d| acc.checked_mul(d.max(1)))
+        .filter(fits)
+        .map(|_| width * info.shape.iter().product::<usize>())
+        .ok_or_else(|| {
+            Error::data(
+                path,
+                format!(
+                    "not a readable .npy file: shape {:?} is impossibly large",
+                    info.shape
+                ),
+            )
+        })
+}
+
+/// Parse a `.npy` header from the file's first bytes; also where the data
+/// starts.
+fn read_header_only(path: &Path, bytes: &[u8]) -> Result<HeaderInfo> {
+    let bad = |m: &str| Error::data(path, format!("not a readable .npy file: {m}"));
+    let (hlen, start) = header_extent(path, bytes)?;
     if bytes.len() < start + hlen {
         return Err(bad("truncated header"));
     }
@@ -65,20 +156,40 @@ fn read_from_bytes(path: &Path, bytes: &[u8], header_only: bool) -> Result<(Npy,
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<usize>().map_err(|_| bad("bad shape")))
         .collect::<Result<Vec<_>>>()?;
-    let data = if header_only {
-        Vec::new()
-    } else {
-        bytes[start + hlen..].to_vec()
+    Ok(HeaderInfo {
+        descr,
+        fortran,
+        shape,
+        data_offset: start + hlen,
+    })
+}
+
+/// The longest header read (NumPy's own limit is far below this).
+const MAX_HEADER: usize = 1 << 20;
+
+/// (header length, where the header starts), from the magic and version.
+fn header_extent(path: &Path, bytes: &[u8]) -> Result<(usize, usize)> {
+    let bad = |m: &str| Error::data(path, format!("not a readable .npy file: {m}"));
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(bad("missing the \\x93NUMPY magic"));
+    }
+    let (hlen, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 => {
+            if bytes.len() < 12 {
+                return Err(bad("truncated header"));
+            }
+            (
+                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+                12,
+            )
+        }
+        v => return Err(bad(&format!("unsupported format version {v}"))),
     };
-    Ok((
-        Npy {
-            descr,
-            fortran,
-            shape,
-            data,
-        },
-        start + hlen,
-    ))
+    if hlen > MAX_HEADER {
+        return Err(bad(&format!("a {hlen}-byte header is too long")));
+    }
+    Ok((hlen, start))
 }
 
 /// The text after `'key':` in the header dict, up to the next top-level comma.
@@ -202,7 +313,10 @@ fn matrix_shape(path: &Path, shape: &[usize]) -> Result<(usize, usize)> {
 
 /// A 2-d feature matrix (a 1-d array is one feature per row).
 pub fn read_features(path: &Path) -> Result<Array2<f64>> {
-    let npy = read(path)?;
+    features_of(path, read(path)?)
+}
+
+fn features_of(path: &Path, npy: Npy) -> Result<Array2<f64>> {
     let (rows, cols) = matrix_shape(path, &npy.shape)?;
     let values = floats(path, &npy)?;
     let x = if npy.fortran {
@@ -219,7 +333,10 @@ pub fn read_features(path: &Path) -> Result<Array2<f64>> {
 
 /// A 1-d array of integer class labels.
 pub fn read_labels(path: &Path) -> Result<Vec<i64>> {
-    let npy = read(path)?;
+    labels_of(path, read(path)?)
+}
+
+fn labels_of(path: &Path, npy: Npy) -> Result<Vec<i64>> {
     if npy.shape.len() != 1 {
         return Err(Error::data(
             path,
@@ -287,6 +404,7 @@ pub fn labels_to_bytes(y: &[i64]) -> Vec<u8> {
 pub fn read_feature_rows(path: &Path, range: std::ops::Range<usize>) -> Result<Array2<f64>> {
     use std::io::{Read, Seek, SeekFrom};
     let (mut f, info) = open_header(path)?;
+    present_len(path, &f, &info)?;
     let (rows, cols) = matrix_shape(path, &info.shape)?;
     if info.fortran {
         return Err(Error::data(
@@ -335,28 +453,123 @@ struct HeaderInfo {
     data_offset: usize,
 }
 
-fn read_header_only(path: &Path, head: &[u8]) -> Result<HeaderInfo> {
-    let npy = read_from_bytes(path, head, true)?;
-    Ok(HeaderInfo {
-        descr: npy.0.descr,
-        fortran: npy.0.fortran,
-        shape: npy.0.shape,
-        data_offset: npy.1,
-    })
-}
-
-/// The shape in a `.npy` header, reading only the header.
+/// The shape in a `.npy` header, reading only the header (and refusing a
+/// file shorter than the shape declares).
 pub fn shape(path: &Path) -> Result<Vec<usize>> {
-    Ok(open_header(path)?.1.shape)
+    let (f, info) = open_header(path)?;
+    present_len(path, &f, &info)?;
+    Ok(info.shape)
 }
 
-/// Open a `.npy` file and parse its header from the first 4 KiB.
+/// Open a `.npy` file and parse its header: the magic and version (12
+/// bytes) first, then the header they announce (at most 1 MiB), nothing else.
 fn open_header(path: &Path) -> Result<(std::fs::File, HeaderInfo)> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|e| read_error(path, e))?;
-    let mut head = vec![0u8; 4096];
-    let n = f.read(&mut head).map_err(|e| read_error(path, e))?;
-    head.truncate(n);
+    let f = std::fs::File::open(path).map_err(|e| read_error(path, e))?;
+    if f.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(Error::data(path, "is a directory; expected a .npy file"));
+    }
+    let mut head = Vec::new();
+    let mut r = f.take(12);
+    r.read_to_end(&mut head).map_err(|e| read_error(path, e))?;
+    let (hlen, start) = header_extent(path, &head)?;
+    let mut r = r.into_inner();
+    (&mut r)
+        .take((start + hlen).saturating_sub(head.len()) as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| read_error(path, e))?;
     let info = read_header_only(path, &head)?;
-    Ok((f, info))
+    Ok((r, info))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample() -> Vec<u8> {
+        let x = ndarray::Array2::from_shape_fn((4, 3), |(i, j)| i as f64 - j as f64 * 0.5);
+        features_to_bytes(x.view())
+    }
+
+    #[test]
+    fn written_features_and_labels_read_back() {
+        let p = Path::new("t.npy");
+        let x = features_of(p, decode(p, &sample()).unwrap()).unwrap();
+        assert_eq!(x[[3, 2]], 2.0);
+        let y = labels_of(p, decode(p, &labels_to_bytes(&[5, -1, 7])).unwrap()).unwrap();
+        assert_eq!(y, [5, -1, 7]);
+    }
+
+    /// Whatever decodes holds exactly the bytes its header declares, and
+    /// turns into a matrix or labels, or a typed error; never a panic.
+    fn check(bytes: &[u8]) {
+        let p = Path::new("fuzz.npy");
+        if let Ok(npy) = decode(p, bytes) {
+            assert!(npy.data.len() <= bytes.len());
+            let _ = features_of(
+                p,
+                Npy {
+                    data: npy.data.clone(),
+                    shape: npy.shape.clone(),
+                    descr: npy.descr.clone(),
+                    fortran: npy.fortran,
+                },
+            );
+            let _ = labels_of(p, npy);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn arbitrary_bytes_after_the_magic_never_panic(
+            version in 0u8..5,
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let mut b = b"\x93NUMPY".to_vec();
+            b.push(version);
+            b.push(0);
+            b.extend(bytes);
+            check(&b);
+        }
+
+        /// Headers with other dtypes, orders and shapes (huge ones too),
+        /// followed by as many bytes as chance gives.
+        #[test]
+        fn hostile_headers_never_panic(
+            descr in prop::sample::select(vec!["<f8", ">f8", "<f4", "|u1", "<i2", ">i4", "<i8", "<c16", "|O", "", "<f"]),
+            fortran in any::<bool>(),
+            dims in proptest::collection::vec(prop_oneof![0usize..6, Just(usize::MAX), Just(1usize << 40)], 0..4),
+            data in 0usize..200,
+        ) {
+            let shape = format!("({})", dims.iter().map(|d| format!("{d},")).collect::<String>());
+            let order = if fortran { "True" } else { "False" };
+            let h = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {shape}, }}\n");
+            let mut b = b"\x93NUMPY\x01\x00".to_vec();
+            b.extend_from_slice(&(h.len() as u16).to_le_bytes());
+            b.extend_from_slice(h.as_bytes());
+            b.extend(std::iter::repeat_n(7u8, data));
+            check(&b);
+        }
+
+        /// A valid file with bytes overwritten and maybe cut short.
+        #[test]
+        fn mutated_files_never_panic(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+            cut in any::<prop::sample::Index>(),
+            truncate in any::<bool>(),
+        ) {
+            let mut b = sample();
+            for (at, v) in edits {
+                let k = at.index(b.len());
+                b[k] = v;
+            }
+            if truncate {
+                b.truncate(cut.index(b.len()));
+            }
+            check(&b);
+        }
+    }
 }

@@ -80,7 +80,7 @@ impl RowSource {
                 path,
                 label,
                 delimiter,
-            } => Some(csv::read_features(path, label, *delimiter)?.names),
+            } => Some(csv::feature_names(path, label, *delimiter)?),
         })
     }
 

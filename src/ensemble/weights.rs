@@ -201,13 +201,27 @@ impl MemberWeights {
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| {
-            crate::data::read_error_hint(
-                path,
-                e,
-                "weights file not found; train an ensemble with `cpuwall ensemble train`",
-            )
-        })?;
+        // safetensors: an 8-byte header length, then a JSON header.
+        let first = |b: &[u8]| {
+            if b.get(8) == Some(&b'{') {
+                Ok(())
+            } else {
+                Err(
+                    "not a safetensors weights file (no 8-byte header length and JSON header)"
+                        .into(),
+                )
+            }
+        };
+        let bytes = crate::data::bounded::read(
+            path,
+            &crate::data::bounded::Limit {
+                what: "weights file",
+                max: 1 << 30,
+                not_found:
+                    "weights file not found; train an ensemble with `cpuwall ensemble train`",
+            },
+            &first,
+        )?;
         Self::decode(&bytes, path)
     }
 }
@@ -365,5 +379,49 @@ mod tests {
                 .contains("'fc2.bias' holds a non-finite value at index 3"),
             "{e}"
         );
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+        use std::sync::OnceLock;
+
+        fn good() -> &'static Vec<u8> {
+            static B: OnceLock<Vec<u8>> = OnceLock::new();
+            B.get_or_init(|| sample().encode().unwrap())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+
+            /// A member file with bytes of its header or data overwritten
+            /// and maybe cut short: a typed error or weights of the right
+            /// shapes; never a panic.
+            #[test]
+            fn mutated_weights_never_panic(
+                edits in proptest::collection::vec((0usize..2048, any::<u8>()), 1..8),
+                cut in any::<prop::sample::Index>(),
+                truncate in any::<bool>(),
+            ) {
+                let mut b = good().clone();
+                for (at, v) in edits {
+                    let k = at % b.len();
+                    b[k] = v;
+                }
+                if truncate {
+                    b.truncate(cut.index(b.len()));
+                }
+                if let Ok(w) = MemberWeights::decode(&b, Path::new("m.safetensors")) {
+                    for (t, (_, shape)) in w.tensors.iter().zip(TENSORS) {
+                        prop_assert_eq!(t.len(), shape.iter().product::<usize>());
+                    }
+                }
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let _ = MemberWeights::decode(&b, Path::new("m.safetensors"));
+            }
+        }
     }
 }

@@ -120,7 +120,13 @@ pub fn crossover(
     model: &Arc<Model>,
     threads: &mut Threads,
 ) -> Result<usize> {
-    let mut table: BTreeMap<String, usize> = std::fs::read_to_string(cache)
+    // A cache that cannot be read (missing, foreign, huge) is recalibrated.
+    let limit = crate::data::bounded::Limit {
+        what: "crossover cache",
+        max: 1 << 20,
+        not_found: "",
+    };
+    let mut table: BTreeMap<String, usize> = crate::data::bounded::read_json_text(cache, &limit)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default();

@@ -281,9 +281,20 @@ impl StudyResults {
     }
 
     pub fn load(path: &std::path::Path) -> crate::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| crate::Error::data(path, format!("cannot read the results file: {e}")))?;
-        serde_json::from_str(&text).map_err(|e| {
+        let text = crate::data::bounded::read_json_text(
+            path,
+            &crate::data::bounded::Limit {
+                what: "ensemble results file",
+                max: 64 << 20,
+                not_found: "results file not found; write one with `cpuwall ensemble bench --out`",
+            },
+        )?;
+        Self::from_text(path, &text)
+    }
+
+    /// Results from the text of a results file (`path` names it in errors).
+    pub fn from_text(path: &std::path::Path, text: &str) -> crate::Result<Self> {
+        serde_json::from_str(text).map_err(|e| {
             crate::Error::data(
                 path,
                 format!("not an ensemble results file ({e}); write one with `cargo run --release --example cnn_study` or `cpuwall ensemble bench --out`"),

@@ -13,6 +13,15 @@ use crate::error::{Error, Result};
 
 pub const FORMAT: &str = "cpuwall-sweep";
 pub const VERSION: u32 = 1;
+/// The largest results file `report` reads (a sweep's is a few hundred KB).
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// A model or backend name: 1 to 64 ASCII letters, digits, `-` or `_`.
+pub fn is_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
 
 /// One (model, backend, rows) measurement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,13 +163,20 @@ impl SweepResults {
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                Error::data(path, "results file not found; run `cpuwall sweep` first")
-            }
-            _ => Error::data(path, format!("cannot read: {e}")),
-        })?;
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        let text = crate::data::bounded::read_json_text(
+            path,
+            &crate::data::bounded::Limit {
+                what: "cpuwall sweep results file",
+                max: MAX_FILE_BYTES,
+                not_found: "results file not found; run `cpuwall sweep` first",
+            },
+        )?;
+        Self::from_text(path, &text)
+    }
+
+    /// Results from the text of a results file (`path` names it in errors).
+    pub fn from_text(path: &Path, text: &str) -> Result<Self> {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
             Error::data(
                 path,
                 format!("corrupted results file (not valid JSON: {e}); re-run the sweep"),
@@ -185,11 +201,26 @@ impl SweepResults {
                 format!("results format version {version} is older than this cpuwall reads ({VERSION}); re-run the sweep"),
             ));
         }
-        serde_json::from_value(v).map_err(|e| {
+        let results: SweepResults = serde_json::from_value(v).map_err(|e| {
             Error::data(
                 path,
                 format!("corrupted results file ({e}); re-run the sweep"),
             )
-        })
+        })?;
+        // Names become file names (the report's plots): nothing but a name.
+        for (i, c) in results.cells.iter().enumerate() {
+            for (what, name) in [("model", &c.model), ("backend", &c.backend)] {
+                if !is_name(name) {
+                    return Err(Error::data(
+                        path,
+                        format!(
+                            "cell {} names {what} '{name}', not a {what} name (letters, digits, '-', '_'); re-run the sweep",
+                            i + 1
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(results)
     }
 }

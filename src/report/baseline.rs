@@ -19,12 +19,37 @@ pub struct BaselineCell {
 }
 
 pub fn read(path: &Path) -> Result<Vec<BaselineCell>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::data(path, format!("cannot read baseline: {e}")))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let bytes = crate::data::bounded::read(
+        path,
+        &crate::data::bounded::Limit {
+            what: "baseline CSV",
+            max: 64 << 20,
+            not_found: "baseline not found; write one with baselines/sklearn_sweep.py",
+        },
+        &|b| match std::str::from_utf8(b) {
+            Err(e) if e.error_len().is_some() => Err("not a baseline CSV: not UTF-8 text".into()),
+            _ => Ok(()),
+        },
+    )?;
+    parse(path, &bytes)
+}
+
+/// The cells of a baseline CSV from its bytes (`path` names it in errors),
+/// read by the `csv` crate like every other CSV.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<BaselineCell>> {
+    let mut rdr = ::csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(::csv::Trim::All)
+        .from_reader(bytes);
+    let bad = |e: ::csv::Error| Error::data(path, format!("not a baseline CSV: {e}"));
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(bad)?
+        .iter()
+        .map(str::to_string)
+        .collect();
     let col = |name: &str| {
-        header.iter().position(|h| *h == name).ok_or_else(|| {
+        header.iter().position(|h| h == name).ok_or_else(|| {
             Error::data(
                 path,
                 format!("baseline has no '{name}' column; expected the sklearn_sweep.csv format"),
@@ -40,23 +65,38 @@ pub fn read(path: &Path) -> Result<Vec<BaselineCell>> {
         col("cpu_incl_workers_s")?,
     );
     let mut out = Vec::new();
-    for (i, line) in lines.enumerate() {
-        if line.trim().is_empty() {
+    for rec in rdr.records() {
+        let rec = rec.map_err(bad)?;
+        if rec.iter().all(str::is_empty) {
             continue;
         }
-        let f: Vec<&str> = line.split(',').collect();
+        let line = rec.position().map_or(0, |p| p.line());
         let num = |k: usize| {
-            f.get(k).and_then(|v| v.parse::<f64>().ok()).ok_or_else(|| {
-                Error::data(
-                    path,
-                    format!("line {}: bad number in column {}", i + 2, header[k]),
-                )
-            })
+            rec.get(k)
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| {
+                    Error::data(
+                        path,
+                        format!(
+                            "line {line}: column {} is not a number of zero or more",
+                            header[k]
+                        ),
+                    )
+                })
         };
+        let text = |k: usize| rec.get(k).unwrap_or("").to_string();
+        let rows = num(r)?;
+        if rows.fract() != 0.0 || rows > 1e15 {
+            return Err(Error::data(
+                path,
+                format!("line {line}: rows {rows} is not a whole count"),
+            ));
+        }
         out.push(BaselineCell {
-            model: f.get(m).unwrap_or(&"").to_ascii_lowercase(),
-            backend: f.get(b).unwrap_or(&"").to_string(),
-            rows: num(r)? as u64,
+            model: text(m).to_ascii_lowercase(),
+            backend: text(b),
+            rows: rows as u64,
             wall_seconds: num(w)?,
             cpu_seconds: num(c)?,
             cpu_incl_workers_seconds: num(cw)?,

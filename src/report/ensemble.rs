@@ -244,3 +244,55 @@ pub fn predict_line(p: &Prediction, out: Option<&std::path::Path>) -> String {
             .unwrap_or_default()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+    use std::path::Path;
+
+    const RESULTS: &str = include_str!("../../reports/cnn-study/results.json");
+
+    fn numbers(v: &Value, at: String, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => m
+                .iter()
+                .for_each(|(k, x)| numbers(x, format!("{at}/{k}"), out)),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, x)| numbers(x, format!("{at}/{i}"), out)),
+            Value::Number(_) => out.push(at),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_committed_study_renders() {
+        let r = StudyResults::from_text(Path::new("r.json"), RESULTS).unwrap();
+        let md = study_markdown(&r);
+        assert!(md.contains("1.061 s (1.99, 206 GFLOP/s)"), "{md}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// The study's results with numbers replaced by hostile ones: a
+        /// typed error or a report; never a panic.
+        #[test]
+        fn hostile_study_results_never_panic_the_report(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), prop::sample::select(vec![0.0, -1.0, 1e308, -1e308, 5e-324, 1e20, 0.5])), 1..6),
+        ) {
+            let mut v: Value = serde_json::from_str(RESULTS).unwrap();
+            let mut paths = Vec::new();
+            numbers(&v, String::new(), &mut paths);
+            for (at, x) in edits {
+                *v.pointer_mut(&paths[at.index(paths.len())]).unwrap() = Value::from(x);
+            }
+            if let Ok(r) = StudyResults::from_text(Path::new("r.json"), &v.to_string()) {
+                let _ = study_markdown(&r);
+            }
+        }
+    }
+}

@@ -98,6 +98,23 @@ pub fn write_report(
         .iter()
         .map(|p| SweepResults::load(p))
         .collect::<Result<_>>()?;
+    let files = render(inputs, &results, out, &base)?;
+    for (path, _) in &files {
+        refuse_overwriting_inputs(&[("-o (its plot)", path)], &sources)?;
+    }
+    // The report and its plots land together or not at all.
+    write_set(&files)?;
+    Ok(files.into_iter().map(|(p, _)| p).collect())
+}
+
+/// The report of `results` (read from `inputs`) as the files to write:
+/// `out` and, for markdown, its SVG plots beside it.
+pub fn render(
+    inputs: &[PathBuf],
+    results: &[SweepResults],
+    out: &Path,
+    base: &[BaselineCell],
+) -> Result<Vec<(PathBuf, Vec<u8>)>> {
     let ext = crate::data::extension(out);
     let exporter = for_extension(&ext).ok_or_else(|| {
         Error::usage(format!(
@@ -106,7 +123,7 @@ pub fn write_report(
         ))
     })?;
     let mut cells: Vec<Cell> = Vec::new();
-    for r in &results {
+    for r in results {
         for c in &r.cells {
             // A later file's cell replaces an earlier one for the same key.
             cells.retain(|x| !(x.model == c.model && x.backend == c.backend && x.rows == c.rows));
@@ -131,11 +148,8 @@ pub fn write_report(
             if sizes(&cells, &m).is_empty() {
                 continue;
             }
-            let svgs = plots_for(&cells, &m, &base);
+            let svgs = plots_for(&cells, &m, base);
             let names = ["wall", "cpu", "speedup"].map(|k| format!("{stem}-{m}-{k}.svg"));
-            for name in &names {
-                refuse_overwriting_inputs(&[("-o (its plot)", &dir.join(name))], &sources)?;
-            }
             for (svg, name) in svgs.into_iter().zip(&names) {
                 files.push((dir.join(name), svg.into_bytes()));
             }
@@ -146,11 +160,154 @@ pub fn write_report(
         sources: inputs.iter().map(|p| p.display().to_string()).collect(),
         results: results.iter().collect(),
         cells,
-        baseline: base,
+        baseline: base.to_vec(),
         plots,
     };
     files.push((out.to_path_buf(), exporter.render(&doc).into_bytes()));
-    // The report and its plots land together or not at all.
-    write_set(&files)?;
-    Ok(files.into_iter().map(|(p, _)| p).collect())
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    /// The committed reference sweep, one model of it: a real results file.
+    fn reference() -> Value {
+        let text = include_str!("../../reports/reference-sweep.json");
+        let mut v: Value = serde_json::from_str(text).unwrap();
+        let cells = v["cells"].as_array_mut().unwrap();
+        cells.retain(|c| c["model"] == "nb");
+        v
+    }
+
+    /// Hostile values for a number, a string, or anything.
+    fn hostile() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::from(0)),
+            Just(Value::from(-1.0)),
+            Just(Value::from(1e308)),
+            Just(Value::from(-1e308)),
+            Just(Value::from(5e-324)),
+            Just(Value::from(u64::MAX)),
+            Just(Value::from(i64::MIN)),
+            Just(Value::from("../../escape")),
+            Just(Value::from("")),
+            Just(Value::from("<script>&")),
+            Just(Value::Null),
+            Just(Value::Array(vec![])),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+        ]
+    }
+
+    /// Every leaf of `v` (strings only if `strings`), as JSON pointers.
+    fn leaves(v: &Value, at: String, strings: bool, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => m
+                .iter()
+                .for_each(|(k, x)| leaves(x, format!("{at}/{k}"), strings, out)),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, x)| leaves(x, format!("{at}/{i}"), strings, out)),
+            Value::String(_) => out.push(at),
+            _ if !strings => out.push(at),
+            _ => {}
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// A results file with leaves replaced by hostile values: a typed
+        /// error or a report, never a panic, and plots only beside `out`.
+        #[test]
+        fn hostile_results_files_never_panic_the_report(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), hostile()), 1..6),
+            names in proptest::collection::vec((any::<prop::sample::Index>(), hostile()), 0..2),
+            ext in prop::sample::select(vec!["md", "json", "csv"]),
+        ) {
+            let mut v = reference();
+            for (strings, edits) in [(false, edits), (true, names)] {
+                let mut paths = Vec::new();
+                leaves(&v, String::new(), strings, &mut paths);
+                for (at, value) in edits {
+                    *v.pointer_mut(&paths[at.index(paths.len())]).unwrap() = value;
+                }
+            }
+            let p = Path::new("fuzz.json");
+            if let Ok(r) = SweepResults::from_text(p, &v.to_string()) {
+                let out = PathBuf::from(format!("dir/report.{ext}"));
+                if let Ok(files) = render(&[p.to_path_buf()], &[r], &out, &[]) {
+                    for (f, _) in files {
+                        prop_assert_eq!(f.parent(), Some(Path::new("dir")), "{}", f.display());
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod names {
+    use super::*;
+
+    #[test]
+    fn a_model_name_with_a_path_in_it_is_refused() {
+        let text = include_str!("../../reports/reference-sweep.json");
+        let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
+        v["cells"][0]["model"] = "../../escape".into();
+        let p = Path::new("r.json");
+        let e = SweepResults::from_text(p, &v.to_string()).map(|r| {
+            render(&[p.to_path_buf()], &[r], Path::new("dir/report.md"), &[])
+                .map(|f| f.into_iter().map(|(p, _)| p).collect::<Vec<_>>())
+        });
+        assert!(
+            format!("{e:?}").contains("cell 1 names model '../../escape', not a model name"),
+            "{e:?}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod baseline_fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    const CSV: &str = include_str!("../../reports/reference-sklearn.csv");
+
+    #[test]
+    fn the_committed_baseline_reads_whole() {
+        let cells = crate::report::baseline::parse(Path::new("b.csv"), CSV.as_bytes()).unwrap();
+        assert_eq!(cells.len(), CSV.lines().count() - 1);
+        assert!(cells
+            .iter()
+            .all(|c| c.wall_seconds > 0.0 && !c.model.is_empty()));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// A baseline with bytes overwritten: a typed error, or a report
+        /// beside the reference sweep; never a panic.
+        #[test]
+        fn mutated_baselines_never_panic_the_report(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), prop::sample::select(b"0123456789.-e,\n\"x".to_vec())), 1..8),
+        ) {
+            let mut b = CSV.as_bytes().to_vec();
+            for (at, v) in edits {
+                let k = at.index(b.len());
+                b[k] = v;
+            }
+            if let Ok(base) = crate::report::baseline::parse(Path::new("b.csv"), &b) {
+                let text = include_str!("../../reports/reference-sweep.json");
+                let p = Path::new("r.json");
+                let r = SweepResults::from_text(p, text).unwrap();
+                let _ = render(&[p.to_path_buf()], &[r], Path::new("report.md"), &base);
+            }
+        }
+    }
 }

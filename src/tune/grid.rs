@@ -85,15 +85,30 @@ pub fn apply_overrides(grids: &mut BTreeMap<ModelKind, Grid>, specs: &[String]) 
 /// Read grids from JSON: `{"lr": {"C": [0.1, 1], "penalty": ["l2"]}, ...}`.
 /// Each model named in the file gets exactly the file's grid.
 pub fn read_grid_file(path: &Path, grids: &mut BTreeMap<ModelKind, Grid>) -> Result<()> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::data(path, format!("cannot read grid file: {e}")))?;
-    let parsed: BTreeMap<String, BTreeMap<String, Vec<ParamValue>>> = serde_json::from_str(&text)
+    let text = crate::data::bounded::read_json_text(
+        path,
+        &crate::data::bounded::Limit {
+            what: "grid file",
+            max: 1 << 20,
+            not_found: "grid file not found; check the path",
+        },
+    )?;
+    parse_grid_text(path, &text, grids)
+}
+
+/// [`read_grid_file`] from the file's text (`path` names it in errors).
+pub fn parse_grid_text(
+    path: &Path,
+    text: &str,
+    grids: &mut BTreeMap<ModelKind, Grid>,
+) -> Result<()> {
+    let parsed: BTreeMap<String, BTreeMap<String, Vec<ParamValue>>> = serde_json::from_str(text)
         .map_err(|e| {
-        Error::data(
-            path,
-            format!("not a grid file ({e}); expected {{\"lr\": {{\"C\": [0.1, 1]}}}}"),
-        )
-    })?;
+            Error::data(
+                path,
+                format!("not a grid file ({e}); expected {{\"lr\": {{\"C\": [0.1, 1]}}}}"),
+            )
+        })?;
     for (model, grid) in parsed {
         let kind: ModelKind = model.parse()?;
         grids.insert(kind, grid);
@@ -145,5 +160,95 @@ mod tests {
             err.to_string().contains("unknown parameter 'gamma' for lr"),
             "{err}"
         );
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("0".to_string()),
+                Just("-1".to_string()),
+                Just("1e308".to_string()),
+                Just("-0.0".to_string()),
+                Just("18446744073709551616".to_string()),
+                Just("2.5".to_string()),
+                Just("\"l1\"".to_string()),
+                Just("\"elasticnet\"".to_string()),
+                Just("\"\"".to_string()),
+                Just("null".to_string()),
+                Just("true".to_string()),
+                Just("[]".to_string()),
+                any::<f64>()
+                    .prop_filter("finite", |f| f.is_finite())
+                    .prop_map(|f| format!("{f:?}")),
+            ]
+        }
+
+        fn grid_text() -> impl Strategy<Value = String> {
+            let param = prop::sample::select(vec![
+                "C",
+                "penalty",
+                "l1_ratio",
+                "max_iter",
+                "n_estimators",
+                "max_depth",
+                "min_samples_split",
+                "min_samples_leaf",
+                "max_features",
+                "bootstrap",
+                "var_smoothing",
+                "tol",
+                "loss",
+                "dual",
+                "",
+            ]);
+            let model = prop::sample::select(vec!["nb", "lr", "svc", "rf", "xgb", ""]);
+            proptest::collection::vec(
+                (
+                    model,
+                    proptest::collection::vec(
+                        (param, proptest::collection::vec(value(), 0..4)),
+                        0..4,
+                    ),
+                ),
+                0..3,
+            )
+            .prop_map(|models| {
+                let body: Vec<String> = models
+                    .iter()
+                    .map(|(m, ps)| {
+                        let ps: Vec<String> = ps
+                            .iter()
+                            .map(|(p, vs)| format!("\"{p}\": [{}]", vs.join(",")))
+                            .collect();
+                        format!("\"{m}\": {{{}}}", ps.join(","))
+                    })
+                    .collect();
+                format!("{{{}}}", body.join(","))
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3000))]
+
+            /// Any grid file: a typed error, or candidates that every check
+            /// accepted; never a panic.
+            #[test]
+            fn hostile_grid_files_never_panic(text in grid_text()) {
+                let mut grids = BTreeMap::new();
+                if parse_grid_text(Path::new("g.json"), &text, &mut grids).is_ok() {
+                    for (kind, grid) in &grids {
+                        let _ = validate(*kind, grid);
+                    }
+                }
+            }
+
+            #[test]
+            fn arbitrary_text_never_panics(text in ".{0,200}") {
+                let _ = parse_grid_text(Path::new("g.json"), &text, &mut BTreeMap::new());
+            }
+        }
     }
 }
