@@ -217,3 +217,24 @@ fn wrong_feature_count_is_refused_before_any_work() {
         "{err}"
     );
 }
+
+#[test]
+fn a_worker_gone_between_calls_is_replaced_when_sent_its_next_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model(logistic::KIND, 2, 4);
+    let path = save(dir.path(), &model);
+    let env = vec![(FAULT_ENV.to_string(), "gone-after:1".to_string())];
+    let mut p = pool(&path, 1, Duration::from_secs(30), env);
+    let x = rows(300, 6, 3);
+    let mut got = vec![-1; 300];
+    p.predict(x.view(), &mut got).unwrap();
+    assert_eq!(p.replaced, 0);
+    let first = p.pids()[0];
+    // The worker closed its input before answering: this send finds no
+    // reader (EPIPE, not SIGPIPE) and goes to a fresh worker.
+    got.fill(-1);
+    p.predict(x.view(), &mut got).unwrap();
+    assert_eq!(p.replaced, 1);
+    assert_ne!(p.pids()[0], first);
+    assert_eq!(got, model.predict(x.view()));
+}

@@ -147,3 +147,36 @@ fn a_model_file_renamed_to_another_familys_name_is_refused_under_that_name() {
     );
     assert_succeeds(&out);
 }
+
+#[test]
+fn a_worker_that_dies_between_calls_does_not_take_cpuwall_with_it() {
+    // cpuwall restores SIGPIPE's default (for `| head`): a job written to a
+    // worker that is gone must be an error it handles, not its death.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_succeeds(&run_in(d, &["train", "--models", "nb", "--rows", "2000"]));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cpuwall"))
+        .args([
+            "predict",
+            "--model",
+            "nb",
+            "--rows",
+            "1000",
+            "--backend",
+            "processes",
+            "--workers",
+            "1",
+            "--min-time",
+            "1ms",
+        ])
+        .env("CPUWALL_WORKER_FAULT", "gone-after:1")
+        .current_dir(d)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("before being sent rows 0..1000; replaced it"),
+        "{err}"
+    );
+}

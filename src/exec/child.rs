@@ -20,8 +20,7 @@ pub struct LineChild {
     stdin: ChildStdin,
     stdout: ChildStdout,
     pending: Vec<u8>,
-    /// `quit` was sent: the child may have exited and closed its input, and
-    /// another write would raise SIGPIPE (fatal in the cpuwall binary).
+    /// `quit` was sent (once is enough).
     quit_sent: bool,
 }
 
@@ -65,10 +64,10 @@ impl LineChild {
         self.child.id()
     }
 
-    /// Send one line (with its newline) and flush.
+    /// Send one line (with its newline) and flush. A child that has gone
+    /// is an `ErrorKind::BrokenPipe` error, never a SIGPIPE.
     pub fn send(&mut self, line: &str) -> std::io::Result<()> {
-        self.stdin.write_all(line.as_bytes())?;
-        self.stdin.flush()
+        pipe::write_all_quietly(&mut self.stdin, line.as_bytes())
     }
 
     /// The output pipe, for polling several children at once.
@@ -223,12 +222,30 @@ pub fn numbers<const N: usize>(fields: &[&str], line: &[&str]) -> Result<[usize;
 
 /// Test hooks a worker obeys, read from an environment variable:
 /// `die-once:<marker file>` dies unless the marker exists (creating it),
-/// `die` / `hang` strike every worker, `die:<n>` / `hang:<n>` only worker n.
+/// `die` / `hang` strike every worker, `die:<n>` / `hang:<n>` only worker n;
+/// `gone-after:<n>` closes the worker's input before its n-th answer and
+/// exits after it (a worker that dies between two calls).
 pub struct Fault(String);
 
 impl Fault {
     pub fn from_env(var: &str) -> Self {
         Fault(std::env::var(var).unwrap_or_default())
+    }
+
+    /// Before answering job `done` (counting from 1): with `gone-after:<n>`
+    /// and `done == n`, close this process's input, so the parent's next
+    /// write finds no reader; the worker then exits after its answer.
+    pub fn before_answer(&self, done: usize) -> bool {
+        let gone = self
+            .0
+            .strip_prefix("gone-after:")
+            .and_then(|n| n.parse::<usize>().ok())
+            == Some(done);
+        if gone {
+            // SAFETY: closing this process's own stdin descriptor.
+            unsafe { libc::close(0) };
+        }
+        gone
     }
 
     /// Act on the fault if it targets worker `who` (None: an unnumbered one).

@@ -6,6 +6,36 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
+/// Write all of `bytes` to `w` and flush, with SIGPIPE held off this
+/// thread: a reader that is gone (a worker that died between calls) is an
+/// `EPIPE` error for the caller to handle, never the silent end of the
+/// process (the cpuwall binary restores SIGPIPE's default so that output
+/// piped into `head` ends quietly).
+pub fn write_all_quietly(w: &mut impl std::io::Write, bytes: &[u8]) -> std::io::Result<()> {
+    // SAFETY: signal-mask calls on sigsets that live across them; a write
+    // to a pipe raises SIGPIPE on the writing thread, so blocking it here
+    // and taking it off the pending set before unblocking keeps it from
+    // being delivered.
+    unsafe {
+        let mut block: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut block);
+        libc::sigaddset(&mut block, libc::SIGPIPE);
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &block, &mut old);
+        let result = w.write_all(bytes).and_then(|_| w.flush());
+        let broken = matches!(&result, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe);
+        if broken && libc::sigismember(&old, libc::SIGPIPE) == 0 {
+            let now = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            libc::sigtimedwait(&block, std::ptr::null_mut(), &now);
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        result
+    }
+}
+
 /// The next complete line in `pending` (without its newline), if any.
 pub fn take_line(pending: &mut Vec<u8>) -> Option<String> {
     let pos = pending.iter().position(|&b| b == b'\n')?;

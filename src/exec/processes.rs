@@ -76,14 +76,53 @@ impl ProcessPool {
         self.workers.iter().map(|w| w.pid()).collect()
     }
 
-    fn send(&mut self, w: usize, job: &str) -> Result<()> {
-        let worker = &mut self.workers[w];
-        worker.send(job).map_err(|e| {
-            Error::io(
-                format!("cannot send a job to worker pid {}", worker.pid()),
-                e,
-            )
-        })
+    /// Send `job` (rows `range`) to worker `w`; a worker found gone (it died
+    /// since its last answer) is replaced, with a warning, and sent the job.
+    fn send(
+        &mut self,
+        w: usize,
+        job: &str,
+        range: &Range<usize>,
+        replacements: &mut usize,
+    ) -> Result<()> {
+        loop {
+            let worker = &mut self.workers[w];
+            match worker.send(job) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    let what = self.replace(w)?;
+                    self.note_replacement(&what, "before being sent", range, replacements)?;
+                }
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("cannot send a job to worker pid {}", worker.pid()),
+                        e,
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Count a replacement, give up after [`MAX_REPLACEMENTS`], else warn.
+    fn note_replacement(
+        &self,
+        what: &str,
+        when: &str,
+        range: &Range<usize>,
+        replacements: &mut usize,
+    ) -> Result<()> {
+        *replacements += 1;
+        if *replacements > MAX_REPLACEMENTS {
+            return Err(Error::Runtime(format!(
+                "workers keep dying ({what}, {when} rows {}..{}); gave up after {MAX_REPLACEMENTS} replacements",
+                range.start, range.end
+            )));
+        }
+        eprintln!(
+            "warning: {what} {when} rows {}..{}; replaced it and redid those rows",
+            range.start, range.end
+        );
+        Ok(())
     }
 
     /// Replace worker `w` (dead or killed) with a fresh one.
@@ -172,13 +211,13 @@ impl Backend for ProcessPool {
 
         let ranges = split_even(rows, self.workers.len());
         let mut outstanding: HashMap<usize, Range<usize>> = HashMap::new();
+        let mut replacements = 0;
         for (w, r) in ranges.into_iter().enumerate() {
-            self.send(w, &job(&r))?;
+            self.send(w, &job(&r), &r, &mut replacements)?;
             outstanding.insert(w, r);
         }
         let outstanding_at_start = outstanding.len();
         let mut worker_cpu = Duration::ZERO;
-        let mut replacements = 0;
         let mut deadline = Instant::now() + self.cfg.timeout;
         // Workers finish in any order; wait on each (they run concurrently).
         let mut order: Vec<usize> = outstanding.keys().copied().collect();
@@ -204,19 +243,9 @@ impl Backend for ProcessPool {
                     }
                 }
                 None => {
-                    replacements += 1;
                     let what = self.replace(w)?;
-                    if replacements > MAX_REPLACEMENTS {
-                        return Err(Error::Runtime(format!(
-                            "workers keep dying ({what}, while predicting rows {}..{}); gave up after {MAX_REPLACEMENTS} replacements",
-                            range.start, range.end
-                        )));
-                    }
-                    eprintln!(
-                        "warning: {what} while predicting rows {}..{}; replaced it and redid those rows",
-                        range.start, range.end
-                    );
-                    self.send(w, &job(&range))?;
+                    self.note_replacement(&what, "while predicting", &range, &mut replacements)?;
+                    self.send(w, &job(&range), &range, &mut replacements)?;
                     deadline = Instant::now() + self.cfg.timeout;
                     order.push(w);
                 }

@@ -29,6 +29,7 @@ pub fn run(model_path: &Path) -> Result<()> {
     let model = store::load(model_path)?.model;
     let fault = Fault::from_env(FAULT_ENV);
     let mut mapped: Option<(String, usize, MmapMut)> = None;
+    let mut jobs = 0;
     serve(&format!("ready {}", model.n_features()), |cmd, parent| {
         let ["job", path, rest @ ..] = cmd else {
             return Ok(false);
@@ -43,7 +44,12 @@ pub fn run(model_path: &Path) -> Result<()> {
             Ok(()) => format!("done {}", (process_cpu() - t0).as_nanos()),
             Err(e) => format!("error {}", e.to_string().replace('\n', " ")),
         };
+        jobs += 1;
+        let gone = fault.before_answer(jobs);
         parent.say(&reply)?;
+        if gone {
+            std::process::exit(0);
+        }
         Ok(true)
     })
 }
