@@ -22,3 +22,15 @@ pub mod tune;
 pub mod units;
 
 pub use error::{Error, Result};
+
+/// Cases per fuzz property: `default` (a few seconds in all under `cargo
+/// test`), or `CPUWALL_FUZZ_CASES` times as many for a longer run, e.g.
+/// `CPUWALL_FUZZ_CASES=100 cargo test --release --lib`.
+#[cfg(test)]
+pub(crate) fn fuzz_cases(default: u32) -> u32 {
+    let times = std::env::var("CPUWALL_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(1);
+    default.saturating_mul(times.max(1))
+}

@@ -309,7 +309,7 @@ mod tests {
         use proptest::prelude::*;
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(1000))]
+            #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(1000)))]
 
             /// Any bytes: images whose count matches the bytes, or a typed
             /// error; never a panic.

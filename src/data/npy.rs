@@ -521,7 +521,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(3000))]
+        #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(3000)))]
 
         #[test]
         fn arbitrary_bytes_after_the_magic_never_panic(

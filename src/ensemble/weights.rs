@@ -392,7 +392,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(1000))]
+            #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(1000)))]
 
             /// A member file with bytes of its header or data overwritten
             /// and maybe cut short: a typed error or weights of the right

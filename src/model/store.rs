@@ -352,7 +352,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(3000))]
+        #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(3000)))]
 
         /// Arbitrary bytes: a typed error (or, by chance, a model), never a panic.
         #[test]

@@ -276,7 +276,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(500))]
+        #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(500)))]
 
         /// The study's results with numbers replaced by hostile ones: a
         /// typed error or a report; never a panic.

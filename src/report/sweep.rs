@@ -220,7 +220,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(300))]
+        #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(300)))]
 
         /// A results file with leaves replaced by hostile values: a typed
         /// error or a report, never a panic, and plots only beside `out`.
@@ -289,7 +289,7 @@ mod baseline_fuzz {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(300))]
+        #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(300)))]
 
         /// A baseline with bytes overwritten: a typed error, or a report
         /// beside the reference sweep; never a panic.

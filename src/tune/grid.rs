@@ -231,7 +231,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(3000))]
+            #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(3000)))]
 
             /// Any grid file: a typed error, or candidates that every check
             /// accepted; never a panic.
