@@ -114,14 +114,7 @@ fn a_csv_without_line_ends_is_refused_without_holding_it() {
 
 /// A `.npy` header claiming `shape`, followed by `data` bytes.
 fn npy_claiming(shape: &str, data: usize) -> Vec<u8> {
-    let mut h = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    out.extend_from_slice(h.as_bytes());
+    let mut out = cpuwall::data::npy::header_bytes("<f8", shape);
     out.extend(std::iter::repeat_n(0u8, data));
     out
 }

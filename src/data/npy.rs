@@ -369,7 +369,9 @@ fn labels_of(path: &Path, npy: Npy) -> Result<Vec<i64>> {
     integers(path, &npy)
 }
 
-fn header_bytes(descr: &str, shape: &str) -> Vec<u8> {
+/// A C-order `.npy` header (format 1.0) for `descr` (e.g. `<f8`) and `shape`
+/// written as Python does (`(3, 2)`, `(5,)`).
+pub fn header_bytes(descr: &str, shape: &str) -> Vec<u8> {
     let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     while (10 + h.len() + 1) % 64 != 0 {
         h.push(' ');
