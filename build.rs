@@ -43,6 +43,7 @@ fn main() {
         std::env::var("CARGO_PKG_VERSION").unwrap_or_default(),
         if dirty { "-dirty" } else { "" }
     );
+    onnx_messages(&dir);
     println!("cargo:rerun-if-changed=build.rs");
     // Rerun when the commit or the working tree changes; only paths that
     // exist (a missing one would rerun this script on every build).
@@ -60,4 +61,15 @@ fn main() {
             }
         }
     }
+}
+
+/// The ONNX protobuf messages (`proto/onnx-ml.proto`, vendored from the
+/// onnx Python package, Apache-2.0) as Rust types in `OUT_DIR/onnx.rs`.
+fn onnx_messages(dir: &Path) {
+    let proto = dir.join("proto/onnx-ml.proto");
+    println!("cargo:rerun-if-changed={}", proto.display());
+    let fds = protox::compile([&proto], [dir.join("proto")]).expect("proto/onnx-ml.proto compiles");
+    prost_build::Config::new()
+        .compile_fds(fds)
+        .expect("prost generates the ONNX messages");
 }

@@ -13,6 +13,7 @@ pub mod data;
 pub mod ensemble;
 pub mod error;
 pub mod exec;
+pub mod interop;
 pub mod interrupt;
 pub mod measure;
 pub mod model;

@@ -39,6 +39,7 @@ fn save(dir: &Path, model: &Model) -> PathBuf {
         n_features: model.n_features(),
         feature_names: Vec::new(),
         classes: model.classes().to_vec(),
+        class_names: Vec::new(),
         params: ParamSet::new(),
         cv_accuracy: None,
         train_rows: 400,
@@ -46,6 +47,7 @@ fn save(dir: &Path, model: &Model) -> PathBuf {
         tool_version: "test".into(),
         created_unix: 0,
         fit_notes: String::new(),
+        origin: None,
     };
     store::save(&path, &header, model).unwrap();
     path

@@ -52,6 +52,7 @@ fn reported_cpu_matches_getrusage_for_threads_and_for_workers() {
         n_features: 10,
         feature_names: Vec::new(),
         classes: model.classes().to_vec(),
+        class_names: Vec::new(),
         params: p.clone(),
         cv_accuracy: None,
         train_rows: 3000,
@@ -59,6 +60,7 @@ fn reported_cpu_matches_getrusage_for_threads_and_for_workers() {
         tool_version: "test".into(),
         created_unix: 0,
         fit_notes: String::new(),
+        origin: None,
     };
     store::save(&path, &header, &model).unwrap();
     let children_before = reaped_children_cpu();

@@ -39,7 +39,20 @@ pub fn run(a: InspectArgs) -> Result<()> {
                         crate::data::columns::list(&h.feature_names())
                     ),
                 ),
-                ("classes", format!("{:?}", h.classes)),
+                (
+                    "classes",
+                    if h.class_names.is_empty() {
+                        format!("{:?}", h.classes)
+                    } else {
+                        format!("{:?} = {:?}", h.classes, h.class_names)
+                    },
+                ),
+                (
+                    "origin",
+                    h.origin
+                        .clone()
+                        .unwrap_or_else(|| "trained by cpuwall".into()),
+                ),
                 ("parameters", describe(&h.params)),
                 (
                     "CV accuracy",

@@ -2,6 +2,7 @@
 //! No algorithm lives here.
 
 pub mod ensemble;
+pub mod import;
 pub mod inspect;
 pub mod predict;
 pub mod report;
@@ -38,6 +39,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Print a model file's metadata.
     Inspect(inspect::InspectArgs),
+    /// Import a scikit-learn model (exported to JSON) or an ONNX model as a .cpuwall model.
+    Import(import::ImportArgs),
     /// Train, benchmark and run the CNN ensemble (4 CIFAR-10 members).
     Ensemble(ensemble::EnsembleArgs),
     /// One ensemble member's worker process (started by the processes strategy).
@@ -61,6 +64,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sweep(a) => sweep::run(a),
         Command::Report(a) => report::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Import(a) => import::run(a),
         Command::Worker(a) => worker::run(a),
         Command::Ensemble(a) => ensemble::run(a),
         Command::EnsembleWorker(a) => worker::ensemble(a),

@@ -62,6 +62,11 @@ pub struct PredictArgs {
     /// Write the predictions: .csv (column y) or .npy.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// With --out X.csv: after y, one column per class, p_<class> (nb, lr,
+    /// rf probabilities) or score_<class> (svc decision values; one column,
+    /// the second class's, for two classes, as scikit-learn).
+    #[arg(long, requires = "out")]
+    pub proba: bool,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
 }
@@ -82,6 +87,7 @@ impl PredictArgs {
             repeat: self.repeat,
             min_time: self.min_time,
             out: self.out.clone(),
+            proba: self.proba,
         })
     }
 }

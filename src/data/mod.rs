@@ -195,6 +195,37 @@ pub fn write_labels(path: &Path, labels: &[i64]) -> Result<()> {
     crate::atomic::write_atomic(path, &bytes)
 }
 
+/// Write labels and per-class scores as CSV: `y`, then `p_<class>` for
+/// probabilities or `score_<class>` for decision values (one column, the
+/// second class's, when a binary model gives one), floats in shortest
+/// round-trip form; atomically.
+pub fn write_scores(
+    path: &Path,
+    labels: &[i64],
+    classes: &[i64],
+    kind: crate::model::ScoreKind,
+    scores: ndarray::ArrayView2<'_, f64>,
+) -> Result<()> {
+    let prefix = match kind {
+        crate::model::ScoreKind::Probability => "p",
+        crate::model::ScoreKind::Decision => "score",
+    };
+    let named = &classes[classes.len() - scores.ncols()..];
+    let mut s = String::from("y");
+    for c in named {
+        s.push_str(&format!(",{prefix}_{c}"));
+    }
+    s.push('\n');
+    for (y, row) in labels.iter().zip(scores.rows()) {
+        s.push_str(&y.to_string());
+        for v in row {
+            s.push_str(&format!(",{v:?}"));
+        }
+        s.push('\n');
+    }
+    crate::atomic::write_atomic(path, s.as_bytes())
+}
+
 pub fn extension(path: &Path) -> String {
     path.extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())

@@ -10,7 +10,7 @@ use super::run::{warm_up, Repeats, WARM_UP};
 use crate::atomic::refuse_overwriting_inputs;
 use crate::data::columns::{default_names, match_names};
 use crate::data::source::RowSource;
-use crate::data::{check_memory, write_labels};
+use crate::data::{check_memory, write_labels, write_scores};
 use crate::error::{Error, Result};
 use crate::exec::build::{cores, current_exe, BackendSetup};
 use crate::exec::BackendKind;
@@ -39,6 +39,8 @@ pub struct PredictJob {
     pub repeat: Option<usize>,
     /// Where to write the labels (.csv column `y`, or .npy).
     pub out: Option<PathBuf>,
+    /// Add each class's probability (or decision score) to `out` (CSV).
+    pub proba: bool,
 }
 
 /// What a predict job measured.
@@ -68,6 +70,12 @@ pub fn predict(job: &PredictJob, notify: &dyn Fn(&str)) -> Result<PredictOutcome
         return Err(Error::usage("--workers and --threads must be at least 1"));
     }
     if let Some(out) = &job.out {
+        if job.proba && crate::data::extension(out) == "npy" {
+            return Err(Error::usage(format!(
+                "--proba writes CSV columns: name --out {} with .csv",
+                out.display()
+            )));
+        }
         let model = model_file(&job.model, &job.models_dir);
         let mut inputs = vec![("--model", model.as_path())];
         if let Some(data) = job.source.path() {
@@ -150,7 +158,12 @@ pub fn predict(job: &PredictJob, notify: &dyn Fn(&str)) -> Result<PredictOutcome
         &|| false,
     )?;
     if let Some(p) = &job.out {
-        write_labels(p, &reference)?;
+        if job.proba {
+            let (kind, scores) = model.scores(x.view());
+            write_scores(p, &reference, model.classes(), kind, scores.view())?;
+        } else {
+            write_labels(p, &reference)?;
+        }
     }
     Ok(PredictOutcome {
         model: model.kind(),

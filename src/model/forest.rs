@@ -221,6 +221,25 @@ impl RandomForest {
         Ok(forest.with_traversal())
     }
 
+    /// A forest from stored or imported parts (every tree's nodes, one
+    /// after another, with [`Node`]'s child layout; leaf probabilities),
+    /// checked like a loaded model file.
+    pub fn from_checked_parts(
+        classes: Vec<i64>,
+        n_features: usize,
+        nodes: Vec<Node>,
+        roots: Vec<u32>,
+        values: Vec<f64>,
+    ) -> std::result::Result<Self, String> {
+        RandomForest::try_from(ForestParts {
+            classes,
+            n_features,
+            nodes,
+            roots,
+            values,
+        })
+    }
+
     fn from_parts(
         classes: Vec<i64>,
         n_features: usize,

@@ -39,6 +39,10 @@ pub struct ModelHeader {
     #[serde(default)]
     pub feature_names: Vec<String>,
     pub classes: Vec<i64>,
+    /// The source's names of the classes when they were not integers
+    /// (imported models; cpuwall predicts 0..k-1 for them).
+    #[serde(default)]
+    pub class_names: Vec<String>,
     pub params: ParamSet,
     pub cv_accuracy: Option<f64>,
     pub train_rows: usize,
@@ -48,6 +52,9 @@ pub struct ModelHeader {
     /// Seconds since the Unix epoch.
     pub created_unix: u64,
     pub fit_notes: String,
+    /// Where an imported model came from (`cpuwall import`).
+    #[serde(default)]
+    pub origin: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -275,6 +282,7 @@ mod tests {
                         n_features: model.n_features(),
                         feature_names: data.names.clone(),
                         classes: model.classes().to_vec(),
+                        class_names: Vec::new(),
                         params: p,
                         cv_accuracy: None,
                         train_rows: 200,
@@ -282,6 +290,7 @@ mod tests {
                         tool_version: "test".into(),
                         created_unix: 0,
                         fit_notes: String::new(),
+                        origin: None,
                     };
                     encode(&header, &model)
                 })

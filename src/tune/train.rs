@@ -193,6 +193,7 @@ pub fn train_models_with(
             n_features: train.n_features(),
             feature_names: train.names.clone(),
             classes: result.model.classes().to_vec(),
+            class_names: Vec::new(),
             params: result.best_params().clone(),
             cv_accuracy: Some(result.cv_accuracy()),
             train_rows: train.n_rows(),
@@ -202,6 +203,7 @@ pub fn train_models_with(
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
             fit_notes: result.model.fit_notes(),
+            origin: None,
         };
         let path = model_path(job.out_dir, kind);
         store::save(&path, &header, &result.model)?;

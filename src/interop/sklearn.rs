@@ -1,0 +1,269 @@
+//! scikit-learn models through the JSON exchange format written by
+//! `tools/export_sklearn.py` ("cpuwall-sklearn", version 1; see
+//! docs/sklearn-exchange.md). Parameters are float64, exactly as fitted.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::trees::{self, Raw};
+use super::Imported;
+use crate::error::{Error, Result};
+use crate::model::linear::{FitInfo, Linear};
+use crate::model::logistic::LogisticRegression;
+use crate::model::nb::GaussianNb;
+use crate::model::svc::LinearSvc;
+use crate::model::Model;
+
+pub const FORMAT: &str = "cpuwall-sklearn";
+pub const VERSION: u32 = 1;
+/// Bounds on what an exchange file may declare (its arrays must hold that
+/// much anyway; the bounds keep `k x d` from overflowing).
+pub const MAX_FEATURES: usize = 1 << 24;
+pub const MAX_CLASSES: usize = 1 << 16;
+pub const SUPPORTED: &str = "GaussianNB, LogisticRegression, LinearSVC, RandomForestClassifier";
+
+#[derive(Deserialize)]
+struct Exchange {
+    format: String,
+    version: u32,
+    sklearn_version: String,
+    estimator: String,
+    n_features_in: usize,
+    feature_names_in: Option<Vec<String>>,
+    classes: Vec<i64>,
+    class_names: Option<Vec<String>>,
+    model: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NbJson {
+    theta: Vec<f64>,
+    var: Vec<f64>,
+    class_prior: Vec<f64>,
+    epsilon: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinearJson {
+    coef: Vec<f64>,
+    intercept: Vec<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TreeJson {
+    children_left: Vec<i64>,
+    children_right: Vec<i64>,
+    feature: Vec<i64>,
+    threshold: Vec<f64>,
+    value: Vec<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForestJson {
+    trees: Vec<TreeJson>,
+    input_dtype: String,
+}
+
+/// The model in an exchange file's text (`path` names it in errors).
+pub fn from_json(path: &Path, text: &str) -> Result<Imported> {
+    let bad = |m: String| Error::data(path, m);
+    let ex: Exchange = serde_json::from_str(text).map_err(|e| {
+        bad(format!(
+            "not a scikit-learn exchange file ({e}); write one with tools/export_sklearn.py"
+        ))
+    })?;
+    if ex.format != FORMAT {
+        return Err(bad(format!(
+            "format '{}', expected '{FORMAT}' (tools/export_sklearn.py)",
+            ex.format
+        )));
+    }
+    if ex.version != VERSION {
+        return Err(bad(format!(
+            "exchange format version {}, this cpuwall reads {VERSION}; re-export with this repository's tools/export_sklearn.py",
+            ex.version
+        )));
+    }
+    let (d, k) = (ex.n_features_in, ex.classes.len());
+    if d > MAX_FEATURES || k > MAX_CLASSES {
+        return Err(bad(format!(
+            "{d} features and {k} classes; cpuwall imports at most {MAX_FEATURES} features and {MAX_CLASSES} classes"
+        )));
+    }
+    if d == 0 || k < 2 {
+        return Err(bad(format!(
+            "{d} features and {k} classes; a classifier needs features and at least two classes"
+        )));
+    }
+    let mut sorted = ex.classes.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted != ex.classes {
+        return Err(bad(
+            "classes must be distinct and in increasing order, as scikit-learn's classes_".into(),
+        ));
+    }
+    let class_names = ex.class_names.unwrap_or_default();
+    if !class_names.is_empty() && class_names.len() != k {
+        return Err(bad(format!(
+            "{} class names for {k} classes",
+            class_names.len()
+        )));
+    }
+    let classes = ex.classes.clone();
+    let shape = |what: &str, len: usize, want: usize| -> Result<()> {
+        if len == want {
+            Ok(())
+        } else {
+            Err(bad(format!(
+                "{} holds {len} values, but {d} features and {k} classes need {want}",
+                what
+            )))
+        }
+    };
+    let finite = |what: &str, v: &[f64]| -> Result<()> {
+        match v.iter().position(|x| !x.is_finite()) {
+            Some(i) => Err(bad(format!(
+                "{what}[{i}] is {}; parameters must be finite",
+                v[i]
+            ))),
+            None => Ok(()),
+        }
+    };
+    let outputs = if k == 2 { 1 } else { k };
+    let model = match ex.estimator.as_str() {
+        "GaussianNB" => {
+            let m: NbJson = typed(path, ex.model.clone(), "GaussianNB")?;
+            shape("theta", m.theta.len(), k * d)?;
+            shape("var", m.var.len(), k * d)?;
+            shape("class_prior", m.class_prior.len(), k)?;
+            finite("theta", &m.theta)?;
+            finite("var", &m.var)?;
+            finite("class_prior", &m.class_prior)?;
+            if let Some(i) = m.var.iter().position(|v| *v <= 0.0) {
+                return Err(bad(format!(
+                    "var[{i}] is {}; variances must be positive",
+                    m.var[i]
+                )));
+            }
+            Model::new(GaussianNb::from_parts(
+                classes,
+                d,
+                m.theta,
+                m.var,
+                m.class_prior,
+                m.epsilon,
+            ))
+        }
+        "LogisticRegression" | "LinearSVC" => {
+            let m: LinearJson = typed(path, ex.model.clone(), &ex.estimator)?;
+            shape("coef", m.coef.len(), outputs * d)?;
+            shape("intercept", m.intercept.len(), outputs)?;
+            finite("coef", &m.coef)?;
+            finite("intercept", &m.intercept)?;
+            let linear = Linear {
+                classes,
+                n_features: d,
+                coef: m.coef,
+                intercept: m.intercept,
+                fit_info: FitInfo {
+                    iterations: 0,
+                    converged: true,
+                },
+            };
+            if ex.estimator == "LinearSVC" {
+                Model::new(LinearSvc { linear })
+            } else {
+                Model::new(LogisticRegression { linear })
+            }
+        }
+        "RandomForestClassifier" => {
+            let m: ForestJson = typed(path, ex.model.clone(), "RandomForestClassifier")?;
+            let f32_input = match m.input_dtype.as_str() {
+                "float32" => true,
+                "float64" => false,
+                other => {
+                    return Err(bad(format!(
+                        "input_dtype '{other}', expected float32 or float64"
+                    )))
+                }
+            };
+            let raw = m
+                .trees
+                .iter()
+                .enumerate()
+                .map(|(t, tree)| tree_nodes(t, tree, k))
+                .collect::<std::result::Result<Vec<_>, String>>()
+                .map_err(bad)?;
+            Model::new(trees::forest(classes, d, &raw, f32_input).map_err(bad)?)
+        }
+        other => {
+            return Err(bad(format!(
+                "estimator '{other}' is not supported; cpuwall imports {SUPPORTED}"
+            )))
+        }
+    };
+    Ok(Imported {
+        model,
+        feature_names: ex.feature_names_in,
+        class_names,
+        origin: format!("scikit-learn {} {}", ex.sklearn_version, ex.estimator),
+    })
+}
+
+fn typed<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    v: serde_json::Value,
+    what: &str,
+) -> Result<T> {
+    serde_json::from_value(v)
+        .map_err(|e| Error::data(path, format!("the {what} parameters do not read: {e}")))
+}
+
+/// One scikit-learn tree (`tree_` arrays) as nodes: -1 children mark a leaf.
+fn tree_nodes(t: usize, tree: &TreeJson, k: usize) -> std::result::Result<Vec<Raw>, String> {
+    let n = tree.children_left.len();
+    if [
+        tree.children_right.len(),
+        tree.feature.len(),
+        tree.threshold.len(),
+    ] != [n, n, n]
+        || tree.value.len() != n * k
+    {
+        return Err(format!(
+            "tree {t}: its arrays disagree in length ({n} nodes, {} values for {k} classes)",
+            tree.value.len()
+        ));
+    }
+    let index = |i: usize, c: i64| -> std::result::Result<usize, String> {
+        usize::try_from(c)
+            .ok()
+            .filter(|&c| c < n && c > i)
+            .ok_or_else(|| {
+                format!("tree {t}: node {i} points to node {c}, not a later node of its {n}")
+            })
+    };
+    (0..n)
+        .map(|i| {
+            let (l, r) = (tree.children_left[i], tree.children_right[i]);
+            if l == -1 && r == -1 {
+                Ok(Raw::Leaf(tree.value[i * k..(i + 1) * k].to_vec()))
+            } else {
+                let feature = usize::try_from(tree.feature[i]).map_err(|_| {
+                    format!("tree {t}: node {i} splits on feature {}", tree.feature[i])
+                })?;
+                Ok(Raw::Split {
+                    feature,
+                    threshold: tree.threshold[i],
+                    left: index(i, l)?,
+                    right: index(i, r)?,
+                })
+            }
+        })
+        .collect()
+}
