@@ -271,3 +271,56 @@ fn an_import_never_replaces_its_source_and_writes_a_cpuwall_file() {
         "{info}"
     );
 }
+
+/// `cpuwall export` writes what `cpuwall import` reads back: the same
+/// forest (float64 thresholds and weights survive exactly), and linear
+/// models whose float32 coefficients decide the study's rows alike.
+#[test]
+fn exported_models_import_back_and_predict_the_same_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = fixture("test.csv");
+    let data = data.to_str().unwrap();
+    for model in ["rf", "lr", "svc"] {
+        assert_succeeds(&run_in(
+            d,
+            &["export", model, "--onnx", &format!("{model}.onnx")],
+        ));
+        assert_succeeds(&run_in(
+            d,
+            &[
+                "import",
+                &format!("{model}.onnx"),
+                "--out",
+                &format!("{model}-back.cpuwall"),
+            ],
+        ));
+        let labels = |m: &str, out: &str| {
+            assert_succeeds(&run_in(
+                d,
+                &[
+                    "predict",
+                    "--model",
+                    m,
+                    "--data",
+                    data,
+                    "--backend",
+                    "direct",
+                    "--min-time",
+                    "1ms",
+                    "--out",
+                    out,
+                ],
+            ));
+            std::fs::read_to_string(d.join(out)).unwrap()
+        };
+        let original = labels(model, &format!("{model}.csv"));
+        let back = labels(
+            &format!("{model}-back.cpuwall"),
+            &format!("{model}-back.csv"),
+        );
+        assert_eq!(original, back, "{model}");
+    }
+    let out = run_in(d, &["export", "nb", "--onnx", "nb.onnx"]);
+    assert_fails(&out, 2, "nb models have no ONNX export");
+}

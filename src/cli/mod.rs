@@ -2,6 +2,7 @@
 //! No algorithm lives here.
 
 pub mod ensemble;
+pub mod export;
 pub mod import;
 pub mod inspect;
 pub mod predict;
@@ -41,6 +42,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Import a scikit-learn model (exported to JSON) or an ONNX model as a .cpuwall model.
     Import(import::ImportArgs),
+    /// Write a model (lr, svc, rf) as ONNX, for ONNX Runtime.
+    Export(export::ExportArgs),
     /// Train, benchmark and run the CNN ensemble (4 CIFAR-10 members).
     Ensemble(ensemble::EnsembleArgs),
     /// One ensemble member's worker process (started by the processes strategy).
@@ -65,6 +68,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Report(a) => report::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Import(a) => import::run(a),
+        Command::Export(a) => export::run(a),
         Command::Worker(a) => worker::run(a),
         Command::Ensemble(a) => ensemble::run(a),
         Command::EnsembleWorker(a) => worker::ensemble(a),

@@ -6,6 +6,7 @@
 //! An import is checked like a loaded model file: it is encoded and decoded
 //! through `model::store`, so every family's own checks run on it.
 
+pub mod export;
 pub mod onnx;
 pub mod sklearn;
 pub mod trees;

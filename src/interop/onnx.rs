@@ -26,8 +26,9 @@ use proto::{AttributeProto, ModelProto, NodeProto};
 
 /// Operators a graph may hold besides its one classifier: they only reshape
 /// or relabel the classifier's outputs.
-const AROUND: [&str; 5] = [
+const AROUND: [&str; 6] = [
     "Normalizer",
+    "Div",
     "ArrayFeatureExtractor",
     "ZipMap",
     "Cast",
@@ -64,6 +65,14 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Imported> {
             classifier.len()
         )));
     };
+    // The input's element type (double input: thresholds compare in f64).
+    let double_input = graph.input.first().is_some_and(|i| {
+        matches!(
+            i.r#type.as_ref().and_then(|t| t.value.as_ref()),
+            Some(proto::type_proto::Value::TensorType(tt))
+                if tt.elem_type() == proto::tensor_proto::DataType::Double as i32
+        )
+    });
     // The feature count the graph's input declares, if it is fixed.
     let declared = graph.input.first().and_then(|i| {
         let t = i.r#type.as_ref()?;
@@ -91,7 +100,7 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Imported> {
     );
     let model = match op(node) {
         "LinearClassifier" => linear(&attrs, classes, declared).map_err(bad)?,
-        _ => forest(&attrs, classes, declared).map_err(bad)?,
+        _ => forest(&attrs, classes, declared, double_input).map_err(bad)?,
     };
     Ok(Imported {
         model,
@@ -107,6 +116,19 @@ fn op(n: &NodeProto) -> &str {
 
 fn floats<'a>(a: &HashMap<&str, &'a AttributeProto>, name: &str) -> &'a [f32] {
     a.get(name).map_or(&[], |x| x.floats.as_slice())
+}
+
+/// A float64 tensor attribute's values, if present.
+fn doubles(a: &HashMap<&str, &AttributeProto>, name: &str) -> Option<Vec<f64>> {
+    let t = a.get(name)?.t.as_ref()?;
+    Some(if t.double_data.is_empty() {
+        t.raw_data()
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect()
+    } else {
+        t.double_data.clone()
+    })
 }
 
 fn ints<'a>(a: &HashMap<&str, &'a AttributeProto>, name: &str) -> &'a [i64] {
@@ -242,6 +264,7 @@ fn forest(
     a: &HashMap<&str, &AttributeProto>,
     classes: Vec<i64>,
     declared: Option<usize>,
+    double_input: bool,
 ) -> std::result::Result<Model, String> {
     let post = text(a, "post_transform");
     if !(post.is_empty() || post == "NONE") {
@@ -249,13 +272,19 @@ fn forest(
             "post_transform '{post}': cpuwall imports random forests (NONE)"
         ));
     }
-    if floats(a, "base_values").iter().any(|&v| v != 0.0) {
-        return Err("base_values: cpuwall imports random forests, which have none".into());
-    }
+    let base = floats(a, "base_values");
     let tree_ids = ints(a, "nodes_treeids");
     let node_ids = ints(a, "nodes_nodeids");
     let features = ints(a, "nodes_featureids");
-    let values = floats(a, "nodes_values");
+    // Thresholds and weights as float32 attributes, or float64 tensors
+    // (ai.onnx.ml opset 3, as `cpuwall export` writes them).
+    let values: Vec<f64> = match doubles(a, "nodes_values_as_tensor") {
+        Some(v) => v,
+        None => floats(a, "nodes_values")
+            .iter()
+            .map(|&v| v as f64)
+            .collect(),
+    };
     let trues = ints(a, "nodes_truenodeids");
     let falses = ints(a, "nodes_falsenodeids");
     let modes: Vec<String> = a
@@ -309,12 +338,23 @@ fn forest(
     let class_trees = ints(a, "class_treeids");
     let class_nodes = ints(a, "class_nodeids");
     let class_ids = ints(a, "class_ids");
-    let weights = floats(a, "class_weights");
+    let weights: Vec<f64> = match doubles(a, "class_weights_as_tensor") {
+        Some(v) => v,
+        None => floats(a, "class_weights")
+            .iter()
+            .map(|&v| v as f64)
+            .collect(),
+    };
     let m = class_trees.len();
     if [class_nodes.len(), class_ids.len(), weights.len()] != [m, m, m] {
         return Err("the class_* attributes disagree in length".into());
     }
-    finite("class_weights", weights)?;
+    if let Some(i) = weights.iter().position(|w| !w.is_finite()) {
+        return Err(format!(
+            "class_weights[{i}] is {}; parameters must be finite",
+            weights[i]
+        ));
+    }
     // Binary forests from skl2onnx carry class 1's weight under id 0.
     let binary_one_column = k == 2 && class_ids.iter().all(|&c| c == 0);
     let mut leaf: HashMap<(i64, i64), Vec<f64>> = HashMap::new();
@@ -326,8 +366,37 @@ fn forest(
         let w = leaf
             .entry((class_trees[j], class_nodes[j]))
             .or_insert_with(|| vec![0.0; k]);
-        // Per-tree probabilities, as a scikit-learn forest's leaves hold.
-        w[c] += weights[j] as f64 * n_trees as f64;
+        w[c] += weights[j];
+    }
+    // skl2onnx divides a forest's leaf probabilities by the number of
+    // trees; `cpuwall export` keeps them whole (a leaf's weights sum to 1).
+    // Scale back to per-tree probabilities, as cpuwall's leaves hold.
+    // A two-class forest's weights sum to class 1's probability, cut at 0.5
+    // after adding base_values[0]: skl2onnx divides by the trees (base 0),
+    // `cpuwall export` by a power of two with the base moving the cut.
+    let factor = if binary_one_column {
+        let b = base.first().map_or(0.0, |&v| v as f64);
+        if base.len() > 1 || !(b.is_finite() && b < 0.5) {
+            return Err(format!(
+                "base_values {base:?}: cpuwall imports random forests"
+            ));
+        }
+        n_trees as f64 / (1.0 - 2.0 * b)
+    } else {
+        if base.iter().any(|&v| v != 0.0) {
+            return Err("base_values: cpuwall imports random forests, which have none".into());
+        }
+        let whole = leaf
+            .values()
+            .all(|w| (w.iter().sum::<f64>() - 1.0).abs() < 1e-6);
+        if whole {
+            1.0
+        } else {
+            n_trees as f64
+        }
+    };
+    if factor != 1.0 {
+        leaf.values_mut().flatten().for_each(|v| *v *= factor);
     }
     let mut raw: Vec<Vec<Raw>> = Vec::with_capacity(n_trees);
     let mut max_feature = 0usize;
@@ -363,20 +432,29 @@ fn forest(
                     let (t, f) = (local(trues[i])?, local(falses[i])?);
                     pointed[t] = true;
                     pointed[f] = true;
+                    // Float32 thresholds step down among float32 values,
+                    // float64 ones among float64 values.
                     let v = values[i];
+                    let below = if double_input {
+                        v.next_down()
+                    } else {
+                        (v as f32).next_down() as f64
+                    };
                     // Each as `x <= threshold` with the branches in order.
                     let (threshold, left, right) = match mode {
                         "BRANCH_LEQ" => (v, t, f),
-                        "BRANCH_LT" => (v.next_down(), t, f),
+                        "BRANCH_LT" => (below, t, f),
                         "BRANCH_GT" => (v, f, t),
-                        "BRANCH_GTE" => (v.next_down(), f, t),
-                        other => return Err(format!(
+                        "BRANCH_GTE" => (below, f, t),
+                        other => {
+                            return Err(format!(
                             "node mode '{other}' is not supported (BRANCH_LEQ, LT, GT, GTE, LEAF)"
-                        )),
+                        ))
+                        }
                     };
                     Raw::Split {
                         feature,
-                        threshold: threshold as f64,
+                        threshold,
                         left,
                         right,
                     }
@@ -414,6 +492,6 @@ fn forest(
         return Err("class weights name a node that is not a leaf of the forest".into());
     }
     let d = declared.unwrap_or(max_feature + 1);
-    let forest = trees::forest(classes, d, &raw, true)?;
+    let forest = trees::forest(classes, d, &raw, !double_input)?;
     Ok(Model::new(forest))
 }
