@@ -19,6 +19,16 @@ too (psutil), the part the study's time.process_time() missed.
     .venv/bin/python baselines/sklearn_sweep.py --out results/sklearn.csv
     cpuwall report results/sweep.json --baseline results/sklearn.csv -o reports/sweep.md
 
+The same models in all three (scikit-learn, ONNX Runtime on 1 and N threads,
+cpuwall), on the same rows:
+
+    .venv/bin/pip install skl2onnx onnxruntime
+    .venv/bin/python baselines/sklearn_sweep.py --onnxruntime --export-dir results/sk --out results/sklearn.csv
+    mkdir -p results/models
+    for m in nb lr svc rf; do cpuwall import results/sk/$m.json --out results/models/$m.cpuwall; done
+    cpuwall sweep --models-dir results/models --out results/sweep.json
+    cpuwall report results/sweep.json --baseline results/sklearn.csv -o reports/sweep.md
+
 Each cell is timed for at least --min-time and at least 6 runs (like cpuwall);
 the median wall is reported.
 """
@@ -106,6 +116,36 @@ class Backends:
         return np.concatenate(parts)
 
 
+def onnx_calls(model, n_jobs):
+    """The model through skl2onnx in ONNX Runtime on 1 and n_jobs threads
+    (float32 input, as skl2onnx declares it)."""
+    import onnxruntime as ort
+    from skl2onnx import to_onnx
+
+    onx = to_onnx(model, np.zeros((1, 10), dtype=np.float32)).SerializeToString()
+    calls = []
+    for threads in sorted({1, n_jobs}):
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        sess = ort.InferenceSession(onx, so, providers=["CPUExecutionProvider"])
+        name = sess.get_inputs()[0].name
+
+        # ONNX Runtime takes float32: the rows are converted once per size,
+        # outside the timing (the peer is timed at its best).
+        cache = {}
+
+        def call(x, sess=sess, name=name, cache=cache):
+            key = (id(x), len(x))
+            if key not in cache:
+                cache.clear()
+                cache[key] = x.astype(np.float32)
+            return sess.run(None, {name: cache[key]})[0]
+
+        calls.append((f"onnxruntime-{threads}t", call, f"onnxruntime {ort.__version__}"))
+    return calls
+
+
 def children_cpu(me):
     total = 0.0
     for c in me.children(recursive=True):
@@ -145,6 +185,12 @@ def main():
     p.add_argument("--max-runs", type=int, default=1000)
     p.add_argument("--n-jobs", type=int, default=os.cpu_count())
     p.add_argument("--out", default="results/sklearn.csv")
+    p.add_argument("--onnxruntime", action="store_true",
+                   help="also time each model converted by skl2onnx in ONNX Runtime, on 1 and --n-jobs threads "
+                        "(backends onnxruntime-1t, onnxruntime-Nt; needs skl2onnx and onnxruntime)")
+    p.add_argument("--export-dir", help="write each trained model as DIR/NAME.json (tools/export_sklearn.py's "
+                                        "format): `cpuwall import` them into a --models-dir so the sweep "
+                                        "measures the very same models")
     a = p.parse_args()
     names = [m.strip().lower() for m in a.models.split(",") if m.strip()]
     for n in names:
@@ -161,6 +207,17 @@ def main():
         b = Backends(model, a.n_jobs)
         calls = [("direct", b.direct, "none"), ("threads", b.run_threads, "ThreadingBackend"),
                  ("processes", b.run_processes, "LokyBackend")]
+        if a.export_dir:
+            sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+            import json
+
+            from export_sklearn import export
+
+            os.makedirs(a.export_dir, exist_ok=True)
+            with open(os.path.join(a.export_dir, f"{name}.json"), "w") as f:
+                json.dump(export(model), f)
+        if a.onnxruntime:
+            calls += onnx_calls(model, a.n_jobs)
         for n in sizes:
             x = x_all[:n]
             expected = b.direct(x)

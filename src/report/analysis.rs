@@ -145,6 +145,37 @@ pub fn findings(cells: &[Cell], model: &str, base: &[BaselineCell]) -> Vec<Strin
             ));
         }
     }
+    // Peers other than scikit-learn (ONNX Runtime): cpuwall's best local
+    // backend against each, at the largest size both measured.
+    for peer in baseline::backends(base, model)
+        .into_iter()
+        .filter(|b| !["direct", "threads", "processes"].contains(&b.as_str()))
+    {
+        let best = |r: u64| {
+            ["direct", "threads", "auto"]
+                .iter()
+                .filter_map(|b| Some((wall(cells, model, b, r)?, *b)))
+                .min_by(|x, y| x.0.total_cmp(&y.0))
+        };
+        let at = sizes.iter().rev().find_map(|&r| {
+            Some((
+                r,
+                baseline::find(base, model, &peer, r)?.wall_seconds,
+                best(r)?,
+            ))
+        });
+        if let Some((r, theirs, (ours, b))) = at {
+            out.push(format!(
+                "{}: {} at {} rows against cpuwall {b} {} ({} wall / cpuwall wall = {:.1}).",
+                baseline::label(&peer),
+                crate::units::seconds(theirs),
+                format_count(r),
+                crate::units::seconds(ours),
+                baseline::label(&peer),
+                theirs / ours
+            ));
+        }
+    }
     if !base.is_empty() {
         let sk_sizes = sorted_unique(base.iter().filter(|c| c.model == model).map(|c| c.rows));
         let sk = |b: &str, r: u64| {

@@ -105,6 +105,41 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<BaselineCell>> {
     Ok(out)
 }
 
+/// The baseline's backends for `model`: scikit-learn's direct, threads and
+/// processes first, then other peers in file order.
+pub fn backends(cells: &[BaselineCell], model: &str) -> Vec<String> {
+    let mut out: Vec<String> = ["direct", "threads", "processes"]
+        .iter()
+        .filter(|b| cells.iter().any(|c| c.model == model && c.backend == **b))
+        .map(|b| b.to_string())
+        .collect();
+    for c in cells.iter().filter(|c| c.model == model) {
+        if !out.contains(&c.backend) {
+            out.push(c.backend.clone());
+        }
+    }
+    out
+}
+
+/// How a baseline backend is named in plots and findings: scikit-learn's
+/// own (`scikit-learn threads`), or a peer's (`onnxruntime-2t` is
+/// `ONNX Runtime, 2 threads`).
+pub fn label(backend: &str) -> String {
+    match backend {
+        "direct" | "threads" | "processes" => format!("scikit-learn {backend}"),
+        _ => match backend
+            .strip_prefix("onnxruntime-")
+            .and_then(|t| t.strip_suffix('t'))
+        {
+            Some(n) => format!(
+                "ONNX Runtime, {n} thread{}",
+                if n == "1" { "" } else { "s" }
+            ),
+            None => backend.to_string(),
+        },
+    }
+}
+
 pub fn find<'a>(
     cells: &'a [BaselineCell],
     model: &str,
@@ -114,4 +149,24 @@ pub fn find<'a>(
     cells
         .iter()
         .find(|c| c.model == model && c.backend == backend && c.rows == rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_follow_scikit_learns_backends_and_are_named_for_people() {
+        let text = "model,backend,rows,wall_s,cpu_s,cpu_incl_workers_s\n\
+                    rf,onnxruntime-2t,10,1,1,1\nrf,threads,10,1,1,1\nrf,direct,10,1,1,1\n\
+                    rf,onnxruntime-1t,10,1,1,1\nnb,processes,10,1,1,1\n";
+        let cells = parse(Path::new("b.csv"), text.as_bytes()).unwrap();
+        assert_eq!(
+            backends(&cells, "rf"),
+            ["direct", "threads", "onnxruntime-2t", "onnxruntime-1t"]
+        );
+        assert_eq!(label("onnxruntime-1t"), "ONNX Runtime, 1 thread");
+        assert_eq!(label("onnxruntime-16t"), "ONNX Runtime, 16 threads");
+        assert_eq!(label("threads"), "scikit-learn threads");
+    }
 }

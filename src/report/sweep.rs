@@ -26,14 +26,16 @@ pub fn plots_for(cells: &[Cell], model: &str, base: &[BaselineCell]) -> [String;
             })
             .collect()
     };
+    // scikit-learn's three backends, then any peer the baseline holds
+    // (ONNX Runtime's `onnxruntime-1t`, ...), each dashed.
     let base_series = |f: &dyn Fn(&BaselineCell) -> Option<f64>| -> Vec<Series> {
-        ["direct", "threads", "processes"]
-            .iter()
+        super::baseline::backends(base, model)
+            .into_iter()
             .map(|b| Series {
-                name: format!("scikit-learn {b}"),
+                name: super::baseline::label(&b),
                 points: base
                     .iter()
-                    .filter(|c| c.model == model && c.backend == *b)
+                    .filter(|c| c.model == model && c.backend == b)
                     .filter_map(|c| Some((c.rows as f64, f(c)?)))
                     .collect(),
                 dashed: true,
