@@ -143,6 +143,10 @@ fn onnx_models_predict_onnx_runtimes_labels() {
             let data = positional_csv(dir.path(), tag);
             let (labels, _) = import_and_predict(dir.path(), &format!("{case}.onnx"), &data);
             assert_eq!(labels, ints(&e["onnx_labels"]), "{case}");
+            // float32 weights could move a row lying on a decision boundary;
+            // on these rows none moves: the ONNX route also gives
+            // scikit-learn's labels.
+            assert_eq!(labels, ints(&e["sklearn_labels"]), "{case}: scikit-learn");
         }
     }
 }
@@ -173,6 +177,13 @@ fn rows_on_the_thresholds_go_the_way_float32_sends_them() {
         std::fs::write(&positional, format!("{}\n{body}", names.join(","))).unwrap();
         let (labels, _) = import_and_predict(dir.path(), &format!("rf-{tag}.onnx"), &positional);
         assert_eq!(labels, ints(&e["edge_onnx_labels"]), "{tag}: ONNX Runtime");
+        // skl2onnx's float32 thresholds keep scikit-learn's decisions: the
+        // two runtimes agree even on rows lying on a threshold.
+        assert_eq!(
+            labels,
+            ints(&e["edge_sklearn_labels"]),
+            "{tag}: ONNX vs scikit-learn"
+        );
     }
 }
 
