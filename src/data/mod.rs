@@ -195,21 +195,17 @@ pub fn write_labels(path: &Path, labels: &[i64]) -> Result<()> {
     crate::atomic::write_atomic(path, &bytes)
 }
 
-/// Write labels and per-class scores as CSV: `y`, then `p_<class>` for
-/// probabilities or `score_<class>` for decision values (one column, the
-/// second class's, when a binary model gives one), floats in shortest
+/// Write labels and per-class scores as CSV: `y`, then `<prefix>_<class>`
+/// (`p` for probabilities, `score` for decision values; one column, the
+/// last class's, when a binary model gives one), floats in shortest
 /// round-trip form; atomically.
 pub fn write_scores(
     path: &Path,
     labels: &[i64],
     classes: &[i64],
-    kind: crate::model::ScoreKind,
+    prefix: &str,
     scores: ndarray::ArrayView2<'_, f64>,
 ) -> Result<()> {
-    let prefix = match kind {
-        crate::model::ScoreKind::Probability => "p",
-        crate::model::ScoreKind::Decision => "score",
-    };
     let named = &classes[classes.len() - scores.ncols()..];
     let mut s = String::from("y");
     for c in named {

@@ -14,7 +14,7 @@ use crate::data::{check_memory, write_labels, write_scores};
 use crate::error::{Error, Result};
 use crate::exec::build::{cores, current_exe, BackendSetup};
 use crate::exec::BackendKind;
-use crate::model::{Classifier, ModelKind};
+use crate::model::{Classifier, ModelKind, ScoreKind};
 use crate::tune::train::{model_file, resolve_model, DEFAULT_FEATURES};
 
 /// What to predict, with what, and how to time it.
@@ -160,7 +160,11 @@ pub fn predict(job: &PredictJob, notify: &dyn Fn(&str)) -> Result<PredictOutcome
     if let Some(p) = &job.out {
         if job.proba {
             let (kind, scores) = model.scores(x.view());
-            write_scores(p, &reference, model.classes(), kind, scores.view())?;
+            let prefix = match kind {
+                ScoreKind::Probability => "p",
+                ScoreKind::Decision => "score",
+            };
+            write_scores(p, &reference, model.classes(), prefix, scores.view())?;
         } else {
             write_labels(p, &reference)?;
         }
