@@ -35,3 +35,21 @@ pub(crate) fn fuzz_cases(default: u32) -> u32 {
         .unwrap_or(1);
     default.saturating_mul(times.max(1))
 }
+
+/// A fuzz case's mutation of a valid file: bytes overwritten at `edits`,
+/// then cut at `cut` when `truncate`.
+#[cfg(test)]
+pub(crate) fn mutate(
+    bytes: &mut Vec<u8>,
+    edits: &[(proptest::sample::Index, u8)],
+    cut: proptest::sample::Index,
+    truncate: bool,
+) {
+    for (at, v) in edits {
+        let k = at.index(bytes.len());
+        bytes[k] = *v;
+    }
+    if truncate {
+        bytes.truncate(cut.index(bytes.len()));
+    }
+}

@@ -564,13 +564,7 @@ mod tests {
             truncate in any::<bool>(),
         ) {
             let mut b = sample();
-            for (at, v) in edits {
-                let k = at.index(b.len());
-                b[k] = v;
-            }
-            if truncate {
-                b.truncate(cut.index(b.len()));
-            }
+            crate::mutate(&mut b, &edits, cut, truncate);
             check(&b);
         }
     }

@@ -162,13 +162,7 @@ mod tests {
             truncate in any::<bool>(),
         ) {
             let mut b = fixture(file);
-            for (at, v) in edits {
-                let k = at.index(b.len());
-                b[k] = v;
-            }
-            if truncate {
-                b.truncate(cut.index(b.len()));
-            }
+            crate::mutate(&mut b, &edits, cut, truncate);
             check(&b);
         }
 

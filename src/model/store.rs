@@ -383,13 +383,7 @@ mod tests {
         ) {
             let files = good_files();
             let mut b = files[family % files.len()].clone();
-            for (at, v) in edits {
-                let k = at.index(b.len());
-                b[k] = v;
-            }
-            if truncate {
-                b.truncate(cut.index(b.len()));
-            }
+            crate::mutate(&mut b, &edits, cut, truncate);
             if let Ok(stored) = decode(&reseal(b)) {
                 // Whatever decodes is consistent enough to predict with.
                 let x = ndarray::Array2::<f64>::zeros((3, stored.model.n_features()));
