@@ -28,10 +28,14 @@ pub enum EnsembleCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  cpuwall ensemble report --results results/cnn.json
+  cpuwall ensemble report --results results/cnn.json --out reports/cnn.md")]
 pub struct ReportArgs {
     /// Results written by `ensemble bench --out` or the cnn_study example.
     #[arg(long)]
     pub results: PathBuf,
+    /// The markdown report to write.
     #[arg(long, default_value = "reports/cnn-study/report.md")]
     pub out: PathBuf,
 }
@@ -43,13 +47,20 @@ pub struct EnsembleArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  cpuwall ensemble train
+  cpuwall ensemble train --data cifar-10-batches-bin --epochs 3 --out ensemble")]
 pub struct TrainArgs {
+    /// Members of the ensemble (each a small CNN with its own seed).
     #[arg(long, default_value_t = 4)]
     pub members: usize,
+    /// Passes over the training images per member.
     #[arg(long, default_value_t = 1)]
     pub epochs: usize,
+    /// Images per training step.
     #[arg(long, default_value_t = 4)]
     pub batch_size: usize,
+    /// Adam's learning rate (finite, positive).
     #[arg(long, default_value_t = 1e-3, value_parser = positive_arg, allow_negative_numbers = true)]
     pub learning_rate: f64,
     /// A cifar-10-batches-bin directory (data_batch_*.bin, test_batch.bin).
@@ -58,13 +69,18 @@ pub struct TrainArgs {
     /// Synthetic CIFAR-shaped training images (the offline default).
     #[arg(long, value_parser = count_arg, default_value = "6000")]
     pub synthetic: u64,
+    /// Directory for the members' weights (member-<i>.safetensors).
     #[arg(long, default_value = train::DEFAULT_DIR)]
     pub out: PathBuf,
+    /// Seed of the members' initial weights and of the synthetic images.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  cpuwall ensemble bench
+  cpuwall ensemble bench --strategy fused,threads --batch-size 64,500 --out results/cnn.json")]
 pub struct BenchArgs {
     /// Ensemble directory (trained with the defaults first if it is the default and missing).
     #[arg(long, default_value = train::DEFAULT_DIR)]
@@ -93,6 +109,7 @@ pub struct BenchArgs {
     /// Seconds a member process may stay silent before it is killed.
     #[arg(long, default_value_t = 120.0, value_parser = timeout_arg, allow_negative_numbers = true)]
     pub worker_timeout: f64,
+    /// table: for people; json: one JSON document on stdout (messages go to stderr).
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
     /// Also write the JSON results to this file.
@@ -101,21 +118,29 @@ pub struct BenchArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  cpuwall ensemble predict --images test_batch.bin
+  cpuwall ensemble predict --images test_batch.bin --strategy processes --out predictions.csv")]
 pub struct PredictArgs {
     /// A CIFAR-10 binary file (records of 1 label byte + 3072 pixel bytes).
     #[arg(long)]
     pub images: PathBuf,
+    /// Ensemble directory (written by `cpuwall ensemble train`).
     #[arg(long, default_value = train::DEFAULT_DIR)]
     pub models: PathBuf,
+    /// One strategy: sequential, threads, processes or fused.
     #[arg(long, default_value = "fused")]
     pub strategy: String,
+    /// Images per predict batch.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
+    /// Device per member: cpu or cuda:N, one for all or one per member.
     #[arg(long, default_value = "cpu")]
     pub devices: String,
     /// Write per-image predictions (index,label,predicted,p0..p9) as CSV.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// table: for people; json: one JSON document on stdout (messages go to stderr).
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
 }

@@ -8,9 +8,13 @@ use crate::model::params::describe;
 use crate::model::store;
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  cpuwall inspect models/rf.cpuwall
+  cpuwall inspect models/forest.cpuwall --format json")]
 pub struct InspectArgs {
     /// A model file written by `cpuwall train`.
     pub file: PathBuf,
+    /// table: for people; json: one JSON document on stdout (messages go to stderr).
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
 }

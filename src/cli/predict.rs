@@ -13,6 +13,10 @@ use crate::measure::predict::{predict, PredictJob};
 use crate::report;
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  cpuwall predict --model nb --rows 1e6
+  cpuwall predict --model models/forest.cpuwall --data rows.csv --out labels.csv --proba
+  cpuwall predict --model rf --rows 1e5 --backend direct,threads --format json")]
 pub struct PredictArgs {
     /// nb, lr, svc, rf (the file in --models-dir, trained if missing) or a model file path.
     #[arg(long)]
@@ -67,6 +71,7 @@ pub struct PredictArgs {
     /// the second class's, for two classes, as scikit-learn).
     #[arg(long, requires = "out")]
     pub proba: bool,
+    /// table: for people; json: one JSON document on stdout (messages go to stderr).
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
 }

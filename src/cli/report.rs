@@ -6,6 +6,10 @@ use crate::error::Result;
 use crate::report::sweep::write_report;
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  cpuwall report results/sweep.json -o reports/sweep.md
+  cpuwall report results/sweep.json --baseline results/sklearn.csv -o reports/sweep.md
+  cpuwall report results/sweep.json -o cells.csv")]
 pub struct ReportArgs {
     /// Results files written by `cpuwall sweep`.
     #[arg(required = true)]

@@ -12,9 +12,14 @@ use crate::report::csv::cells_csv;
 use crate::units;
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  cpuwall sweep --out results/sweep.json
+  cpuwall sweep --models nb,rf --rows 10..1e6 --backends direct,threads --min-time 0.5s --out sweep.json")]
 pub struct SweepArgs {
+    /// Models to sweep, comma-separated (each file in --models-dir, trained if missing).
     #[arg(long, default_value = "nb,lr,svc,rf")]
     pub models: String,
+    /// Backends to measure, comma-separated: direct, threads, processes, auto.
     #[arg(long, default_value = "direct,threads,processes,auto")]
     pub backends: String,
     /// Batch sizes: LOW..HIGH by decade (10..1e7) or a list (10,500,1e4).
@@ -23,10 +28,13 @@ pub struct SweepArgs {
     /// Minimum measured time per cell (e.g. 0.2s, 200ms).
     #[arg(long, default_value = "0.2s")]
     pub min_time: String,
+    /// At most this many timed samples per cell: caps --min-time for slow cells.
     #[arg(long, default_value_t = 1000)]
     pub max_repeats: usize,
+    /// Threads for the threads/auto backends (default: all cores).
     #[arg(long, value_parser = parallelism_arg)]
     pub threads: Option<usize>,
+    /// Worker processes for the processes backend (default: all cores).
     #[arg(long, value_parser = parallelism_arg)]
     pub workers: Option<usize>,
     /// Seed of the synthetic rows.

@@ -16,6 +16,10 @@ use crate::tune::grid::grids_for;
 use crate::tune::train::{fit_pool, model_path, train_models, TrainJob};
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  cpuwall train
+  cpuwall train --data train.csv --test test.csv --models lr,rf --out models
+  cpuwall train --models lr --grid 'lr.C=0.1,1,10' --cv 5 --format json")]
 pub struct TrainArgs {
     /// Training data: CSV with a header, or .npy features (with --labels).
     #[arg(long)]
@@ -68,6 +72,7 @@ pub struct TrainArgs {
     /// Directory for model files and the training report.
     #[arg(long, default_value = "models")]
     pub out: PathBuf,
+    /// table: for people; json: one JSON document on stdout (messages go to stderr).
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
     /// Spread the (candidate, fold) fits over MPI ranks (run under mpirun;
