@@ -46,7 +46,7 @@ fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>, no_examples:
     for s in subs {
         walk(
             s,
-            &format!("{path} {}", s.get_name()).trim().to_string(),
+            format!("{path} {}", s.get_name()).trim(),
             missing,
             no_examples,
         );
