@@ -76,7 +76,14 @@ fn every_example_in_the_help_parses() {
                     .lines()
                     .map(str::trim)
                     .filter(|l| l.starts_with("cpuwall "))
-                    .map(|l| l.split("  #").next().unwrap().to_string()),
+                    // The command itself, before a comment, pipe or redirect.
+                    .map(|l| {
+                        l.split(['#', '|', '>', '&'])
+                            .next()
+                            .unwrap()
+                            .trim()
+                            .to_string()
+                    }),
             );
         }
         for s in cmd.get_subcommands() {
@@ -91,4 +98,44 @@ fn every_example_in_the_help_parses() {
             panic!("{line}: {e}");
         }
     }
+}
+
+#[test]
+fn completions_and_the_man_page_cover_every_subcommand() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cpuwall"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let script = run(&["completions", shell]);
+        for sub in [
+            "train",
+            "predict",
+            "sweep",
+            "import",
+            "export",
+            "--min-time",
+        ] {
+            assert!(script.contains(sub), "{shell}: no {sub}");
+        }
+    }
+    let man = run(&["man"]);
+    assert!(
+        man.contains(".TH cpuwall 1"),
+        "{}",
+        &man[..200.min(man.len())]
+    );
+    assert!(
+        man.contains("cpuwall\\-import") || man.contains("import"),
+        "no import in the man page"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cpuwall"))
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -7,6 +7,7 @@ pub mod import;
 pub mod inspect;
 pub mod predict;
 pub mod report;
+pub mod shell;
 pub mod sweep;
 pub mod train;
 pub mod worker;
@@ -44,6 +45,10 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Write a model (lr, svc, rf) as ONNX, for ONNX Runtime.
     Export(export::ExportArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(shell::CompletionsArgs),
+    /// Print cpuwall's man page (roff).
+    Man(shell::ManArgs),
     /// Train, benchmark and run the CNN ensemble (4 CIFAR-10 members).
     Ensemble(ensemble::EnsembleArgs),
     /// One ensemble member's worker process (started by the processes strategy).
@@ -69,6 +74,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(a) => inspect::run(a),
         Command::Import(a) => import::run(a),
         Command::Export(a) => export::run(a),
+        Command::Completions(a) => shell::completions(a),
+        Command::Man(a) => shell::man(a),
         Command::Worker(a) => worker::run(a),
         Command::Ensemble(a) => ensemble::run(a),
         Command::EnsembleWorker(a) => worker::ensemble(a),

@@ -21,7 +21,7 @@ pub struct PredictArgs {
     /// nb, lr, svc, rf (the file in --models-dir, trained if missing) or a model file path.
     #[arg(long)]
     pub model: String,
-    /// Synthetic rows to predict (make_classification, the model's feature count).
+    /// Synthetic rows to predict (make_classification, the model's feature count; default 1e6 when no --data).
     #[arg(long, value_parser = count_arg, conflicts_with = "data", allow_negative_numbers = true)]
     pub rows: Option<u64>,
     /// Rows to predict: CSV with a header (a label column is dropped) or .npy.
