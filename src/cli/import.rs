@@ -3,10 +3,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::Format;
-use crate::atomic::refuse_overwriting_inputs;
-use crate::data::columns::list;
-use crate::error::{Error, Result};
-use crate::model::store;
+use crate::error::Result;
+use crate::report;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -27,38 +25,10 @@ pub struct ImportArgs {
 }
 
 pub fn run(a: ImportArgs) -> Result<()> {
-    refuse_overwriting_inputs(&[("--out", &a.out)], &[("FILE", &a.file)])?;
-    if crate::data::extension(&a.out) != store::EXTENSION {
-        return Err(Error::usage(format!(
-            "--out {}: name the model file NAME.{}",
-            a.out.display(),
-            store::EXTENSION
-        )));
-    }
-    let stored = crate::interop::import(&a.file)?;
-    store::save(&a.out, &stored.header, &stored.model)?;
-    let h = &stored.header;
+    let h = crate::interop::import_to(&a.file, &a.out)?.header;
     match a.format {
-        Format::Json => {
-            let mut v = serde_json::to_value(h).expect("header serialises");
-            v["path"] = a.out.display().to_string().into();
-            println!("{}", serde_json::to_string_pretty(&v).expect("json"));
-        }
-        Format::Table => eprintln!(
-            "{} -> {}: {} ({}), {} features ({}), classes {:?}{}",
-            a.file.display(),
-            a.out.display(),
-            h.kind,
-            h.origin.as_deref().unwrap_or("imported"),
-            h.n_features,
-            list(&h.feature_names),
-            h.classes,
-            if h.class_names.is_empty() {
-                String::new()
-            } else {
-                format!(" = {}", list(&h.class_names))
-            }
-        ),
+        Format::Json => println!("{}", report::model::header_json(&h, &a.out)),
+        Format::Table => eprintln!("{}", report::model::imported_line(&h, &a.file, &a.out)),
     }
     Ok(())
 }

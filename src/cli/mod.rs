@@ -82,36 +82,11 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+pub use crate::tune::train::models_dir;
+
 /// `nb,lr,svc,rf` → kinds, in the order given, without repeats.
 pub fn parse_models(text: &str) -> Result<Vec<crate::model::ModelKind>> {
-    let mut out = Vec::new();
-    for part in text.split(',').filter(|s| !s.trim().is_empty()) {
-        let k: crate::model::ModelKind = part.parse()?;
-        if !out.contains(&k) {
-            out.push(k);
-        }
-    }
-    if out.is_empty() {
-        return Err(crate::error::Error::usage(
-            "--models is empty; name some of nb,lr,svc,rf",
-        ));
-    }
-    Ok(out)
-}
-
-/// `--models-dir`: a directory the user named must exist (a typo must not
-/// silently get a fresh directory of default models); without the option,
-/// `./models`, made on first use.
-pub fn models_dir(given: &Option<std::path::PathBuf>) -> Result<std::path::PathBuf> {
-    match given {
-        None => Ok("models".into()),
-        Some(d) if d.is_dir() => Ok(d.clone()),
-        Some(d) => Err(crate::error::Error::usage(format!(
-            "--models-dir {} is not a directory; create it (mkdir -p {}) or leave the option out to use ./models",
-            d.display(),
-            d.display()
-        ))),
-    }
+    crate::model::ModelKind::parse_list(text)
 }
 
 /// A progress bar on stderr, only when stderr is a terminal (piped output

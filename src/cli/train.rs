@@ -5,7 +5,7 @@ use clap::Args;
 use indicatif::ProgressBar;
 
 use super::{parse_models, progress_bar, Format};
-use crate::atomic::{lock_dir, refuse_overwriting_inputs};
+use crate::atomic::lock_dir;
 use crate::data::count::{count_arg, parallelism_arg};
 use crate::data::csv::delimiter_arg;
 use crate::data::sets::{self, DataSpec};
@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::model::ModelKind;
 use crate::report::training;
 use crate::tune::grid::grids_for;
-use crate::tune::train::{fit_pool, model_path, train_models, TrainJob};
+use crate::tune::train::{check_train_outputs, fit_pool, train_models, TrainJob};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -183,28 +183,13 @@ fn print_trained(
 /// Before any work: `--out` must be a directory (or not exist yet), and no
 /// file written into it may be one of the inputs.
 fn check_outputs(a: &TrainArgs, models: &[ModelKind]) -> Result<()> {
-    if a.out.exists() && !a.out.is_dir() {
-        return Err(crate::error::Error::usage(format!(
-            "--out {} is a file; train writes a directory of model files: give a directory",
-            a.out.display()
-        )));
-    }
-    let outputs: Vec<PathBuf> = models
-        .iter()
-        .map(|k| model_path(&a.out, *k))
-        .chain([a.out.join("training-report.md")])
-        .collect();
-    let inputs: Vec<(&str, &std::path::Path)> = [
+    let inputs = [
         ("--data", &a.data),
         ("--test", &a.test),
         ("--labels", &a.labels),
         ("--test-labels", &a.test_labels),
         ("--grid-file", &a.grid_file),
     ]
-    .into_iter()
-    .filter_map(|(opt, p)| p.as_deref().map(|p| (opt, p)))
-    .collect();
-    let outputs: Vec<(&str, &std::path::Path)> =
-        outputs.iter().map(|p| ("--out", p.as_path())).collect();
-    refuse_overwriting_inputs(&outputs, &inputs)
+    .map(|(opt, p)| (opt, p.as_deref()));
+    check_train_outputs(&a.out, models, &inputs)
 }

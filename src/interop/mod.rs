@@ -67,6 +67,22 @@ pub fn import(path: &Path) -> Result<StoredModel> {
     stored(path, &bytes, imported)
 }
 
+/// Import `file` and save it as the model file `out` (`NAME.cpuwall`),
+/// which may not be the file read.
+pub fn import_to(file: &Path, out: &Path) -> Result<StoredModel> {
+    crate::atomic::refuse_overwriting_inputs(&[("--out", out)], &[("FILE", file)])?;
+    if crate::data::extension(out) != store::EXTENSION {
+        return Err(Error::usage(format!(
+            "--out {}: name the model file NAME.{}",
+            out.display(),
+            store::EXTENSION
+        )));
+    }
+    let stored = import(file)?;
+    store::save(out, &stored.header, &stored.model)?;
+    Ok(stored)
+}
+
 /// The imported model as a stored one, through the model file's own checks.
 fn stored(path: &Path, bytes: &[u8], im: Imported) -> Result<StoredModel> {
     let model = im.model;

@@ -83,6 +83,24 @@ impl ModelKind {
         self.family().long
     }
 
+    /// `nb,lr,svc,rf` → kinds, in the order given, without repeats.
+    pub fn parse_list(text: &str) -> Result<Vec<ModelKind>> {
+        let mut out = Vec::new();
+        for part in text.split(',').filter(|s| !s.trim().is_empty()) {
+            let k: ModelKind = part.parse()?;
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::usage(format!(
+                "--models is empty; name some of {}",
+                ModelKind::choices()
+            )));
+        }
+        Ok(out)
+    }
+
     /// `nb, lr, svc or rf`: the short names, for messages.
     pub fn choices() -> String {
         let names: Vec<&str> = super::FAMILIES.iter().map(|f| f.short).collect();

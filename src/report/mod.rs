@@ -8,6 +8,7 @@ pub mod ensemble;
 pub mod export;
 pub mod json;
 pub mod markdown;
+pub mod model;
 #[cfg(feature = "mpi")]
 pub mod mpi;
 pub mod predict;

@@ -150,6 +150,47 @@ pub fn train_models_on_cluster(
     Ok(cluster.is_root().then_some(trained))
 }
 
+/// `--models-dir`: a directory the user named must exist (a typo must not
+/// silently get a fresh directory of default models); without the option,
+/// `./models`, made on first use.
+pub fn models_dir(given: &Option<PathBuf>) -> Result<PathBuf> {
+    match given {
+        None => Ok("models".into()),
+        Some(d) if d.is_dir() => Ok(d.clone()),
+        Some(d) => Err(crate::error::Error::usage(format!(
+            "--models-dir {} is not a directory; create it (mkdir -p {}) or leave the option out to use ./models",
+            d.display(),
+            d.display()
+        ))),
+    }
+}
+
+/// Refuse, before any training, an `out` that is a file or whose model
+/// files or report would replace one of the `inputs` (option, path).
+pub fn check_train_outputs(
+    out: &Path,
+    models: &[ModelKind],
+    inputs: &[(&str, Option<&Path>)],
+) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        return Err(crate::error::Error::usage(format!(
+            "--out {} is a file; train writes a directory of model files: give a directory",
+            out.display()
+        )));
+    }
+    let outputs: Vec<PathBuf> = models
+        .iter()
+        .map(|k| model_path(out, *k))
+        .chain([out.join("training-report.md")])
+        .collect();
+    let inputs: Vec<(&str, &Path)> = inputs
+        .iter()
+        .filter_map(|(opt, p)| p.map(|p| (*opt, p)))
+        .collect();
+    let outputs: Vec<(&str, &Path)> = outputs.iter().map(|p| ("--out", p.as_path())).collect();
+    crate::atomic::refuse_overwriting_inputs(&outputs, &inputs)
+}
+
 /// The thread pool the fits run on: `jobs` threads (0 or None: all cores).
 pub fn fit_pool(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
     let n = jobs

@@ -1,0 +1,69 @@
+//! A model file's header for people (`inspect`, `import`) and programs.
+
+use std::path::Path;
+
+use crate::data::columns::list;
+use crate::model::params::describe;
+use crate::model::store::{self, ModelHeader};
+
+/// The header as JSON, with the names a file's columns are matched against,
+/// the format version and the file's path.
+pub fn header_json(h: &ModelHeader, path: &Path) -> String {
+    let mut v = serde_json::to_value(h).expect("header serialises");
+    v["feature_names"] = h.feature_names().into();
+    v["format_version"] = store::FORMAT_VERSION.into();
+    v["path"] = path.display().to_string().into();
+    serde_json::to_string_pretty(&v).expect("json")
+}
+
+fn classes(h: &ModelHeader) -> String {
+    if h.class_names.is_empty() {
+        format!("{:?}", h.classes)
+    } else {
+        format!("{:?} = {:?}", h.classes, h.class_names)
+    }
+}
+
+/// `inspect`'s table: one `key  value` line per fact.
+pub fn header_table(h: &ModelHeader, path: &Path) -> String {
+    let origin = h
+        .origin
+        .clone()
+        .unwrap_or_else(|| "trained by cpuwall".into());
+    let rows = [
+        ("file", path.display().to_string()),
+        ("format version", store::FORMAT_VERSION.to_string()),
+        ("model", format!("{} ({})", h.kind, h.kind.long())),
+        (
+            "features",
+            format!("{} ({})", h.n_features, list(&h.feature_names())),
+        ),
+        ("classes", classes(h)),
+        ("origin", origin),
+        ("parameters", describe(&h.params)),
+        (
+            "CV accuracy",
+            h.cv_accuracy.map_or("-".into(), |v| format!("{v:.4}")),
+        ),
+        ("training rows", h.train_rows.to_string()),
+        ("training data sha256", h.data_hash.clone()),
+        ("fit", h.fit_notes.clone()),
+        ("written by", format!("cpuwall {}", h.tool_version)),
+        ("created (unix)", h.created_unix.to_string()),
+    ];
+    rows.iter().map(|(k, v)| format!("{k:<22} {v}\n")).collect()
+}
+
+/// `import`'s line: what was read, where it went, and what it is.
+pub fn imported_line(h: &ModelHeader, from: &Path, to: &Path) -> String {
+    format!(
+        "{} -> {}: {} ({}), {} features ({}), classes {}",
+        from.display(),
+        to.display(),
+        h.kind,
+        h.origin.as_deref().unwrap_or("imported"),
+        h.n_features,
+        list(&h.feature_names),
+        classes(h)
+    )
+}
