@@ -19,6 +19,7 @@ pub mod measure;
 pub mod model;
 pub mod report;
 pub mod rng;
+pub mod serve;
 pub mod tune;
 pub mod units;
 

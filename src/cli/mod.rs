@@ -5,8 +5,10 @@ pub mod ensemble;
 pub mod export;
 pub mod import;
 pub mod inspect;
+pub mod load;
 pub mod predict;
 pub mod report;
+pub mod serve;
 pub mod shell;
 pub mod sweep;
 pub mod train;
@@ -45,6 +47,10 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Write a model (lr, svc, rf) as ONNX, for ONNX Runtime.
     Export(export::ExportArgs),
+    /// Serve predictions over HTTP with adaptive micro-batching and Prometheus metrics.
+    Serve(serve::ServeArgs),
+    /// Load a prediction server (open or closed loop) and measure latency, throughput and its CPU/wall.
+    Load(load::LoadArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(shell::CompletionsArgs),
     /// Print cpuwall's man page (roff).
@@ -74,6 +80,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(a) => inspect::run(a),
         Command::Import(a) => import::run(a),
         Command::Export(a) => export::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Load(a) => load::run(a),
         Command::Completions(a) => shell::completions(a),
         Command::Man(a) => shell::man(a),
         Command::Worker(a) => worker::run(a),

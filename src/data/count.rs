@@ -141,6 +141,8 @@ pub fn parse_seconds(text: &str) -> Result<f64> {
     let t = text.trim();
     let (num, scale) = if let Some(v) = t.strip_suffix("ms") {
         (v, 1e-3)
+    } else if let Some(v) = t.strip_suffix("us").or_else(|| t.strip_suffix("µs")) {
+        (v, 1e-6)
     } else if let Some(v) = t.strip_suffix('s') {
         (v, 1.0)
     } else {
@@ -149,8 +151,34 @@ pub fn parse_seconds(text: &str) -> Result<f64> {
     match num.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v * scale),
         _ => Err(Error::usage(format!(
-            "invalid duration '{text}': write 0.2s or 200ms"
+            "invalid duration '{text}': write 0.2s, 200ms or 500us"
         ))),
+    }
+}
+
+/// clap value parser for a size in bytes: `8MiB`, `64KiB`, `1MB`, `1000`.
+pub fn bytes_arg(s: &str) -> std::result::Result<usize, String> {
+    let t = s.trim();
+    let units: [(&str, f64); 7] = [
+        ("GiB", 1073741824.0),
+        ("MiB", 1048576.0),
+        ("KiB", 1024.0),
+        ("GB", 1e9),
+        ("MB", 1e6),
+        ("kB", 1e3),
+        ("B", 1.0),
+    ];
+    let (num, scale) = units
+        .iter()
+        .find_map(|(u, k)| t.strip_suffix(u).map(|v| (v, *k)))
+        .unwrap_or((t, 1.0));
+    match num.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 1.0 && v * scale <= (1u64 << 40) as f64 => {
+            Ok((v * scale) as usize)
+        }
+        _ => Err(format!(
+            "'{s}' is not a size: write 8MiB, 64KiB, 1MB or a byte count"
+        )),
     }
 }
 
@@ -183,5 +211,26 @@ mod tests {
         assert_eq!(format_count(10_000_000), "1e7");
         assert_eq!(format_count(5000), "5e3");
         assert_eq!(format_count(1234), "1234");
+    }
+
+    #[test]
+    fn durations_take_s_ms_and_us() {
+        assert_eq!(parse_seconds("0.5s").unwrap(), 0.5);
+        assert_eq!(parse_seconds("200ms").unwrap(), 0.2);
+        assert!((parse_seconds("500us").unwrap() - 5e-4).abs() < 1e-15);
+        assert!((parse_seconds("250µs").unwrap() - 2.5e-4).abs() < 1e-15);
+        assert_eq!(parse_seconds("3").unwrap(), 3.0);
+        assert!(parse_seconds("5 minutes").is_err());
+    }
+
+    #[test]
+    fn sizes_take_binary_and_decimal_units() {
+        assert_eq!(bytes_arg("8MiB").unwrap(), 8 << 20);
+        assert_eq!(bytes_arg("64KiB").unwrap(), 64 << 10);
+        assert_eq!(bytes_arg("1MB").unwrap(), 1_000_000);
+        assert_eq!(bytes_arg("1000").unwrap(), 1000);
+        for bad in ["0", "-1MiB", "lots", "2TiB", "nan"] {
+            assert!(bytes_arg(bad).is_err(), "{bad}");
+        }
     }
 }

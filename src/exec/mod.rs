@@ -56,7 +56,7 @@ impl Default for CallCost {
     }
 }
 
-pub trait Backend {
+pub trait Backend: Send {
     fn name(&self) -> String;
     /// Predict every row of `x` into `out` (`out.len() == x.nrows()`).
     fn predict(&mut self, x: ArrayView2<'_, f64>, out: &mut [i64]) -> Result<CallCost>;

@@ -394,13 +394,12 @@ pub fn measure_interleaved(
 mod tests {
     use super::*;
     use ndarray::Array2;
-    use std::cell::RefCell;
-    use std::rc::Rc;
+    use std::sync::{Arc, Mutex};
 
     /// Writes `label` everywhere; logs "call"/"rest" into a shared journal.
     struct Fake {
         label: i64,
-        log: Rc<RefCell<Vec<(i64, &'static str)>>>,
+        log: Arc<Mutex<Vec<(i64, &'static str)>>>,
     }
 
     impl Backend for Fake {
@@ -409,19 +408,19 @@ mod tests {
         }
         fn predict(&mut self, _x: ArrayView2<'_, f64>, out: &mut [i64]) -> Result<CallCost> {
             out.iter_mut().for_each(|o| *o = self.label);
-            self.log.borrow_mut().push((self.label, "call"));
+            self.log.lock().unwrap().push((self.label, "call"));
             // 30 ms: a block (50 ms) holds two calls, so 3 runs take 2 rounds.
             std::thread::sleep(std::time::Duration::from_millis(30));
             Ok(CallCost::default())
         }
         fn rest(&mut self) {
-            self.log.borrow_mut().push((self.label, "rest"));
+            self.log.lock().unwrap().push((self.label, "rest"));
         }
     }
 
     #[test]
     fn interleaved_rounds_alternate_backends_and_rest_each_after_its_block() {
-        let log = Rc::new(RefCell::new(Vec::new()));
+        let log = Arc::new(Mutex::new(Vec::new()));
         let (mut a, mut b) = (
             Fake {
                 label: 1,
@@ -449,7 +448,7 @@ mod tests {
         assert_eq!(m.iter().map(|m| m.runs).collect::<Vec<_>>(), vec![3, 3]);
         // Each backend's own predictions reach the check, once.
         assert_eq!(seen, vec![(0, vec![1; 4]), (1, vec![2; 4])]);
-        let log = log.borrow();
+        let log = log.lock().unwrap();
         // After the first call and rest of each, backend 2 is timed before
         // backend 1 has all its runs: interleaved.
         let after_warm_up = &log[4..];

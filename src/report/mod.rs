@@ -7,6 +7,7 @@ pub mod csv;
 pub mod ensemble;
 pub mod export;
 pub mod json;
+pub mod load;
 pub mod markdown;
 pub mod model;
 #[cfg(feature = "mpi")]

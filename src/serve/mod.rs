@@ -1,0 +1,15 @@
+//! Serving predictions over HTTP, and measuring a server honestly.
+//!
+//! - [`server`]: `cpuwall serve`, routes and graceful shutdown;
+//! - [`batcher`]: adaptive micro-batching, one queue and thread per model;
+//! - [`request`]: the predict body parsed straight into rows;
+//! - [`metrics`]: Prometheus counters, the server's own CPU/wall;
+//! - [`load`]: `cpuwall load`, an open-loop (coordinated-omission corrected)
+//!   or closed-loop load generator with HDR histograms.
+
+pub mod batcher;
+pub mod client;
+pub mod load;
+pub mod metrics;
+pub mod request;
+pub mod server;

@@ -1,0 +1,495 @@
+//! `cpuwall serve`: HTTP/1.1 on tokio + hyper, routes by axum.
+//!
+//! Handlers are thin: the state lives in one `Arc<App>`, every error is one
+//! [`ApiError`] (a status and `{"error": "..."}`), and prediction happens on
+//! each model's batcher thread ([`super::batcher`]). Connections are served
+//! by hyper directly (not `axum::serve`) for two things axum does not expose:
+//! a header-read timeout, which closes idle and slow clients' connections,
+//! and a graceful shutdown that stops accepting, lets in-flight requests be
+//! answered, then returns.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+
+use super::batcher::{has_probabilities, Batcher, Batching, Refused};
+use super::metrics::Metrics;
+use super::request::{self, Problem};
+use crate::error::{Error, Result};
+use crate::exec::build::BackendSetup;
+use crate::exec::BackendKind;
+use crate::model::store::StoredModel;
+use crate::model::Classifier;
+
+/// A model to serve under `name`.
+pub struct ServedModel {
+    pub name: String,
+    pub path: PathBuf,
+    pub stored: StoredModel,
+}
+
+pub struct ServeConfig {
+    pub models: Vec<ServedModel>,
+    pub host: String,
+    pub port: u16,
+    pub backend: BackendKind,
+    /// Threads for the threads/auto backends.
+    pub threads: usize,
+    /// Runtime threads answering connections (they also lead batches).
+    pub io_threads: usize,
+    /// Batch size from which auto uses threads (None: measured once, cached).
+    pub threads_from: Option<usize>,
+    pub batching: Batching,
+    /// Largest request body, bytes (413 above).
+    pub max_body: usize,
+    /// How long a connection may take to send a request's headers (idle
+    /// keep-alive included) or its body before it is closed.
+    pub client_timeout: Duration,
+    /// How long shutdown waits for in-flight requests.
+    pub grace: Duration,
+}
+
+/// What a stopped server did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeSummary {
+    pub answered: u64,
+    /// Connections still open when the grace period ran out.
+    pub abandoned: usize,
+}
+
+/// An error answer: a status and a message for the client.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.message }).to_string();
+        let mut r = json_bytes(self.status, body.into_bytes());
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        r
+    }
+}
+
+fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+struct Entry {
+    batcher: Arc<Batcher>,
+    n_features: usize,
+    classes: Vec<i64>,
+    has_proba: bool,
+    kind: String,
+}
+
+struct App {
+    models: BTreeMap<String, Entry>,
+    models_json: Vec<u8>,
+    metrics: Arc<Metrics>,
+    max_body: usize,
+    client_timeout: Duration,
+}
+
+impl App {
+    fn queued_rows(&self) -> usize {
+        self.models.values().map(|e| e.batcher.queued_rows()).sum()
+    }
+}
+
+/// Serve until SIGTERM or Ctrl-C. `on_ready` gets the bound address once
+/// the server accepts connections.
+pub fn serve(config: ServeConfig, on_ready: &dyn Fn(SocketAddr)) -> Result<ServeSummary> {
+    if config.models.is_empty() {
+        return Err(Error::usage("serve needs at least one model (--model nb)"));
+    }
+    let metrics = Arc::new(Metrics::new());
+    let mut models = BTreeMap::new();
+    let mut listing = Vec::new();
+    for m in config.models {
+        if models.contains_key(&m.name) {
+            return Err(Error::usage(format!(
+                "two models are named '{}'; serve each name once",
+                m.name
+            )));
+        }
+        let model = Arc::new(m.stored.model);
+        let mut setup = BackendSetup::new(
+            model.clone(),
+            m.path.clone(),
+            m.stored.header.data_hash.clone(),
+        )?;
+        setup.threads = config.threads;
+        setup.threads_from = config.threads_from;
+        let batcher = Arc::new(Batcher::new(
+            setup,
+            config.backend,
+            config.batching,
+            metrics.clone(),
+        )?);
+        let h = &m.stored.header;
+        listing.push(serde_json::json!({
+            "name": m.name,
+            "family": model.kind().long(),
+            "n_features": model.n_features(),
+            "feature_names": h.feature_names(),
+            "classes": model.classes(),
+            "class_names": h.class_names,
+            "probabilities": has_probabilities(&model),
+            "path": m.path.display().to_string(),
+            "backend": config.backend.to_string(),
+        }));
+        models.insert(
+            m.name.clone(),
+            Entry {
+                batcher,
+                n_features: model.n_features(),
+                classes: model.classes().to_vec(),
+                has_proba: has_probabilities(&model),
+                kind: model.kind().to_string(),
+            },
+        );
+    }
+    let app = Arc::new(App {
+        models,
+        models_json: serde_json::to_vec(&serde_json::json!({ "models": listing })).expect("json"),
+        metrics: metrics.clone(),
+        max_body: config.max_body,
+        client_timeout: config.client_timeout,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.io_threads)
+        .thread_name("serve")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("cannot start the server's runtime", e))?;
+    let addr = format!("{}:{}", config.host, config.port);
+    let result = runtime.block_on(run(
+        app.clone(),
+        addr,
+        config.client_timeout,
+        config.grace,
+        on_ready,
+    ));
+    // Connections the grace period gave up on go with the runtime.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    let abandoned = result?;
+    Ok(ServeSummary {
+        answered: metrics.latency.count(),
+        abandoned,
+    })
+}
+
+fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/models", get(list_models))
+        .route("/metrics", get(metrics_page))
+        .route("/v1/models/{name}/predict", post(predict))
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(middleware::from_fn_with_state(app.clone(), track))
+        .with_state(app)
+}
+
+async fn run(
+    app: Arc<App>,
+    addr: String,
+    client_timeout: Duration,
+    grace: Duration,
+    on_ready: &dyn Fn(SocketAddr),
+) -> Result<usize> {
+    let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
+        Error::usage(format!(
+            "cannot listen on {addr}: {e}; choose another --port (0 picks a free one) or --host"
+        ))
+    })?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::io("cannot read the listening address", e))?;
+    let service = TowerToHyperService::new(router(app.clone()));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let sampler = {
+        let m = app.metrics.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                m.sample();
+            }
+        })
+    };
+    let mut stop = std::pin::pin!(shutdown_signal());
+    on_ready(local);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Out of file descriptors and the like: pause, go on.
+                        eprintln!("warning: accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(client_timeout)
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service.clone());
+                let watched = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = watched.await;
+                });
+            }
+            _ = &mut stop => break,
+        }
+    }
+    drop(listener);
+    // Requests already in flight are answered; new ones on open connections get 503.
+    for e in app.models.values() {
+        e.batcher.close();
+    }
+    let open = graceful.count();
+    let abandoned = match tokio::time::timeout(grace, graceful.shutdown()).await {
+        Ok(()) => 0,
+        Err(_) => open,
+    };
+    sampler.abort();
+    Ok(abandoned)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Count every answer by status and time it from arrival.
+async fn track(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let t = Instant::now();
+    let r = next.run(req).await;
+    app.metrics
+        .request(r.status().as_u16(), t.elapsed().as_secs_f64());
+    r
+}
+
+async fn health() -> Response {
+    json_bytes(StatusCode::OK, br#"{"status":"ok"}"#.to_vec())
+}
+
+async fn list_models(State(app): State<Arc<App>>) -> Response {
+    json_bytes(StatusCode::OK, app.models_json.clone())
+}
+
+async fn metrics_page(State(app): State<Arc<App>>) -> Response {
+    let mut r = Response::new(Body::from(app.metrics.render(app.queued_rows())));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
+}
+
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no route {method} {}; routes: GET /health, GET /models, GET /metrics, POST /v1/models/{{name}}/predict", uri.path()),
+    )
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} does not take {method}; predictions are POST /v1/models/{{name}}/predict, the rest GET", uri.path()),
+    )
+}
+
+/// Bodies above this are parsed off the runtime's worker threads.
+const PARSE_INLINE_BYTES: usize = 64 << 10;
+
+async fn predict(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    body: Body,
+) -> std::result::Result<Response, ApiError> {
+    let Some(entry) = app.models.get(&name) else {
+        let names: Vec<&str> = app.models.keys().map(String::as_str).collect();
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no model '{name}'; this server has {}", names.join(", ")),
+        ));
+    };
+    let bytes = read_body(body, app.max_body, app.client_timeout).await?;
+    let d = entry.n_features;
+    let parsed = if bytes.len() > PARSE_INLINE_BYTES {
+        tokio::task::spawn_blocking(move || request::parse(&bytes, d))
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    } else {
+        request::parse(&bytes, d)
+    };
+    let rows = parsed.map_err(|p| match p {
+        Problem::Malformed(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
+        Problem::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m),
+    })?;
+    if rows.proba && !entry.has_proba {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "model '{name}' ({}) gives no probabilities (as scikit-learn's LinearSVC); drop \"proba\"",
+                entry.kind
+            ),
+        ));
+    }
+    let answer = entry
+        .batcher
+        .predict(rows.values, rows.n, rows.proba)
+        .await
+        .map_err(|r| match r {
+            Refused::Full { queued_rows } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("model '{name}' has a full queue ({queued_rows} rows waiting); retry after a moment"),
+            ),
+            Refused::Closed => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down")
+            }
+            Refused::Failed(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e),
+        })?;
+    let body = match &answer.proba {
+        None => serde_json::to_vec(&serde_json::json!({ "labels": answer.labels })),
+        Some(p) => {
+            let k = entry.classes.len().max(1);
+            let rows: Vec<&[f64]> = p.chunks(k).collect();
+            serde_json::to_vec(&serde_json::json!({
+                "labels": answer.labels,
+                "classes": entry.classes,
+                "proba": rows,
+            }))
+        }
+    }
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(json_bytes(StatusCode::OK, body))
+}
+
+async fn read_body(
+    body: Body,
+    max: usize,
+    timeout: Duration,
+) -> std::result::Result<bytes::Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than this server's --max-body ({max} bytes); send fewer rows per request"),
+        )
+    };
+    match tokio::time::timeout(timeout, Limited::new(body, max).collect()).await {
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the body took longer than {} s to arrive",
+                timeout.as_secs_f64()
+            ),
+        )),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(e)) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("could not read the body: {e}"),
+        )),
+        Ok(Ok(c)) => Ok(c.to_bytes()),
+    }
+}
+
+/// The models `--model` names: `nb,lr` (files in `dir`, trained if
+/// missing), paths (served under their file stem) or `NAME=PATH`.
+pub fn resolve_models(
+    spec: &str,
+    dir: &std::path::Path,
+    notify: &dyn Fn(&str),
+) -> Result<Vec<ServedModel>> {
+    let mut out = Vec::new();
+    for item in spec.split(',').map(str::trim) {
+        if item.is_empty() {
+            return Err(Error::usage(format!(
+                "--model '{spec}' has an empty entry; write nb,lr or NAME=PATH"
+            )));
+        }
+        let (name, target) = match item.split_once('=') {
+            Some((n, p)) => (n.trim().to_string(), p.trim()),
+            None => {
+                let p = std::path::Path::new(item);
+                let stem = match item.parse::<crate::model::ModelKind>() {
+                    Ok(_) => item.to_string(),
+                    Err(_) => p
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| item.to_string()),
+                };
+                (stem, item)
+            }
+        };
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(Error::usage(format!(
+                "model name '{name}' must be letters, digits, '-', '_' or '.' (it is part of the URL); write NAME=PATH"
+            )));
+        }
+        let resolved = crate::tune::train::resolve_model(target, dir)?;
+        if let Some(n) = resolved.notice() {
+            notify(&n);
+        }
+        out.push(ServedModel {
+            name,
+            path: resolved.path,
+            stored: resolved.stored,
+        });
+    }
+    Ok(out)
+}
