@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// On SIGTERM/Ctrl-C, seconds to wait for in-flight requests before exiting.
     #[arg(long, default_value = "30s", value_parser = seconds_arg)]
     pub grace: f64,
+    /// Connections served at once (more wait to be accepted); with --max-body it bounds the
+    /// memory request bodies take.
+    #[arg(long, default_value = "1024", value_parser = count_arg)]
+    pub max_connections: u64,
     /// Where nb/lr/svc/rf model files live (default: ./models, made on first use).
     #[arg(long)]
     pub models_dir: Option<PathBuf>,
@@ -98,6 +102,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
         max_body: a.max_body,
         client_timeout: Duration::from_secs_f64(a.client_timeout),
         grace: Duration::from_secs_f64(a.grace),
+        max_connections: a.max_connections.clamp(1, 1 << 20) as usize,
     };
     let summary = serve(config, &|addr| {
         eprintln!(

@@ -32,6 +32,10 @@ use crate::exec::build::BackendSetup;
 use crate::exec::{Backend, BackendKind};
 use crate::model::{Classifier, Model, ScoreKind};
 
+/// Batches expected to take longer than this (nanoseconds, from the model's
+/// cost per row) are predicted with the runtime told that this thread blocks.
+const LONG_BATCH_NS: f64 = 200_000.0;
+
 /// One request's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
@@ -54,7 +58,7 @@ pub struct Batching {
 pub enum Refused {
     /// The queue holds `queue_rows` already (or the request alone exceeds it).
     Full { queued_rows: usize },
-    /// The server is stopping.
+    /// The request's leader went away without answering (a bug, not load).
     Closed,
     /// The backend failed.
     Failed(String),
@@ -90,7 +94,6 @@ struct State {
     queue: VecDeque<Waiting>,
     rows: usize,
     leading: bool,
-    closed: bool,
 }
 
 /// A model's queue, its backend and its counters.
@@ -119,7 +122,6 @@ impl Batcher {
                 queue: VecDeque::new(),
                 rows: 0,
                 leading: false,
-                closed: false,
             }),
             batching,
             queued: AtomicUsize::new(0),
@@ -152,9 +154,6 @@ impl Batcher {
     /// Lead at once when no batch is in progress, else queue the job.
     fn enqueue(&self, job: Job, arrived: Instant) -> Enqueued {
         let mut st = self.lock();
-        if st.closed {
-            return Enqueued::Refused(Refused::Closed);
-        }
         if !st.leading {
             st.leading = true;
             return Enqueued::Lead(job);
@@ -178,11 +177,6 @@ impl Batcher {
     /// Rows waiting now.
     pub fn queued_rows(&self) -> usize {
         self.queued.load(Ordering::Relaxed)
-    }
-
-    /// Refuse new requests; those queued are still answered.
-    pub fn close(&self) {
-        self.lock().closed = true;
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -212,7 +206,14 @@ impl Batcher {
         }
         // From here on nothing awaits: the batch cannot be abandoned halfway.
         let others = self.take(own.n);
-        let answers = self.run_batch(&own, &others);
+        let rows = own.n + others.iter().map(|w| w.job.n).sum::<usize>();
+        let answers = if rows as f64 * self.model.row_cost_ns() > LONG_BATCH_NS {
+            // A long batch must not hold up the other connections this
+            // runtime thread has queued: hand them to another thread first.
+            tokio::task::block_in_place(|| self.run_batch(&own, &others))
+        } else {
+            self.run_batch(&own, &others)
+        };
         let mut answers = answers.into_iter();
         let mine = answers.next().expect("own answer");
         for (w, a) in others.into_iter().zip(answers) {
@@ -274,6 +275,9 @@ impl Batcher {
         let rows = own.n + others.iter().map(|w| w.job.n).sum::<usize>();
         self.metrics.batch(rows);
         let mut labels = vec![0i64; rows];
+        self.metrics
+            .predicting_rows
+            .fetch_add(rows as u64, Ordering::Relaxed);
         let result = {
             let mut backend = self.backend.lock().unwrap_or_else(|e| e.into_inner());
             if others.is_empty() {
@@ -287,6 +291,9 @@ impl Batcher {
                 predict_into(backend.as_mut(), &x, rows, d, &mut labels)
             }
         };
+        self.metrics
+            .predicting_rows
+            .fetch_sub(rows as u64, Ordering::Relaxed);
         let mut at = 0;
         std::iter::once(own)
             .chain(others.iter().map(|w| &w.job))

@@ -229,9 +229,17 @@ async fn prepare(config: &LoadConfig) -> Result<Prepared> {
         None => features_of(&target, &config.model, config.timeout).await?,
     };
     let rows_needed = (config.rows_per_request * 64).max(1024);
-    let data =
-        crate::data::synth::MakeClassification::new(rows_needed, d, config.seed).generate()?;
-    let flat: Vec<f64> = data.x.iter().copied().collect();
+    // make_classification needs 4 features; narrower rows are uniform noise.
+    let flat: Vec<f64> = if d >= 4 {
+        let data =
+            crate::data::synth::MakeClassification::new(rows_needed, d, config.seed).generate()?;
+        data.x.iter().copied().collect()
+    } else {
+        let mut rng = crate::rng::SplitMix64::new(u64::from(config.seed));
+        (0..rows_needed * d)
+            .map(|_| (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 6.0 - 3.0)
+            .collect()
+    };
     let n_bodies = rows_needed / config.rows_per_request;
     let bodies = (0..n_bodies)
         .map(|b| {

@@ -85,6 +85,12 @@ pub struct Metrics {
     requests_other: AtomicU64,
     pub latency: Histogram,
     pub batch_rows: Histogram,
+    /// Requests being answered now.
+    pub in_flight: AtomicU64,
+    /// Connections open now.
+    pub connections: AtomicU64,
+    /// Rows in batches being predicted now.
+    pub predicting_rows: AtomicU64,
     /// (wall, process CPU) at the last sample, and CPU/wall since the one before.
     interval: Mutex<(Instant, Duration, f64)>,
 }
@@ -103,6 +109,9 @@ impl Metrics {
             requests_other: AtomicU64::new(0),
             latency: Histogram::new(&LATENCY_BOUNDS),
             batch_rows: Histogram::new(&BATCH_BOUNDS),
+            in_flight: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            predicting_rows: AtomicU64::new(0),
             interval: Mutex::new((Instant::now(), process_cpu(), 0.0)),
         }
     }
@@ -177,6 +186,21 @@ impl Metrics {
         let _ = writeln!(
             out,
             "# HELP cpuwall_queue_rows Rows waiting to be predicted.\n# TYPE cpuwall_queue_rows gauge\ncpuwall_queue_rows {queued_rows}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP cpuwall_requests_in_flight Requests being answered now (this scrape included).\n# TYPE cpuwall_requests_in_flight gauge\ncpuwall_requests_in_flight {}",
+            self.in_flight.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP cpuwall_predicting_rows Rows in batches being predicted now.\n# TYPE cpuwall_predicting_rows gauge\ncpuwall_predicting_rows {}",
+            self.predicting_rows.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP cpuwall_open_connections Client connections open now.\n# TYPE cpuwall_open_connections gauge\ncpuwall_open_connections {}",
+            self.connections.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// A valid request: `n` rows of the model's feature count, row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,9 +42,6 @@ pub fn parse(body: &[u8], d: usize) -> Result<Rows, Problem> {
     let parsed = (&mut de)
         .deserialize_map(BodyVisitor(&mut state))
         .and_then(|()| de.end());
-    if let Some(p) = state.problem.take() {
-        return Err(Problem::Invalid(p));
-    }
     if let Err(e) = parsed {
         if let Some((row, col)) = state.at {
             if let Some(what) = non_finite_at(body, &e) {
@@ -56,6 +53,9 @@ pub fn parse(body: &[u8], d: usize) -> Result<Rows, Problem> {
         return Err(Problem::Malformed(format!(
             "malformed JSON ({e}); send {{\"rows\": [[...], ...]}}"
         )));
+    }
+    if let Some(p) = state.problem.take() {
+        return Err(Problem::Invalid(p));
     }
     if !state.seen_rows {
         return Err(Problem::Invalid(
@@ -117,14 +117,17 @@ struct State {
     seen_rows: bool,
     /// The (row, column) being read, for messages.
     at: Option<(usize, usize)>,
-    /// A problem worth a 422; parsing stops at the first.
+    /// The first problem worth a 422.
     problem: Option<String>,
 }
 
 impl State {
-    fn refuse<E: de::Error>(&mut self, message: String) -> E {
-        self.problem = Some(message);
-        E::custom("refused")
+    /// Note the first problem worth a 422 and read on: a body that turns
+    /// out not to be JSON at all is a 400 whatever came before.
+    fn note(&mut self, message: String) {
+        if self.problem.is_none() {
+            self.problem = Some(message);
+        }
     }
 }
 
@@ -141,22 +144,22 @@ impl<'de> Visitor<'de> for BodyVisitor<'_> {
             match key.as_ref() {
                 "rows" | "instances" => {
                     if st.seen_rows {
-                        return Err(st.refuse(
-                            "give the rows once (\"rows\" or \"instances\", not both)".into(),
-                        ));
+                        st.note("give the rows once (\"rows\" or \"instances\", not both)".into());
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
                     }
                     st.seen_rows = true;
                     map.next_value_seed(RowsSeed(&mut *st))?;
                 }
-                "proba" => {
-                    st.proba = map.next_value::<bool>().map_err(|_| {
-                        st.refuse::<A::Error>("\"proba\" must be true or false".into())
-                    })?;
-                }
+                "proba" => match map.next_value::<serde_json::Value>()? {
+                    serde_json::Value::Bool(b) => st.proba = b,
+                    _ => st.note("\"proba\" must be true or false".into()),
+                },
                 other => {
-                    return Err(st.refuse(format!(
+                    st.note(format!(
                         "unknown field \"{other}\"; a predict body has \"rows\" (or \"instances\") and optionally \"proba\""
-                    )))
+                    ));
+                    map.next_value::<IgnoredAny>()?;
                 }
             }
         }
@@ -194,20 +197,21 @@ impl<'de> Visitor<'de> for RowsSeed<'_> {
         st.at = None;
         Ok(())
     }
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(self
-            .0
-            .refuse("\"rows\" must be a list of rows (lists of numbers), not an object".into()))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        drain_map(map)?;
+        self.0
+            .note("\"rows\" must be a list of rows (lists of numbers), not an object".into());
+        Ok(())
     }
     fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Err(self
-            .0
-            .refuse("\"rows\" must be a list of rows, not a string".into()))
+        self.0
+            .note("\"rows\" must be a list of rows, not a string".into());
+        Ok(())
     }
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Err(self
-            .0
-            .refuse("\"rows\" must be a list of rows, not a number (one row is [[...]])".into()))
+        self.0
+            .note("\"rows\" must be a list of rows, not a number (one row is [[...]])".into());
+        Ok(())
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
         self.visit_f64(v as f64)
@@ -216,12 +220,12 @@ impl<'de> Visitor<'de> for RowsSeed<'_> {
         self.visit_f64(v as f64)
     }
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Err(self.0.refuse("\"rows\" must be a list of rows".into()))
+        self.0.note("\"rows\" must be a list of rows".into());
+        Ok(())
     }
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Err(self
-            .0
-            .refuse("\"rows\" is null; send a list of rows".into()))
+        self.0.note("\"rows\" is null; send a list of rows".into());
+        Ok(())
     }
 }
 
@@ -256,10 +260,10 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
             }
         }
         if col != st.d {
-            return Err(st.refuse(format!(
+            st.note(format!(
                 "row {row} has {col} values; the model takes {} features",
                 st.d
-            )));
+            ));
         }
         Ok(())
     }
@@ -281,7 +285,8 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
         self.other("null")
     }
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        drain_map(map)?;
         self.other("an object")
     }
 }
@@ -290,9 +295,10 @@ impl RowSeed<'_> {
     fn other<E: de::Error>(self, found: &str) -> Result<(), E> {
         let row = self.0.n;
         let d = self.0.d;
-        Err(self.0.refuse(format!(
+        self.0.note(format!(
             "row {row} is {found}; each row is a list of {d} numbers"
-        )))
+        ));
+        Ok(())
     }
 }
 
@@ -328,10 +334,12 @@ impl<'de> Visitor<'de> for CellSeed<'_> {
     fn visit_unit<E: de::Error>(self) -> Result<f64, E> {
         self.not_a_number("null (a missing value)")
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<f64, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<f64, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
         self.not_a_number("a list")
     }
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<f64, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<f64, A::Error> {
+        drain_map(map)?;
         self.not_a_number("an object")
     }
 }
@@ -339,10 +347,16 @@ impl<'de> Visitor<'de> for CellSeed<'_> {
 impl CellSeed<'_> {
     fn not_a_number<E: de::Error>(self, found: &str) -> Result<f64, E> {
         let (row, col) = self.0.at.unwrap_or((0, 0));
-        Err(self.0.refuse(format!(
+        self.0.note(format!(
             "row {row}, column {col} is {found}; every value must be a finite number"
-        )))
+        ));
+        Ok(0.0)
     }
+}
+
+fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
 }
 
 #[cfg(test)]

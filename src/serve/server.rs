@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,9 @@ pub struct ServeConfig {
     pub client_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub grace: Duration,
+    /// Connections served at once; more wait in the listen backlog. With
+    /// `max_body` this bounds the memory request bodies can take.
+    pub max_connections: usize,
 }
 
 /// What a stopped server did.
@@ -197,13 +201,12 @@ pub fn serve(config: ServeConfig, on_ready: &dyn Fn(SocketAddr)) -> Result<Serve
         .build()
         .map_err(|e| Error::io("cannot start the server's runtime", e))?;
     let addr = format!("{}:{}", config.host, config.port);
-    let result = runtime.block_on(run(
-        app.clone(),
-        addr,
-        config.client_timeout,
-        config.grace,
-        on_ready,
-    ));
+    let limits = Limits {
+        client_timeout: config.client_timeout,
+        grace: config.grace,
+        max_connections: config.max_connections,
+    };
+    let result = runtime.block_on(run(app.clone(), addr, limits, on_ready));
     // Connections the grace period gave up on go with the runtime.
     runtime.shutdown_timeout(Duration::from_millis(100));
     let abandoned = result?;
@@ -225,11 +228,16 @@ fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+struct Limits {
+    client_timeout: Duration,
+    grace: Duration,
+    max_connections: usize,
+}
+
 async fn run(
     app: Arc<App>,
     addr: String,
-    client_timeout: Duration,
-    grace: Duration,
+    limits: Limits,
     on_ready: &dyn Fn(SocketAddr),
 ) -> Result<usize> {
     let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
@@ -253,8 +261,13 @@ async fn run(
         })
     };
     let mut stop = std::pin::pin!(shutdown_signal());
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     on_ready(local);
     loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("never closed"),
+            _ = &mut stop => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, _) = match accepted {
@@ -269,24 +282,26 @@ async fn run(
                 let _ = stream.set_nodelay(true);
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
-                    .header_read_timeout(client_timeout)
+                    .header_read_timeout(limits.client_timeout)
                     .keep_alive(true)
                     .serve_connection(TokioIo::new(stream), service.clone());
                 let watched = graceful.watch(conn);
+                let metrics = app.metrics.clone();
+                metrics.connections.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(async move {
                     let _ = watched.await;
+                    metrics.connections.fetch_sub(1, Ordering::Relaxed);
+                    drop(slot);
                 });
             }
             _ = &mut stop => break,
         }
     }
+    // Requests already received are answered; hyper closes each connection
+    // after its current request.
     drop(listener);
-    // Requests already in flight are answered; new ones on open connections get 503.
-    for e in app.models.values() {
-        e.batcher.close();
-    }
     let open = graceful.count();
-    let abandoned = match tokio::time::timeout(grace, graceful.shutdown()).await {
+    let abandoned = match tokio::time::timeout(limits.grace, graceful.shutdown()).await {
         Ok(()) => 0,
         Err(_) => open,
     };
@@ -312,7 +327,9 @@ async fn shutdown_signal() {
 /// Count every answer by status and time it from arrival.
 async fn track(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let t = Instant::now();
+    app.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
     let r = next.run(req).await;
+    app.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
     app.metrics
         .request(r.status().as_u16(), t.elapsed().as_secs_f64());
     r
@@ -395,9 +412,10 @@ async fn predict(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("model '{name}' has a full queue ({queued_rows} rows waiting); retry after a moment"),
             ),
-            Refused::Closed => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down")
-            }
+            Refused::Closed => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the batch this request joined was abandoned",
+            ),
             Refused::Failed(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e),
         })?;
     let body = match &answer.proba {

@@ -1,0 +1,798 @@
+//! `cpuwall serve` and `cpuwall load` as a user runs them: every endpoint's
+//! contract, every bad-request class, labels equal to `cpuwall predict`,
+//! many clients at once, a full queue, SIGTERM with requests in flight, and
+//! the load generator's counts and its coordinated-omission correction.
+//! No assertion is about speed.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{assert_fails, cpuwall, run_in, stdout};
+use serde_json::{json, Value};
+
+/// Models trained once for every test here: nb, rf and svc defaults.
+fn models_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("cpuwall-serve-tests-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for m in ["nb", "rf", "svc"] {
+            // Predicting with a missing default model trains it.
+            let o = run_in(
+                &dir,
+                &[
+                    "predict",
+                    "--model",
+                    m,
+                    "--rows",
+                    "10",
+                    "--backend",
+                    "direct",
+                    "--min-time",
+                    "1ms",
+                ],
+            );
+            assert!(o.status.success(), "{}", common::stderr(&o));
+        }
+        dir.join("models")
+    })
+}
+
+/// A running `cpuwall serve`, killed when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let dir = models_dir();
+        let mut args = vec!["serve", "--port", "0", "--models-dir"];
+        let d = dir.to_str().unwrap();
+        args.push(d);
+        args.extend_from_slice(extra);
+        if !extra.contains(&"--model") {
+            args.extend_from_slice(&["--model", "nb,rf,svc"]);
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cpuwall"))
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cpuwall serve starts");
+        let mut lines = BufReader::new(child.stderr.take().unwrap());
+        let mut seen = String::new();
+        let addr = loop {
+            let mut line = String::new();
+            if lines.read_line(&mut line).unwrap() == 0 {
+                panic!("serve exited before listening: {seen}");
+            }
+            seen.push_str(&line);
+            if let Some(rest) = line.strip_prefix("listening on http://") {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        };
+        let log = std::sync::Arc::new(std::sync::Mutex::new(seen));
+        let l = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.lines().map_while(Result::ok) {
+                l.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        Server { child, addr, log }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 exchange on a fresh connection: status, headers (lower-case
+/// names), body.
+fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    // A server may answer (413) before reading all of a large body.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP answer: {:?}", String::from_utf8_lossy(&raw)));
+    let headers = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+    let status = headers[9..12].parse().unwrap();
+    (status, headers, raw[split + 4..].to_vec())
+}
+
+fn post(addr: SocketAddr, model: &str, body: &Value) -> (u16, Value) {
+    let (status, _, b) = http(
+        addr,
+        "POST",
+        &format!("/v1/models/{model}/predict"),
+        body.to_string().as_bytes(),
+    );
+    (status, serde_json::from_slice(&b).expect("a JSON body"))
+}
+
+/// Rows of a 10-feature study-like set (make_classification seed 7).
+fn rows(n: usize) -> Vec<Vec<f64>> {
+    let d = cpuwall::data::synth::MakeClassification::new(n, 10, 7)
+        .generate()
+        .unwrap();
+    d.x.rows().into_iter().map(|r| r.to_vec()).collect()
+}
+
+fn metric(addr: SocketAddr, name: &str) -> f64 {
+    let (_, _, b) = http(addr, "GET", "/metrics", b"");
+    cpuwall::serve::metrics::sample_value(&String::from_utf8_lossy(&b), name)
+        .unwrap_or_else(|| panic!("{name} in /metrics"))
+}
+
+#[test]
+fn endpoints_answer_their_contract() {
+    let s = Server::start(&[]);
+    let (status, headers, body) = http(s.addr, "GET", "/health", b"");
+    assert_eq!(status, 200);
+    assert!(headers.contains("content-type: application/json"));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap(),
+        json!({"status": "ok"})
+    );
+
+    let (status, _, body) = http(s.addr, "GET", "/models", b"");
+    assert_eq!(status, 200);
+    let listing: Value = serde_json::from_slice(&body).unwrap();
+    let models = listing["models"].as_array().unwrap();
+    let names: Vec<&str> = models.iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["nb", "rf", "svc"]);
+    for m in models {
+        assert_eq!(m["n_features"], 10);
+        assert_eq!(m["feature_names"][0], "f0");
+        assert_eq!(m["classes"], json!([0, 1]));
+    }
+    assert_eq!(models[0]["family"], "Gaussian naive Bayes");
+    assert_eq!(models[2]["probabilities"], false);
+
+    // Probabilities: one row per input row, each summing to 1, argmax = label.
+    let (status, answer) = post(s.addr, "nb", &json!({"rows": rows(5), "proba": true}));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["classes"], json!([0, 1]));
+    let labels = answer["labels"].as_array().unwrap();
+    let proba = answer["proba"].as_array().unwrap();
+    assert_eq!((labels.len(), proba.len()), (5, 5));
+    for (l, p) in labels.iter().zip(proba) {
+        let p: Vec<f64> = p
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert!((p[0] + p[1] - 1.0).abs() < 1e-12, "{p:?}");
+        assert_eq!(l.as_i64().unwrap(), i64::from(p[1] > p[0]));
+    }
+    // TF-Serving's "instances" is the same request.
+    let (_, a) = post(s.addr, "nb", &json!({"rows": rows(5)}));
+    let (_, b) = post(s.addr, "nb", &json!({"instances": rows(5)}));
+    assert_eq!(a, b);
+    assert_eq!(a["labels"], answer["labels"]);
+
+    let (status, headers, body) = http(s.addr, "GET", "/metrics", b"");
+    assert_eq!(status, 200);
+    assert!(headers.contains("content-type: text/plain"));
+    let text = String::from_utf8(body).unwrap();
+    for name in [
+        "cpuwall_http_requests_total{status=\"200\"}",
+        "cpuwall_request_duration_seconds_count",
+        "cpuwall_batch_rows_count",
+        "cpuwall_queue_rows",
+        "process_cpu_seconds_total",
+        "cpuwall_cpu_per_wall",
+    ] {
+        assert!(
+            cpuwall::serve::metrics::sample_value(&text, name).is_some(),
+            "{name}:\n{text}"
+        );
+    }
+    // Five 200s so far (health, models, three predictions), the batches held 15 rows.
+    assert_eq!(
+        cpuwall::serve::metrics::sample_value(&text, "cpuwall_http_requests_total{status=\"200\"}"),
+        Some(5.0)
+    );
+    assert_eq!(
+        cpuwall::serve::metrics::sample_value(&text, "cpuwall_batch_rows_sum"),
+        Some(15.0)
+    );
+}
+
+#[test]
+fn served_labels_equal_cpuwall_predict_for_the_same_rows() {
+    let s = Server::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let data = rows(300);
+    let mut csv = String::from("f0,f1,f2,f3,f4,f5,f6,f7,f8,f9\n");
+    for r in &data {
+        csv.push_str(
+            &r.iter()
+                .map(|v| format!("{v:?}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        csv.push('\n');
+    }
+    std::fs::write(dir.path().join("rows.csv"), csv).unwrap();
+    for model in ["nb", "rf", "svc"] {
+        let path = models_dir().join(format!("{model}.cpuwall"));
+        let o = run_in(
+            dir.path(),
+            &[
+                "predict",
+                "--model",
+                path.to_str().unwrap(),
+                "--data",
+                "rows.csv",
+                "--backend",
+                "direct",
+                "--min-time",
+                "1ms",
+                "--out",
+                "labels.csv",
+            ],
+        );
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        let expected: Vec<i64> = std::fs::read_to_string(dir.path().join("labels.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.parse().unwrap())
+            .collect();
+        // Whole, and in requests of 7 rows sent at once (so they batch).
+        let (status, whole) = post(s.addr, model, &json!({"rows": data}));
+        assert_eq!(status, 200);
+        let got: Vec<i64> = serde_json::from_value(whole["labels"].clone()).unwrap();
+        assert_eq!(got, expected, "{model}");
+        let parts: Vec<std::thread::JoinHandle<Vec<i64>>> = data
+            .chunks(7)
+            .map(|c| {
+                let (addr, body, model) = (s.addr, json!({"rows": c}), model.to_string());
+                std::thread::spawn(move || {
+                    let (status, a) = post(addr, &model, &body);
+                    assert_eq!(status, 200, "{a}");
+                    serde_json::from_value(a["labels"].clone()).unwrap()
+                })
+            })
+            .collect();
+        let got: Vec<i64> = parts.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        assert_eq!(got, expected, "{model} in parts");
+    }
+}
+
+#[test]
+fn bad_requests_get_their_status_and_a_json_error_and_leave_the_server_healthy() {
+    let s = Server::start(&["--max-body", "4KiB"]);
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        ("nb", "{\"rows\": [[1,2]".into(), 400, "malformed JSON"),
+        ("nb", "not json".into(), 400, "malformed JSON"),
+        (
+            "nb",
+            json!({"rows": [vec![1.0; 9]]}).to_string(),
+            422,
+            "row 0 has 9 values; the model takes 10 features",
+        ),
+        (
+            "nb",
+            json!({"rows": [vec![1.0; 10], vec![1.0; 11]]}).to_string(),
+            422,
+            "row 1 has 11 values",
+        ),
+        (
+            "nb",
+            "{\"rows\": [[1,2,3,4,5,6,7,8,NaN,10]]}".into(),
+            422,
+            "row 0, column 8: NaN is not a finite number",
+        ),
+        (
+            "nb",
+            "{\"rows\": [[1,2,3,4,5,6,7,8,9,Infinity]]}".into(),
+            422,
+            "row 0, column 9: Infinity",
+        ),
+        (
+            "nb",
+            json!({"rows": [[1,2,3,4,5,6,7,8,9,null]]}).to_string(),
+            422,
+            "row 0, column 9 is null",
+        ),
+        ("nb", json!({"rows": []}).to_string(), 422, "empty"),
+        (
+            "svc",
+            json!({"rows": [vec![1.0; 10]], "proba": true}).to_string(),
+            422,
+            "gives no probabilities",
+        ),
+        (
+            "forest",
+            json!({"rows": [vec![1.0; 10]]}).to_string(),
+            404,
+            "no model 'forest'; this server has nb, rf, svc",
+        ),
+        (
+            "nb",
+            json!({"rows": vec![[1.5; 10]; 200]}).to_string(),
+            413,
+            "larger than this server's --max-body",
+        ),
+    ];
+    for (model, body, status, needle) in &cases {
+        let (got, _, answer) = http(
+            s.addr,
+            "POST",
+            &format!("/v1/models/{model}/predict"),
+            body.as_bytes(),
+        );
+        let answer: Value =
+            serde_json::from_slice(&answer).unwrap_or_else(|_| panic!("{body}: not JSON"));
+        assert_eq!(got, *status, "{body}: {answer}");
+        let message = answer["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{answer}"));
+        assert!(message.contains(needle), "{body}: {message}");
+        assert_eq!(answer.as_object().unwrap().len(), 1, "{answer}");
+    }
+    let (status, _, body) = http(s.addr, "GET", "/nowhere", b"");
+    assert_eq!(status, 404);
+    assert!(String::from_utf8_lossy(&body).contains("no route GET /nowhere"));
+    let (status, _, body) = http(s.addr, "GET", "/v1/models/nb/predict", b"");
+    assert_eq!(status, 405);
+    assert!(String::from_utf8_lossy(&body).contains("\"error\""));
+    // Still serving, and every refusal counted by its status.
+    let (status, answer) = post(s.addr, "nb", &json!({"rows": rows(1)}));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        metric(s.addr, "cpuwall_http_requests_total{status=\"400\"}"),
+        2.0
+    );
+    assert_eq!(
+        metric(s.addr, "cpuwall_http_requests_total{status=\"422\"}"),
+        7.0
+    );
+    assert_eq!(
+        metric(s.addr, "cpuwall_http_requests_total{status=\"404\"}"),
+        2.0
+    );
+    assert_eq!(
+        metric(s.addr, "cpuwall_http_requests_total{status=\"413\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(s.addr, "cpuwall_http_requests_total{status=\"405\"}"),
+        1.0
+    );
+}
+
+#[test]
+fn two_hundred_concurrent_clients_are_all_answered() {
+    let s = Server::start(&["--model", "nb"]);
+    let data = rows(200);
+    let expected: Vec<i64> = {
+        let (_, a) = post(s.addr, "nb", &json!({"rows": data}));
+        serde_json::from_value(a["labels"].clone()).unwrap()
+    };
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(200));
+    let handles: Vec<_> = data
+        .into_iter()
+        .map(|row| {
+            let (addr, b) = (s.addr, barrier.clone());
+            std::thread::spawn(move || {
+                let mut conn = TcpStream::connect(addr).unwrap();
+                b.wait();
+                let body = json!({"rows": [row]}).to_string();
+                write!(conn, "POST /v1/models/nb/predict HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+                let mut raw = String::new();
+                conn.read_to_string(&mut raw).unwrap();
+                assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+                let v: Value = serde_json::from_str(raw.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+                v["labels"][0].as_i64().unwrap()
+            })
+        })
+        .collect();
+    let got: Vec<i64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(got, expected);
+}
+
+/// Resident memory of a process, bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap();
+    kb * 1024
+}
+
+#[test]
+fn a_full_queue_answers_503_with_retry_after_and_memory_stays_bounded() {
+    // The forest predicts 100,000 rows in about half a second on one
+    // thread: while it does, one-row requests queue (2 rows fit) or are refused.
+    let s = Server::start(&[
+        "--model",
+        "rf",
+        "--backend",
+        "direct",
+        "--queue",
+        "2",
+        "--max-body",
+        "64MiB",
+    ]);
+    let big = json!({"rows": rows(100_000)}).to_string();
+    let one = json!({"rows": rows(1)}).to_string();
+    let mut refused = 0;
+    for _round in 0..5 {
+        let (addr, b) = (s.addr, big.clone());
+        let leader =
+            std::thread::spawn(move || http(addr, "POST", "/v1/models/rf/predict", b.as_bytes()).0);
+        // Wait until the big request is being predicted.
+        let t = Instant::now();
+        while metric(s.addr, "cpuwall_predicting_rows") < 100_000.0
+            && t.elapsed() < Duration::from_secs(20)
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let small: Vec<_> = (0..12)
+            .map(|_| {
+                let (addr, b) = (s.addr, one.clone());
+                std::thread::spawn(move || {
+                    let (status, headers, body) =
+                        http(addr, "POST", "/v1/models/rf/predict", b.as_bytes());
+                    (status, headers, String::from_utf8_lossy(&body).into_owned())
+                })
+            })
+            .collect();
+        for h in small {
+            let (status, headers, body) = h.join().unwrap();
+            match status {
+                200 => assert!(body.contains("labels"), "{body}"),
+                503 => {
+                    refused += 1;
+                    assert!(headers.contains("retry-after: 1"), "{headers}");
+                    assert!(body.contains("full queue"), "{body}");
+                }
+                other => panic!("status {other}: {body}"),
+            }
+        }
+        assert_eq!(leader.join().unwrap(), 200);
+        if refused > 0 {
+            break;
+        }
+    }
+    assert!(refused > 0, "no request was refused in 5 rounds");
+    assert!(metric(s.addr, "cpuwall_http_requests_total{status=\"503\"}") >= 1.0);
+    assert_eq!(metric(s.addr, "cpuwall_queue_rows"), 0.0);
+    // 100,000 x 10 values held a few times over, plus the forest: far below this.
+    let bytes = rss(s.child.id());
+    assert!(bytes < 400 << 20, "server RSS {} MB", bytes >> 20);
+}
+
+#[test]
+fn sigterm_answers_requests_in_flight_then_exits_0() {
+    let mut s = Server::start(&[
+        "--model",
+        "rf",
+        "--backend",
+        "direct",
+        "--max-body",
+        "64MiB",
+    ]);
+    let big = json!({"rows": rows(60_000)}).to_string();
+    let addr = s.addr;
+    let client = std::thread::spawn(move || {
+        let (status, _, body) = http(addr, "POST", "/v1/models/rf/predict", big.as_bytes());
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        (status, v["labels"].as_array().map_or(0, |l| l.len()))
+    });
+    let t = Instant::now();
+    // In flight: the big request and this scrape itself.
+    while metric(s.addr, "cpuwall_requests_in_flight") < 2.0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the request never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
+    assert_eq!(client.join().unwrap(), (200, 60_000));
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "serve did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0), "{}", s.log.lock().unwrap());
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        s.log.lock().unwrap().contains("stopped: "),
+        "{}",
+        s.log.lock().unwrap()
+    );
+    assert!(
+        TcpStream::connect(s.addr).is_err(),
+        "still accepting after SIGTERM"
+    );
+}
+
+#[test]
+fn idle_clients_are_disconnected_after_the_client_timeout() {
+    let s = Server::start(&["--model", "nb", "--client-timeout", "0.5s"]);
+    let mut idle = TcpStream::connect(s.addr).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let t = Instant::now();
+    let mut buf = [0u8; 64];
+    // The server closes the connection (EOF, or a 408 first).
+    let _ = idle.read(&mut buf);
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "idle connection kept open"
+    );
+    let (status, _) = post(s.addr, "nb", &json!({"rows": rows(1)}));
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn serve_refuses_bad_options_in_one_line() {
+    let dir = models_dir().to_str().unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let o = cpuwall(&[
+        "serve",
+        "--model",
+        "nb",
+        "--models-dir",
+        dir,
+        "--port",
+        &port,
+    ]);
+    assert_fails(&o, 2, "cannot listen on 127.0.0.1:");
+    let o = cpuwall(&[
+        "serve",
+        "--model",
+        "nb",
+        "--models-dir",
+        dir,
+        "--backend",
+        "processes",
+    ]);
+    assert_fails(&o, 2, "--backend processes cannot serve");
+    let o = cpuwall(&[
+        "serve",
+        "--model",
+        "bad name=x.cpuwall",
+        "--models-dir",
+        dir,
+    ]);
+    assert_fails(&o, 2, "model name 'bad name'");
+    let o = cpuwall(&["serve", "--model", "nb,nb", "--models-dir", dir]);
+    assert_fails(&o, 2, "two models are named 'nb'");
+    let o = cpuwall(&["load", "--model", "nb", "--url", "ftp://x", "--rate", "10"]);
+    assert_fails(&o, 2, "is not an http:// URL");
+}
+
+fn load_json(args: &[&str]) -> Value {
+    let o = cpuwall(args);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    serde_json::from_str(&stdout(&o)).unwrap()
+}
+
+#[test]
+fn load_counts_answers_errors_and_the_servers_batches() {
+    let s = Server::start(&["--model", "nb"]);
+    let url = s.url();
+    let r = load_json(&[
+        "load",
+        "--url",
+        &url,
+        "--model",
+        "nb",
+        "--rate",
+        "400",
+        "--duration",
+        "1s",
+        "--warmup",
+        "0.2s",
+        "--rows-per-request",
+        "3",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r["schema"], "cpuwall-load");
+    assert_eq!(r["requests"], 400, "{r}");
+    assert_eq!(r["ok"], 400);
+    assert_eq!(r["errors"], json!({}));
+    let l = &r["latency_ms"];
+    let p = |k: &str| l[k].as_f64().unwrap();
+    assert!(
+        0.0 < p("p50")
+            && p("p50") <= p("p90")
+            && p("p90") <= p("p99")
+            && p("p99") <= p("p999")
+            && p("p999") <= p("max"),
+        "{l}"
+    );
+    assert!(r["throughput_rps"].as_f64().unwrap() > 300.0, "{r}");
+    let cpu = r["server_cpu_per_wall"].as_f64().unwrap();
+    assert!(
+        cpu > 0.0 && cpu <= 2.0 * std::thread::available_parallelism().unwrap().get() as f64,
+        "{cpu}"
+    );
+    assert!(r["mean_batch_rows"].as_f64().unwrap() >= 3.0, "{r}");
+    // The server counted what the generator sent (warm-up included).
+    assert!(metric(s.addr, "cpuwall_batch_rows_sum") >= 3.0 * 400.0);
+
+    // Rows of the wrong width: every request is a 422, none is ok.
+    let r = load_json(&[
+        "load",
+        "--url",
+        &url,
+        "--model",
+        "nb",
+        "--features",
+        "3",
+        "--rate",
+        "200",
+        "--duration",
+        "0.5s",
+        "--warmup",
+        "0s",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r["requests"], 100, "{r}");
+    assert_eq!(r["ok"], 0);
+    assert_eq!(r["errors"], json!({"422": 100}));
+    assert!(r["latency_ms"].is_null());
+
+    // An unknown model is named before any load is sent.
+    let o = cpuwall(&["load", "--url", &url, "--model", "forest", "--rate", "10"]);
+    assert_fails(&o, 2, "the server has no model 'forest' (it serves nb)");
+}
+
+/// A server that answers every request at once, except that it stalls for
+/// `stall` once, `after` into the run: what coordinated omission hides.
+fn stalling_server(stall: Duration, after: Duration) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let started: std::sync::Arc<OnceLock<Instant>> = Default::default();
+    let stalled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let (started, stalled) = (started.clone(), stalled.clone());
+            std::thread::spawn(move || {
+                let mut conn = BufReader::new(conn.unwrap());
+                loop {
+                    let mut len = 0usize;
+                    let mut line = String::new();
+                    let mut path = String::new();
+                    loop {
+                        line.clear();
+                        if conn.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if path.is_empty() {
+                            path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                        }
+                        if let Some(v) = line.to_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap();
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    conn.read_exact(&mut body).unwrap();
+                    let (status, answer) = if path.ends_with("/predict") {
+                        let t0 = *started.get_or_init(Instant::now);
+                        if t0.elapsed() >= after
+                            && !stalled.swap(true, std::sync::atomic::Ordering::SeqCst)
+                        {
+                            std::thread::sleep(stall);
+                        }
+                        ("200 OK", "{\"labels\":[0]}")
+                    } else {
+                        ("404 Not Found", "{\"error\":\"no\"}")
+                    };
+                    let out = format!("HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}", answer.len());
+                    if conn.get_mut().write_all(out.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn open_loop_latency_counts_from_the_due_time_so_a_stall_shows() {
+    // 1000 requests/s on one connection for 2 s; the server stalls 500 ms
+    // once. About 500 requests fall due during the stall: measured from
+    // their due time, a quarter of all requests waited, up to 500 ms.
+    let url = format!(
+        "http://{}",
+        stalling_server(Duration::from_millis(500), Duration::from_millis(600))
+    );
+    let open = load_json(&[
+        "load",
+        "--url",
+        &url,
+        "--model",
+        "m",
+        "--features",
+        "2",
+        "--rate",
+        "1000",
+        "--connections",
+        "1",
+        "--duration",
+        "2s",
+        "--warmup",
+        "0s",
+        "--format",
+        "json",
+    ]);
+    let l = &open["latency_ms"];
+    assert!(l["max"].as_f64().unwrap() >= 450.0, "{l}");
+    assert!(l["p90"].as_f64().unwrap() >= 100.0, "{l}");
+    assert!(open["server_cpu_per_wall"].is_null(), "no /metrics there");
+    // A closed loop only sees the one slow request among thousands.
+    let url = format!(
+        "http://{}",
+        stalling_server(Duration::from_millis(500), Duration::from_millis(600))
+    );
+    let closed = load_json(&[
+        "load",
+        "--url",
+        &url,
+        "--model",
+        "m",
+        "--features",
+        "2",
+        "--concurrency",
+        "1",
+        "--duration",
+        "2s",
+        "--warmup",
+        "0s",
+        "--format",
+        "json",
+    ]);
+    let l = &closed["latency_ms"];
+    assert!(l["max"].as_f64().unwrap() >= 450.0, "{l}");
+    assert!(l["p90"].as_f64().unwrap() < 50.0, "{l}");
+}
