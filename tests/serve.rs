@@ -796,3 +796,99 @@ fn open_loop_latency_counts_from_the_due_time_so_a_stall_shows() {
     assert!(l["max"].as_f64().unwrap() >= 450.0, "{l}");
     assert!(l["p90"].as_f64().unwrap() < 50.0, "{l}");
 }
+
+#[test]
+fn the_serving_report_opens_with_verdicts_and_plots_p99_against_the_rate() {
+    let s = Server::start(&["--model", "nb"]);
+    let url = s.url();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = d.join("a.json");
+    let b = d.join("b.json");
+    let pid = s.child.id().to_string();
+    let o = cpuwall(&[
+        "load",
+        "--url",
+        &url,
+        "--model",
+        "nb",
+        "--find-max",
+        "--rate",
+        "200",
+        "--max-steps",
+        "2",
+        "--duration",
+        "0.3s",
+        "--warmup",
+        "0.1s",
+        "--label",
+        "cpuwall test",
+        "--server-pid",
+        &pid,
+        "--out",
+        a.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    // Two doubling steps, both met: 400 req/s is the highest.
+    assert!(
+        stdout(&o).contains("highest rate with p99 <= 10.00 ms"),
+        "{}",
+        stdout(&o)
+    );
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&a).unwrap()).unwrap();
+    assert_eq!(saved["runs"].as_array().unwrap().len(), 2);
+    assert_eq!(saved["find_max"]["best_rps"], 400.0);
+    // --server-pid: the server's CPU read from /proc.
+    assert!(
+        saved["server_cpu_per_wall"].as_f64().unwrap() > 0.0,
+        "{saved}"
+    );
+    let o = cpuwall(&[
+        "load",
+        "--url",
+        &url,
+        "--model",
+        "nb",
+        "--concurrency",
+        "1",
+        "--duration",
+        "0.3s",
+        "--warmup",
+        "0s",
+        "--label",
+        "cpuwall test",
+        "--out",
+        b.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let md = d.join("serving.md");
+    let o = cpuwall(&[
+        "report",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "-o",
+        md.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let text = std::fs::read_to_string(&md).unwrap();
+    let verdicts = text.find("## Verdicts").expect("verdicts");
+    assert!(verdicts < text.find("## Highest rate").unwrap());
+    assert!(
+        text.contains("- **nb**: cpuwall test 400 req/s (p99 ≤ 10.00 ms)."),
+        "{text}"
+    );
+    assert!(
+        text.contains("## One connection sending back to back"),
+        "{text}"
+    );
+    assert!(
+        text.contains("![nb: p99 vs offered rate](serving-nb-p99.svg)"),
+        "{text}"
+    );
+    let svg = std::fs::read_to_string(d.join("serving-nb-p99.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    assert!(doc.descendants().any(|n| n.text() == Some("cpuwall test")));
+    // The report never replaces its inputs.
+    let o = cpuwall(&["report", a.to_str().unwrap(), "-o", a.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", common::stderr(&o));
+}

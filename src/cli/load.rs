@@ -59,6 +59,10 @@ pub struct LoadArgs {
     /// What to call this server in the results and the report (default: the URL).
     #[arg(long)]
     pub label: Option<String>,
+    /// A server process whose CPU time (its own and its children's, from /proc) gives the
+    /// server's CPU/wall, for servers without cpuwall's /metrics.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
     /// Seed of the synthetic rows sent.
     #[arg(long, default_value_t = 1)]
     pub seed: u32,
@@ -97,7 +101,15 @@ pub fn run(a: LoadArgs) -> Result<()> {
         features: a.features.map(|d| d as usize),
         timeout: Duration::from_secs_f64(a.timeout),
         seed: a.seed,
+        server_pid: a.server_pid,
     };
+    if let Some(pid) = a.server_pid {
+        if crate::serve::load::process_tree_cpu(pid).is_none() {
+            return Err(Error::usage(format!(
+                "--server-pid {pid}: no such process (or no /proc to read it from)"
+            )));
+        }
+    }
     let search = a.find_max.then_some(Search {
         p99_ms: a.p99 * 1e3,
         max_steps: a.max_steps.max(1),

@@ -9,9 +9,10 @@ use crate::report::sweep::write_report;
 #[command(after_help = "Examples:
   cpuwall report results/sweep.json -o reports/sweep.md
   cpuwall report results/sweep.json --baseline results/sklearn.csv -o reports/sweep.md
-  cpuwall report results/sweep.json -o cells.csv")]
+  cpuwall report results/sweep.json -o cells.csv
+  cpuwall report reports/serving/*.json -o reports/serving.md")]
 pub struct ReportArgs {
-    /// Results files written by `cpuwall sweep`.
+    /// Results files written by `cpuwall sweep`, or by `cpuwall load --out` (a serving report).
     #[arg(required = true)]
     pub results: Vec<PathBuf>,
     /// Output: .md (with SVG plots beside it), .json or .csv.
@@ -23,7 +24,11 @@ pub struct ReportArgs {
 }
 
 pub fn run(a: ReportArgs) -> Result<()> {
-    let written = write_report(&a.results, &a.out, a.baseline.as_deref())?;
+    let written = if crate::serve::load::sniff(&a.results[0]) {
+        crate::report::serving::write_report(&a.results, &a.out)?
+    } else {
+        write_report(&a.results, &a.out, a.baseline.as_deref())?
+    };
     for p in written {
         println!("wrote {}", p.display());
     }

@@ -12,14 +12,16 @@
 //! server's CPU went to futex waits and wake-ups (perf), which combining
 //! removes (see the serving report for the rates).
 //!
-//! With requests already queued behind it, a leader waits for more up to
-//! `max_wait` from its own arrival, yielding to the runtime meanwhile (so
-//! the requests it waits for can be parsed on the same thread). The queue is
+//! While other requests for the model are still being read or parsed, a
+//! leader waits for them up to `max_wait` from its own arrival, yielding to
+//! the runtime meanwhile (so that they can be parsed on the same thread and
+//! join its batch). With one runtime thread, a batch would otherwise never
+//! hold more than one request: nothing else runs while the leader predicts. The queue is
 //! bounded in rows, so memory stays bounded under overload: a request that
 //! does not fit is refused at once (the server answers 503).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -103,7 +105,24 @@ pub struct Batcher {
     state: Mutex<State>,
     batching: Batching,
     queued: AtomicUsize,
+    /// Requests for this model being read or parsed: they will join soon.
+    arriving: AtomicUsize,
+    started: Instant,
+    /// When the last batch was answered, nanoseconds after `started`.
+    last_batch_end_ns: AtomicU64,
     metrics: Arc<Metrics>,
+}
+
+/// A request on its way to the batcher (see [`Batcher::arrive`]).
+pub struct Arrival<'a> {
+    batcher: &'a Batcher,
+    arrived: Instant,
+}
+
+impl Drop for Arrival<'_> {
+    fn drop(&mut self) {
+        self.batcher.arriving.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Batcher {
@@ -125,6 +144,9 @@ impl Batcher {
             }),
             batching,
             queued: AtomicUsize::new(0),
+            arriving: AtomicUsize::new(0),
+            started: Instant::now(),
+            last_batch_end_ns: AtomicU64::new(0),
             metrics,
         })
     }
@@ -133,11 +155,13 @@ impl Batcher {
     /// waiting.
     pub async fn predict(
         &self,
+        arrival: Arrival<'_>,
         values: Vec<f64>,
         n: usize,
         proba: bool,
     ) -> std::result::Result<Answer, Refused> {
-        let arrived = Instant::now();
+        let arrived = arrival.arrived;
+        drop(arrival);
         let job = Job { values, n, proba };
         let rx = match self.enqueue(job, arrived) {
             Enqueued::Lead(job) => return self.lead(job, arrived).await,
@@ -148,6 +172,16 @@ impl Batcher {
             Ok(Msg::Answer(a)) => a,
             Ok(Msg::Lead(job, arrived)) => self.lead(job, arrived).await,
             Err(_) => Err(Refused::Closed),
+        }
+    }
+
+    /// A request for this model has arrived (its body is still to be read
+    /// and parsed): a leader may wait for it to join its batch.
+    pub fn arrive(&self) -> Arrival<'_> {
+        self.arriving.fetch_add(1, Ordering::Relaxed);
+        Arrival {
+            batcher: self,
+            arrived: Instant::now(),
         }
     }
 
@@ -189,18 +223,25 @@ impl Batcher {
             batcher: self,
             armed: true,
         };
-        // Others already waiting: give more a moment to join.
+        // Other requests are being read or parsed: give them a moment to
+        // join (yielding, so that on a one-thread runtime they can), up to
+        // max_wait from this request's arrival. An idle server, with no one
+        // arriving, predicts at once.
         let deadline = arrived + self.batching.max_wait;
-        if !self.batching.max_wait.is_zero() && own.n < self.batching.max_batch {
-            loop {
-                let (waiting, rows) = {
-                    let st = self.lock();
-                    (!st.queue.is_empty(), st.rows)
-                };
-                if !waiting || own.n + rows >= self.batching.max_batch || Instant::now() >= deadline
-                {
-                    break;
-                }
+        if !self.batching.max_wait.is_zero() {
+            // A busy server (the last batch ended moments ago) most likely
+            // has requests parked on other connections, not yet read: let
+            // the runtime read them first, once.
+            let since_last = self.started.elapsed().saturating_sub(Duration::from_nanos(
+                self.last_batch_end_ns.load(Ordering::Relaxed),
+            ));
+            if since_last < self.batching.max_wait {
+                tokio::task::yield_now().await;
+            }
+            while self.arriving.load(Ordering::Relaxed) > 0
+                && own.n + self.queued.load(Ordering::Relaxed) < self.batching.max_batch
+                && Instant::now() < deadline
+            {
                 tokio::task::yield_now().await;
             }
         }
@@ -219,6 +260,8 @@ impl Batcher {
         for (w, a) in others.into_iter().zip(answers) {
             let _ = w.reply.send(Msg::Answer(a));
         }
+        self.last_batch_end_ns
+            .store(self.started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         guard.armed = false;
         self.hand_off();
         mine

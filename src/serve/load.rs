@@ -1,8 +1,9 @@
 //! `cpuwall load`: drive a prediction server and measure it honestly.
 //!
 //! Open loop (`--rate`): requests are scheduled on a timetable (request i is
-//! due at `start + i / rate`), and each latency is measured from the time
-//! the request was *due*, not from when a free connection finally sent it.
+//! due at `start + i / rate`, released by a pacer thread), and each latency
+//! is measured from the time the request was *due*, not from when a free
+//! connection finally sent it.
 //! A server that stalls cannot hide the queue it built (coordinated
 //! omission, as wrk2 corrects it). Any free connection takes the next due
 //! request, so connections only bound how many are in flight.
@@ -17,7 +18,6 @@
 //! time is reported so a reader can see what it took.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,6 +56,9 @@ pub struct LoadConfig {
     /// Longest wait for one answer; slower ones count as `timeout` errors.
     pub timeout: Duration,
     pub seed: u32,
+    /// A server process (and its children) whose CPU time to read from
+    /// /proc, for servers without cpuwall's /metrics.
+    pub server_pid: Option<u32>,
 }
 
 /// Latency percentiles, milliseconds.
@@ -335,14 +338,52 @@ struct Plan {
     measure_from: Instant,
     end: Instant,
     mode: Mode,
-    next: AtomicU64,
+    /// Open loop: each request's due time, released by the pacer thread
+    /// when it falls due; any free connection takes the next.
+    due: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Instant>>,
 }
 
-impl Plan {
-    /// Request i's due time (open loop).
-    fn due(&self, i: u64, rate: f64) -> Instant {
-        self.start + Duration::from_secs_f64(i as f64 / rate)
-    }
+/// How often the pacer wakes at most (what a request can be sent late by).
+const PACE: Duration = Duration::from_micros(50);
+
+/// The open loop's clock: a thread that sleeps until each request is due
+/// (nanosleep with a 1 ns timer slack is precise to a few µs; tokio's timer
+/// ticks in whole milliseconds, and spinning instead cost the load
+/// generator a core that the server under test needed) and releases it.
+fn pacer(
+    start: Instant,
+    end: Instant,
+    rate: f64,
+    tx: tokio::sync::mpsc::UnboundedSender<Instant>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        // SAFETY: prctl(PR_SET_TIMERSLACK) only changes this thread's timer slack.
+        unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
+        let due = |i: u64| start + Duration::from_secs_f64(i as f64 / rate);
+        let mut i = 0u64;
+        let mut woke = Instant::now();
+        loop {
+            let next = due(i);
+            if next >= end {
+                break;
+            }
+            // Sleep to the next due time, but wake no more often than every
+            // PACE: at high rates one wake-up releases several requests.
+            let until = next.max(woke + PACE);
+            let now = Instant::now();
+            if until > now {
+                std::thread::sleep(until - now);
+            }
+            let now = Instant::now();
+            woke = now;
+            while due(i) <= now && due(i) < end {
+                if tx.send(due(i)).is_err() {
+                    return;
+                }
+                i += 1;
+            }
+        }
+    })
 }
 
 async fn measure(config: &LoadConfig, p: &Prepared) -> Result<LoadRun> {
@@ -356,18 +397,26 @@ async fn measure(config: &LoadConfig, p: &Prepared) -> Result<LoadRun> {
         conns.push(Conn::open(&p.target, config.timeout).await?);
     }
     let start = Instant::now() + Duration::from_millis(5);
+    let end = start + config.warmup + config.duration;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let pacing = match config.mode {
+        Mode::Rate(rate) => Some(pacer(start, end, rate, tx)),
+        Mode::Concurrency(_) => None,
+    };
     let plan = Arc::new(Plan {
         start,
         measure_from: start + config.warmup,
-        end: start + config.warmup + config.duration,
+        end,
         mode: config.mode,
-        next: AtomicU64::new(0),
+        due: tokio::sync::Mutex::new(rx),
     });
+    let pid = config.server_pid;
     let before = tokio::spawn({
         let (t, at, timeout) = (p.target.clone(), plan.measure_from, config.timeout);
         async move {
             tokio::time::sleep_until(at.into()).await;
-            scrape(&t, timeout).await
+            let tree = pid.and_then(process_tree_cpu).map(|c| (Instant::now(), c));
+            (scrape(&t, timeout).await, tree)
         }
     });
     let client_cpu_start = crate::clock::process_cpu();
@@ -390,10 +439,14 @@ async fn measure(config: &LoadConfig, p: &Prepared) -> Result<LoadRun> {
             Err(e) => return Err(Error::Runtime(format!("a load connection failed: {e}"))),
         }
     }
+    if let Some(p) = pacing {
+        let _ = p.join();
+    }
     let wall_after = Instant::now();
     let client_cpu = crate::clock::process_cpu().saturating_sub(client_cpu_start);
+    let tree_after = pid.and_then(process_tree_cpu).map(|c| (Instant::now(), c));
     let after = scrape(&p.target, config.timeout).await;
-    let before = before.await.ok().flatten();
+    let (before, tree_before) = before.await.unwrap_or((None, None));
     let window = config.duration.as_secs_f64();
     let (server_cpu_per_wall, mean_batch_rows) = match (before, after) {
         (Some(b), Some(a)) => {
@@ -405,6 +458,13 @@ async fn measure(config: &LoadConfig, p: &Prepared) -> Result<LoadRun> {
             )
         }
         _ => (None, None),
+    };
+    // A process named by --server-pid: its CPU over the same window.
+    let server_cpu_per_wall = match (tree_before, tree_after) {
+        (Some((t0, c0)), Some((t1, c1))) if t1 > t0 => {
+            Some((c1 - c0) / t1.duration_since(t0).as_secs_f64())
+        }
+        _ => server_cpu_per_wall,
     };
     let h = &tally.hist;
     let ms = |us: u64| us as f64 / 1000.0;
@@ -450,23 +510,6 @@ async fn measure(config: &LoadConfig, p: &Prepared) -> Result<LoadRun> {
     })
 }
 
-/// Wait until `due`: sleep while it is far (tokio's timer ticks in whole
-/// milliseconds), then yield until it comes, so requests go out on time.
-async fn wait_until(due: Instant) {
-    loop {
-        let now = Instant::now();
-        if now >= due {
-            return;
-        }
-        let left = due - now;
-        if left > Duration::from_micros(1500) {
-            tokio::time::sleep(left - Duration::from_millis(1)).await;
-        } else {
-            tokio::task::yield_now().await;
-        }
-    }
-}
-
 /// One connection's loop until the plan ends.
 async fn drive(
     mut conn: Conn,
@@ -483,19 +526,14 @@ async fn drive(
     loop {
         // When the request is due, and when its latency starts.
         let due = match plan.mode {
-            Mode::Rate(rate) => {
-                let i = plan.next.fetch_add(1, Ordering::Relaxed);
-                let due = plan.due(i, rate);
-                if due >= plan.end {
-                    break;
-                }
-                wait_until(due).await;
-                due
-            }
+            Mode::Rate(_) => match plan.due.lock().await.recv().await {
+                Some(due) => due,
+                None => break,
+            },
             Mode::Concurrency(_) => {
                 let now = Instant::now();
                 if now < plan.start {
-                    wait_until(plan.start).await;
+                    tokio::time::sleep_until(plan.start.into()).await;
                     continue;
                 }
                 if now >= plan.end {
@@ -551,6 +589,58 @@ async fn drive(
         }
     }
     tally
+}
+
+/// CPU seconds (user + system) of process `pid` and every descendant
+/// alive now, from /proc (Linux). None when `pid` does not exist.
+pub fn process_tree_cpu(pid: u32) -> Option<f64> {
+    // (pid, ppid, cpu ticks) of every process.
+    let mut procs = Vec::new();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(p) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the command (which may hold spaces) in parentheses.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // rest[0] is the state (field 3): ppid is field 4, utime 14, stime 15.
+        let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+        if let (Some(ppid), Some(u), Some(s)) = (field(4), field(14), field(15)) {
+            procs.push((p, ppid as u32, u + s));
+        }
+    }
+    if !procs.iter().any(|(p, _, _)| *p == pid) {
+        return None;
+    }
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            procs
+                .iter()
+                .filter(|(_, pp, _)| *pp == parent)
+                .map(|(p, _, _)| *p),
+        );
+        i += 1;
+    }
+    let ticks: u64 = procs
+        .iter()
+        .filter(|(p, _, _)| tree.contains(p))
+        .map(|(_, _, t)| t)
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Some(ticks as f64 / hz)
 }
 
 /// The server's counters that a run's figures come from.
@@ -632,4 +722,56 @@ pub fn measure_server(
         runs,
         find_max: find,
     })
+}
+
+impl LoadResults {
+    /// Read a results file written by `cpuwall load --out`.
+    pub fn load(path: &std::path::Path) -> Result<LoadResults> {
+        let text = crate::data::bounded::read_json_text(
+            path,
+            &crate::data::bounded::Limit {
+                what: "cpuwall load results file",
+                max: 64 << 20,
+                not_found: "load results file not found; run `cpuwall load --out FILE` first",
+            },
+        )?;
+        Self::from_text(path, &text)
+    }
+
+    pub fn from_text(path: &std::path::Path, text: &str) -> Result<LoadResults> {
+        let r: LoadResults = serde_json::from_str(text).map_err(|e| {
+            Error::data(
+                path,
+                format!(
+                    "not a cpuwall load results file ({e}); write one with `cpuwall load --out`"
+                ),
+            )
+        })?;
+        if r.schema != SCHEMA || r.version > VERSION || r.runs.is_empty() {
+            return Err(Error::data(
+                path,
+                format!(
+                    "schema {} version {} with {} runs; this cpuwall reads {SCHEMA} version {VERSION} or older with at least one run",
+                    r.schema,
+                    r.version,
+                    r.runs.len()
+                ),
+            ));
+        }
+        Ok(r)
+    }
+}
+
+/// Whether a file starts like a load results document (for `cpuwall
+/// report`, which renders sweeps and load results): its first 4 KB name
+/// the schema. Unreadable files are left to the sweep reader's messages.
+pub fn sniff(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = vec![0u8; 4096];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let text = String::from_utf8_lossy(&head[..n]);
+    text.contains(&format!("\"schema\": \"{SCHEMA}\""))
+        || text.contains(&format!("\"schema\":\"{SCHEMA}\""))
 }

@@ -381,6 +381,7 @@ async fn predict(
             format!("no model '{name}'; this server has {}", names.join(", ")),
         ));
     };
+    let arrival = entry.batcher.arrive();
     let bytes = read_body(body, app.max_body, app.client_timeout).await?;
     let d = entry.n_features;
     let parsed = if bytes.len() > PARSE_INLINE_BYTES {
@@ -405,7 +406,7 @@ async fn predict(
     }
     let answer = entry
         .batcher
-        .predict(rows.values, rows.n, rows.proba)
+        .predict(arrival, rows.values, rows.n, rows.proba)
         .await
         .map_err(|r| match r {
             Refused::Full { queued_rows } => ApiError::new(
