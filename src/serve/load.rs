@@ -18,6 +18,7 @@
 //! time is reported so a reader can see what it took.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -341,7 +342,18 @@ struct Plan {
     /// Open loop: each request's due time, released by the pacer thread
     /// when it falls due; any free connection takes the next.
     due: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Instant>>,
+    /// Fast open loop: the next request's index on the timetable.
+    next: AtomicU64,
 }
+
+/// From this rate up, the generator's thread paces itself: sleeping on
+/// tokio's millisecond timer, then yielding until each request is due.
+/// Below it, a pacer thread releases requests (see [`pacer`]). Measured
+/// here: the pacer thread's wake-ups cost ~40 µs of CPU per request at
+/// 20,000 requests/s (a context switch each), self-pacing ~15 µs; but
+/// self-pacing yields without sleeping whenever a request is due within
+/// 1.5 ms, which at low rates would burn a core the server may need.
+const SELF_PACED_FROM_RPS: f64 = 5000.0;
 
 /// How often the pacer wakes at most (what a request can be sent late by).
 const PACE: Duration = Duration::from_micros(50);
@@ -400,8 +412,8 @@ async fn measure(config: &LoadConfig, p: &Prepared) -> Result<LoadRun> {
     let end = start + config.warmup + config.duration;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let pacing = match config.mode {
-        Mode::Rate(rate) => Some(pacer(start, end, rate, tx)),
-        Mode::Concurrency(_) => None,
+        Mode::Rate(rate) if rate < SELF_PACED_FROM_RPS => Some(pacer(start, end, rate, tx)),
+        _ => None,
     };
     let plan = Arc::new(Plan {
         start,
@@ -409,6 +421,7 @@ async fn measure(config: &LoadConfig, p: &Prepared) -> Result<LoadRun> {
         end,
         mode: config.mode,
         due: tokio::sync::Mutex::new(rx),
+        next: AtomicU64::new(0),
     });
     let pid = config.server_pid;
     let before = tokio::spawn({
@@ -510,6 +523,23 @@ async fn measure(config: &LoadConfig, p: &Prepared) -> Result<LoadRun> {
     })
 }
 
+/// Wait until `due`: sleep while it is far (tokio's timer ticks in whole
+/// milliseconds), then yield until it comes, so requests go out on time.
+async fn wait_until(due: Instant) {
+    loop {
+        let now = Instant::now();
+        if now >= due {
+            return;
+        }
+        let left = due - now;
+        if left > Duration::from_micros(1500) {
+            tokio::time::sleep(left - Duration::from_millis(1)).await;
+        } else {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
 /// One connection's loop until the plan ends.
 async fn drive(
     mut conn: Conn,
@@ -526,6 +556,15 @@ async fn drive(
     loop {
         // When the request is due, and when its latency starts.
         let due = match plan.mode {
+            Mode::Rate(rate) if rate >= SELF_PACED_FROM_RPS => {
+                let i = plan.next.fetch_add(1, Ordering::Relaxed);
+                let due = plan.start + Duration::from_secs_f64(i as f64 / rate);
+                if due >= plan.end {
+                    break;
+                }
+                wait_until(due).await;
+                due
+            }
             Mode::Rate(_) => match plan.due.lock().await.recv().await {
                 Some(due) => due,
                 None => break,
