@@ -6,6 +6,7 @@
 #
 #   bash baselines/serving.sh            # python3 with scikit-learn, joblib, fastapi, uvicorn
 #   PYTHON=/path/to/venv/bin/python STEP=3s bash baselines/serving.sh
+#   (CPUWALL=path/to/cpuwall skips the release build; OUT=dir writes elsewhere)
 #
 # Writes reports/serving/*.json (every run) and reports/serving.md + plots.
 set -euo pipefail
@@ -13,9 +14,12 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 STEP=${STEP:-3s}          # measured time per rate step
 CONNS=${CONNS:-128}       # open-loop connections (most requests in flight)
+WARMUP=${WARMUP:-1s}      # load sent before each measured step
 OUT=${OUT:-reports/serving}
-CPUWALL=target/release/cpuwall
-cargo build --release --quiet
+if [ -z "${CPUWALL:-}" ]; then
+  CPUWALL=target/release/cpuwall
+  cargo build --release --quiet
+fi
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
@@ -40,9 +44,9 @@ cpuwall_server() {
   wait_up http://127.0.0.1:8090
   for m in nb lr rf; do
     "$CPUWALL" load --url http://127.0.0.1:8090 --model "$m" --find-max --p99 10ms --rate 5000 \
-      --connections "$CONNS" --duration "$STEP" --label "cpuwall $name" --out "$OUT/cpuwall-$name-$m.json" >/dev/null
+      --connections "$CONNS" --duration "$STEP" --warmup "$WARMUP" --label "cpuwall $name" --out "$OUT/cpuwall-$name-$m.json" >/dev/null
     if [ "$name" = batching ]; then
-      "$CPUWALL" load --url http://127.0.0.1:8090 --model "$m" --concurrency 1 --duration "$STEP" \
+      "$CPUWALL" load --url http://127.0.0.1:8090 --model "$m" --concurrency 1 --duration "$STEP" --warmup "$WARMUP" \
         --label "cpuwall $name" --out "$OUT/cpuwall-$name-$m-1conn.json" >/dev/null
     fi
   done
@@ -61,9 +65,9 @@ BPID=$!; PIDS+=("$BPID")
 wait_up http://127.0.0.1:8081
 for m in nb lr rf; do
   "$CPUWALL" load --url http://127.0.0.1:8081 --model "$m" --find-max --p99 100ms --rate 100 \
-    --connections "$CONNS" --duration "$STEP" --server-pid "$BPID" \
+    --connections "$CONNS" --duration "$STEP" --warmup "$WARMUP" --server-pid "$BPID" \
     --label "FastAPI + scikit-learn (uvicorn, 2 workers)" --out "$OUT/fastapi-$m.json" >/dev/null
-  "$CPUWALL" load --url http://127.0.0.1:8081 --model "$m" --concurrency 1 --duration "$STEP" \
+  "$CPUWALL" load --url http://127.0.0.1:8081 --model "$m" --concurrency 1 --duration "$STEP" --warmup "$WARMUP" \
     --server-pid "$BPID" --label "FastAPI + scikit-learn (uvicorn, 2 workers)" \
     --out "$OUT/fastapi-$m-1conn.json" >/dev/null
 done

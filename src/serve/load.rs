@@ -142,10 +142,13 @@ pub const VERSION: u32 = 1;
 /// A run passes `--find-max` when nothing failed, the server kept up with
 /// the offered rate, and p99 met the target.
 pub fn meets(run: &LoadRun, p99_ms: f64) -> bool {
-    let kept_up = run
-        .offered_rps
-        .is_none_or(|r| run.throughput_rps >= 0.95 * r);
-    run.error_count() == 0 && kept_up && run.latency_ms.is_some_and(|l| l.p99 <= p99_ms)
+    run.error_count() == 0 && kept_up(run) && run.latency_ms.is_some_and(|l| l.p99 <= p99_ms)
+}
+
+/// The answers kept up with the offered rate (within 5%).
+fn kept_up(run: &LoadRun) -> bool {
+    run.offered_rps
+        .is_none_or(|r| run.throughput_rps >= 0.95 * r)
 }
 
 /// Run the load once.
@@ -181,9 +184,24 @@ pub fn find_max(
                 ..config.clone()
             };
             let r = measure(&c, &prepared).await?;
-            let ok = meets(&r, p99_ms);
+            let mut ok = meets(&r, p99_ms);
             on_step(&r, ok);
+            // A p99 miss while the answers kept up with the offer may be one
+            // stall of a shared machine: two more runs, the majority decides.
+            let missed_p99_only = !ok && r.error_count() == 0 && kept_up(&r);
             runs.push(r);
+            if missed_p99_only {
+                let again = measure(&c, &prepared).await?;
+                ok = meets(&again, p99_ms);
+                on_step(&again, ok);
+                runs.push(again);
+                if ok {
+                    let third = measure(&c, &prepared).await?;
+                    ok = meets(&third, p99_ms);
+                    on_step(&third, ok);
+                    runs.push(third);
+                }
+            }
             if ok {
                 good = Some(good.map_or(rate, |g: f64| g.max(rate)));
             } else {
@@ -741,10 +759,10 @@ pub fn measure_server(
         }
     };
     machine.load_average_end = crate::measure::env::load_average();
-    let result = match find.and_then(|f| f.best_rps) {
-        Some(best) => runs
+    let result = match find.and_then(|f| f.best_rps.map(|b| (b, f.p99_target_ms))) {
+        Some((best, p99)) => runs
             .iter()
-            .find(|r| r.offered_rps == Some(best))
+            .find(|r| r.offered_rps == Some(best) && meets(r, p99))
             .cloned()
             .expect("the best rate was run"),
         None => runs.last().cloned().expect("at least one run"),
