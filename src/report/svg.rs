@@ -41,8 +41,16 @@ pub fn line_chart(
     series: &[Series],
     log_y: bool,
 ) -> String {
-    let (w, h) = (720.0, 440.0);
-    let (l, r, t, b) = (80.0, 190.0, 40.0, 60.0);
+    // The legend sits right of the plot: widen the chart for long names
+    // (about 7 px a character at the legend's font size).
+    let longest = series
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(0) as f64;
+    let r = (190.0f64).max(50.0 + 7.0 * longest);
+    let (w, h) = (530.0 + r, 440.0);
+    let (l, t, b) = (80.0, 40.0, 60.0);
     let pts: Vec<(f64, f64)> = series
         .iter()
         .flat_map(|s| s.points.iter().copied())
