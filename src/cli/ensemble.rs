@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::{progress_bar, Format};
+use super::Format;
 use crate::atomic::{refuse_overwriting_inputs, write_atomic};
 use crate::data::count::{count_arg, parse_batch_list, positive_arg, timeout_arg};
 use crate::ensemble::devices::DeviceSpec;
@@ -14,6 +14,7 @@ use crate::ensemble::StrategyKind;
 use crate::error::{Error, Result};
 use crate::measure::ensemble::{bench, BenchJob, StudyResults};
 use crate::report::ensemble as out;
+use crate::report::progress::progress_bar;
 
 #[derive(Debug, Subcommand)]
 pub enum EnsembleCommand {

@@ -91,23 +91,3 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 pub use crate::tune::train::models_dir;
-
-/// `nb,lr,svc,rf` → kinds, in the order given, without repeats.
-pub fn parse_models(text: &str) -> Result<Vec<crate::model::ModelKind>> {
-    crate::model::ModelKind::parse_list(text)
-}
-
-/// A progress bar on stderr, only when stderr is a terminal (piped output
-/// stays clean). `template` is indicatif's.
-pub fn progress_bar(len: u64, template: &str) -> Option<indicatif::ProgressBar> {
-    use std::io::IsTerminal;
-    std::io::stderr().is_terminal().then(|| {
-        let pb = indicatif::ProgressBar::new(len);
-        pb.set_style(
-            indicatif::ProgressStyle::with_template(template)
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        pb
-    })
-}

@@ -2,13 +2,14 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{models_dir, parse_models, progress_bar};
+use super::models_dir;
 use crate::atomic::write_atomic;
 use crate::data::count::{format_count, parallelism_arg, parse_batch_sizes, parse_seconds};
 use crate::error::Result;
 use crate::exec::parse_backend_list;
 use crate::measure::sweep::{sweep, SweepJob};
 use crate::report::csv::cells_csv;
+use crate::report::progress::progress_bar;
 use crate::units;
 
 #[derive(Debug, Args)]
@@ -54,7 +55,7 @@ pub struct SweepArgs {
 impl SweepArgs {
     pub fn job(&self) -> Result<SweepJob> {
         Ok(SweepJob {
-            models: parse_models(&self.models)?,
+            models: crate::model::ModelKind::parse_list(&self.models)?,
             models_dir: models_dir(&self.models_dir)?,
             backends: parse_backend_list(&self.backends, "--backends")?,
             rows: parse_batch_sizes(&self.rows)?,

@@ -4,13 +4,14 @@ use std::sync::Mutex;
 use clap::Args;
 use indicatif::ProgressBar;
 
-use super::{parse_models, progress_bar, Format};
+use super::Format;
 use crate::atomic::lock_dir;
 use crate::data::count::{count_arg, parallelism_arg};
 use crate::data::csv::delimiter_arg;
 use crate::data::sets::{self, DataSpec};
 use crate::error::Result;
 use crate::model::ModelKind;
+use crate::report::progress::progress_bar;
 use crate::report::training;
 use crate::tune::grid::grids_for;
 use crate::tune::train::{check_train_outputs, fit_pool, train_models, TrainJob};
@@ -100,7 +101,7 @@ impl TrainArgs {
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
-    let models = parse_models(&a.models)?;
+    let models = crate::model::ModelKind::parse_list(&a.models)?;
     check_outputs(&a, &models)?;
     let grids = grids_for(&models, a.grid_file.as_deref(), &a.grid)?;
     let (train, test, data_line) = sets::load(&a.data_spec(), &|line| eprintln!("{line}"))?;

@@ -125,3 +125,30 @@ pub fn table(res: &LoadResults) -> String {
     }
     out
 }
+
+/// `cpuwall serve`'s line once it listens.
+pub fn listening(
+    addr: std::net::SocketAddr,
+    names: &[String],
+    o: &crate::serve::options::ServeOptions,
+) -> String {
+    format!(
+        "listening on http://{addr} (models {}; backend {}; max batch {}, max wait {}); Ctrl-C stops",
+        names.join(", "),
+        o.backend,
+        o.max_batch,
+        units::seconds(o.max_wait)
+    )
+}
+
+/// `cpuwall serve`'s last line.
+pub fn stopped(s: &crate::serve::server::ServeSummary) -> String {
+    let mut line = format!("stopped: {} requests answered", s.answered);
+    if s.abandoned > 0 {
+        line.push_str(&format!(
+            "; {} connections still open after --grace were closed",
+            s.abandoned
+        ));
+    }
+    line
+}

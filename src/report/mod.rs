@@ -13,6 +13,7 @@ pub mod model;
 #[cfg(feature = "mpi")]
 pub mod mpi;
 pub mod predict;
+pub mod progress;
 pub mod serving;
 pub mod svg;
 pub mod sweep;

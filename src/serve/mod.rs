@@ -11,5 +11,6 @@ pub mod batcher;
 pub mod client;
 pub mod load;
 pub mod metrics;
+pub mod options;
 pub mod request;
 pub mod server;
