@@ -183,39 +183,56 @@ impl Metrics {
             let g = self.interval.lock().unwrap_or_else(|e| e.into_inner());
             (process_cpu(), g.2)
         };
-        let _ = writeln!(
-            out,
-            "# HELP cpuwall_queue_rows Rows waiting to be predicted.\n# TYPE cpuwall_queue_rows gauge\ncpuwall_queue_rows {queued_rows}"
-        );
-        let _ = writeln!(
-            out,
-            "# HELP cpuwall_requests_in_flight Requests being answered now (this scrape included).\n# TYPE cpuwall_requests_in_flight gauge\ncpuwall_requests_in_flight {}",
-            self.in_flight.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP cpuwall_predicting_rows Rows in batches being predicted now.\n# TYPE cpuwall_predicting_rows gauge\ncpuwall_predicting_rows {}",
-            self.predicting_rows.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP cpuwall_open_connections Client connections open now.\n# TYPE cpuwall_open_connections gauge\ncpuwall_open_connections {}",
-            self.connections.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP process_cpu_seconds_total CPU seconds (user + system) of the server process, every thread.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {}",
-            cpu_now.as_secs_f64()
-        );
-        let _ = writeln!(
-            out,
-            "# HELP cpuwall_uptime_seconds Wall seconds since the server started.\n# TYPE cpuwall_uptime_seconds counter\ncpuwall_uptime_seconds {}",
-            self.started.elapsed().as_secs_f64()
-        );
-        let _ = writeln!(
-            out,
-            "# HELP cpuwall_cpu_per_wall Process CPU seconds per wall second over the last interval (1 s).\n# TYPE cpuwall_cpu_per_wall gauge\ncpuwall_cpu_per_wall {interval_ratio}"
-        );
+        let gauges: [(&str, &str, &str, f64); 7] = [
+            (
+                "cpuwall_queue_rows",
+                "gauge",
+                "Rows waiting to be predicted.",
+                queued_rows as f64,
+            ),
+            (
+                "cpuwall_requests_in_flight",
+                "gauge",
+                "Requests being answered now (this scrape included).",
+                self.in_flight.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "cpuwall_predicting_rows",
+                "gauge",
+                "Rows in batches being predicted now.",
+                self.predicting_rows.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "cpuwall_open_connections",
+                "gauge",
+                "Client connections open now.",
+                self.connections.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "process_cpu_seconds_total",
+                "counter",
+                "CPU seconds (user + system) of the server process, every thread.",
+                cpu_now.as_secs_f64(),
+            ),
+            (
+                "cpuwall_uptime_seconds",
+                "counter",
+                "Wall seconds since the server started.",
+                self.started.elapsed().as_secs_f64(),
+            ),
+            (
+                "cpuwall_cpu_per_wall",
+                "gauge",
+                "Process CPU seconds per wall second over the last interval (1 s).",
+                interval_ratio,
+            ),
+        ];
+        for (name, kind, help, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
         out
     }
 }
