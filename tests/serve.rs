@@ -738,60 +738,44 @@ fn stalling_server(stall: Duration, after: Duration) -> SocketAddr {
     addr
 }
 
+/// `cpuwall load` (2 s, no warm-up, 2-feature rows) against a fresh
+/// server that stalls 500 ms once, 600 ms in; `mode` picks the loop.
+fn load_a_stalling_server(mode: &[&str]) -> Value {
+    let url = format!(
+        "http://{}",
+        stalling_server(Duration::from_millis(500), Duration::from_millis(600))
+    );
+    let mut args = vec![
+        "load",
+        "--url",
+        &url,
+        "--model",
+        "m",
+        "--features",
+        "2",
+        "--duration",
+        "2s",
+        "--warmup",
+        "0s",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(mode);
+    load_json(&args)
+}
+
 #[test]
 fn open_loop_latency_counts_from_the_due_time_so_a_stall_shows() {
     // 1000 requests/s on one connection for 2 s; the server stalls 500 ms
     // once. About 500 requests fall due during the stall: measured from
     // their due time, a quarter of all requests waited, up to 500 ms.
-    let url = format!(
-        "http://{}",
-        stalling_server(Duration::from_millis(500), Duration::from_millis(600))
-    );
-    let open = load_json(&[
-        "load",
-        "--url",
-        &url,
-        "--model",
-        "m",
-        "--features",
-        "2",
-        "--rate",
-        "1000",
-        "--connections",
-        "1",
-        "--duration",
-        "2s",
-        "--warmup",
-        "0s",
-        "--format",
-        "json",
-    ]);
+    let open = load_a_stalling_server(&["--rate", "1000", "--connections", "1"]);
     let l = &open["latency_ms"];
     assert!(l["max"].as_f64().unwrap() >= 450.0, "{l}");
     assert!(l["p90"].as_f64().unwrap() >= 100.0, "{l}");
     assert!(open["server_cpu_per_wall"].is_null(), "no /metrics there");
     // A closed loop only sees the one slow request among thousands.
-    let url = format!(
-        "http://{}",
-        stalling_server(Duration::from_millis(500), Duration::from_millis(600))
-    );
-    let closed = load_json(&[
-        "load",
-        "--url",
-        &url,
-        "--model",
-        "m",
-        "--features",
-        "2",
-        "--concurrency",
-        "1",
-        "--duration",
-        "2s",
-        "--warmup",
-        "0s",
-        "--format",
-        "json",
-    ]);
+    let closed = load_a_stalling_server(&["--concurrency", "1"]);
     let l = &closed["latency_ms"];
     assert!(l["max"].as_f64().unwrap() >= 450.0, "{l}");
     assert!(l["p90"].as_f64().unwrap() < 50.0, "{l}");
