@@ -32,6 +32,7 @@ fn bench_train(c: &mut Criterion) {
             kind,
             candidates: &candidates,
             folds: 5,
+            shuffle: true,
             seed: 0,
         };
         g.bench_function(format!("{kind}/grid-search"), |b| {

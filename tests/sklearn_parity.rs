@@ -66,10 +66,12 @@ fn every_model_scores_within_one_point_of_scikit_learn_and_every_candidate_fits(
             kind,
             candidates: &candidates,
             folds: 5,
+            shuffle: true,
             seed: 0,
         };
         let result = grid_search(&spec, &train, &|| {}).unwrap();
         assert_eq!(result.n_failed(), 0, "{kind}: failed candidates");
+        assert_eq!(result.n_unconverged(), 0, "{kind}: unconverged candidates");
         let expected = match kind {
             logistic::KIND => 21,
             svc::KIND => 10,

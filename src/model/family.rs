@@ -37,6 +37,10 @@ pub struct Family {
     pub fit: fn(&ParamSet, &Dataset, u64) -> Result<Model>,
     /// Decode the payload written by [`Model::encode`] (after the tag byte).
     pub decode: fn(&[u8]) -> std::result::Result<Model, String>,
+    /// Fold a standardisation (`scale=standard`) into a model fit on
+    /// standardised features; `None`: the family's fit does not change
+    /// under per-feature affine maps (trees) and it is fit on raw values.
+    pub fold_scaling: Option<fn(&Model, &super::scale::Standardizer) -> Model>,
 }
 
 /// A family, by its stable model-file tag. Cheap to copy, compare and use as
@@ -169,6 +173,11 @@ pub trait Fitted: Classifier + fmt::Debug {
     fn fit_notes(&self) -> String {
         String::new()
     }
+    /// Whether an iterative fit reached its optimality tolerance; `None`
+    /// for fits that are not iterative (closed form, trees).
+    fn converged(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// Object-safe glue that lets [`Model`] clone, compare and encode any family
@@ -218,6 +227,10 @@ impl Model {
 
     pub fn fit_notes(&self) -> String {
         self.0.fit_notes()
+    }
+
+    pub fn converged(&self) -> Option<bool> {
+        self.0.converged()
     }
 
     /// The model-file payload: the family's tag, then its postcard encoding.

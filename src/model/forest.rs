@@ -42,6 +42,7 @@ pub static FAMILY: Family = Family {
             seed,
         )?))
     },
+    fold_scaling: None,
     decode: decode_payload::<RandomForest>,
 };
 

@@ -25,7 +25,7 @@ impl fmt::Display for FitInfo {
         } else {
             write!(
                 f,
-                "NOT converged after {} iterations (raise max_iter)",
+                "NOT converged after {} iterations (raise max_iter, or scale=standard)",
                 self.iterations
             )
         }
@@ -141,6 +141,9 @@ macro_rules! linear_classifier {
             }
             fn fit_notes(&self) -> String {
                 self.linear.fit_info.to_string()
+            }
+            fn converged(&self) -> Option<bool> {
+                Some(self.linear.fit_info.converged)
             }
         }
     };

@@ -2,14 +2,14 @@
 //! `C * sum(log-loss) + (1 - l1_ratio)/2 ||w||^2 + l1_ratio ||w||_1`
 //! (l2: l1_ratio = 0, l1: l1_ratio = 1), intercept unpenalised, binary with
 //! one coefficient vector, multinomial (softmax) for 3+ classes. All
-//! penalties are fit by one proximal-gradient solver (`prox.rs`).
+//! penalties are fit by one proximal Newton solver (`newton.rs`).
 
 use serde::{Deserialize, Serialize};
 
 use super::family::decode_payload;
 use super::linear::{linear_classifier, Linear};
+use super::newton::{minimize, split_solution, Loss, Problem};
 use super::params::{nums, texts, Grid, ParamReader, ParamSet};
-use super::prox::{minimize, split_solution, Loss, Problem};
 use super::{encode_labels, Family, Model, ModelKind, ScoreKind};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -39,6 +39,15 @@ pub static FAMILY: Family = Family {
         )?))
     },
     decode: decode_payload::<LogisticRegression>,
+    fold_scaling: Some(|m, s| {
+        let mut fitted = m
+            .downcast_ref::<LogisticRegression>()
+            .expect("a LogisticRegression model")
+            .clone();
+        let linear = &mut fitted.linear;
+        s.fold_linear(&mut linear.coef, &mut linear.intercept);
+        Model::new(fitted)
+    }),
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -122,14 +131,7 @@ impl LogisticRegression {
                 classes: classes.len(),
             }
         };
-        let problem = Problem {
-            x: flat,
-            n,
-            d,
-            loss,
-            l1,
-            l2,
-        };
+        let problem = Problem::new(flat, n, d, loss, (l1, l2), false);
         let (w, fit_info) = minimize(&problem, cfg.max_iter, cfg.tol);
         let (coef, intercept) = split_solution(&w, problem.outputs(), d);
         Ok(LogisticRegression {

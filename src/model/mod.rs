@@ -21,8 +21,9 @@ pub mod kernel;
 pub mod linear;
 pub mod logistic;
 pub mod nb;
+pub mod newton;
 pub mod params;
-pub mod prox;
+pub mod scale;
 pub mod store;
 pub mod svc;
 pub mod tree;
@@ -124,13 +125,24 @@ pub fn argmax(values: &[f64]) -> usize {
 
 /// Fit one model of `kind` with `params` on `data`. `seed` drives every
 /// random choice (forest bootstraps, SVC coordinate order).
+/// `scale=standard` in `params` standardises the features first (see
+/// `scale.rs`).
 pub fn fit(kind: ModelKind, params: &ParamSet, data: &Dataset, seed: u64) -> Result<Model> {
-    (kind.family().fit)(params, data, seed)
+    let family = kind.family();
+    let (standard, params) = scale::take(params)?;
+    match family.fold_scaling {
+        Some(fold) if standard => {
+            let scaler = scale::Standardizer::fit(data);
+            let model = (family.fit)(&params, &scaler.apply(data), seed)?;
+            Ok(fold(&model, &scaler))
+        }
+        _ => (family.fit)(&params, data, seed),
+    }
 }
 
 /// Check a parameter set without fitting (grids are validated up front).
 pub fn check_params(kind: ModelKind, params: &ParamSet) -> Result<()> {
-    (kind.family().check_params)(params)
+    (kind.family().check_params)(&scale::take(params)?.1)
 }
 
 /// Sorted classes and each row's class index.

@@ -31,6 +31,10 @@ pub static FAMILY: Family = Family {
         )?))
     },
     decode: decode_payload::<GaussianNb>,
+    fold_scaling: Some(|m, s| {
+        let nb = m.downcast_ref::<GaussianNb>().expect("an nb model");
+        Model::new(nb.unscaled(s))
+    }),
 };
 
 #[derive(Debug, Clone)]
@@ -162,6 +166,35 @@ impl GaussianNb {
             class_prior,
             epsilon,
         ))
+    }
+
+    /// The model fit on standardised features, on the raw ones: each
+    /// class's Gaussian mapped back (`mean sd + mu`, `var sd^2`). The
+    /// per-feature `ln sd` this adds to every class's log-likelihood is
+    /// the same for all classes, so labels and probabilities are the
+    /// standardised model's.
+    pub fn unscaled(&self, s: &super::scale::Standardizer) -> Self {
+        let d = self.n_features;
+        let theta = self
+            .theta
+            .iter()
+            .enumerate()
+            .map(|(i, t)| t * s.sd[i % d] + s.mean[i % d])
+            .collect();
+        let var = self
+            .var
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * s.sd[i % d] * s.sd[i % d])
+            .collect();
+        GaussianNb::from_parts(
+            self.classes.clone(),
+            d,
+            theta,
+            var,
+            self.class_prior.clone(),
+            self.epsilon,
+        )
     }
 
     pub fn from_parts(

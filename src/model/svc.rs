@@ -1,21 +1,20 @@
 //! Linear SVC with the squared hinge loss and scikit-learn's `C`
 //! (`penalty(w) + C * sum max(0, 1 - y w.x)^2`), one-vs-rest for 3+ classes.
-//! - l2: liblinear's dual coordinate descent (L2R_L2LOSS_SVC_DUAL), the
-//!   intercept fit as a weight on a constant feature 1 (as liblinear does);
-//! - l1: the primal problem by proximal gradient (`prox.rs`), intercept
-//!   unpenalised.
+//! Both penalties are fit in the primal by the proximal Newton solver
+//! (`newton.rs`; what scikit-learn's `LinearSVC` does with its default
+//! `dual="auto"` when rows outnumber features), the intercept penalised like
+//! the coefficients (liblinear's bias feature, `intercept_scaling=1`).
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::family::decode_payload;
 use super::linear::{linear_classifier, FitInfo, Linear};
+use super::newton::{minimize, Loss, Problem};
 use super::params::{nums, texts, Grid, ParamReader, ParamSet};
-use super::prox::{minimize, Loss, Problem};
 use super::{encode_labels, Family, Model, ModelKind, ScoreKind};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::rng::SplitMix64;
 
 /// Tag 2 in model files.
 pub const KIND: ModelKind = ModelKind::tagged(2);
@@ -32,14 +31,22 @@ pub static FAMILY: Family = Family {
         ])
     },
     check_params: |p| SvcConfig::from_params(p).map(|_| ()),
-    fit: |p, data, seed| {
+    fit: |p, data, _seed| {
         Ok(Model::new(LinearSvc::fit(
             &SvcConfig::from_params(p)?,
             data,
-            seed,
         )?))
     },
     decode: decode_payload::<LinearSvc>,
+    fold_scaling: Some(|m, s| {
+        let mut fitted = m
+            .downcast_ref::<LinearSvc>()
+            .expect("a LinearSvc model")
+            .clone();
+        let linear = &mut fitted.linear;
+        s.fold_linear(&mut linear.coef, &mut linear.intercept);
+        Model::new(fitted)
+    }),
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -83,7 +90,7 @@ pub struct LinearSvc {
 }
 
 impl LinearSvc {
-    pub fn fit(cfg: &SvcConfig, data: &Dataset, seed: u64) -> Result<Self> {
+    pub fn fit(cfg: &SvcConfig, data: &Dataset) -> Result<Self> {
         let (classes, idx) = encode_labels(&data.y);
         let x = data.x.as_standard_layout();
         let flat = x.as_slice().expect("standard layout");
@@ -101,27 +108,12 @@ impl LinearSvc {
                     .iter()
                     .map(|&c| if c == pos { 1.0 } else { -1.0 })
                     .collect();
-                match cfg.penalty {
-                    SvcPenalty::L2 => dual_coordinate_descent(
-                        flat,
-                        n,
-                        d,
-                        &y,
-                        cfg,
-                        SplitMix64::derive(seed, pos as u64),
-                    ),
-                    SvcPenalty::L1 => {
-                        let problem = Problem {
-                            x: flat,
-                            n,
-                            d,
-                            loss: Loss::SquaredHinge(&y),
-                            l1: 1.0 / (cfg.c * n as f64),
-                            l2: 0.0,
-                        };
-                        minimize(&problem, cfg.max_iter, cfg.tol)
-                    }
-                }
+                let (l1, l2) = match cfg.penalty {
+                    SvcPenalty::L1 => (1.0 / (cfg.c * n as f64), 0.0),
+                    SvcPenalty::L2 => (0.0, 1.0 / (cfg.c * n as f64)),
+                };
+                let problem = Problem::new(flat, n, d, Loss::SquaredHinge(&y), (l1, l2), true);
+                minimize(&problem, cfg.max_iter, cfg.tol)
             })
             .collect();
         let mut coef = Vec::with_capacity(fits.len() * d);
@@ -146,66 +138,6 @@ impl LinearSvc {
             },
         })
     }
-}
-
-/// Dual coordinate descent for `1/2 ||w||^2 + C sum max(0, 1 - y w.x)^2`
-/// (Hsieh et al. 2008), `w` extended by the bias on a constant feature 1.
-/// Stops when the projected-gradient spread falls below `tol`.
-fn dual_coordinate_descent(
-    x: &[f64],
-    n: usize,
-    d: usize,
-    y: &[f64],
-    cfg: &SvcConfig,
-    mut rng: SplitMix64,
-) -> (Vec<f64>, FitInfo) {
-    let diag = 0.5 / cfg.c;
-    let qd: Vec<f64> = (0..n)
-        .map(|i| x[i * d..(i + 1) * d].iter().map(|v| v * v).sum::<f64>() + 1.0 + diag)
-        .collect();
-    let mut alpha = vec![0.0; n];
-    let mut w = vec![0.0; d + 1];
-    let mut order: Vec<usize> = (0..n).collect();
-    for iter in 1..=cfg.max_iter {
-        rng.shuffle(&mut order);
-        let (mut pg_max, mut pg_min) = (f64::NEG_INFINITY, f64::INFINITY);
-        for &i in &order {
-            let row = &x[i * d..(i + 1) * d];
-            let mut wx = w[d];
-            for j in 0..d {
-                wx += w[j] * row[j];
-            }
-            let g = y[i] * wx - 1.0 + diag * alpha[i];
-            let pg = if alpha[i] == 0.0 { g.min(0.0) } else { g };
-            pg_max = pg_max.max(pg);
-            pg_min = pg_min.min(pg);
-            if pg.abs() > 1e-12 {
-                let old = alpha[i];
-                alpha[i] = (old - g / qd[i]).max(0.0);
-                let step = (alpha[i] - old) * y[i];
-                for j in 0..d {
-                    w[j] += step * row[j];
-                }
-                w[d] += step;
-            }
-        }
-        if pg_max - pg_min <= cfg.tol {
-            return (
-                w,
-                FitInfo {
-                    iterations: iter,
-                    converged: true,
-                },
-            );
-        }
-    }
-    (
-        w,
-        FitInfo {
-            iterations: cfg.max_iter,
-            converged: false,
-        },
-    )
 }
 
 linear_classifier!(LinearSvc, KIND, ScoreKind::Decision, decision_function);
