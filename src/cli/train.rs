@@ -6,14 +6,14 @@ use indicatif::ProgressBar;
 
 use super::Format;
 use crate::atomic::lock_dir;
-use crate::data::count::{count_arg, parallelism_arg};
-use crate::data::csv::delimiter_arg;
+use crate::data::count::parallelism_arg;
 use crate::data::sets::{self, DataSpec};
 use crate::error::Result;
 use crate::model::ModelKind;
 use crate::report::progress::progress_bar;
 use crate::report::training;
 use crate::tune::grid::grids_for;
+use crate::tune::options::SolverOptions;
 use crate::tune::train::{check_train_outputs, fit_pool, train_models, TrainJob};
 
 #[derive(Debug, Args)]
@@ -22,45 +22,16 @@ use crate::tune::train::{check_train_outputs, fit_pool, train_models, TrainJob};
   cpuwall train --data train.csv --test test.csv --models lr,rf --out models
   cpuwall train --models lr --grid 'lr.C=0.1,1,10' --cv 5 --format json")]
 pub struct TrainArgs {
-    /// Training data: CSV with a header, or .npy features (with --labels).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Test data (same format). Without it, --data is split like the study.
-    #[arg(long, requires = "data")]
-    pub test: Option<PathBuf>,
-    /// Labels .npy for --data when it is a .npy file.
-    #[arg(long)]
-    pub labels: Option<PathBuf>,
-    /// Labels .npy for --test when it is a .npy file.
-    #[arg(long)]
-    pub test_labels: Option<PathBuf>,
-    /// Name of the CSV label column.
-    #[arg(long, default_value = "y")]
-    pub label: String,
-    /// CSV field separator (one character, or tab).
-    #[arg(long, default_value = ",", value_parser = delimiter_arg)]
-    pub delimiter: u8,
-    /// Synthetic rows (make_classification) when no --data is given.
-    #[arg(long, default_value = "10000", value_parser = count_arg, allow_negative_numbers = true)]
-    pub rows: u64,
-    /// Synthetic features.
-    #[arg(long, default_value = "10", value_parser = count_arg)]
-    pub features: u64,
-    /// Seed of the synthetic data, the folds and every model's randomness.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u32,
-    /// Test fraction when splitting (scikit-learn's test_size).
-    #[arg(long, default_value_t = 0.2)]
-    pub test_fraction: f64,
-    /// Seed of the train/test split (the study used 2020).
-    #[arg(long, default_value_t = 2020)]
-    pub split_seed: u32,
+    #[command(flatten)]
+    pub data: DataSpec,
     /// Models to train, comma-separated.
     #[arg(long, default_value = "nb,lr,svc,rf")]
     pub models: String,
     /// Cross-validation folds.
     #[arg(long, default_value_t = 5)]
     pub cv: usize,
+    #[command(flatten)]
+    pub solver: SolverOptions,
     /// Worker threads for the (candidate, fold) fits; default: all cores.
     #[arg(long, value_parser = parallelism_arg)]
     pub jobs: Option<usize>,
@@ -82,29 +53,12 @@ pub struct TrainArgs {
     pub mpi: bool,
 }
 
-impl TrainArgs {
-    pub fn data_spec(&self) -> DataSpec {
-        DataSpec {
-            data: self.data.clone(),
-            test: self.test.clone(),
-            labels: self.labels.clone(),
-            test_labels: self.test_labels.clone(),
-            label: self.label.clone(),
-            delimiter: self.delimiter,
-            rows: self.rows,
-            features: self.features,
-            seed: self.seed,
-            test_fraction: self.test_fraction,
-            split_seed: self.split_seed,
-        }
-    }
-}
-
 pub fn run(a: TrainArgs) -> Result<()> {
     let models = crate::model::ModelKind::parse_list(&a.models)?;
     check_outputs(&a, &models)?;
-    let grids = grids_for(&models, a.grid_file.as_deref(), &a.grid)?;
-    let (train, test, data_line) = sets::load(&a.data_spec(), &|line| eprintln!("{line}"))?;
+    let mut grids = grids_for(&models, a.grid_file.as_deref(), &a.grid)?;
+    a.solver.apply(&mut grids);
+    let (train, test, data_line) = sets::load(&a.data, &|line| eprintln!("{line}"))?;
     crate::tune::kfold::stratified_folds(&train.y, a.cv, None)?;
     let pool = fit_pool(a.jobs)?;
     let threads = pool.current_num_threads();
@@ -112,7 +66,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
         models: &models,
         grids: &grids,
         folds: a.cv,
-        seed: a.seed as u64,
+        shuffle: a.solver.cv_shuffle,
+        seed: a.data.seed as u64,
         out_dir: &a.out,
     };
     if a.mpi {
@@ -171,6 +126,9 @@ fn print_trained(
     threads: usize,
 ) -> Result<()> {
     let report = training::write(trained, data_line, a.cv, threads, &a.out)?;
+    for line in training::warnings(trained) {
+        eprintln!("{line}");
+    }
     match a.format {
         Format::Json => println!(
             "{}",
@@ -185,10 +143,10 @@ fn print_trained(
 /// file written into it may be one of the inputs.
 fn check_outputs(a: &TrainArgs, models: &[ModelKind]) -> Result<()> {
     let inputs = [
-        ("--data", &a.data),
-        ("--test", &a.test),
-        ("--labels", &a.labels),
-        ("--test-labels", &a.test_labels),
+        ("--data", &a.data.data),
+        ("--test", &a.data.test),
+        ("--labels", &a.data.labels),
+        ("--test-labels", &a.data.test_labels),
         ("--grid-file", &a.grid_file),
     ]
     .map(|(opt, p)| (opt, p.as_deref()));

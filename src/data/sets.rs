@@ -5,31 +5,48 @@
 use std::path::PathBuf;
 
 use super::columns::align;
+use super::count::count_arg;
+use super::csv::delimiter_arg;
 use super::split::train_test_split;
 use super::synth::study_data;
 use super::{check_finite, extension, load_labelled, Dataset};
 use crate::error::{Error, Result};
 
-/// Where a training job's data comes from.
-#[derive(Debug, Clone)]
+/// Where a training job's data comes from (`cpuwall train`'s data options).
+#[derive(Debug, Clone, clap::Args)]
 pub struct DataSpec {
-    /// Training data: CSV with a header, or .npy features (with `labels`).
+    /// Training data: CSV with a header, or .npy features (with --labels).
+    #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Test data (same format). Without it, `data` is split.
+    /// Test data (same format). Without it, --data is split like the study.
+    #[arg(long, requires = "data")]
     pub test: Option<PathBuf>,
+    /// Labels .npy for --data when it is a .npy file.
+    #[arg(long)]
     pub labels: Option<PathBuf>,
+    /// Labels .npy for --test when it is a .npy file.
+    #[arg(long)]
     pub test_labels: Option<PathBuf>,
     /// Name of the CSV label column.
+    #[arg(long, default_value = "y")]
     pub label: String,
-    /// The CSV field separator.
+    /// CSV field separator (one character, or tab).
+    #[arg(long, default_value = ",", value_parser = delimiter_arg)]
     pub delimiter: u8,
-    /// Synthetic rows and features when no `data` is given.
+    /// Synthetic rows (make_classification) when no --data is given.
+    #[arg(long, default_value = "10000", value_parser = count_arg, allow_negative_numbers = true)]
     pub rows: u64,
+    /// Synthetic features.
+    #[arg(long, default_value = "10", value_parser = count_arg)]
     pub features: u64,
-    /// Seed of the synthetic data.
+    /// Seed of the synthetic data, the folds and every model's randomness.
+    #[arg(long, default_value_t = 0)]
     pub seed: u32,
-    /// Test fraction when splitting (scikit-learn's test_size) and its seed.
+    /// Test fraction when splitting (scikit-learn's test_size).
+    #[arg(long, default_value_t = 0.2)]
     pub test_fraction: f64,
+    /// Seed of the train/test split (the study used 2020).
+    #[arg(long, default_value_t = 2020)]
     pub split_seed: u32,
 }
 

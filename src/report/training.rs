@@ -71,8 +71,47 @@ pub fn fmt_acc(v: Option<f64>) -> String {
     v.map_or("-".into(), |a| format!("{a:.4}"))
 }
 
-/// One row per model: model, best params, candidates, failed, fit s, accuracies.
-pub fn table_rows(models: &[TrainedModel]) -> Vec<[String; 8]> {
+/// `yes` / `NO` / `-` (not an iterative fit), and how many candidates did
+/// not converge in some CV fold.
+fn converged_cell(m: &TrainedModel) -> String {
+    let chosen = match m.converged {
+        None => return "-".into(),
+        Some(true) => "yes",
+        Some(false) => "NO",
+    };
+    match m.n_unconverged {
+        0 => chosen.to_string(),
+        k => format!("{chosen} ({k}/{} not)", m.n_candidates),
+    }
+}
+
+/// Lines for stderr: a chosen model whose solver stopped at max_iter, and
+/// candidates that did, with what to do.
+pub fn warnings(models: &[TrainedModel]) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in models {
+        if m.converged == Some(false) {
+            out.push(format!(
+                "warning: {}'s chosen model ({}) did not converge: its coefficients are not the optimum; raise --max-iter or add --scale standard",
+                m.model,
+                describe(&m.best_params)
+            ));
+        } else if m.n_unconverged > 0 {
+            out.push(format!(
+                "warning: {} of {} {} candidates did not converge in some CV fold (see {}); raise --max-iter or add --scale standard",
+                m.n_unconverged,
+                m.n_candidates,
+                m.model,
+                m.path.with_file_name("training-report.md").display()
+            ));
+        }
+    }
+    out
+}
+
+/// One row per model: model, best params, candidates, failed, converged,
+/// fit s, accuracies.
+pub fn table_rows(models: &[TrainedModel]) -> Vec<[String; 9]> {
     models
         .iter()
         .map(|m| {
@@ -81,6 +120,7 @@ pub fn table_rows(models: &[TrainedModel]) -> Vec<[String; 8]> {
                 describe(&m.best_params),
                 m.n_candidates.to_string(),
                 m.n_failed.to_string(),
+                converged_cell(m),
                 format!("{:.3}", m.fit_seconds),
                 fmt_acc(Some(m.train_accuracy)),
                 fmt_acc(m.test_accuracy),
@@ -90,11 +130,12 @@ pub fn table_rows(models: &[TrainedModel]) -> Vec<[String; 8]> {
         .collect()
 }
 
-pub const TABLE_HEADER: [&str; 8] = [
+pub const TABLE_HEADER: [&str; 9] = [
     "model",
     "best params",
     "candidates",
     "failed",
+    "converged",
     "fit s",
     "train acc",
     "test acc",
@@ -139,7 +180,11 @@ pub fn markdown(models: &[TrainedModel], data_line: &str, folds: usize, threads:
                     format!("{:.4}", c.std_accuracy)
                 },
                 c.fit_seconds,
-                c.error.as_deref().unwrap_or("ok")
+                match (&c.error, c.unconverged_folds) {
+                    (Some(e), _) => e.clone(),
+                    (None, 0) => "ok".into(),
+                    (None, k) => format!("NOT converged in {k} of {} folds", folds),
+                }
             ));
         }
     }

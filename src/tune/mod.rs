@@ -2,5 +2,6 @@
 
 pub mod grid;
 pub mod kfold;
+pub mod options;
 pub mod search;
 pub mod train;

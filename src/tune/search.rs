@@ -25,6 +25,8 @@ pub struct CandidateResult {
     pub fit_seconds: f64,
     /// Why it failed; `None` when every fold fit.
     pub error: Option<String>,
+    /// Folds whose iterative fit stopped at max_iter short of its tolerance.
+    pub unconverged_folds: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -48,19 +50,29 @@ impl SearchResult {
     pub fn n_failed(&self) -> usize {
         self.candidates.iter().filter(|c| c.error.is_some()).count()
     }
+    /// Candidates with a fold that stopped short of its tolerance.
+    pub fn n_unconverged(&self) -> usize {
+        self.candidates
+            .iter()
+            .filter(|c| c.unconverged_folds > 0)
+            .count()
+    }
 }
 
 pub struct SearchSpec<'a> {
     pub kind: ModelKind,
     pub candidates: &'a [ParamSet],
     pub folds: usize,
+    /// Shuffle rows into folds (else scikit-learn's `StratifiedKFold()`
+    /// order, for parity runs).
+    pub shuffle: bool,
     /// Seeds the fold shuffle and every model's randomness.
     pub seed: u64,
 }
 
-/// What one (candidate, fold) fit gave: its accuracy or why it failed, and
-/// its fit seconds.
-pub type JobOutcome = (Result<f64, String>, f64);
+/// What one (candidate, fold) fit gave: its accuracy or why it failed, its
+/// fit seconds, and whether it converged (`None`: not an iterative fit).
+pub type JobOutcome = (Result<f64, String>, f64, Option<bool>);
 
 /// Runs (candidate, fold) jobs: returns every job's outcome in order, or
 /// `None` on a process that only helped (a non-root MPI rank).
@@ -82,10 +94,12 @@ fn fit_and_score(
     train: &Dataset,
     test: &Dataset,
     seed: u64,
-) -> (Result<f64, String>, f64) {
+) -> JobOutcome {
     let t = Instant::now();
+    let mut converged = None;
     let out = catch_unwind(AssertUnwindSafe(|| {
         let m = fit(kind, params, train, seed).map_err(|e| e.to_string())?;
+        converged = m.converged();
         Ok(accuracy(&m.predict(test.x.view()), &test.y))
     }))
     .unwrap_or_else(|p| {
@@ -96,7 +110,7 @@ fn fit_and_score(
             .unwrap_or_else(|| "unknown panic".into());
         Err(format!("internal error: {why}"))
     });
-    (out, t.elapsed().as_secs_f64())
+    (out, t.elapsed().as_secs_f64(), converged)
 }
 
 pub fn grid_search(
@@ -119,7 +133,8 @@ pub fn grid_search_with(
     runner: &JobRunner,
 ) -> Result<Option<SearchResult>> {
     let start = Instant::now();
-    let folds = stratified_folds(&data.y, spec.folds, Some(spec.seed as u32))?;
+    let shuffle = spec.shuffle.then_some(spec.seed as u32);
+    let folds = stratified_folds(&data.y, spec.folds, shuffle)?;
     let splits: Vec<(Dataset, Dataset)> = (0..spec.folds)
         .map(|f| {
             let (tr, te) = fold_indices(&folds, f);
@@ -142,9 +157,10 @@ pub fn grid_search_with(
     let mut candidates = Vec::with_capacity(spec.candidates.len());
     for (c, params) in spec.candidates.iter().enumerate() {
         let mine = &outcomes[c * spec.folds..(c + 1) * spec.folds];
-        let fit_seconds = mine.iter().map(|(_, s)| s).sum();
-        let error = mine.iter().find_map(|(r, _)| r.clone().err());
-        let fold_accuracy: Vec<f64> = mine.iter().filter_map(|(r, _)| r.clone().ok()).collect();
+        let fit_seconds = mine.iter().map(|(_, s, _)| s).sum();
+        let error = mine.iter().find_map(|(r, _, _)| r.clone().err());
+        let fold_accuracy: Vec<f64> = mine.iter().filter_map(|(r, _, _)| r.clone().ok()).collect();
+        let unconverged_folds = mine.iter().filter(|o| o.2 == Some(false)).count();
         let (mean, std) = if error.is_none() {
             let m = fold_accuracy.iter().sum::<f64>() / fold_accuracy.len() as f64;
             let v = fold_accuracy.iter().map(|a| (a - m) * (a - m)).sum::<f64>()
@@ -160,6 +176,7 @@ pub fn grid_search_with(
             std_accuracy: std,
             fit_seconds,
             error,
+            unconverged_folds,
         });
     }
     let mut best: Option<usize> = None;

@@ -27,6 +27,11 @@ pub struct TrainedModel {
     pub test_accuracy: Option<f64>,
     pub cv_accuracy: f64,
     pub fit_notes: String,
+    /// Whether the chosen model's fit reached its tolerance (`None`: not
+    /// an iterative fit).
+    pub converged: Option<bool>,
+    /// Candidates with a CV fold that stopped short of its tolerance.
+    pub n_unconverged: usize,
     pub path: PathBuf,
     pub candidates: Vec<CandidateResult>,
 }
@@ -35,6 +40,8 @@ pub struct TrainJob<'a> {
     pub models: &'a [ModelKind],
     pub grids: &'a BTreeMap<ModelKind, Grid>,
     pub folds: usize,
+    /// Shuffle rows into folds (seeded); else scikit-learn's unshuffled order.
+    pub shuffle: bool,
     pub seed: u64,
     pub out_dir: &'a Path,
 }
@@ -222,6 +229,7 @@ pub fn train_models_with(
             kind,
             candidates: &candidates,
             folds: job.folds,
+            shuffle: job.shuffle,
             seed: job.seed,
         };
         let Some(result) = grid_search_with(&spec, train, on_fit_done, runner)? else {
@@ -259,6 +267,8 @@ pub fn train_models_with(
             test_accuracy,
             cv_accuracy: result.cv_accuracy(),
             fit_notes: header.fit_notes,
+            converged: result.model.converged(),
+            n_unconverged: result.n_unconverged(),
             path,
             candidates: result.candidates,
         });
@@ -280,6 +290,7 @@ pub fn train_default(kind: ModelKind, dir: &Path) -> Result<TrainedModel> {
         models: &[kind],
         grids: &grids,
         folds: 5,
+        shuffle: true,
         seed: 0,
         out_dir: dir,
     };
