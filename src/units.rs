@@ -25,6 +25,26 @@ pub fn rate(per_second: f64) -> String {
     }
 }
 
+/// A ratio for people: three significant figures (`0.452×`, `2.35×`,
+/// `26.2×`, `262×`), and `>1000×` above a thousand, where the figure says
+/// more about what was compared (a fixed dispatch cost against a
+/// sub-microsecond call) than about either side.
+pub fn times(r: f64) -> String {
+    if !r.is_finite() || r <= 0.0 {
+        "-".into()
+    } else if r > 1000.0 {
+        ">1000×".into()
+    } else if r >= 100.0 {
+        format!("{r:.0}×")
+    } else if r >= 10.0 {
+        format!("{r:.1}×")
+    } else if r >= 1.0 {
+        format!("{r:.2}×")
+    } else {
+        format!("{}×", format!("{r:.3}").trim_end_matches('0'))
+    }
+}
+
 pub fn bytes(b: f64) -> String {
     let units = ["B", "KB", "MB", "GB", "TB", "PB"];
     let mut v = b;
@@ -47,5 +67,13 @@ mod tests {
         assert_eq!(seconds(2.5), "2.500 s");
         assert_eq!(rate(71_400_000.0), "71.40e6");
         assert_eq!(bytes(88e12), "88.0 TB");
+        assert_eq!(times(26245.1), ">1000×");
+        assert_eq!(times(1000.0), "1000×");
+        assert_eq!(times(262.4), "262×");
+        assert_eq!(times(26.24), "26.2×");
+        assert_eq!(times(2.0), "2.00×");
+        assert_eq!(times(0.452), "0.452×");
+        assert_eq!(times(0.5), "0.5×");
+        assert_eq!(times(f64::NAN), "-");
     }
 }

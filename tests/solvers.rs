@@ -21,6 +21,16 @@ fn json(path: PathBuf) -> serde_json::Value {
 
 /// `cpuwall train --format json` on a fixture set; the parsed document.
 fn train(name: &str, out: &std::path::Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["--format", "json"];
+    args.extend_from_slice(extra);
+    let o = train_on(name, out, &args);
+    assert_succeeds(&o);
+    serde_json::from_str(&stdout(&o)).unwrap()
+}
+
+/// `cpuwall train` on a fixture set's train and test files, in
+/// scikit-learn's folds.
+fn train_on(name: &str, out: &std::path::Path, extra: &[&str]) -> std::process::Output {
     let dir = set(name);
     let (tr, te) = (dir.join("train.csv"), dir.join("test.csv"));
     let mut args = vec![
@@ -33,13 +43,9 @@ fn train(name: &str, out: &std::path::Path, extra: &[&str]) -> serde_json::Value
         out.to_str().unwrap(),
         "--cv-shuffle",
         "false",
-        "--format",
-        "json",
     ];
     args.extend_from_slice(extra);
-    let o = cpuwall(&args);
-    assert_succeeds(&o);
-    serde_json::from_str(&stdout(&o)).unwrap()
+    cpuwall(&args)
 }
 
 /// Every candidate of lr and svc converges in every fold, svc scores within
@@ -150,25 +156,20 @@ fn scale_standard_is_scikit_learns_pipeline_and_survives_the_model_file() {
 #[test]
 fn a_winner_stopped_at_max_iter_is_flagged_where_users_look() {
     let out = tempfile::tempdir().unwrap();
-    let dir = set("breast_cancer");
-    let (tr, te) = (dir.join("train.csv"), dir.join("test.csv"));
-    let o = cpuwall(&[
-        "train",
-        "--data",
-        tr.to_str().unwrap(),
-        "--test",
-        te.to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-        "--models",
-        "svc",
-        "--grid",
-        "svc.C=10",
-        "--grid",
-        "svc.penalty=l1",
-        "--max-iter",
-        "2",
-    ]);
+    let o = train_on(
+        "breast_cancer",
+        out.path(),
+        &[
+            "--models",
+            "svc",
+            "--grid",
+            "svc.C=10",
+            "--grid",
+            "svc.penalty=l1",
+            "--max-iter",
+            "2",
+        ],
+    );
     assert_succeeds(&o);
     let table = stdout(&o);
     assert!(table.contains("converged"), "{table}");

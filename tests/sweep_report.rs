@@ -69,6 +69,17 @@ fn a_small_sweep_becomes_a_report_with_tables_crossovers_and_three_plots() {
         "{md}"
     );
     assert!(md.contains("scikit-learn wall"), "{md}");
+    // Ratios to three significant figures, ">1000×" above, and a note on
+    // what such ratios measure.
+    assert!(md.contains("\"cpuwall faster by\" is scikit-learn's median wall"), "{md}");
+    for line in md.lines().filter(|l| l.starts_with("| ") && l.ends_with("× |")) {
+        let cell = line.trim_end_matches(" |").rsplit("| ").next().unwrap();
+        let digits = cell.trim_end_matches('×').trim_start_matches("0.").replace('.', "");
+        assert!(
+            cell == ">1000×" || digits.trim_start_matches('0').len() <= 4,
+            "{cell} in {line}"
+        );
+    }
     for kind in ["wall", "cpu", "speedup"] {
         let svg = d.join(format!("reports/s-nb-{kind}.svg"));
         assert!(
@@ -161,8 +172,8 @@ fn the_report_shows_the_results_files_numbers() {
     assert!(md.contains("| CPU | Test CPU 9000 |"), "{md}");
     // Median (5 samples: too few for a 95% CI, so flagged ~), CI, runs,
     // CPU per call = CPU/wall x median wall.
-    assert!(md.contains("| 1e3 | threads | 2.00 ms ~ | 1.80 ms–2.20 ms | 5 | 3.00 ms | 1.50 | 500.00e3 | 0.50x | yes |"), "{md}");
-    assert!(md.contains("| 1e6 | threads | 10.00 ms ~ | 9.00 ms–11.00 ms | 5 | 15.00 ms | 1.50 | 100.00e6 | 2.00x | yes |"), "{md}");
+    assert!(md.contains("| 1e3 | threads | 2.00 ms ~ | 1.80 ms–2.20 ms | 5 | 3.00 ms | 1.50 | 500.00e3 | 0.5× | yes |"), "{md}");
+    assert!(md.contains("| 1e6 | threads | 10.00 ms ~ | 9.00 ms–11.00 ms | 5 | 15.00 ms | 1.50 | 100.00e6 | 2.00× | yes |"), "{md}");
     assert!(md.contains("cells are marked `~`"), "{md}");
     assert!(
         md.contains("threads beat direct (by 5% or more) from 1e6 rows"),

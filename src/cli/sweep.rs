@@ -106,8 +106,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
             c.backend,
             format_count(c.rows),
             units::seconds(c.wall_seconds.median),
-            c.speedup_vs_direct
-                .map_or("-".into(), |s| format!("{s:.2}x"))
+            c.speedup_vs_direct.map_or("-".into(), crate::units::times)
         );
         match &bar {
             Some(pb) => {
@@ -161,8 +160,10 @@ fn sweep_mpi(job: &SweepJob) -> Result<()> {
             r.settings.workers,
             format_count(c.rows),
             crate::units::seconds(c.wall_seconds.median),
-            c.speedup_vs_direct
-                .map_or(String::new(), |s| format!(" ({s:.2}x direct)"))
+            c.speedup_vs_direct.map_or(String::new(), |s| format!(
+                " ({} direct)",
+                crate::units::times(s)
+            ))
         );
     })?;
     if let Some(res) = results {

@@ -135,6 +135,22 @@ macro_rules! linear_classifier {
                 ($score_kind, self.linear.$scores(x))
             }
         }
+        impl $ty {
+            /// `Family::fold_scaling`: the model fit on standardised
+            /// features, with the scaling folded into its coefficients.
+            pub fn fold_scaling(
+                m: &$crate::model::Model,
+                s: &$crate::model::scale::Standardizer,
+            ) -> $crate::model::Model {
+                let mut fitted = m
+                    .downcast_ref::<$ty>()
+                    .expect("a model of this family")
+                    .clone();
+                let linear = &mut fitted.linear;
+                s.fold_linear(&mut linear.coef, &mut linear.intercept);
+                $crate::model::Model::new(fitted)
+            }
+        }
         impl $crate::model::Fitted for $ty {
             fn validate(&self) -> std::result::Result<(), String> {
                 self.linear.validate()

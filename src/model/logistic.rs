@@ -39,15 +39,7 @@ pub static FAMILY: Family = Family {
         )?))
     },
     decode: decode_payload::<LogisticRegression>,
-    fold_scaling: Some(|m, s| {
-        let mut fitted = m
-            .downcast_ref::<LogisticRegression>()
-            .expect("a LogisticRegression model")
-            .clone();
-        let linear = &mut fitted.linear;
-        s.fold_linear(&mut linear.coef, &mut linear.intercept);
-        Model::new(fitted)
-    }),
+    fold_scaling: Some(LogisticRegression::fold_scaling),
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

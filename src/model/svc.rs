@@ -38,15 +38,7 @@ pub static FAMILY: Family = Family {
         )?))
     },
     decode: decode_payload::<LinearSvc>,
-    fold_scaling: Some(|m, s| {
-        let mut fitted = m
-            .downcast_ref::<LinearSvc>()
-            .expect("a LinearSvc model")
-            .clone();
-        let linear = &mut fitted.linear;
-        s.fold_linear(&mut linear.coef, &mut linear.intercept);
-        Model::new(fitted)
-    }),
+    fold_scaling: Some(LinearSvc::fold_scaling),
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

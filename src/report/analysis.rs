@@ -98,10 +98,10 @@ pub fn findings(cells: &[Cell], model: &str, base: &[BaselineCell]) -> Vec<Strin
         .max_by(|a, b| a.0.total_cmp(&b.0))
     {
         out.push(format!(
-            "At {} rows the fastest backend is {} ({:.2}x direct, CPU/wall {:.2}, {:.3e} rows/s).",
+            "At {} rows the fastest backend is {} ({} direct, CPU/wall {:.2}, {:.3e} rows/s).",
             format_count(large),
             best.1.backend,
-            best.0,
+            crate::units::times(best.0),
             best.1.cpu_per_wall,
             best.1.rows_per_second
         ));
@@ -138,10 +138,11 @@ pub fn findings(cells: &[Cell], model: &str, base: &[BaselineCell]) -> Vec<Strin
             .collect();
         if let Some(&(r, ratio)) = pairs.iter().rev().find(|(r, _)| *r <= 1_000_000) {
             out.push(format!(
-                "{b}: scikit-learn wall / cpuwall wall = {ratio:.1} at {} rows (over all sizes: {:.1} to {:.1}; above 1 means cpuwall is faster).",
+                "{b}: scikit-learn wall / cpuwall wall = {} at {} rows (over all sizes: {} to {}; above 1 means cpuwall is faster).",
+                crate::units::times(ratio),
                 format_count(r),
-                pairs.iter().map(|p| p.1).fold(f64::INFINITY, f64::min),
-                pairs.iter().map(|p| p.1).fold(0.0, f64::max)
+                crate::units::times(pairs.iter().map(|p| p.1).fold(f64::INFINITY, f64::min)),
+                crate::units::times(pairs.iter().map(|p| p.1).fold(0.0, f64::max))
             ));
         }
     }

@@ -98,12 +98,12 @@ pub fn markdown(
         if let Some(tf) = tensorflow_seconds(c.strategy, c.batch_size) {
             let ours = c.measured.wall_seconds.median;
             lines.push(format!(
-                "- {} at batch {}: {} vs TensorFlow {} ({:.1}x {}).",
+                "- {} at batch {}: {} vs TensorFlow {} ({} {}).",
                 c.strategy.name(),
                 c.batch_size,
                 units::seconds(ours),
                 units::seconds(tf),
-                if ours <= tf { tf / ours } else { ours / tf },
+                units::times(if ours <= tf { tf / ours } else { ours / tf }),
                 if ours <= tf { "faster" } else { "slower" }
             ));
         }

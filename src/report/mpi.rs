@@ -84,7 +84,7 @@ pub fn table(o: &MpiPredictOutcome) -> String {
         units::seconds(o.gather_cpu()),
         units::rate(o.rows as f64 / o.median.wall_seconds),
         o.speedup_vs_direct()
-            .map_or(String::new(), |s| format!(", {s:.2}x direct"))
+            .map_or(String::new(), |s| format!(", {} direct", crate::units::times(s)))
     ));
     s.push_str(&format!(
         "predictions identical to direct: {}\n",

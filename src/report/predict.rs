@@ -80,8 +80,7 @@ pub fn table(o: &PredictOutcome) -> String {
             units::seconds(m.cpu_per_call()),
             format!("{:.2}", m.cpu_per_wall),
             units::rate(m.rows_per_second),
-            r.speedup_vs_direct
-                .map_or("-".into(), |s| format!("{s:.2}x")),
+            r.speedup_vs_direct.map_or("-".into(), crate::units::times),
         ]);
         if let Some(c) = r.cold_start_seconds {
             let mut cold = vec!["-".to_string(); header.len()];

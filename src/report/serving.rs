@@ -30,14 +30,7 @@ fn ms(v: f64) -> String {
 }
 
 fn ratio(a: f64, b: f64) -> String {
-    let r = a / b;
-    if r >= 100.0 {
-        format!("{r:.0}×")
-    } else if r >= 10.0 {
-        format!("{r:.1}×")
-    } else {
-        format!("{r:.2}×")
-    }
+    units::times(a / b)
 }
 
 /// The run a find-max settled on, with its target and rate.
