@@ -116,6 +116,7 @@ fn main() -> cpuwall::Result<()> {
         rows: decades(10, if quick { 100_000 } else { 10_000_000 })?,
         min_time: 0.2,
         max_repeats: 1000,
+        warmup: Default::default(),
         threads: None,
         workers: None,
         seed: 1,

@@ -240,3 +240,51 @@ fn ctrl_c_during_a_process_run_leaves_no_worker_behind() {
         );
     }
 }
+
+#[test]
+fn warmup_is_a_duration_or_a_number_of_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ensure_default_model(d, "nb");
+    let timed = |warmup: &str| {
+        let t = Instant::now();
+        let out = predict_in(
+            d,
+            &[
+                "--model",
+                "nb",
+                "--rows",
+                "100",
+                "--backend",
+                "direct",
+                "--repeat",
+                "1",
+                "--min-time",
+                "1ms",
+                "--warmup",
+                warmup,
+            ],
+        );
+        assert!(out.status.success(), "--warmup {warmup}: {}", stderr(&out));
+        t.elapsed()
+    };
+    // A duration is a floor on the passes before timing starts.
+    assert!(timed("1500ms") >= Duration::from_millis(1500));
+    // Passes: none at all, or a few.
+    timed("0");
+    timed("3");
+    assert_fails(
+        &predict_in(d, &["--model", "nb", "--rows", "10", "--warmup", "soon"]),
+        2,
+        "neither a duration (300ms, 0.5s) nor a number of passes (5)",
+    );
+    assert_fails(
+        &Command::new(env!("CARGO_BIN_EXE_cpuwall"))
+            .args(["sweep", "--warmup", "later"])
+            .current_dir(d)
+            .output()
+            .unwrap(),
+        2,
+        "--warmup",
+    );
+}

@@ -71,10 +71,19 @@ fn a_small_sweep_becomes_a_report_with_tables_crossovers_and_three_plots() {
     assert!(md.contains("scikit-learn wall"), "{md}");
     // Ratios to three significant figures, ">1000×" above, and a note on
     // what such ratios measure.
-    assert!(md.contains("\"cpuwall faster by\" is scikit-learn's median wall"), "{md}");
-    for line in md.lines().filter(|l| l.starts_with("| ") && l.ends_with("× |")) {
+    assert!(
+        md.contains("\"cpuwall faster by\" is scikit-learn's median wall"),
+        "{md}"
+    );
+    for line in md
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.ends_with("× |"))
+    {
         let cell = line.trim_end_matches(" |").rsplit("| ").next().unwrap();
-        let digits = cell.trim_end_matches('×').trim_start_matches("0.").replace('.', "");
+        let digits = cell
+            .trim_end_matches('×')
+            .trim_start_matches("0.")
+            .replace('.', "");
         assert!(
             cell == ">1000×" || digits.trim_start_matches('0').len() <= 4,
             "{cell} in {line}"

@@ -10,6 +10,7 @@ use crate::data::source::RowSource;
 use crate::error::{Error, Result};
 use crate::exec::{parse_backend_list, BackendKind};
 use crate::measure::predict::{predict, PredictJob};
+use crate::measure::run::{warmup_arg, Warmup};
 use crate::report;
 
 #[derive(Debug, Args)]
@@ -54,6 +55,9 @@ pub struct PredictArgs {
     /// Minimum measured time per backend (e.g. 0.5s, 200ms); tiny calls are timed in batches.
     #[arg(long, default_value = "0.5s", value_parser = seconds_arg)]
     pub min_time: f64,
+    /// Passes over the rows before timing: a duration (300ms) or a number of passes (5; 0: none).
+    #[arg(long, default_value = "300ms", value_parser = warmup_arg)]
+    pub warmup: Warmup,
     /// Batch size from which auto uses threads (default: measured once, cached).
     #[arg(long, value_parser = count_arg)]
     pub threads_from: Option<u64>,
@@ -91,6 +95,7 @@ impl PredictArgs {
             worker_timeout: Duration::from_secs_f64(self.worker_timeout),
             repeat: self.repeat,
             min_time: self.min_time,
+            warmup: self.warmup,
             out: self.out.clone(),
             proba: self.proba,
         })

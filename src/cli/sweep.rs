@@ -7,6 +7,7 @@ use crate::atomic::write_atomic;
 use crate::data::count::{format_count, parallelism_arg, parse_batch_sizes, parse_seconds};
 use crate::error::Result;
 use crate::exec::parse_backend_list;
+use crate::measure::run::{warmup_arg, Warmup};
 use crate::measure::sweep::{sweep, SweepJob};
 use crate::report::csv::cells_csv;
 use crate::report::progress::progress_bar;
@@ -29,6 +30,9 @@ pub struct SweepArgs {
     /// Minimum measured time per cell (e.g. 0.2s, 200ms).
     #[arg(long, default_value = "0.2s")]
     pub min_time: String,
+    /// Passes over each model's rows before timing: a duration (300ms) or a number of passes (5).
+    #[arg(long, default_value = "300ms", value_parser = warmup_arg)]
+    pub warmup: Warmup,
     /// At most this many timed samples per cell: caps --min-time for slow cells.
     #[arg(long, default_value_t = 1000)]
     pub max_repeats: usize,
@@ -61,6 +65,7 @@ impl SweepArgs {
             rows: parse_batch_sizes(&self.rows)?,
             min_time: parse_seconds(&self.min_time)?,
             max_repeats: self.max_repeats,
+            warmup: self.warmup,
             threads: self.threads,
             workers: self.workers,
             seed: self.seed,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::compare::{build_all, compare, Compared};
-use super::run::{warm_up, Repeats, WARM_UP};
+use super::run::{warm_up, Repeats, Warmup};
 use crate::atomic::refuse_overwriting_inputs;
 use crate::data::columns::{default_names, match_names};
 use crate::data::source::RowSource;
@@ -37,6 +37,8 @@ pub struct PredictJob {
     /// Raises the minimum number of timed samples per backend (default 6);
     /// never lowers `min_time`.
     pub repeat: Option<usize>,
+    /// Passes over the batch before the first backend is timed.
+    pub warmup: Warmup,
     /// Where to write the labels (.csv column `y`, or .npy).
     pub out: Option<PathBuf>,
     /// Add each class's probability (or decision score) to `out` (CSV).
@@ -136,7 +138,7 @@ pub fn predict(job: &PredictJob, notify: &dyn Fn(&str)) -> Result<PredictOutcome
     let repeats = Repeats::timed(job.min_time, job.repeat, 1000);
     let mut reference = vec![0i64; x.nrows()];
     model.predict_into(x.view(), &mut reference);
-    warm_up(model.as_ref(), x.view(), &mut reference, WARM_UP);
+    warm_up(model.as_ref(), x.view(), &mut reference, job.warmup);
     let setup = BackendSetup {
         model: model.clone(),
         model_path: resolved.path.clone(),

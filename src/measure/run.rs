@@ -121,27 +121,54 @@ impl Measured {
     }
 }
 
-/// How long [`warm_up`] passes over a batch before the first backend is timed.
-pub const WARM_UP: Duration = Duration::from_millis(300);
+/// How long [`warm_up`] passes over a batch before the first backend is
+/// timed (`--warmup`): for a time, or a number of passes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Warmup {
+    Time(Duration),
+    Passes(usize),
+}
 
-/// Predict `x` over and over for at least `at_least` (at least once), before
+/// The default: 0.3 s of passes (see [`warm_up`] for why).
+pub const WARM_UP: Warmup = Warmup::Time(Duration::from_millis(300));
+
+impl Default for Warmup {
+    fn default() -> Self {
+        WARM_UP
+    }
+}
+
+/// clap value parser for `--warmup`: a duration (`300ms`, `0.5s`) or a
+/// whole number of passes (`5`; `0`: none).
+pub fn warmup_arg(s: &str) -> std::result::Result<Warmup, String> {
+    if let Ok(n) = s.trim().parse::<usize>() {
+        return Ok(Warmup::Passes(n));
+    }
+    crate::data::count::parse_seconds(s)
+        .map(|secs| Warmup::Time(Duration::from_secs_f64(secs)))
+        .map_err(|_| {
+            format!("'{s}' is neither a duration (300ms, 0.5s) nor a number of passes (5)")
+        })
+}
+
+/// Predict `x` over and over for `warmup` (a time: at least once), before
 /// any backend is timed. On this VM a batch freshly written to memory reads
 /// slower for its first few tenths of a second of passes (NB at 1e6 rows:
 /// the first 30 passes had a median of 6.1-8.3 ms, every later 30 4.4-5.2
 /// ms; sleeping in between did not help, passes did), so without this the
 /// first backend timed, direct, paid for it alone, and every speedup over
 /// direct came out ~1.5x too high.
-pub fn warm_up(
-    model: &dyn Classifier,
-    x: ArrayView2<'_, f64>,
-    out: &mut [i64],
-    at_least: Duration,
-) {
-    let start = Instant::now();
-    loop {
-        model.predict_into(x, out);
-        if start.elapsed() >= at_least {
-            break;
+pub fn warm_up(model: &dyn Classifier, x: ArrayView2<'_, f64>, out: &mut [i64], warmup: Warmup) {
+    match warmup {
+        Warmup::Passes(n) => (0..n).for_each(|_| model.predict_into(x, out)),
+        Warmup::Time(at_least) => {
+            let start = Instant::now();
+            loop {
+                model.predict_into(x, out);
+                if start.elapsed() >= at_least {
+                    break;
+                }
+            }
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::compare::{build_all, compare};
 use super::env::{load_average, Environment};
 use super::results::{Cell, Settings, SweepResults};
-use super::run::{warm_up, Repeats, WARM_UP};
+use super::run::{warm_up, Repeats, Warmup};
 use crate::atomic::refuse_overwriting_inputs;
 use crate::data::synth::study_data;
 use crate::error::{Error, Result};
@@ -40,6 +40,8 @@ pub struct SweepJob {
     pub models_dir: PathBuf,
     pub backends: Vec<BackendKind>,
     pub rows: Vec<usize>,
+    /// Passes over each model's rows before its first cell is timed.
+    pub warmup: Warmup,
     /// Minimum measured seconds per cell...
     pub min_time: f64,
     /// ...but at most this many runs.
@@ -176,7 +178,7 @@ pub fn sweep(
             model.as_ref(),
             x_all.view(),
             &mut vec![0i64; x_all.nrows()],
-            WARM_UP,
+            job.warmup,
         );
         let setup = BackendSetup {
             threads,
