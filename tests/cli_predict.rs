@@ -288,3 +288,29 @@ fn warmup_is_a_duration_or_a_number_of_passes() {
         "--warmup",
     );
 }
+
+#[test]
+fn piped_output_carries_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ensure_default_model(d, "nb");
+    let out = Command::new(env!("CARGO_BIN_EXE_cpuwall"))
+        .args(["predict", "--model", "nb", "--rows", "100", "--repeat", "1"])
+        .args(["--min-time", "1ms", "--warmup", "0"])
+        .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR")
+        .current_dir(d)
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("predictions identical across backends: yes"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\x1b') && !stderr(&out).contains('\x1b'),
+        "{text}"
+    );
+}

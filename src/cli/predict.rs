@@ -120,7 +120,10 @@ pub fn run(a: PredictArgs) -> Result<()> {
             "{}",
             serde_json::to_string_pretty(&report::predict::json(&outcome)).expect("json")
         ),
-        Format::Table => print!("{}", report::predict::table(&outcome)),
+        Format::Table => print!(
+            "{}",
+            report::predict::table_styled(&outcome, &report::style::Style::stdout())
+        ),
     }
     if !outcome.identical() {
         return Err(Error::Runtime(

@@ -143,12 +143,17 @@ pub fn run(a: SweepArgs) -> Result<()> {
             )
         })?;
     }
-    println!(
+    let summary = format!(
         "{} cells in {:.1} s (noise: a typical repeat is {:.1}% slower than the best) -> {}",
         results.cells.len(),
         results.elapsed_seconds,
         results.noise * 100.0,
         job.out.display()
+    );
+    let style = crate::report::style::Style::stdout();
+    println!(
+        "{}",
+        style.paint(&summary, crate::report::style::Tone::Bold)
     );
     Ok(())
 }

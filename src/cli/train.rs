@@ -126,8 +126,9 @@ fn print_trained(
     threads: usize,
 ) -> Result<()> {
     let report = training::write(trained, data_line, a.cv, threads, &a.out)?;
+    let style = crate::report::style::Style::stderr();
     for line in training::warnings(trained) {
-        eprintln!("{line}");
+        eprintln!("{}", style.paint(&line, crate::report::style::Tone::Bad));
     }
     match a.format {
         Format::Json => println!(

@@ -15,6 +15,7 @@ pub mod mpi;
 pub mod predict;
 pub mod progress;
 pub mod serving;
+pub mod style;
 pub mod svg;
 pub mod sweep;
 pub mod table;

@@ -45,6 +45,11 @@ pub fn json(o: &PredictOutcome) -> serde_json::Value {
 /// The terminal table: a title line, one row per backend (plus a cold row
 /// for a process pool), and whether the backends agreed.
 pub fn table(o: &PredictOutcome) -> String {
+    table_styled(o, &super::style::Style::PLAIN)
+}
+
+/// [`table`] with its verdict coloured by `style` (a terminal's).
+pub fn table_styled(o: &PredictOutcome, style: &super::style::Style) -> String {
     let mut s = format!(
         "{} ({}) on {}\n",
         o.model_path.display(),
@@ -103,7 +108,7 @@ pub fn table(o: &PredictOutcome) -> String {
             ));
         }
     }
-    let verdict = if o.identical() { "yes" } else { "NO" };
+    let verdict = style.verdict(o.identical(), if o.identical() { "yes" } else { "NO" });
     match o.backends.as_slice() {
         // Direct alone is the reference: there is nothing to compare.
         [only] if only.kind == crate::exec::BackendKind::Direct => {}
