@@ -69,6 +69,11 @@ fn a_small_sweep_becomes_a_report_with_tables_crossovers_and_three_plots() {
         "{md}"
     );
     assert!(md.contains("scikit-learn wall"), "{md}");
+    assert!(
+        md.lines()
+            .any(|l| l.starts_with("- **nb: ") && l.contains(" than scikit-learn at ")),
+        "{md}"
+    );
     // Ratios to three significant figures, ">1000×" above, and a note on
     // what such ratios measure.
     assert!(
@@ -178,6 +183,12 @@ fn the_report_shows_the_results_files_numbers() {
     let out = run_in(d, &["report", "fixed.json", "-o", "r.md"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let md = std::fs::read_to_string(d.join("r.md")).unwrap();
+    // The report opens with one verdict per model, before the environment.
+    assert!(
+        md.contains("## Verdicts\n\n- **lr: threads from 1e6 rows (2.00× at 1e6)**\n"),
+        "{md}"
+    );
+    assert!(md.find("## Verdicts") < md.find("## Environment"), "{md}");
     assert!(md.contains("| CPU | Test CPU 9000 |"), "{md}");
     // Median (5 samples: too few for a 95% CI, so flagged ~), CI, runs,
     // CPU per call = CPU/wall x median wall.

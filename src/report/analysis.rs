@@ -84,6 +84,77 @@ pub fn crossover_lines(cells: &[Cell], model: &str) -> Vec<String> {
         .collect()
 }
 
+/// One line a reader can act on, for one model: from which size each
+/// parallel backend pays (and by how much at the largest size), and how
+/// cpuwall compares with scikit-learn (`base`) at the largest size both
+/// measured up to 1e6 rows. "nb: threads from 1e4 rows (1.52× at 1e7);
+/// processes never pay; 55.3× faster than scikit-learn at 1e6 rows".
+pub fn verdict(cells: &[Cell], model: &str, base: &[BaselineCell]) -> String {
+    let sizes = sizes(cells, model);
+    let Some(&largest) = sizes.last() else {
+        return format!("{model}: no cells");
+    };
+    let mut parts = Vec::new();
+    for b in ["threads", "processes"] {
+        if wall(cells, model, b, largest).is_none() {
+            continue;
+        }
+        let from = crossover_rows(&sizes, |r| {
+            Some((wall(cells, model, b, r)?, wall(cells, model, "direct", r)?))
+        });
+        let gain = || {
+            let (w, d) = (
+                wall(cells, model, b, largest)?,
+                wall(cells, model, "direct", largest)?,
+            );
+            Some(crate::units::times(d / w))
+        };
+        parts.push(match (from, gain()) {
+            (Some(r), Some(g)) => format!(
+                "{b} from {} rows ({g} at {})",
+                format_count(r),
+                format_count(largest)
+            ),
+            _ => format!("{b} never pay (up to {} rows)", format_count(largest)),
+        });
+    }
+    // cpuwall's fastest local backend against scikit-learn's fastest.
+    let fastest = |r: u64, walls: &dyn Fn(&str) -> Option<f64>| {
+        ["direct", "threads", "processes", "auto"]
+            .iter()
+            .filter_map(|b| walls(b))
+            .min_by(f64::total_cmp)
+            .map(|w| (r, w))
+    };
+    let versus = sizes
+        .iter()
+        .rev()
+        .filter(|&&r| r <= 1_000_000)
+        .find_map(|&r| {
+            let (_, ours) = fastest(r, &|b| wall(cells, model, b, r))?;
+            let (_, theirs) = fastest(r, &|b| {
+                Some(baseline::find(base, model, b, r)?.wall_seconds)
+            })?;
+            Some((r, theirs / ours))
+        });
+    if let Some((r, ratio)) = versus {
+        parts.push(if ratio >= 1.0 {
+            format!(
+                "{} faster than scikit-learn at {} rows",
+                crate::units::times(ratio),
+                format_count(r)
+            )
+        } else {
+            format!(
+                "{} slower than scikit-learn at {} rows",
+                crate::units::times(1.0 / ratio),
+                format_count(r)
+            )
+        });
+    }
+    format!("{model}: {}", parts.join("; "))
+}
+
 /// Findings for one model, each a sentence computed from the cells.
 pub fn findings(cells: &[Cell], model: &str, base: &[BaselineCell]) -> Vec<String> {
     let mut out = Vec::new();

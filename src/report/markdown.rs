@@ -1,7 +1,7 @@
 //! The sweep report in markdown: environment, findings, crossovers, one
 //! table per model in the study's shape, links to the SVG plots.
 
-use super::analysis::{backends, crossover_lines, findings, models, sizes};
+use super::analysis::{backends, crossover_lines, findings, models, sizes, verdict};
 use super::baseline;
 use super::export::{Doc, Exporter};
 use crate::data::count::format_count;
@@ -28,6 +28,17 @@ impl Exporter for Markdown {
         if !doc.complete() {
             s.push_str("**INCOMPLETE:** a sweep was interrupted; only the cells it finished are shown.\n\n");
         }
+        s.push_str("## Verdicts\n\n");
+        for m in models(&doc.cells) {
+            s.push_str(&format!(
+                "- **{}**\n",
+                verdict(&doc.cells, &m, &doc.baseline)
+            ));
+        }
+        s.push_str(&format!(
+            "\n(\"pays\": beats direct by {}% or more at that size and every larger one; the details, every cell and the plots follow.)\n\n",
+            ((1.0 - crate::exec::auto::BEAT_MARGIN) * 100.0).round()
+        ));
         s.push_str("## Environment\n\n| | |\n|---|---|\n");
         for r in &doc.results {
             let e = &r.environment;
