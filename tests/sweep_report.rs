@@ -118,6 +118,53 @@ fn a_small_sweep_becomes_a_report_with_tables_crossovers_and_three_plots() {
                 "{series:?}"
             );
         }
+        // A backend has one colour; scikit-learn's run of it is dashed.
+        let text = std::fs::read_to_string(&svg).unwrap();
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let line = |name: &str| {
+            doc.descendants()
+                .find(|n| n.has_tag_name("polyline") && n.attribute("data-series") == Some(name))
+                .map(|n| {
+                    (
+                        n.attribute("stroke").unwrap().to_string(),
+                        n.attribute("stroke-dasharray").is_some(),
+                    )
+                })
+        };
+        let sk = if kind == "speedup" {
+            "threads"
+        } else {
+            "direct"
+        };
+        let (ours, theirs) = (
+            line(&format!("cpuwall {sk}")),
+            line(&format!("scikit-learn {sk}")),
+        );
+        let (ours, theirs) = (ours.unwrap(), theirs.expect("scikit-learn series"));
+        assert_eq!(ours.0, theirs.0, "{kind}: {sk} colours");
+        assert!(
+            !ours.1 && theirs.1,
+            "{kind}: scikit-learn dashed, cpuwall solid"
+        );
+        // Reference lines: one core and all cores; direct and the ideal.
+        let refs: Vec<&str> = doc
+            .descendants()
+            .filter_map(|n| n.attribute("data-reference"))
+            .collect();
+        match kind {
+            "cpu" => assert!(
+                refs.contains(&"1 core") && refs.iter().any(|r| r.ends_with(" cores")),
+                "{refs:?}"
+            ),
+            "speedup" => assert!(
+                refs.contains(&"direct (1×)") && refs.iter().any(|r| r.starts_with("ideal (")),
+                "{refs:?}"
+            ),
+            _ => assert!(
+                text.contains(" ms<") || text.contains(" µs<"),
+                "time ticks in units"
+            ),
+        }
     }
 }
 

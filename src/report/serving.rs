@@ -173,6 +173,8 @@ pub fn render(
                     name: r.label.clone(),
                     points,
                     dashed: false,
+                    color: None,
+                    square: false,
                 }
             })
             .collect();

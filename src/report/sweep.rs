@@ -5,24 +5,31 @@ use std::path::{Path, PathBuf};
 use super::analysis::{backends, models, sizes};
 use super::baseline::BaselineCell;
 use super::export::{for_extension, Doc};
-use super::svg::{line_chart, Series};
+use super::svg::{chart, Reference, Series, YAxis};
 use crate::atomic::{refuse_overwriting_inputs, write_set};
 use crate::error::{Error, Result};
 use crate::measure::results::{Cell, SweepResults};
 
 /// The three plots of one model: wall time, CPU/wall, speedup vs rows.
-pub fn plots_for(cells: &[Cell], model: &str, base: &[BaselineCell]) -> [String; 3] {
+/// A backend has one colour everywhere, scikit-learn's run of it the same
+/// colour dashed; `threads` is the thread count the sweep ran with (the
+/// ideal speedup and the N-core line).
+pub fn plots_for(
+    cells: &[Cell],
+    model: &str,
+    base: &[BaselineCell],
+    threads: usize,
+) -> [String; 3] {
     let series = |f: &dyn Fn(&Cell) -> Option<f64>| -> Vec<Series> {
         backends(cells, model)
             .into_iter()
-            .map(|b| Series {
-                points: cells
+            .map(|b| {
+                let points = cells
                     .iter()
                     .filter(|c| c.model == model && c.backend == b)
                     .filter_map(|c| Some((c.rows as f64, f(c)?)))
-                    .collect(),
-                name: format!("cpuwall {b}"),
-                dashed: false,
+                    .collect();
+                Series::for_backend(format!("cpuwall {b}"), &b, points, false)
             })
             .collect()
     };
@@ -31,14 +38,13 @@ pub fn plots_for(cells: &[Cell], model: &str, base: &[BaselineCell]) -> [String;
     let base_series = |f: &dyn Fn(&BaselineCell) -> Option<f64>| -> Vec<Series> {
         super::baseline::backends(base, model)
             .into_iter()
-            .map(|b| Series {
-                name: super::baseline::label(&b),
-                points: base
+            .map(|b| {
+                let points = base
                     .iter()
                     .filter(|c| c.model == model && c.backend == b)
                     .filter_map(|c| Some((c.rows as f64, f(c)?)))
-                    .collect(),
-                dashed: true,
+                    .collect();
+                Series::for_backend(super::baseline::label(&b), &b, points, true)
             })
             .filter(|s| !s.points.is_empty())
             .collect()
@@ -49,28 +55,62 @@ pub fn plots_for(cells: &[Cell], model: &str, base: &[BaselineCell]) -> [String;
     cpu.extend(base_series(&|c| {
         Some(c.cpu_incl_workers_seconds / c.wall_seconds)
     }));
-    let speed = series(&|c| c.speedup_vs_direct);
+    let mut speed = series(&|c| c.speedup_vs_direct);
+    // scikit-learn's own speedup: its backend's wall over its direct's.
+    speed.extend(base_series(&|c| {
+        let direct = base
+            .iter()
+            .find(|d| d.model == model && d.backend == "direct" && d.rows == c.rows)?;
+        ["threads", "processes"]
+            .contains(&c.backend.as_str())
+            .then(|| direct.wall_seconds / c.wall_seconds)
+    }));
+    let n = threads.max(1) as f64;
+    let cores = |what: &str| {
+        vec![
+            Reference {
+                y: 1.0,
+                label: format!("1 {what}"),
+            },
+            Reference {
+                y: n,
+                label: format!("{threads} {what}s"),
+            },
+        ]
+    };
     [
-        line_chart(
+        chart(
             &format!("{model}: wall time per predict call"),
             "rows per call",
-            "wall seconds (median)",
+            "wall time (median)",
             &wall,
-            true,
+            YAxis::Seconds,
+            &[],
         ),
-        line_chart(
+        chart(
             &format!("{model}: CPU / wall (workers counted)"),
             "rows per call",
             "CPU seconds / wall seconds",
             &cpu,
-            false,
+            YAxis::Linear,
+            &cores("core"),
         ),
-        line_chart(
+        chart(
             &format!("{model}: speedup vs direct"),
             "rows per call",
             "direct wall / backend wall",
             &speed,
-            true,
+            YAxis::Linear,
+            &[
+                Reference {
+                    y: 1.0,
+                    label: "direct (1×)".into(),
+                },
+                Reference {
+                    y: n,
+                    label: format!("ideal ({threads} threads)"),
+                },
+            ],
         ),
     ]
 }
@@ -150,7 +190,12 @@ pub fn render(
             if sizes(&cells, &m).is_empty() {
                 continue;
             }
-            let svgs = plots_for(&cells, &m, base);
+            let threads = results
+                .iter()
+                .map(|r| r.settings.threads)
+                .max()
+                .unwrap_or(1);
+            let svgs = plots_for(&cells, &m, base, threads);
             let names = ["wall", "cpu", "speedup"].map(|k| format!("{stem}-{m}-{k}.svg"));
             for (svg, name) in svgs.into_iter().zip(&names) {
                 files.push((dir.join(name), svg.into_bytes()));
