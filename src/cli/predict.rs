@@ -114,7 +114,9 @@ pub fn run(a: PredictArgs) -> Result<()> {
         }
         return predict_mpi(&a);
     }
-    let outcome = predict(&a.job(backends)?, &|line| eprintln!("{line}"))?;
+    let outcome = predict(&a.job(backends)?, &|line| eprintln!("{line}"), &|secs| {
+        report::progress::timed_bar(secs, "predict")
+    })?;
     match a.format {
         Format::Json => println!(
             "{}",

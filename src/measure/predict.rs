@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::compare::{build_all, compare, Compared};
-use super::run::{warm_up, Repeats, Warmup};
+use super::run::{warm_up, Repeats, Warmup, MIN_SAMPLES};
 use crate::atomic::refuse_overwriting_inputs;
 use crate::data::columns::{default_names, match_names};
 use crate::data::source::RowSource;
@@ -67,7 +67,15 @@ impl PredictOutcome {
 /// Run `job`; `notify` hears lines for people (a default model trained).
 /// Backends that disagree with direct are reported, not an error here: the
 /// caller prints the table first, then fails.
-pub fn predict(job: &PredictJob, notify: &dyn Fn(&str)) -> Result<PredictOutcome> {
+/// A job's start, with its estimated length in seconds: what the caller
+/// shows meanwhile (a progress bar), held until the job ends.
+pub type OnTiming<'a> = &'a dyn Fn(f64) -> Option<Box<dyn std::any::Any>>;
+
+pub fn predict(
+    job: &PredictJob,
+    notify: &dyn Fn(&str),
+    on_timing: OnTiming,
+) -> Result<PredictOutcome> {
     if job.workers == Some(0) || job.threads == Some(0) {
         return Err(Error::usage("--workers and --threads must be at least 1"));
     }
@@ -137,7 +145,13 @@ pub fn predict(job: &PredictJob, notify: &dyn Fn(&str)) -> Result<PredictOutcome
     let (x, data) = job.source.load(job.rows, &names, copies, notify)?;
     let repeats = Repeats::timed(job.min_time, job.repeat, 1000);
     let mut reference = vec![0i64; x.nrows()];
+    let first = std::time::Instant::now();
     model.predict_into(x.view(), &mut reference);
+    let pass = first.elapsed().as_secs_f64();
+    // Each backend: settling (up to 0.1 s and a call), then at least
+    // min_time and MIN_SAMPLES calls.
+    let per_backend = 0.1 + pass + job.min_time.max(MIN_SAMPLES as f64 * pass);
+    let _bar = on_timing(job.backends.len() as f64 * per_backend);
     warm_up(model.as_ref(), x.view(), &mut reference, job.warmup);
     let setup = BackendSetup {
         model: model.clone(),

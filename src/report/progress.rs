@@ -14,3 +14,40 @@ pub fn progress_bar(len: u64, template: &str) -> Option<indicatif::ProgressBar> 
         pb
     })
 }
+
+/// A bar that moves with the clock toward an estimate of a job's length,
+/// for jobs with no natural steps (timing backends in interleaved rounds):
+/// on stderr, only on a terminal and only when the estimate is over
+/// [`TIMED_BAR_FROM`] seconds. It stops at 99% until dropped (the estimate
+/// is only that); dropping it clears it.
+pub fn timed_bar(estimate_seconds: f64, label: &str) -> Option<Box<dyn std::any::Any>> {
+    if estimate_seconds.is_nan() || estimate_seconds < TIMED_BAR_FROM {
+        return None;
+    }
+    let total_ms = (estimate_seconds * 1e3) as u64;
+    let pb = progress_bar(
+        total_ms,
+        "{prefix} [{bar:30}] {elapsed_precise} of about {msg}",
+    )?;
+    pb.set_prefix(label.to_string());
+    pb.set_message(crate::units::seconds(estimate_seconds));
+    let ticker = pb.clone();
+    let start = std::time::Instant::now();
+    std::thread::spawn(move || {
+        while !ticker.is_finished() {
+            let ms = start.elapsed().as_millis() as u64;
+            ticker.set_position(ms.min(total_ms * 99 / 100));
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    });
+    struct Clears(indicatif::ProgressBar);
+    impl Drop for Clears {
+        fn drop(&mut self) {
+            self.0.finish_and_clear();
+        }
+    }
+    Some(Box::new(Clears(pb)))
+}
+
+/// Jobs estimated shorter than this (seconds) show no bar.
+pub const TIMED_BAR_FROM: f64 = 2.0;
