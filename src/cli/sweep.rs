@@ -1,14 +1,9 @@
-use std::path::PathBuf;
-
 use clap::Args;
 
-use super::models_dir;
 use crate::atomic::write_atomic;
-use crate::data::count::{format_count, parallelism_arg, parse_batch_sizes, parse_seconds};
+use crate::data::count::format_count;
 use crate::error::Result;
-use crate::exec::parse_backend_list;
-use crate::measure::run::{warmup_arg, Warmup};
-use crate::measure::sweep::{sweep, SweepJob};
+use crate::measure::sweep::{sweep, SweepOptions};
 use crate::report::csv::cells_csv;
 use crate::report::progress::progress_bar;
 use crate::units;
@@ -18,65 +13,15 @@ use crate::units;
   cpuwall sweep --out results/sweep.json
   cpuwall sweep --models nb,rf --rows 10..1e6 --backends direct,threads --min-time 0.5s --out sweep.json")]
 pub struct SweepArgs {
-    /// Models to sweep, comma-separated (each file in --models-dir, trained if missing).
-    #[arg(long, default_value = "nb,lr,svc,rf")]
-    pub models: String,
-    /// Backends to measure, comma-separated: direct, threads, processes, auto.
-    #[arg(long, default_value = "direct,threads,processes,auto")]
-    pub backends: String,
-    /// Batch sizes: LOW..HIGH by decade (10..1e7) or a list (10,500,1e4).
-    #[arg(long, default_value = "10..1e7")]
-    pub rows: String,
-    /// Minimum measured time per cell (e.g. 0.2s, 200ms).
-    #[arg(long, default_value = "0.2s")]
-    pub min_time: String,
-    /// Passes over each model's rows before timing: a duration (300ms) or a number of passes (5).
-    #[arg(long, default_value = "300ms", value_parser = warmup_arg)]
-    pub warmup: Warmup,
-    /// At most this many timed samples per cell: caps --min-time for slow cells.
-    #[arg(long, default_value_t = 1000)]
-    pub max_repeats: usize,
-    /// Threads for the threads/auto backends (default: all cores).
-    #[arg(long, value_parser = parallelism_arg)]
-    pub threads: Option<usize>,
-    /// Worker processes for the processes backend (default: all cores).
-    #[arg(long, value_parser = parallelism_arg)]
-    pub workers: Option<usize>,
-    /// Seed of the synthetic rows.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u32,
-    /// Where nb/lr/svc/rf model files live (must exist; default: ./models, made on first use).
-    #[arg(long)]
-    pub models_dir: Option<PathBuf>,
-    /// Results file (JSON); written after every cell.
-    #[arg(long, default_value = "results/sweep.json")]
-    pub out: PathBuf,
+    #[command(flatten)]
+    pub sweep: SweepOptions,
     /// Also write the cells as CSV beside the JSON.
     #[arg(long)]
     pub csv: bool,
 }
 
-impl SweepArgs {
-    pub fn job(&self) -> Result<SweepJob> {
-        Ok(SweepJob {
-            models: crate::model::ModelKind::parse_list(&self.models)?,
-            models_dir: models_dir(&self.models_dir)?,
-            backends: parse_backend_list(&self.backends, "--backends")?,
-            rows: parse_batch_sizes(&self.rows)?,
-            min_time: parse_seconds(&self.min_time)?,
-            max_repeats: self.max_repeats,
-            warmup: self.warmup,
-            threads: self.threads,
-            workers: self.workers,
-            seed: self.seed,
-            out: self.out.clone(),
-            exe: None,
-        })
-    }
-}
-
 pub fn run(a: SweepArgs) -> Result<()> {
-    let job = a.job()?;
+    let job = a.sweep.job()?;
     // Only an `mpi` build can parse `--backends mpi`.
     #[cfg(feature = "mpi")]
     if job.backends.contains(&crate::exec::BackendKind::Mpi) {
@@ -160,7 +105,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
 
 /// `--backends mpi` under `mpirun`/`srun`: rank 0 prints and writes the results.
 #[cfg(feature = "mpi")]
-fn sweep_mpi(job: &SweepJob) -> Result<()> {
+fn sweep_mpi(job: &crate::measure::sweep::SweepJob) -> Result<()> {
     let results = crate::measure::mpi::sweep(job, &mut |r| {
         let c = r.cells.last().expect("a cell");
         eprintln!(

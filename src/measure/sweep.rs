@@ -11,8 +11,9 @@ use std::time::Instant;
 use super::compare::{build_all, compare};
 use super::env::{load_average, Environment};
 use super::results::{Cell, Settings, SweepResults};
-use super::run::{warm_up, Repeats, Warmup};
+use super::run::{warm_up, warmup_arg, Repeats, Warmup};
 use crate::atomic::refuse_overwriting_inputs;
+use crate::data::count::parallelism_arg;
 use crate::data::synth::study_data;
 use crate::error::{Error, Result};
 use crate::exec::build::{cores, current_exe, BackendSetup};
@@ -31,6 +32,63 @@ pub fn partial_path(out: &std::path::Path) -> PathBuf {
         None => format!("{stem}.partial"),
     };
     out.with_file_name(name)
+}
+
+/// `cpuwall sweep`'s measurement options (clap), flattened into the CLI.
+#[derive(Debug, clap::Args)]
+pub struct SweepOptions {
+    /// Models to sweep, comma-separated (each file in --models-dir, trained if missing).
+    #[arg(long, default_value = "nb,lr,svc,rf")]
+    pub models: String,
+    /// Backends to measure, comma-separated: direct, threads, processes, auto.
+    #[arg(long, default_value = "direct,threads,processes,auto")]
+    pub backends: String,
+    /// Batch sizes: LOW..HIGH by decade (10..1e7) or a list (10,500,1e4).
+    #[arg(long, default_value = "10..1e7")]
+    pub rows: String,
+    /// Minimum measured time per cell (e.g. 0.2s, 200ms).
+    #[arg(long, default_value = "0.2s")]
+    pub min_time: String,
+    /// Passes over each model's rows before timing: a duration (300ms) or a number of passes (5).
+    #[arg(long, default_value = "300ms", value_parser = warmup_arg)]
+    pub warmup: Warmup,
+    /// At most this many timed samples per cell: caps --min-time for slow cells.
+    #[arg(long, default_value_t = 1000)]
+    pub max_repeats: usize,
+    /// Threads for the threads/auto backends (default: all cores).
+    #[arg(long, value_parser = parallelism_arg)]
+    pub threads: Option<usize>,
+    /// Worker processes for the processes backend (default: all cores).
+    #[arg(long, value_parser = parallelism_arg)]
+    pub workers: Option<usize>,
+    /// Seed of the synthetic rows.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u32,
+    /// Where nb/lr/svc/rf model files live (must exist; default: ./models, made on first use).
+    #[arg(long)]
+    pub models_dir: Option<PathBuf>,
+    /// Results file (JSON); written after every cell.
+    #[arg(long, default_value = "results/sweep.json")]
+    pub out: PathBuf,
+}
+
+impl SweepOptions {
+    pub fn job(&self) -> Result<SweepJob> {
+        Ok(SweepJob {
+            models: crate::model::ModelKind::parse_list(&self.models)?,
+            models_dir: crate::tune::train::models_dir(&self.models_dir)?,
+            backends: crate::exec::parse_backend_list(&self.backends, "--backends")?,
+            rows: crate::data::count::parse_batch_sizes(&self.rows)?,
+            min_time: crate::data::count::parse_seconds(&self.min_time)?,
+            max_repeats: self.max_repeats,
+            warmup: self.warmup,
+            threads: self.threads,
+            workers: self.workers,
+            seed: self.seed,
+            out: self.out.clone(),
+            exe: None,
+        })
+    }
 }
 
 /// What to sweep and where to write it.
