@@ -794,6 +794,26 @@ mod tests {
     }
 
     #[test]
+    fn problems_too_wide_for_an_explicit_hessian_converge_too() {
+        // More than GRAM_MAX_WIDTH features: coordinate descent over the
+        // data's columns instead of the Hessian.
+        let (n, d) = (60, GRAM_MAX_WIDTH + 8);
+        let (x, classes) = ill_conditioned(7, n, d);
+        let binary: Vec<f64> = classes.iter().map(|&c| (c == 2) as u8 as f64).collect();
+        let signs: Vec<f64> = binary.iter().map(|b| 2.0 * b - 1.0).collect();
+        for (loss, weights) in [
+            (Loss::Logistic(&binary), (0.02, 0.0)),
+            (Loss::SquaredHinge(&signs), (0.0, 0.05)),
+        ] {
+            let p = Problem::new(&x, n, d, loss, weights, false);
+            let (w, info) = minimize(&p, 1000, 1e-4);
+            let at_zero = p.optimality(&vec![0.0; w.len()]);
+            assert!(info.converged, "{info}");
+            assert!(p.optimality(&w) <= 1e-4 * at_zero);
+        }
+    }
+
+    #[test]
     fn the_measure_is_zero_only_at_the_optimum() {
         // One feature, two rows: the l2 logistic optimum is symmetric.
         let x = [1.0, -1.0];
