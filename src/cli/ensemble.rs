@@ -14,7 +14,7 @@ use crate::ensemble::StrategyKind;
 use crate::error::{Error, Result};
 use crate::measure::ensemble::{bench, BenchJob, StudyResults};
 use crate::report::ensemble as out;
-use crate::report::progress::progress_bar;
+use crate::report::progress::{progress_bar, Steps};
 
 #[derive(Debug, Subcommand)]
 pub enum EnsembleCommand {
@@ -181,11 +181,16 @@ pub fn run(a: EnsembleArgs) -> Result<()> {
                 refuse_overwriting_inputs(&[("--out", out)], &[("--data", data)])?;
             }
             let quiet = b.format == Format::Json;
+            let steps = Steps::new(
+                (job.strategies.len() * job.batch_sizes.len()) as u64,
+                "cells",
+            );
             let results = bench(&job, &notify, |c| {
                 if !quiet {
-                    eprintln!("{}", out::cell_line(c));
+                    steps.step(&out::cell_line(c));
                 }
             })?;
+            drop(steps);
             if let Some(path) = &b.out {
                 results.save(path)?;
             }

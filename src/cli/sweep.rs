@@ -5,7 +5,7 @@ use crate::data::count::format_count;
 use crate::error::Result;
 use crate::measure::sweep::{sweep, SweepOptions};
 use crate::report::csv::cells_csv;
-use crate::report::progress::progress_bar;
+use crate::report::progress::Steps;
 use crate::units;
 
 #[derive(Debug, Args)]
@@ -39,10 +39,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
     }
     let total = job.cells() as u64;
     let stop = crate::interrupt::install();
-    let bar = progress_bar(
-        total,
-        "[{bar:30}] {pos}/{len} cells {elapsed_precise} eta {eta} {msg}",
-    );
+    let steps = Steps::new(total, "cells");
     // The CSV follows the JSON: partial while running, renamed when complete.
     let csv = a.csv.then(|| job.partial_path().with_extension("csv"));
     let results = sweep(&job, stop, &|line| eprintln!("{line}"), &mut |r| {
@@ -58,18 +55,10 @@ pub fn run(a: SweepArgs) -> Result<()> {
             units::seconds(c.wall_seconds.median),
             c.speedup_vs_direct.map_or("-".into(), crate::units::times)
         );
-        match &bar {
-            Some(pb) => {
-                pb.inc(1);
-                pb.set_message(line);
-            }
-            None => eprintln!("[{}/{total}] {line}", r.cells.len()),
-        }
+        steps.step(&line);
         Ok(())
     })?;
-    if let Some(pb) = &bar {
-        pb.finish_and_clear();
-    }
+    drop(steps);
     if !results.complete {
         eprintln!(
             "interrupted: {} of {total} cells kept in {} (marked incomplete; {} was not changed)",

@@ -51,3 +51,44 @@ pub fn timed_bar(estimate_seconds: f64, label: &str) -> Option<Box<dyn std::any:
 
 /// Jobs estimated shorter than this (seconds) show no bar.
 pub const TIMED_BAR_FROM: f64 = 2.0;
+
+/// Progress over counted steps, each with a line for people: a bar whose
+/// message is the last line on a terminal, `[k/n] line` on stderr
+/// otherwise. Cleared when dropped.
+pub struct Steps {
+    bar: Option<indicatif::ProgressBar>,
+    total: u64,
+    done: std::cell::Cell<u64>,
+}
+
+impl Steps {
+    pub fn new(total: u64, unit: &str) -> Self {
+        let template =
+            format!("[{{bar:30}}] {{pos}}/{{len}} {unit} {{elapsed_precise}} eta {{eta}} {{msg}}");
+        Steps {
+            bar: progress_bar(total, &template),
+            total,
+            done: std::cell::Cell::new(0),
+        }
+    }
+
+    /// One step done; `line` says what it was.
+    pub fn step(&self, line: &str) {
+        self.done.set(self.done.get() + 1);
+        match &self.bar {
+            Some(pb) => {
+                pb.inc(1);
+                pb.set_message(line.to_string());
+            }
+            None => eprintln!("[{}/{}] {line}", self.done.get(), self.total),
+        }
+    }
+}
+
+impl Drop for Steps {
+    fn drop(&mut self) {
+        if let Some(pb) = &self.bar {
+            pb.finish_and_clear();
+        }
+    }
+}
