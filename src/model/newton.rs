@@ -25,7 +25,8 @@ use ndarray::{Array2, ArrayView1, Axis};
 
 use super::linear::FitInfo;
 
-/// The data term.
+/// The data term (borrowed targets: cheap to copy).
+#[derive(Clone, Copy)]
 pub enum Loss<'a> {
     /// Binary logistic loss; targets 0 or 1.
     Logistic(&'a [f64]),
@@ -449,19 +450,11 @@ pub fn minimize(stated: &Problem, max_iter: usize, tol: f64) -> (Vec<f64>, FitIn
         .enumerate()
         .map(|(i, v)| v / units[i % d.max(1)])
         .collect();
-    let loss = match &stated.loss {
-        Loss::Logistic(t) => Loss::Logistic(t),
-        Loss::SquaredHinge(y) => Loss::SquaredHinge(y),
-        Loss::Multinomial { y, classes } => Loss::Multinomial {
-            y,
-            classes: *classes,
-        },
-    };
     let mut problem = Problem::new(
         &scaled_x,
         n,
         d,
-        loss,
+        stated.loss,
         (stated.l1, stated.l2),
         stated.penalize_intercept,
     );
