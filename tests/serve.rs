@@ -631,7 +631,7 @@ fn load_counts_answers_errors_and_the_servers_batches() {
         "--format",
         "json",
     ]);
-    assert_eq!(r["schema"], "cpuwall-load");
+    assert_eq!(r["format"], "cpuwall-load");
     assert_eq!(r["requests"], 400, "{r}");
     assert_eq!(r["ok"], 400);
     assert_eq!(r["errors"], json!({}));

@@ -192,6 +192,7 @@ fn cell(backend: &str, rows: u64, wall: f64, direct: f64) -> Cell {
         speedup_vs_direct: Some(direct / wall),
         identical_to_direct: true,
         parallelism: 2,
+        raw: Default::default(),
     }
 }
 
@@ -261,7 +262,9 @@ fn the_report_shows_the_results_files_numbers() {
 fn bad_results_and_bad_sweep_arguments_get_one_line_and_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    fixed_results(2).save(&d.join("newer.json")).unwrap();
+    fixed_results(cpuwall::measure::schema::VERSION + 1)
+        .save(&d.join("newer.json"))
+        .unwrap();
     fixed_results(0).save(&d.join("older.json")).unwrap();
     std::fs::write(
         d.join("broken.json"),
@@ -277,7 +280,7 @@ fn bad_results_and_bad_sweep_arguments_get_one_line_and_exit_code_2() {
     assert_fails(
         &run_in(d, &["report", "older.json"]),
         2,
-        "older than this cpuwall reads",
+        "has no valid schema \"version\"",
     );
     assert_fails(
         &run_in(d, &["report", "broken.json"]),

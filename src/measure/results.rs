@@ -11,8 +11,8 @@ use super::stats::{is_shaky, speedup, Spread};
 use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
 
-pub const FORMAT: &str = "cpuwall-sweep";
-pub const VERSION: u32 = 1;
+pub const FORMAT: &str = super::schema::SWEEP;
+pub const VERSION: u32 = super::schema::VERSION;
 /// The largest results file `report` reads (a sweep's is a few hundred KB).
 pub const MAX_FILE_BYTES: u64 = 256 << 20;
 
@@ -48,6 +48,9 @@ pub struct Cell {
     /// Most threads and processes that did part of one call (0: not known).
     #[serde(default)]
     pub parallelism: usize,
+    /// Every timed sample (schema version 2; absent before).
+    #[serde(default, skip_serializing_if = "super::run::RawSamples::is_empty")]
+    pub raw: super::run::RawSamples,
 }
 
 impl Cell {
@@ -82,6 +85,7 @@ impl Cell {
             speedup_vs_direct: direct_wall.map(|d| speedup(d, m.wall_seconds.median)),
             identical_to_direct,
             parallelism: m.parallelism,
+            raw: m.raw.clone(),
         }
     }
 
@@ -155,10 +159,12 @@ impl SweepResults {
         };
     }
 
+    /// Written compact (a sweep holds tens of thousands of raw samples;
+    /// `jq .` or `cpuwall report` is for reading it).
     pub fn save(&self, path: &Path) -> Result<()> {
         write_atomic(
             path,
-            serde_json::to_string_pretty(self).expect("json").as_bytes(),
+            (serde_json::to_string(self).expect("json") + "\n").as_bytes(),
         )
     }
 
@@ -182,25 +188,14 @@ impl SweepResults {
                 format!("corrupted results file (not valid JSON: {e}); re-run the sweep"),
             )
         })?;
-        if v.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
-            return Err(Error::data(
-                path,
-                "not a cpuwall sweep results file (no \"format\": \"cpuwall-sweep\")",
-            ));
-        }
-        let version = v.get("version").and_then(|n| n.as_u64()).unwrap_or(0) as u32;
-        if version > VERSION {
-            return Err(Error::data(
-                path,
-                format!("results format version {version} is newer than this cpuwall reads ({VERSION}); upgrade cpuwall"),
-            ));
-        }
-        if version < VERSION {
-            return Err(Error::data(
-                path,
-                format!("results format version {version} is older than this cpuwall reads ({VERSION}); re-run the sweep"),
-            ));
-        }
+        // Version 1 files lack only the raw samples: still read.
+        super::schema::check(
+            path,
+            &v,
+            FORMAT,
+            "cpuwall sweep results file",
+            "write one with `cpuwall sweep --out`",
+        )?;
         let results: SweepResults = serde_json::from_value(v).map_err(|e| {
             Error::data(
                 path,

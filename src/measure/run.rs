@@ -71,6 +71,63 @@ pub struct Measured {
     /// Most threads and processes that did part of one call (0: not known).
     #[serde(default)]
     pub parallelism: usize,
+    /// Every timed sample as the clocks read it (absent in files written
+    /// before schema version 2).
+    #[serde(default, skip_serializing_if = "RawSamples::is_empty")]
+    pub raw: RawSamples,
+}
+
+/// The timed samples of one measurement, in the order they ran, as the
+/// clocks read them: sample `i` timed `calls[i]` calls back to back, which
+/// took `wall_ns[i]` nanoseconds of wall time and `cpu_ns[i]` of CPU (this
+/// process's working threads plus worker processes; `worker_cpu_ns[i]` of it
+/// reported by workers). Totals over the sample's calls, in integer
+/// nanoseconds (the clocks' unit), so that nothing is rounded away and a
+/// sweep's thousands of samples stay compact; per call is total / calls.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RawSamples {
+    pub calls: Vec<usize>,
+    pub wall_ns: Vec<u64>,
+    pub cpu_ns: Vec<u64>,
+    pub worker_cpu_ns: Vec<u64>,
+}
+
+impl RawSamples {
+    pub fn of(usages: &[Usage]) -> Self {
+        let ns =
+            |per_call: f64, calls: usize| (per_call * calls as f64 * 1e9).round().max(0.0) as u64;
+        let calls = |u: &Usage| u.calls.max(1);
+        RawSamples {
+            calls: usages.iter().map(calls).collect(),
+            wall_ns: usages
+                .iter()
+                .map(|u| ns(u.wall_seconds, calls(u)))
+                .collect(),
+            cpu_ns: usages
+                .iter()
+                .map(|u| ns(u.cpu_seconds(), calls(u)))
+                .collect(),
+            worker_cpu_ns: usages
+                .iter()
+                .map(|u| ns(u.worker_cpu_seconds, calls(u)))
+                .collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.wall_ns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.wall_ns.is_empty()
+    }
+
+    /// Sample `i` per call: (calls, wall, cpu, worker cpu) seconds.
+    pub fn per_call(&self, i: usize) -> (usize, f64, f64, f64) {
+        let c = self.calls.get(i).copied().unwrap_or(1).max(1);
+        let s = |v: &[u64]| v.get(i).map_or(0.0, |&x| x as f64 / 1e9 / c as f64);
+        (c, s(&self.wall_ns), s(&self.cpu_ns), s(&self.worker_cpu_ns))
+    }
 }
 
 impl Measured {
@@ -101,6 +158,7 @@ impl Measured {
                 0.0
             },
             parallelism: usages.iter().map(|u| u.parallelism).max().unwrap_or(0),
+            raw: RawSamples::of(usages),
         }
     }
 

@@ -59,7 +59,7 @@ pub fn render(
     for r in results {
         by_model.entry(r.model.as_str()).or_default().push(r);
     }
-    let m = &results[0].machine;
+    let m = &results[0].environment;
     let mut md = String::new();
     md.push_str("# Serving: requests per second at a latency target\n\n");
     md.push_str(&format!(

@@ -113,14 +113,18 @@ impl LoadRun {
 /// The results file: one run, or the steps of `--find-max`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoadResults {
-    pub schema: String,
+    /// `cpuwall-load` (schema version 1 called this field `schema`).
+    #[serde(alias = "schema")]
+    pub format: String,
     pub version: u32,
     pub url: String,
     pub model: String,
     /// What the user called the server (the report's legend).
     pub label: String,
     pub cpuwall_version: String,
-    pub machine: crate::measure::env::Environment,
+    /// Version 1 called this field `machine`.
+    #[serde(alias = "machine")]
+    pub environment: crate::measure::env::Environment,
     /// The run (for `--find-max`, the best one that met the target, else the last).
     #[serde(flatten)]
     pub result: LoadRun,
@@ -136,8 +140,8 @@ pub struct FindMax {
     pub best_rps: Option<f64>,
 }
 
-pub const SCHEMA: &str = "cpuwall-load";
-pub const VERSION: u32 = 1;
+pub const SCHEMA: &str = crate::measure::schema::LOAD;
+pub const VERSION: u32 = crate::measure::schema::VERSION;
 
 /// A run passes `--find-max` when nothing failed, the server kept up with
 /// the offered rate, and p99 met the target.
@@ -768,13 +772,13 @@ pub fn measure_server(
         None => runs.last().cloned().expect("at least one run"),
     };
     Ok(LoadResults {
-        schema: SCHEMA.into(),
+        format: SCHEMA.into(),
         version: VERSION,
         url: config.url.clone(),
         model: config.model.clone(),
         label: label.into(),
         cpuwall_version: env!("CARGO_PKG_VERSION").into(),
-        machine,
+        environment: machine,
         result,
         runs,
         find_max: find,
@@ -804,12 +808,12 @@ impl LoadResults {
                 ),
             )
         })?;
-        if r.schema != SCHEMA || r.version > VERSION || r.runs.is_empty() {
+        if r.format != SCHEMA || r.version > VERSION || r.runs.is_empty() {
             return Err(Error::data(
                 path,
                 format!(
-                    "schema {} version {} with {} runs; this cpuwall reads {SCHEMA} version {VERSION} or older with at least one run",
-                    r.schema,
+                    "format {} version {} with {} runs; this cpuwall reads {SCHEMA} version {VERSION} or older with at least one run",
+                    r.format,
                     r.version,
                     r.runs.len()
                 ),
@@ -829,6 +833,8 @@ pub fn sniff(path: &std::path::Path) -> bool {
         .and_then(|mut f| f.read(&mut head))
         .unwrap_or(0);
     let text = String::from_utf8_lossy(&head[..n]);
-    text.contains(&format!("\"schema\": \"{SCHEMA}\""))
-        || text.contains(&format!("\"schema\":\"{SCHEMA}\""))
+    ["format", "schema"].iter().any(|k| {
+        text.contains(&format!("\"{k}\": \"{SCHEMA}\""))
+            || text.contains(&format!("\"{k}\":\"{SCHEMA}\""))
+    })
 }
