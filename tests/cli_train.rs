@@ -55,7 +55,7 @@ fn train_writes_models_report_and_json_summary() {
         assert_eq!(stored.header.kind.short(), m);
         assert_eq!(stored.header.n_features, 10);
     }
-    assert_eq!(v["lr"]["n_candidates"], 6);
+    assert_eq!(v["models"]["lr"]["n_candidates"], 6);
     let report = std::fs::read_to_string(dir.path().join("training-report.md")).unwrap();
     assert!(report.contains("| lr | C="), "{report}");
 }
@@ -233,8 +233,14 @@ fn csv_and_npy_training_data_are_both_read() {
     )))
     .unwrap();
     let b: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(a["nb"]["test_accuracy"], b["nb"]["test_accuracy"]);
-    assert_eq!(a["nb"]["cv_accuracy"], b["nb"]["cv_accuracy"]);
+    assert_eq!(
+        a["models"]["nb"]["test_accuracy"],
+        b["models"]["nb"]["test_accuracy"]
+    );
+    assert_eq!(
+        a["models"]["nb"]["cv_accuracy"],
+        b["models"]["nb"]["cv_accuracy"]
+    );
 }
 
 #[test]
@@ -262,8 +268,8 @@ fn a_grid_file_replaces_the_default_grid_and_bad_grids_are_refused() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(v["lr"]["n_candidates"], 4);
-    assert_eq!(v["lr"]["best_params"]["l1_ratio"], 0.3);
+    assert_eq!(v["models"]["lr"]["n_candidates"], 4);
+    assert_eq!(v["models"]["lr"]["best_params"]["l1_ratio"], 0.3);
 
     std::fs::write(&grid, r#"{"lr": {"C": "lots"}}"#).unwrap();
     let out = cpuwall(&[

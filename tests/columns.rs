@@ -181,7 +181,10 @@ fn a_test_file_is_matched_to_the_training_columns_by_name() {
         );
         assert_succeeds(&o);
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        (v["nb"]["test_accuracy"].as_f64().unwrap(), stderr(&o))
+        (
+            v["models"]["nb"]["test_accuracy"].as_f64().unwrap(),
+            stderr(&o),
+        )
     };
     let (plain, _) = accuracy("test.csv", "a");
     let (moved, notice) = accuracy("test-shuffled.csv", "b");

@@ -51,7 +51,7 @@ fn every_json_command_prints_only_json_on_stdout_in_a_fresh_directory() {
             "train", "--models", "lr", "--rows", "2000", "--grid", "lr.C=1", "--format", "json",
         ],
     );
-    assert!(v["lr"].is_object(), "{v}");
+    assert!(v["models"]["lr"].is_object(), "{v}");
     let v = json_only(d, &["inspect", "models/nb.cpuwall", "--format", "json"]);
     assert_eq!(v["kind"], "nb");
     // The ensemble commands train the default ensemble first.

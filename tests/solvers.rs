@@ -58,7 +58,7 @@ fn every_candidate_converges_and_scores_like_scikit_learn(name: &str) {
     let got = train(name, out.path(), &["--models", "lr,svc"]);
     let sk = json(set(name).join("sklearn.json"));
     for family in ["lr", "svc"] {
-        let m = &got[family];
+        let m = &got["models"][family];
         assert_eq!(m["converged"], true, "{name} {family}: chosen model");
         for c in m["candidates"].as_array().unwrap() {
             assert_eq!(c["unconverged_folds"], 0, "{name} {family} {}", c["params"]);
@@ -111,7 +111,7 @@ fn scale_standard_is_scikit_learns_pipeline_and_survives_the_model_file() {
             "standard",
         ],
     );
-    assert_eq!(got["lr"]["best_params"]["scale"], "standard");
+    assert_eq!(got["models"]["lr"]["best_params"]["scale"], "standard");
     // The model file records the scaling; prediction reads raw features.
     let model = out.path().join("lr.cpuwall");
     let o = cpuwall(&["inspect", model.to_str().unwrap()]);

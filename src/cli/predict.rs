@@ -17,7 +17,8 @@ use crate::report;
 #[command(after_help = "Examples:
   cpuwall predict --model nb --rows 1e6
   cpuwall predict --model models/forest.cpuwall --data rows.csv --out labels.csv --proba
-  cpuwall predict --model rf --rows 1e5 --backend direct,threads --format json")]
+  cpuwall predict --model rf --rows 1e5 --backend direct,threads --format json
+  cpuwall predict --model lr --export-json lr.json --export-csv lr-samples.csv")]
 pub struct PredictArgs {
     /// nb, lr, svc, rf (the file in --models-dir, trained if missing) or a model file path.
     #[arg(long)]
@@ -78,6 +79,8 @@ pub struct PredictArgs {
     /// table: for people; json: one JSON document on stdout (messages go to stderr).
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    #[command(flatten)]
+    pub export: report::exports::ExportArgs,
 }
 
 impl PredictArgs {
@@ -114,9 +117,23 @@ pub fn run(a: PredictArgs) -> Result<()> {
         }
         return predict_mpi(&a);
     }
-    let outcome = predict(&a.job(backends)?, &|line| eprintln!("{line}"), &|secs| {
+    let job = a.job(backends)?;
+    let model = crate::tune::train::model_file(&job.model, &job.models_dir);
+    let mut inputs = vec![("--model", model.as_path())];
+    if let Some(p) = &a.data {
+        inputs.push(("--data", p.as_path()));
+    }
+    let outputs: Vec<(&str, &std::path::Path)> =
+        a.out.iter().map(|p| ("--out", p.as_path())).collect();
+    a.export.check(&inputs, &outputs)?;
+    let outcome = predict(&job, &|line| eprintln!("{line}"), &|secs| {
         report::progress::timed_bar(secs, "predict")
     })?;
+    a.export.write(
+        || serde_json::to_string_pretty(&report::predict::json(&outcome)).expect("json"),
+        || report::predict::raw_csv(&outcome),
+        || report::predict::markdown(&outcome),
+    )?;
     match a.format {
         Format::Json => println!(
             "{}",

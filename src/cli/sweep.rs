@@ -11,13 +11,16 @@ use crate::units;
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   cpuwall sweep --out results/sweep.json
-  cpuwall sweep --models nb,rf --rows 10..1e6 --backends direct,threads --min-time 0.5s --out sweep.json")]
+  cpuwall sweep --models nb,rf --rows 10..1e6 --backends direct,threads --min-time 0.5s --out sweep.json
+  cpuwall sweep --models lr --rows 1e3..1e6 --export-csv samples.csv --export-markdown sweep.md")]
 pub struct SweepArgs {
     #[command(flatten)]
     pub sweep: SweepOptions,
     /// Also write the cells as CSV beside the JSON.
     #[arg(long)]
     pub csv: bool,
+    #[command(flatten)]
+    pub export: crate::report::exports::ExportArgs,
 }
 
 pub fn run(a: SweepArgs) -> Result<()> {
@@ -37,6 +40,16 @@ pub fn run(a: SweepArgs) -> Result<()> {
         }
         return sweep_mpi(&job);
     }
+    let partial = job.partial_path();
+    let mut outputs = vec![
+        ("--out", job.out.as_path()),
+        ("--out (while running)", partial.as_path()),
+    ];
+    let csv_path = job.out.with_extension("csv");
+    if a.csv {
+        outputs.push(("--csv", csv_path.as_path()));
+    }
+    a.export.check(&[], &outputs)?;
     let total = job.cells() as u64;
     let stop = crate::interrupt::install();
     let steps = Steps::new(total, "cells");
@@ -77,6 +90,11 @@ pub fn run(a: SweepArgs) -> Result<()> {
             )
         })?;
     }
+    a.export.write(
+        || serde_json::to_string(&results).expect("json"),
+        || crate::report::sweep::raw_csv(&results.cells),
+        || crate::report::sweep::markdown_without_plots(&job.out, &results),
+    )?;
     let summary = format!(
         "{} cells in {:.1} s (noise: a typical repeat is {:.1}% slower than the best) -> {}",
         results.cells.len(),

@@ -41,6 +41,10 @@ pub struct MpiPredictOutcome {
     /// Labels equal direct's, and direct's wall (up to 1e7 rows: direct
     /// needs every row in one process).
     pub check: Option<(bool, f64)>,
+    /// Every run's wall seconds, in order (the raw runs).
+    pub walls: Vec<f64>,
+    /// Rank 0's machine and build.
+    pub environment: Environment,
 }
 
 impl MpiPredictOutcome {
@@ -123,6 +127,7 @@ fn predict_on(cluster: &Cluster, job: &PredictJob) -> Result<Option<MpiPredictOu
         }
     };
     let repeats = job.repeat.unwrap_or(0).max(MIN_SAMPLES);
+    let load_start = load_average();
     let (x, generated) = local_rows(cluster, &names, total, &source)?;
     predict_local(cluster, &model, total, x.view(), generated)?; // warm-up
     let mut runs: Vec<MpiRun> = Vec::new();
@@ -167,6 +172,12 @@ fn predict_on(cluster: &Cluster, job: &PredictJob) -> Result<Option<MpiPredictOu
         wall_seconds_ci95: median_ci95(&walls),
         median,
         check,
+        walls,
+        environment: {
+            let mut e = Environment::capture();
+            e.load_average_start = load_start;
+            e
+        },
     }))
 }
 

@@ -55,6 +55,26 @@ pub struct PredictOutcome {
     /// What the rows were (`make_classification(...)` or the file).
     pub data: String,
     pub backends: Vec<Compared>,
+    /// The machine and build, captured before timing (load average after).
+    pub environment: super::env::Environment,
+    /// How it was timed.
+    pub settings: PredictSettings,
+}
+
+/// The timing settings a predict job ran with (as given; `None`: the
+/// default, all cores).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PredictSettings {
+    pub min_time_seconds: f64,
+    pub min_samples: usize,
+    /// `--warmup`: seconds of passes, or a number of passes.
+    pub warmup_seconds: Option<f64>,
+    pub warmup_passes: Option<usize>,
+    pub threads: Option<usize>,
+    pub workers: Option<usize>,
+    pub chunk_rows: Option<usize>,
+    /// The synthetic rows' seed (None: rows from a file).
+    pub seed: Option<u32>,
 }
 
 impl PredictOutcome {
@@ -144,6 +164,7 @@ pub fn predict(
     let nf = model.n_features();
     let (x, data) = job.source.load(job.rows, &names, copies, notify)?;
     let repeats = Repeats::timed(job.min_time, job.repeat, 1000);
+    let mut environment = super::env::Environment::capture();
     let mut reference = vec![0i64; x.nrows()];
     let first = std::time::Instant::now();
     model.predict_into(x.view(), &mut reference);
@@ -185,6 +206,7 @@ pub fn predict(
             write_labels(p, &reference)?;
         }
     }
+    environment.load_average_end = super::env::load_average();
     Ok(PredictOutcome {
         model: model.kind(),
         model_path: resolved.path,
@@ -192,5 +214,25 @@ pub fn predict(
         features: nf,
         data,
         backends,
+        environment,
+        settings: PredictSettings {
+            min_time_seconds: job.min_time,
+            min_samples: job.repeat.unwrap_or(MIN_SAMPLES).max(MIN_SAMPLES),
+            warmup_seconds: match job.warmup {
+                Warmup::Time(d) => Some(d.as_secs_f64()),
+                Warmup::Passes(_) => None,
+            },
+            warmup_passes: match job.warmup {
+                Warmup::Passes(n) => Some(n),
+                Warmup::Time(_) => None,
+            },
+            threads: job.threads,
+            workers: job.workers,
+            chunk_rows: job.chunk_rows,
+            seed: match job.source {
+                RowSource::Synthetic { seed } => Some(seed),
+                _ => None,
+            },
+        },
     })
 }

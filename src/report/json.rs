@@ -1,4 +1,5 @@
-//! JSON export: the merged cells with their environment(s).
+//! JSON export (schema `cpuwall-cells`, docs/results.md): the merged cells
+//! with their environment(s).
 
 use super::export::{Doc, Exporter};
 
@@ -10,6 +11,8 @@ impl Exporter for Json {
     }
     fn render(&self, doc: &Doc) -> String {
         let v = serde_json::json!({
+            "format": crate::measure::schema::CELLS,
+            "version": crate::measure::schema::VERSION,
             "sources": doc.sources,
             "complete": doc.complete(),
             "environments": doc.results.iter().map(|r| &r.environment).collect::<Vec<_>>(),

@@ -6,6 +6,7 @@ pub mod baseline;
 pub mod csv;
 pub mod ensemble;
 pub mod export;
+pub mod exports;
 pub mod json;
 pub mod load;
 pub mod markdown;

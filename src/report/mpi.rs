@@ -5,9 +5,12 @@ use crate::measure::mpi::MpiPredictOutcome;
 use crate::report::table;
 use crate::units;
 
-/// The `--format json` document.
+/// The `--format json` document (schema `cpuwall-mpi-predict`, docs/results.md).
 pub fn json(o: &MpiPredictOutcome) -> serde_json::Value {
     serde_json::json!({
+        "format": crate::measure::schema::MPI_PREDICT,
+        "version": crate::measure::schema::VERSION,
+        "environment": o.environment,
         "model": o.model.short(),
         "model_path": o.model_path.display().to_string(),
         "rows": o.rows,
@@ -27,6 +30,7 @@ pub fn json(o: &MpiPredictOutcome) -> serde_json::Value {
         "speedup_vs_direct": o.speedup_vs_direct(),
         "predictions_identical": o.check.map(|c| c.0),
         "per_rank": o.median.ranks,
+        "raw": { "wall_seconds": o.walls },
     })
 }
 

@@ -5,12 +5,13 @@ use crate::measure::predict::PredictOutcome;
 use crate::report::table;
 use crate::units;
 
-/// The `--format json` document.
+/// The results document (`--format json`, `--export-json`): schema
+/// `cpuwall-predict` (docs/results.md), every backend's raw samples included.
 pub fn json(o: &PredictOutcome) -> serde_json::Value {
-    let mut per = serde_json::Map::new();
+    let mut backends = serde_json::Map::new();
     for r in &o.backends {
         let m = &r.measured;
-        per.insert(
+        backends.insert(
             r.kind.as_str().into(),
             serde_json::json!({
                 "name": r.name,
@@ -28,44 +29,74 @@ pub fn json(o: &PredictOutcome) -> serde_json::Value {
                 "speedup_vs_direct": r.speedup_vs_direct,
                 "predictions_identical": r.identical,
                 "cold_start_seconds": r.cold_start_seconds,
+                "raw": m.raw,
             }),
         );
     }
     serde_json::json!({
+        "format": crate::measure::schema::PREDICT,
+        "version": crate::measure::schema::VERSION,
+        "environment": o.environment,
+        "settings": o.settings,
         "model": o.model.short(),
         "model_path": o.model_path.display().to_string(),
         "rows": o.rows,
         "features": o.features,
         "data": o.data,
-        "backends": per,
+        "backends": backends,
         "predictions_identical": o.identical(),
     })
 }
 
-/// The terminal table: a title line, one row per backend (plus a cold row
-/// for a process pool), and whether the backends agreed.
-pub fn table(o: &PredictOutcome) -> String {
-    table_styled(o, &super::style::Style::PLAIN)
+/// `--export-csv`: one line per timed sample of each backend.
+pub fn raw_csv(o: &PredictOutcome) -> String {
+    let rows: Vec<(Vec<String>, &crate::measure::run::RawSamples)> = o
+        .backends
+        .iter()
+        .map(|r| {
+            (
+                vec![
+                    o.model.short().to_string(),
+                    r.kind.as_str().to_string(),
+                    o.rows.to_string(),
+                ],
+                &r.measured.raw,
+            )
+        })
+        .collect();
+    super::exports::raw_csv(&["model", "backend", "rows"], &rows)
 }
 
-/// [`table`] with its verdict coloured by `style` (a terminal's).
-pub fn table_styled(o: &PredictOutcome, style: &super::style::Style) -> String {
-    let mut s = format!(
-        "{} ({}) on {}\n",
+/// `--export-markdown`: the terminal table as markdown, under a title line.
+pub fn markdown(o: &PredictOutcome) -> String {
+    let (header, rows) = table_rows(o);
+    format!(
+        "# cpuwall predict: {} ({}) on {}\n\n{}\nPredictions identical across backends: {}. Measured on {} ({} cores, {}), {}.\n",
         o.model_path.display(),
         o.model.long(),
-        o.data
-    );
-    let header = [
-        "backend",
-        "rows",
-        "wall (median, 95% CI)",
-        "runs",
-        "cpu",
-        "cpu/wall",
-        "rows/s",
-        "speedup",
-    ];
+        o.data,
+        table::markdown(&header, &rows),
+        if o.identical() { "yes" } else { "NO" },
+        o.environment.cpu_model,
+        o.environment.cores,
+        o.environment.isa,
+        o.environment.date
+    )
+}
+
+const HEADER: [&str; 8] = [
+    "backend",
+    "rows",
+    "wall (median, 95% CI)",
+    "runs",
+    "cpu",
+    "cpu/wall",
+    "rows/s",
+    "speedup",
+];
+
+/// The table's rows: one per backend, plus a cold row for a process pool.
+fn table_rows(o: &PredictOutcome) -> ([&'static str; 8], Vec<Vec<String>>) {
     let rows = format_count(o.rows as u64);
     let mut lines: Vec<Vec<String>> = Vec::new();
     for r in &o.backends {
@@ -88,7 +119,7 @@ pub fn table_styled(o: &PredictOutcome, style: &super::style::Style) -> String {
             r.speedup_vs_direct.map_or("-".into(), crate::units::times),
         ]);
         if let Some(c) = r.cold_start_seconds {
-            let mut cold = vec!["-".to_string(); header.len()];
+            let mut cold = vec!["-".to_string(); HEADER.len()];
             cold[0] = format!("{} cold", r.name);
             cold[1] = rows.clone();
             cold[2] = format!("{} (spawn + load + first call)", units::seconds(c));
@@ -96,6 +127,24 @@ pub fn table_styled(o: &PredictOutcome, style: &super::style::Style) -> String {
             lines.push(cold);
         }
     }
+    (HEADER, lines)
+}
+
+/// The terminal table: a title line, one row per backend (plus a cold row
+/// for a process pool), and whether the backends agreed.
+pub fn table(o: &PredictOutcome) -> String {
+    table_styled(o, &super::style::Style::PLAIN)
+}
+
+/// [`table`] with its verdict coloured by `style` (a terminal's).
+pub fn table_styled(o: &PredictOutcome, style: &super::style::Style) -> String {
+    let mut s = format!(
+        "{} ({}) on {}\n",
+        o.model_path.display(),
+        o.model.long(),
+        o.data
+    );
+    let (header, lines) = table_rows(o);
     s.push_str(&table::render(&header, &lines));
     if o.backends.iter().any(|b| b.measured.is_shaky()) {
         s.push_str("~ fewer than 6 samples or a CI wider than +-10% of the median: noisy, raise --min-time\n");

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::analysis::{backends, models, sizes};
 use super::baseline::BaselineCell;
-use super::export::{for_extension, Doc};
+use super::export::{for_extension, Doc, Exporter};
 use super::svg::{chart, Reference, Series, YAxis};
 use crate::atomic::{refuse_overwriting_inputs, write_set};
 use crate::error::{Error, Result};
@@ -212,6 +212,33 @@ pub fn render(
     };
     files.push((out.to_path_buf(), exporter.render(&doc).into_bytes()));
     Ok(files)
+}
+
+/// `sweep --export-markdown`: the report of one results document, without
+/// plots (one file; `cpuwall report` draws them).
+pub fn markdown_without_plots(source: &Path, results: &SweepResults) -> String {
+    let doc = Doc {
+        sources: vec![source.display().to_string()],
+        results: vec![results],
+        cells: results.cells.clone(),
+        baseline: Vec::new(),
+        plots: Vec::new(),
+    };
+    super::markdown::Markdown.render(&doc)
+}
+
+/// `sweep --export-csv`: one line per timed sample of every cell.
+pub fn raw_csv(cells: &[Cell]) -> String {
+    let rows: Vec<(Vec<String>, &crate::measure::run::RawSamples)> = cells
+        .iter()
+        .map(|c| {
+            (
+                vec![c.model.clone(), c.backend.clone(), c.rows.to_string()],
+                &c.raw,
+            )
+        })
+        .collect();
+    super::exports::raw_csv(&["model", "backend", "rows"], &rows)
 }
 
 #[cfg(test)]

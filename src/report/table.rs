@@ -25,3 +25,26 @@ pub fn render<S: AsRef<str>>(header: &[&str], rows: &[Vec<S>]) -> String {
     }
     out
 }
+
+/// The same table in markdown (a `|` in a cell is escaped).
+pub fn markdown<S: AsRef<str>>(header: &[&str], rows: &[Vec<S>]) -> String {
+    let line = |cells: Vec<&str>| {
+        let cells: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
+        format!("| {} |\n", cells.join(" | "))
+    };
+    let mut out = line(header.to_vec());
+    out.push_str(&format!("|{}\n", "---|".repeat(header.len())));
+    for r in rows {
+        out.push_str(&line(r.iter().map(|c| c.as_ref()).collect()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn markdown_tables_have_a_rule_and_escape_pipes() {
+        let md = super::markdown(&["a", "b"], &[vec!["1", "x|y"]]);
+        assert_eq!(md, "| a | b |\n|---|---|\n| 1 | x\\|y |\n");
+    }
+}

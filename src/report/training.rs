@@ -23,7 +23,8 @@ pub fn write(
     Ok(path)
 }
 
-/// The `--format json` document: each model's results by short name.
+/// The `--format json` document (schema `cpuwall-train`, docs/results.md):
+/// each model's results by short name under `models`.
 pub fn json(models: &[TrainedModel]) -> serde_json::Value {
     let mut obj = serde_json::Map::new();
     for m in models {
@@ -32,7 +33,12 @@ pub fn json(models: &[TrainedModel]) -> serde_json::Value {
             serde_json::to_value(m).expect("serialises"),
         );
     }
-    serde_json::Value::Object(obj)
+    serde_json::json!({
+        "format": crate::measure::schema::TRAIN,
+        "version": crate::measure::schema::VERSION,
+        "environment": crate::measure::env::Environment::capture(),
+        "models": obj,
+    })
 }
 
 /// The console summary: the study's table, each model's choice and file
