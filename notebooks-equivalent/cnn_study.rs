@@ -98,9 +98,13 @@ fn main() -> cpuwall::Result<()> {
     // ## 4. The report
     let mut environment = env_start;
     environment.load_average_end = cpuwall::measure::env::load_average();
-    let results = StudyResults {
+    let roofline = cpuwall::ensemble::roofline::measure(
+        cpuwall::measure::ensemble::ROOFLINE_SIZE,
+        environment.cores,
+    );
+    let results = StudyResults::new(
         environment,
-        training: Some(Training {
+        Some(Training {
             seconds: train_seconds,
             members: 4,
             images,
@@ -108,14 +112,31 @@ fn main() -> cpuwall::Result<()> {
             epochs: 1,
         }),
         cells,
-    };
+        Some(roofline),
+    );
     // The report is generated from the results file's contents
     // (`cpuwall ensemble report --results ... --out ...` does the same).
     results.save(&out.join("results.json"))?;
-    cpuwall::atomic::write_atomic(
+    // TensorFlow's figures come from its own run on this machine
+    // (`python baselines/keras_ensembles.py --out reports/cnn-study/tensorflow.json`),
+    // when that file is there.
+    let tf_path = out.join("tensorflow.json");
+    let tf = if tf_path.exists() {
+        Some(cpuwall::report::ensemble::TensorflowBaseline::load(
+            &tf_path,
+        )?)
+    } else {
+        println!(
+            "(no {}: the report has no TensorFlow columns; run baselines/keras_ensembles.py first)",
+            tf_path.display()
+        );
+        None
+    };
+    cpuwall::atomic::write_set(&cpuwall::report::ensemble::study_files(
+        &results,
+        tf.as_ref(),
         &out.join("report.md"),
-        cpuwall::report::ensemble::study_markdown(&results).as_bytes(),
-    )?;
+    ))?;
     println!("wrote {}", out.join("report.md").display());
     Ok(())
 }

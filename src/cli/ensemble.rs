@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::Format;
-use crate::atomic::{refuse_overwriting_inputs, write_atomic};
+use crate::atomic::refuse_overwriting_inputs;
 use crate::data::count::{count_arg, parse_batch_list, positive_arg, timeout_arg};
 use crate::ensemble::devices::DeviceSpec;
 use crate::ensemble::predict::{predict, PredictJob};
@@ -30,13 +30,16 @@ pub enum EnsembleCommand {
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
-  cpuwall ensemble report --results results/cnn.json
-  cpuwall ensemble report --results results/cnn.json --out reports/cnn.md")]
+  cpuwall ensemble report --results results/cnn.json --out reports/cnn.md
+  cpuwall ensemble report --results reports/cnn-study/results.json --tensorflow reports/cnn-study/tensorflow.json")]
 pub struct ReportArgs {
     /// Results written by `ensemble bench --out` or the cnn_study example.
     #[arg(long)]
     pub results: PathBuf,
-    /// The markdown report to write.
+    /// TensorFlow's run of the same designs, from baselines/keras_ensembles.py (none: no TensorFlow columns).
+    #[arg(long)]
+    pub tensorflow: Option<PathBuf>,
+    /// The markdown report to write (its two SVG plots land beside it).
     #[arg(long, default_value = "reports/cnn-study/report.md")]
     pub out: PathBuf,
 }
@@ -81,7 +84,8 @@ pub struct TrainArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   cpuwall ensemble bench
-  cpuwall ensemble bench --strategy fused,threads --batch-size 64,500 --out results/cnn.json")]
+  cpuwall ensemble bench --strategy fused,threads --batch-size 64,500 --out results/cnn.json
+  cpuwall ensemble bench --repeat 3 --export-csv cnn-samples.csv --export-markdown cnn.md")]
 pub struct BenchArgs {
     /// Ensemble directory (trained with the defaults first if it is the default and missing).
     #[arg(long, default_value = train::DEFAULT_DIR)]
@@ -116,6 +120,8 @@ pub struct BenchArgs {
     /// Also write the JSON results to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub export: crate::report::exports::ExportArgs,
 }
 
 #[derive(Debug, Args)]
@@ -177,9 +183,12 @@ pub fn run(a: EnsembleArgs) -> Result<()> {
                 segment: b.segment,
                 worker_timeout: b.worker_timeout,
             };
-            if let (Some(out), Some(data)) = (&b.out, &job.data) {
-                refuse_overwriting_inputs(&[("--out", out)], &[("--data", data)])?;
-            }
+            let inputs: Vec<(&str, &std::path::Path)> =
+                job.data.iter().map(|d| ("--data", d.as_path())).collect();
+            let outputs: Vec<(&str, &std::path::Path)> =
+                b.out.iter().map(|o| ("--out", o.as_path())).collect();
+            refuse_overwriting_inputs(&outputs, &inputs)?;
+            b.export.check(&inputs, &outputs)?;
             let quiet = b.format == Format::Json;
             let steps = Steps::new(
                 (job.strategies.len() * job.batch_sizes.len()) as u64,
@@ -194,6 +203,11 @@ pub fn run(a: EnsembleArgs) -> Result<()> {
             if let Some(path) = &b.out {
                 results.save(path)?;
             }
+            b.export.write(
+                || serde_json::to_string_pretty(&results).expect("serialisable"),
+                || results.raw_csv(),
+                || out::render_markdown_table(&results.cells),
+            )?;
             match b.format {
                 Format::Json => println!(
                     "{}",
@@ -228,10 +242,25 @@ pub fn run(a: EnsembleArgs) -> Result<()> {
             Ok(())
         }
         EnsembleCommand::Report(r) => {
-            refuse_overwriting_inputs(&[("--out", &r.out)], &[("--results", &r.results)])?;
+            let mut inputs = vec![("--results", r.results.as_path())];
+            if let Some(t) = &r.tensorflow {
+                inputs.push(("--tensorflow", t.as_path()));
+            }
+            refuse_overwriting_inputs(&[("--out", &r.out)], &inputs)?;
             let results = StudyResults::load(&r.results)?;
-            write_atomic(&r.out, out::study_markdown(&results).as_bytes())?;
-            println!("wrote {}", r.out.display());
+            let tf = r
+                .tensorflow
+                .as_deref()
+                .map(out::TensorflowBaseline::load)
+                .transpose()?;
+            let files = out::study_files(&results, tf.as_ref(), &r.out);
+            for (p, _) in &files {
+                refuse_overwriting_inputs(&[("--out (its plot)", p)], &inputs)?;
+            }
+            crate::atomic::write_set(&files)?;
+            for (p, _) in &files {
+                println!("wrote {}", p.display());
+            }
             Ok(())
         }
     }

@@ -17,6 +17,7 @@ pub mod native;
 pub mod net;
 pub mod predict;
 pub mod processes;
+pub mod roofline;
 
 pub mod sequential;
 pub use crate::exec::team;

@@ -91,12 +91,9 @@ pub fn bench(
     };
     let mut environment = Environment::capture();
     let cells = run_bench(&ensemble, &images, &cfg, progress)?;
+    let roofline = crate::ensemble::roofline::measure(ROOFLINE_SIZE, environment.cores);
     environment.load_average_end = load_average();
-    Ok(StudyResults {
-        environment,
-        training: None,
-        cells,
-    })
+    Ok(StudyResults::new(environment, None, cells, Some(roofline)))
 }
 
 /// One strategy predicting every image at one batch size, as a [`Timed`]
@@ -265,16 +262,52 @@ pub struct Training {
     pub epochs: usize,
 }
 
+/// Side of the square GEMM products of the measured roof.
+pub const ROOFLINE_SIZE: usize = 1024;
+
+fn ensemble_format() -> String {
+    super::schema::ENSEMBLE.into()
+}
+
+fn version_one() -> u32 {
+    1
+}
+
 /// What `cnn_study` (or a saved bench) writes: everything the report is
-/// made from, so `cpuwall ensemble report` can regenerate it.
+/// made from, so `cpuwall ensemble report` can regenerate it. Schema
+/// `cpuwall-ensemble` (docs/results.md); files from before schema version 2
+/// had no `format`, `version` or `roofline` and still read.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StudyResults {
+    #[serde(default = "ensemble_format")]
+    pub format: String,
+    #[serde(default = "version_one")]
+    pub version: u32,
     pub environment: Environment,
     pub training: Option<Training>,
     pub cells: Vec<BenchCell>,
+    /// The machine's measured GEMM roof (None in files from before it).
+    #[serde(default)]
+    pub roofline: Option<crate::ensemble::roofline::Roofline>,
 }
 
 impl StudyResults {
+    pub fn new(
+        environment: Environment,
+        training: Option<Training>,
+        cells: Vec<BenchCell>,
+        roofline: Option<crate::ensemble::roofline::Roofline>,
+    ) -> Self {
+        StudyResults {
+            format: ensemble_format(),
+            version: super::schema::VERSION,
+            environment,
+            training,
+            cells,
+            roofline,
+        }
+    }
+
     pub fn save(&self, path: &std::path::Path) -> crate::Result<()> {
         let text = serde_json::to_string_pretty(self).expect("serialisable");
         crate::atomic::write_atomic(path, text.as_bytes())
@@ -294,11 +327,47 @@ impl StudyResults {
 
     /// Results from the text of a results file (`path` names it in errors).
     pub fn from_text(path: &std::path::Path, text: &str) -> crate::Result<Self> {
-        serde_json::from_str(text).map_err(|e| {
+        let r: StudyResults = serde_json::from_str(text).map_err(|e| {
             crate::Error::data(
                 path,
                 format!("not an ensemble results file ({e}); write one with `cargo run --release --example cnn_study` or `cpuwall ensemble bench --out`"),
             )
-        })
+        })?;
+        if r.format != super::schema::ENSEMBLE
+            || r.version == 0
+            || r.version > super::schema::VERSION
+        {
+            return Err(crate::Error::data(
+                path,
+                format!(
+                    "format {:?} version {}: this cpuwall reads {} versions 1 to {}",
+                    r.format,
+                    r.version,
+                    super::schema::ENSEMBLE,
+                    super::schema::VERSION
+                ),
+            ));
+        }
+        Ok(r)
+    }
+
+    /// `ensemble bench --export-csv`: one line per timed sample of every cell.
+    pub fn raw_csv(&self) -> String {
+        let rows: Vec<(Vec<String>, &super::run::RawSamples)> = self
+            .cells
+            .iter()
+            .map(|c| {
+                (
+                    vec![
+                        c.strategy.name().to_string(),
+                        c.device.clone(),
+                        c.batch_size.to_string(),
+                        c.images.to_string(),
+                    ],
+                    &c.measured.raw,
+                )
+            })
+            .collect();
+        crate::report::exports::raw_csv(&["strategy", "device", "batch_size", "images"], &rows)
     }
 }

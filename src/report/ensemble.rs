@@ -2,60 +2,132 @@
 //! (the re-run of the study on a 2-core machine), with GFLOP/s,
 //! CPU/wall, accuracy and agreement, computed from bench cells.
 
+use std::path::{Path, PathBuf};
+
+use crate::ensemble::native::MACS_PER_IMAGE;
 use crate::ensemble::predict::Prediction;
 use crate::ensemble::train::{TrainJob, TrainedEnsemble};
 use crate::ensemble::StrategyKind;
 use crate::measure::ensemble::{agreement, BenchCell, StudyResults};
-use crate::measure::env::Environment;
+use crate::report::svg::{chart, Reference, Series, YAxis};
 use crate::report::table;
 use crate::units;
 
-/// TensorFlow 2.21 (oneDNN), 4 members x 6000 synthetic images, 2 cores,
-/// median of 3: (batch, sequential, multiprocessing, one graph) seconds.
-pub const TENSORFLOW: [(usize, f64, f64, f64); 3] = [
-    (4, 10.9, 8.0, 5.3),
-    (64, 2.58, 3.41, 1.77),
-    (500, 2.77, 2.87, 1.46),
-];
-/// TensorFlow: one epoch of 4 members one after another at batch 4, seconds.
-pub const TENSORFLOW_TRAIN_SECONDS: f64 = 25.0;
+/// TensorFlow's run of the study's designs on the same machine: the
+/// results file `baselines/keras_ensembles.py` writes (format
+/// `cpuwall-baseline-tensorflow`, docs/results.md).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TensorflowBaseline {
+    pub format: String,
+    pub version: u32,
+    pub environment: TensorflowEnvironment,
+    pub training: Option<crate::measure::ensemble::Training>,
+    pub cells: Vec<TensorflowCell>,
+}
 
-/// TensorFlow's time for the design matching `kind` (threads has none).
-pub fn tensorflow_seconds(kind: StrategyKind, batch: usize) -> Option<f64> {
-    let row = TENSORFLOW.iter().find(|r| r.0 == batch)?;
-    match kind {
-        StrategyKind::Sequential => Some(row.1),
-        StrategyKind::Processes => Some(row.2),
-        StrategyKind::Fused => Some(row.3),
-        StrategyKind::Threads => None,
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TensorflowEnvironment {
+    pub cpu_model: String,
+    pub cores: usize,
+    pub tensorflow: String,
+    pub date: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TensorflowCell {
+    /// `sequential`, `multiprocessing` or `one_graph`.
+    pub design: String,
+    pub batch_size: usize,
+    pub images: usize,
+    pub members: usize,
+    pub runs: usize,
+    /// Median over the runs.
+    pub wall_seconds: f64,
+    pub cpu_seconds: f64,
+    pub cpu_per_wall: f64,
+}
+
+impl TensorflowBaseline {
+    pub fn load(path: &Path) -> crate::Result<Self> {
+        let text = crate::data::bounded::read_json_text(
+            path,
+            &crate::data::bounded::Limit {
+                what: "TensorFlow baseline file",
+                max: 16 << 20,
+                not_found: "TensorFlow baseline not found; write one with `python baselines/keras_ensembles.py --out FILE`",
+            },
+        )?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            crate::Error::data(
+                path,
+                format!("not valid JSON ({e}); re-run baselines/keras_ensembles.py"),
+            )
+        })?;
+        crate::measure::schema::check(
+            path,
+            &v,
+            crate::measure::schema::TENSORFLOW,
+            "TensorFlow baseline file",
+            "write one with `python baselines/keras_ensembles.py --out FILE`",
+        )?;
+        let b: TensorflowBaseline = serde_json::from_value(v).map_err(|e| {
+            crate::Error::data(
+                path,
+                format!("corrupted TensorFlow baseline ({e}); re-run baselines/keras_ensembles.py"),
+            )
+        })?;
+        Ok(b)
+    }
+
+    /// TensorFlow's time for the design matching `kind` (threads has none):
+    /// sequential, multiprocessing (processes) or one graph (fused).
+    pub fn seconds(&self, kind: StrategyKind, batch: usize) -> Option<f64> {
+        let design = match kind {
+            StrategyKind::Sequential => "sequential",
+            StrategyKind::Processes => "multiprocessing",
+            StrategyKind::Fused => "one_graph",
+            StrategyKind::Threads => return None,
+        };
+        self.cells
+            .iter()
+            .find(|c| c.design == design && c.batch_size == batch)
+            .map(|c| c.wall_seconds)
+            .filter(|w| w.is_finite() && *w > 0.0)
     }
 }
 
-/// The report of saved study results.
-pub fn study_markdown(r: &StudyResults) -> String {
-    markdown(&r.cells, r.training.as_ref(), &r.environment)
+/// The report of saved study results (markdown only; see [`study_files`]
+/// for the plots).
+pub fn study_markdown(r: &StudyResults, tf: Option<&TensorflowBaseline>) -> String {
+    markdown(r, tf, None)
 }
 
-pub fn markdown(
-    cells: &[BenchCell],
-    training: Option<&crate::measure::ensemble::Training>,
-    env: &Environment,
-) -> String {
-    let mut md = String::from("# CNN ensemble: execution strategies, measured\n\n");
-    if let Some(c) = cells.first() {
-        md.push_str(&format!(
-            "{} members x {} images (CIFAR-10 shaped, synthetic), on `{}` ({} cores), {}; cpuwall {} ({}), {}.\n\n",
-            c.members,
-            c.images,
-            env.cpu_model,
-            env.cores,
-            env.os,
-            env.cpuwall_version,
-            env.git_commit,
-            env.date
-        ));
-    }
-    md.push_str("Each cell: median wall time over the runs, CPU/wall (this process plus member processes), and GFLOP/s (2 FLOP per multiply-add of the ensemble, 218 GFLOP for 4 x 6000). TensorFlow's time for the same design in brackets, from the study's re-run on a 2-core machine.\n\n");
+/// The report and its two plots, `{stem}-wall.svg` and `{stem}-gflops.svg`
+/// beside `out`, as files to write together.
+pub fn study_files(
+    r: &StudyResults,
+    tf: Option<&TensorflowBaseline>,
+    out: &Path,
+) -> Vec<(PathBuf, Vec<u8>)> {
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".into());
+    let dir = out.parent().map(Path::to_path_buf).unwrap_or_default();
+    let names = [format!("{stem}-wall.svg"), format!("{stem}-gflops.svg")];
+    let (wall, gflops) = plots(r, tf);
+    vec![
+        (dir.join(&names[0]), wall.into_bytes()),
+        (dir.join(&names[1]), gflops.into_bytes()),
+        (
+            out.to_path_buf(),
+            markdown(r, tf, Some(&names)).into_bytes(),
+        ),
+    ]
+}
+
+/// Strategies and batch sizes in the order the cells have them.
+fn axes(cells: &[BenchCell]) -> (Vec<StrategyKind>, Vec<usize>) {
     let mut kinds: Vec<StrategyKind> = Vec::new();
     let mut batches: Vec<usize> = Vec::new();
     for c in cells {
@@ -66,6 +138,156 @@ pub fn markdown(
             batches.push(c.batch_size);
         }
     }
+    (kinds, batches)
+}
+
+fn color(kind: StrategyKind) -> usize {
+    match kind {
+        StrategyKind::Sequential => 0,
+        StrategyKind::Threads => 1,
+        StrategyKind::Processes => 2,
+        StrategyKind::Fused => 3,
+    }
+}
+
+/// Wall time per strategy x batch size (TensorFlow's matching design dashed
+/// in the same colour), and GFLOP/s against the measured GEMM roof.
+fn plots(r: &StudyResults, tf: Option<&TensorflowBaseline>) -> (String, String) {
+    let (kinds, batches) = axes(&r.cells);
+    let cell = |k: StrategyKind, b: usize| {
+        r.cells
+            .iter()
+            .find(|c| c.strategy == k && c.batch_size == b)
+    };
+    let mut wall = Vec::new();
+    let mut gflops = Vec::new();
+    let flops_per_run = r.cells.first().map_or(0.0, |c| {
+        2.0 * MACS_PER_IMAGE as f64 * c.members as f64 * c.images as f64
+    });
+    for &k in &kinds {
+        let pts = |f: &dyn Fn(&BenchCell) -> f64| -> Vec<(f64, f64)> {
+            batches
+                .iter()
+                .filter_map(|&b| cell(k, b).map(|c| (b as f64, f(c))))
+                .collect()
+        };
+        let series =
+            |name: String, points: Vec<(f64, f64)>, dashed: bool, out: &mut Vec<Series>| {
+                out.push(Series {
+                    name,
+                    points,
+                    dashed,
+                    color: Some(color(k)),
+                    square: false,
+                })
+            };
+        series(
+            format!("cpuwall {}", k.name()),
+            pts(&|c| c.measured.wall_seconds.median),
+            false,
+            &mut wall,
+        );
+        series(
+            format!("cpuwall {}", k.name()),
+            pts(&|c| c.gflops),
+            false,
+            &mut gflops,
+        );
+        if let Some(tf) = tf {
+            let tf_pts = |f: &dyn Fn(f64) -> f64| -> Vec<(f64, f64)> {
+                batches
+                    .iter()
+                    .filter_map(|&b| tf.seconds(k, b).map(|s| (b as f64, f(s))))
+                    .collect()
+            };
+            let name = match k {
+                StrategyKind::Processes => "TensorFlow multiprocessing",
+                StrategyKind::Fused => "TensorFlow one graph",
+                _ => "TensorFlow sequential",
+            };
+            let w = tf_pts(&|s| s);
+            if !w.is_empty() {
+                series(name.into(), w, true, &mut wall);
+                series(
+                    name.into(),
+                    tf_pts(&|s| flops_per_run / s / 1e9),
+                    true,
+                    &mut gflops,
+                );
+            }
+        }
+    }
+    let roofs: Vec<Reference> = r
+        .roofline
+        .iter()
+        .flat_map(|rf| {
+            [
+                Reference {
+                    y: rf.gemm_gflops_one_core,
+                    label: "GEMM, 1 core".into(),
+                },
+                Reference {
+                    y: rf.gemm_gflops_all_cores,
+                    label: format!("GEMM, {} cores", rf.cores),
+                },
+            ]
+        })
+        .collect();
+    (
+        chart(
+            "CNN ensemble: wall time per run",
+            "predict batch size (images)",
+            "wall time (median)",
+            &wall,
+            YAxis::Seconds,
+            &[],
+        ),
+        chart(
+            "CNN ensemble: GFLOP/s against the measured GEMM roof",
+            "predict batch size (images)",
+            "GFLOP/s",
+            &gflops,
+            YAxis::Linear,
+            &roofs,
+        ),
+    )
+}
+
+fn markdown(
+    r: &StudyResults,
+    tf: Option<&TensorflowBaseline>,
+    plots: Option<&[String; 2]>,
+) -> String {
+    let cells = &r.cells;
+    let env = &r.environment;
+    let mut md = String::from("# CNN ensemble: execution strategies, measured\n\n");
+    if let Some(c) = cells.first() {
+        md.push_str(&format!(
+            "{} members x {} images (CIFAR-10 shaped, synthetic), on `{}` ({} cores, vector ISA {}), {}; cpuwall {} ({}), {}.\n\n",
+            c.members,
+            c.images,
+            env.cpu_model,
+            env.cores,
+            if env.isa.is_empty() { "not recorded" } else { &env.isa },
+            env.os,
+            env.cpuwall_version,
+            env.git_commit,
+            env.date
+        ));
+        let gflop = 2.0 * MACS_PER_IMAGE as f64 * c.members as f64 * c.images as f64 / 1e9;
+        md.push_str(&format!(
+            "Each cell: median wall time over the runs, CPU/wall (this process plus member processes), and GFLOP/s (2 FLOP per multiply-add of the ensemble, {gflop:.0} GFLOP per run).{}\n\n",
+            match tf {
+                Some(t) => format!(
+                    " TensorFlow's time for the same design in brackets: TensorFlow {} on `{}` ({} cores), {}, measured by `baselines/keras_ensembles.py`.",
+                    t.environment.tensorflow, t.environment.cpu_model, t.environment.cores, t.environment.date
+                ),
+                None => " No TensorFlow baseline was given (`--tensorflow FILE`, made by `baselines/keras_ensembles.py`).".into(),
+            }
+        ));
+    }
+    let (kinds, batches) = axes(cells);
+    let tf_seconds = |k: StrategyKind, b: usize| tf.and_then(|t| t.seconds(k, b));
     let mut header = vec!["batch"];
     header.extend(kinds.iter().map(|k| k.name()));
     let rows: Vec<Vec<String>> = batches
@@ -75,11 +297,11 @@ pub fn markdown(
             for &k in &kinds {
                 let cell = cells.iter().find(|c| c.strategy == k && c.batch_size == b);
                 row.push(cell.map_or("-".into(), |c| {
-                    let tf = tensorflow_seconds(k, b)
+                    let tfs = tf_seconds(k, b)
                         .map(|t| format!(" [TF {}]", units::seconds(t)))
                         .unwrap_or_default();
                     format!(
-                        "{} ({:.2}, {:.0} GFLOP/s){tf}",
+                        "{} ({:.2}, {:.0} GFLOP/s){tfs}",
                         units::seconds(c.measured.wall_seconds.median),
                         c.measured.cpu_per_wall,
                         c.gflops
@@ -89,34 +311,70 @@ pub fn markdown(
             row
         })
         .collect();
-    md.push_str(&table::render(&header, &rows));
-    md.push('\n');
+    md.push_str(&table::markdown(&header, &rows));
+    if let Some([wall, gflops]) = plots {
+        md.push_str(&format!("\n![wall time per strategy and batch size]({wall})\n\n![GFLOP/s against the measured GEMM roof]({gflops})\n"));
+    }
 
-    md.push_str("\n## Against TensorFlow\n\n");
-    let mut lines = Vec::new();
-    for c in cells {
-        if let Some(tf) = tensorflow_seconds(c.strategy, c.batch_size) {
-            let ours = c.measured.wall_seconds.median;
-            lines.push(format!(
-                "- {} at batch {}: {} vs TensorFlow {} ({} {}).",
-                c.strategy.name(),
-                c.batch_size,
-                units::seconds(ours),
-                units::seconds(tf),
-                units::times(if ours <= tf { tf / ours } else { ours / tf }),
-                if ours <= tf { "faster" } else { "slower" }
+    if let Some(tf) = tf {
+        md.push_str("\n## Against TensorFlow\n\n");
+        let mut lines = Vec::new();
+        for c in cells {
+            if let Some(t) = tf.seconds(c.strategy, c.batch_size) {
+                let ours = c.measured.wall_seconds.median;
+                lines.push(format!(
+                    "- {} at batch {}: {} vs TensorFlow {} ({} {}).",
+                    c.strategy.name(),
+                    c.batch_size,
+                    units::seconds(ours),
+                    units::seconds(t),
+                    units::times(if ours <= t { t / ours } else { ours / t }),
+                    if ours <= t { "faster" } else { "slower" }
+                ));
+            }
+        }
+        md.push_str(&lines.join("\n"));
+        let best_tf = tf
+            .cells
+            .iter()
+            .filter(|c| c.wall_seconds > 0.0 && c.wall_seconds.is_finite())
+            .min_by(|a, b| a.wall_seconds.total_cmp(&b.wall_seconds));
+        let best_ours = cells
+            .iter()
+            .filter(|c| c.measured.wall_seconds.median > 0.0)
+            .min_by(|a, b| {
+                a.measured
+                    .wall_seconds
+                    .median
+                    .total_cmp(&b.measured.wall_seconds.median)
+            });
+        if let (Some(t), Some(o)) = (best_tf, best_ours) {
+            md.push_str(&format!(
+                "\n\nFastest against fastest: cpuwall {} at batch {} took {}, TensorFlow's {} at batch {} {} ({} {}).\n",
+                o.strategy.name(),
+                o.batch_size,
+                units::seconds(o.measured.wall_seconds.median),
+                t.design.replace('_', " "),
+                t.batch_size,
+                units::seconds(t.wall_seconds),
+                units::times(if o.measured.wall_seconds.median <= t.wall_seconds { t.wall_seconds / o.measured.wall_seconds.median } else { o.measured.wall_seconds.median / t.wall_seconds }),
+                if o.measured.wall_seconds.median <= t.wall_seconds { "faster" } else { "slower" }
             ));
         }
     }
-    md.push_str(&lines.join("\n"));
-    md.push_str(
-        "\n\nTensorFlow's best design (one graph at batch 500) took 1.46 s, about 150 GFLOP/s.\n",
-    );
 
-    if let Some(t) = training {
+    if let Some(t) = &r.training {
         md.push_str(&format!(
-            "\n## Training\n\n{} members, {} epoch(s) at batch {} on {} images: {:.1} s (TensorFlow: {:.0} s for one epoch of 4 members one after another). Members train concurrently, one per core.\n",
-            t.members, t.epochs, t.batch_size, t.images, t.seconds, TENSORFLOW_TRAIN_SECONDS
+            "\n## Training\n\n{} members, {} epoch(s) at batch {} on {} images: {:.1} s, members training concurrently, one per core.{}\n",
+            t.members,
+            t.epochs,
+            t.batch_size,
+            t.images,
+            t.seconds,
+            tf.and_then(|b| b.training.as_ref()).map_or(String::new(), |b| format!(
+                " TensorFlow: {:.1} s for {} epoch(s) of {} members one after another at batch {} on {} images.",
+                b.seconds, b.epochs, b.members, b.batch_size, b.images
+            ))
         ));
     }
 
@@ -125,8 +383,59 @@ pub fn markdown(
             "\n## Accuracy and agreement\n\nEnsemble accuracy {accuracy:.4} (members {per_member}), computed from the predictions. Largest difference between any strategy's averaged probabilities and sequential's: {worst:.1e}.\n"
         ));
     }
-    md.push_str("\n## What limits each strategy\n\n- All four run the same kernels on the CPU: conv1 as a direct AVX-512 convolution with bias, ReLU and 2x2 max-pool in registers; conv2, conv3 and the dense layers as im2col + one GEMM (the `gemm` crate's AVX-512 kernels) with the bias preloaded, ReLU and pool applied while the tile is in cache. The GEMM microkernels run near the cores' FMA peak, so what is left is the im2col copies and the pooling passes.\n- sequential and fused split each batch over the cores with a spinning team; at batch 4 that is two images per core per call, and the per-call sync is what separates them from threads.\n- threads runs whole members concurrently (no sync per batch); processes adds process start-up and weight loading (a few ms) and copies segments back through shared memory.\n- fused shares conv1's input unpacking and runs conv1 of all members as one 128-channel convolution; the rest is per member, so it gains little over sequential once both keep every core busy.\n");
+    md.push_str(&limits(r));
     md
+}
+
+/// "What limits each strategy", from what this run measured: the ISA the
+/// kernels used, the measured GEMM roof, and each strategy's best cell.
+fn limits(r: &StudyResults) -> String {
+    let env = &r.environment;
+    let mut s = String::from("\n## What limits each strategy\n\n");
+    let conv1 = match env.isa.as_str() {
+        "avx512" => "conv1 runs as a direct AVX-512 convolution with bias, ReLU and 2x2 max-pool in registers (this CPU has AVX-512F)",
+        "" => "conv1 runs as a direct AVX-512 convolution when the CPU has AVX-512F, else as im2col + GEMM (this results file does not record which)",
+        _ => "conv1 runs as im2col + one GEMM, like the other layers: this CPU has no AVX-512F, which the direct conv1 kernel needs",
+    };
+    s.push_str(&format!(
+        "- Kernels (vector ISA detected: {}): {conv1}; conv2, conv3 and the dense layers run as im2col + one GEMM each (the `gemm` crate, which picks its kernels for the CPU at run time) with ReLU and pooling applied while the tile is in cache.\n",
+        if env.isa.is_empty() { "not recorded" } else { &env.isa }
+    ));
+    let best = |k: StrategyKind| {
+        r.cells
+            .iter()
+            .filter(|c| c.strategy == k)
+            .max_by(|a, b| a.gflops.total_cmp(&b.gflops))
+    };
+    match &r.roofline {
+        Some(rf) => {
+            s.push_str(&format!(
+                "- The measured roof: {:.0} GFLOP/s on one core and {:.0} GFLOP/s on all {} ({}x{} f32 products, one per core at once, through the same GEMM).\n",
+                rf.gemm_gflops_one_core, rf.gemm_gflops_all_cores, rf.cores, rf.size, rf.size
+            ));
+            let (kinds, _) = axes(&r.cells);
+            for k in kinds {
+                if let Some(c) = best(k) {
+                    s.push_str(&format!(
+                        "- {} peaks at batch {}: {:.0} GFLOP/s, {:.0}% of the all-core roof, CPU/wall {:.2}{}.\n",
+                        k.name(),
+                        c.batch_size,
+                        c.gflops,
+                        100.0 * c.gflops / rf.gemm_gflops_all_cores.max(1e-9),
+                        c.measured.cpu_per_wall,
+                        if c.measured.cpu_per_wall < 0.8 * env.cores as f64 {
+                            format!(": cores sat idle (CPU/wall under {:.1} of {}), so start-up, synchronisation or a serial part limits it, not arithmetic", 0.8 * env.cores as f64, env.cores)
+                        } else {
+                            ": every core busy, so what separates it from the roof is work outside the GEMMs (im2col copies, pooling passes, small GEMM shapes)".into()
+                        }
+                    ));
+                }
+            }
+        }
+        None => s.push_str("- This results file has no measured GEMM roof (written before cpuwall measured one); re-run the bench to see each strategy against it.\n"),
+    }
+    s.push_str("- How they differ: sequential and fused split each batch over the cores with a spinning team (one synchronisation per call, which small batches feel); threads runs whole members concurrently (no synchronisation per batch); processes adds process start-up and weight loading per run and copies segments back through shared memory; fused runs conv1 of all members as one wider convolution and the rest per member.\n");
+    s
 }
 
 /// The study's table: one row per device and batch size, one column per
@@ -175,6 +484,49 @@ pub fn render_table(cells: &[BenchCell]) -> String {
         ));
     }
     text
+}
+
+/// `ensemble bench --export-markdown`: the study's table in markdown.
+pub fn render_markdown_table(cells: &[BenchCell]) -> String {
+    let (kinds, batches) = axes(cells);
+    let mut header = vec!["device", "batch"];
+    header.extend(kinds.iter().map(|k| k.name()));
+    let mut devices: Vec<&str> = Vec::new();
+    for c in cells {
+        if !devices.contains(&c.device.as_str()) {
+            devices.push(&c.device);
+        }
+    }
+    let mut rows = Vec::new();
+    for dev in devices {
+        for &b in &batches {
+            let mut row = vec![dev.to_string(), b.to_string()];
+            for &k in &kinds {
+                row.push(
+                    cells
+                        .iter()
+                        .find(|c| c.strategy == k && c.device == dev && c.batch_size == b)
+                        .map_or("-".into(), |c| {
+                            format!(
+                                "{} ({:.2} cpu/wall, {:.0} GFLOP/s)",
+                                units::seconds(c.measured.wall_seconds.median),
+                                c.measured.cpu_per_wall,
+                                c.gflops
+                            )
+                        }),
+                );
+            }
+            rows.push(row);
+        }
+    }
+    let mut md = String::from("# cpuwall ensemble bench\n\n");
+    md.push_str(&table::markdown(&header, &rows));
+    if let Some((images, members, accuracy, per_member, worst)) = agreement(cells) {
+        md.push_str(&format!(
+            "\n{images} images x {members} members; ensemble accuracy {accuracy:.4} (members {per_member}); largest |averaged probability - sequential's| over all cells: {worst:.1e}\n"
+        ));
+    }
+    md
 }
 
 /// `ensemble bench`'s progress line for a finished cell.
@@ -271,7 +623,7 @@ mod tests {
     #[test]
     fn the_committed_study_renders() {
         let r = StudyResults::from_text(Path::new("r.json"), RESULTS).unwrap();
-        let md = study_markdown(&r);
+        let md = study_markdown(&r, None);
         assert!(md.contains("1.061 s (1.99, 206 GFLOP/s)"), "{md}");
     }
 
@@ -291,7 +643,7 @@ mod tests {
                 *v.pointer_mut(&paths[at.index(paths.len())]).unwrap() = Value::from(x);
             }
             if let Ok(r) = StudyResults::from_text(Path::new("r.json"), &v.to_string()) {
-                let _ = study_markdown(&r);
+                let _ = study_files(&r, None, Path::new("r.md"));
             }
         }
     }
