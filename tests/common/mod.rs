@@ -97,3 +97,43 @@ pub fn assert_fails(o: &Output, code: i32, needle: &str) {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Check `doc` against docs/results.schema.json (the documented results
+/// schema); panics with every violation and where it is.
+#[allow(dead_code)]
+pub fn assert_valid_results(doc: &serde_json::Value, what: &str) {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/results.schema.json"),
+        )
+        .expect("docs/results.schema.json"),
+    )
+    .expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    // The format's own definition gives the precise errors (the top level's
+    // oneOf only says "not valid under any").
+    let format = doc["format"].as_str().unwrap_or("");
+    let def = format.trim_start_matches("cpuwall-").replace('-', "_");
+    let def = if def == "baseline_tensorflow" {
+        "tensorflow".to_string()
+    } else {
+        def
+    };
+    let errors: Vec<String> = match schema["$defs"].get(&def) {
+        Some(_) => {
+            let mut one = schema.clone();
+            one.as_object_mut().unwrap().remove("oneOf");
+            one["$ref"] = serde_json::Value::from(format!("#/$defs/{def}"));
+            let v = jsonschema::validator_for(&one).expect("compiles");
+            v.iter_errors(doc)
+                .map(|e| format!("{} at {}", e, e.instance_path()))
+                .collect()
+        }
+        None => vec![format!("unknown format {format:?}")],
+    };
+    assert!(
+        errors.is_empty() && validator.is_valid(doc),
+        "{what} does not match docs/results.schema.json:\n{}",
+        errors.join("\n")
+    );
+}
