@@ -142,9 +142,21 @@ fn main() -> cpuwall::Result<()> {
     // ## 4. The report
     //
     // Tables, crossovers and findings computed from the results, plots, and
-    // scikit-learn's own sweep as the baseline.
-    let base = root.join("tests/fixtures/sklearn-study/sklearn_sweep.csv");
-    for p in write_report(&[results_path], &out.join("sweep.md"), Some(&base))? {
+    // scikit-learn's own sweep as the baseline: measured on this machine by
+    // `baselines/sklearn_sweep.py --out reports/sklearn-study/sklearn_sweep.csv`
+    // (a figure from another machine would compare machines, not libraries).
+    let base = out.join("sklearn_sweep.csv");
+    let base = if base.exists() {
+        Some(base)
+    } else {
+        println!(
+            "(no {}: the report has no scikit-learn columns; run baselines/sklearn_sweep.py --out {} first)",
+            base.display(),
+            base.display()
+        );
+        None
+    };
+    for p in write_report(&[results_path], &out.join("sweep.md"), base.as_deref())? {
         println!("wrote {}", p.display());
     }
     Ok(())
