@@ -119,6 +119,9 @@ fn resolve(path: &Path) -> Option<std::path::PathBuf> {
 /// Refuse, before anything runs, an output that is one of the command's
 /// inputs (the same file by any path: links, `./`, `..`). Each path comes
 /// with the option that named it, for the message.
+/// Files named by the option that names them (`--data`, `--out`).
+pub type NamedPaths = Vec<(&'static str, std::path::PathBuf)>;
+
 pub fn refuse_overwriting_inputs(
     outputs: &[(&str, &Path)],
     inputs: &[(&str, &Path)],

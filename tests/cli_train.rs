@@ -36,7 +36,7 @@ fn train_writes_models_report_and_json_summary() {
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     for m in ["nb", "lr", "svc", "rf"] {
-        let e = &v[m];
+        let e = &v["models"][m];
         for key in [
             "best_params",
             "n_candidates",

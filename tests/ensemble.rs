@@ -218,18 +218,33 @@ fn train_then_bench_then_predict_through_the_cli() {
         "report",
         "--results",
         results.to_str().unwrap(),
+        "--tensorflow",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/reports/cnn-study/tensorflow.json"
+        ),
         "--out",
         report.to_str().unwrap(),
     ]);
     assert_succeeds(&out);
     let md = std::fs::read_to_string(&report).unwrap();
+    // Its two plots land beside it, and the report links them.
+    for plot in ["report-wall.svg", "report-gflops.svg"] {
+        let svg = std::fs::read_to_string(dir.path().join(plot)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("cpuwall fused"),
+            "{plot}"
+        );
+        assert!(md.contains(&format!("]({plot})")), "{md}");
+    }
     let fused_4 = cells
         .iter()
         .find(|c| c["strategy"] == "fused" && c["batch_size"] == 4)
         .unwrap();
     let wall = fused_4["wall_seconds"]["median"].as_f64().unwrap();
     assert!(md.contains("- fused at batch 4: "), "{md}");
-    assert!(md.contains("[TF 5.300 s]"), "{md}");
+    // TensorFlow's one graph at batch 4, from the committed baseline file.
+    assert!(md.contains("[TF 5.533 s]"), "{md}");
     assert!(
         md.contains(&format!(
             "{:.0} GFLOP/s",

@@ -48,6 +48,11 @@ fn predictions_over_two_and_three_ranks_equal_direct() {
                 ],
             ));
             assert_eq!(v["ranks"], ranks);
+            assert_valid_results(&v, "predict --backend mpi --format json");
+            assert_eq!(
+                v["raw"]["wall_seconds"].as_array().map(Vec::len),
+                v["runs"].as_u64().map(|n| n as usize)
+            );
             assert_eq!(
                 v["predictions_identical"], true,
                 "{model} on {ranks} ranks: {v}"
@@ -122,15 +127,15 @@ fn training_across_ranks_gives_the_single_process_model() {
         let multi = json(&mpirun(ranks, dir.path(), &args));
         for m in ["lr", "svc", "rf"] {
             assert_eq!(
-                single[m]["best_params"], multi[m]["best_params"],
+                single["models"][m]["best_params"], multi["models"][m]["best_params"],
                 "{m} on {ranks} ranks"
             );
             assert_eq!(
-                single[m]["cv_accuracy"], multi[m]["cv_accuracy"],
+                single["models"][m]["cv_accuracy"], multi["models"][m]["cv_accuracy"],
                 "{m} on {ranks} ranks"
             );
             let folds = |v: &serde_json::Value| {
-                v[m]["candidates"]
+                v["models"][m]["candidates"]
                     .as_array()
                     .unwrap()
                     .iter()

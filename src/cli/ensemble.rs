@@ -6,13 +6,13 @@ use clap::{Args, Subcommand};
 
 use super::Format;
 use crate::atomic::refuse_overwriting_inputs;
-use crate::data::count::{count_arg, parse_batch_list, positive_arg, timeout_arg};
+use crate::data::count::{count_arg, positive_arg};
 use crate::ensemble::devices::DeviceSpec;
 use crate::ensemble::predict::{predict, PredictJob};
 use crate::ensemble::train::{self, TrainJob};
 use crate::ensemble::StrategyKind;
 use crate::error::{Error, Result};
-use crate::measure::ensemble::{bench, BenchJob, StudyResults};
+use crate::measure::ensemble::bench;
 use crate::report::ensemble as out;
 use crate::report::progress::{progress_bar, Steps};
 
@@ -87,33 +87,8 @@ pub struct TrainArgs {
   cpuwall ensemble bench --strategy fused,threads --batch-size 64,500 --out results/cnn.json
   cpuwall ensemble bench --repeat 3 --export-csv cnn-samples.csv --export-markdown cnn.md")]
 pub struct BenchArgs {
-    /// Ensemble directory (trained with the defaults first if it is the default and missing).
-    #[arg(long, default_value = train::DEFAULT_DIR)]
-    pub models: PathBuf,
-    /// sequential, threads, processes, fused or all (comma-separated).
-    #[arg(long, default_value = "all")]
-    pub strategy: String,
-    /// Synthetic images to predict.
-    #[arg(long, value_parser = count_arg, default_value = "6000", conflicts_with = "data")]
-    pub images: u64,
-    /// Predict a CIFAR-10 binary file instead (its labels give the accuracy).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Predict batch sizes (comma-separated).
-    #[arg(long, default_value = "4,64,500")]
-    pub batch_size: String,
-    /// Timed runs per cell (median reported).
-    #[arg(long, default_value_t = 1)]
-    pub repeat: usize,
-    /// Device per member: cpu or cuda:N, one for all or one per member.
-    #[arg(long, default_value = "cpu")]
-    pub devices: String,
-    /// Images per segment a member process streams back.
-    #[arg(long, default_value_t = 500)]
-    pub segment: usize,
-    /// Seconds a member process may stay silent before it is killed.
-    #[arg(long, default_value_t = 120.0, value_parser = timeout_arg, allow_negative_numbers = true)]
-    pub worker_timeout: f64,
+    #[command(flatten)]
+    pub bench: crate::measure::ensemble::BenchOptions,
     /// table: for people; json: one JSON document on stdout (messages go to stderr).
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -172,23 +147,12 @@ pub fn run(a: EnsembleArgs) -> Result<()> {
             Ok(())
         }
         EnsembleCommand::Bench(b) => {
-            let job = BenchJob {
-                strategies: StrategyKind::parse_list(&b.strategy)?,
-                batch_sizes: parse_batch_list(&b.batch_size)?,
-                devices: DeviceSpec::parse_list(&b.devices)?,
-                models: b.models,
-                images: b.images,
-                data: b.data,
-                repeats: b.repeat,
-                segment: b.segment,
-                worker_timeout: b.worker_timeout,
-            };
-            let inputs: Vec<(&str, &std::path::Path)> =
-                job.data.iter().map(|d| ("--data", d.as_path())).collect();
-            let outputs: Vec<(&str, &std::path::Path)> =
-                b.out.iter().map(|o| ("--out", o.as_path())).collect();
-            refuse_overwriting_inputs(&outputs, &inputs)?;
-            b.export.check(&inputs, &outputs)?;
+            let job = b.bench.job()?;
+            let paths = job.paths(b.out.as_deref());
+            if let (Some(out), Some(data)) = (&b.out, &job.data) {
+                refuse_overwriting_inputs(&[("--out", out)], &[("--data", data)])?;
+            }
+            b.export.check_paths(&paths)?;
             let quiet = b.format == Format::Json;
             let steps = Steps::new(
                 (job.strategies.len() * job.batch_sizes.len()) as u64,
@@ -205,7 +169,7 @@ pub fn run(a: EnsembleArgs) -> Result<()> {
             }
             b.export.write(
                 || serde_json::to_string_pretty(&results).expect("serialisable"),
-                || results.raw_csv(),
+                || out::raw_csv(&results),
                 || out::render_markdown_table(&results.cells),
             )?;
             match b.format {
@@ -242,23 +206,7 @@ pub fn run(a: EnsembleArgs) -> Result<()> {
             Ok(())
         }
         EnsembleCommand::Report(r) => {
-            let mut inputs = vec![("--results", r.results.as_path())];
-            if let Some(t) = &r.tensorflow {
-                inputs.push(("--tensorflow", t.as_path()));
-            }
-            refuse_overwriting_inputs(&[("--out", &r.out)], &inputs)?;
-            let results = StudyResults::load(&r.results)?;
-            let tf = r
-                .tensorflow
-                .as_deref()
-                .map(out::TensorflowBaseline::load)
-                .transpose()?;
-            let files = out::study_files(&results, tf.as_ref(), &r.out);
-            for (p, _) in &files {
-                refuse_overwriting_inputs(&[("--out (its plot)", p)], &inputs)?;
-            }
-            crate::atomic::write_set(&files)?;
-            for (p, _) in &files {
+            for p in out::write_report(&r.results, r.tensorflow.as_deref(), &r.out)? {
                 println!("wrote {}", p.display());
             }
             Ok(())

@@ -118,14 +118,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
         return predict_mpi(&a);
     }
     let job = a.job(backends)?;
-    let model = crate::tune::train::model_file(&job.model, &job.models_dir);
-    let mut inputs = vec![("--model", model.as_path())];
-    if let Some(p) = &a.data {
-        inputs.push(("--data", p.as_path()));
-    }
-    let outputs: Vec<(&str, &std::path::Path)> =
-        a.out.iter().map(|p| ("--out", p.as_path())).collect();
-    a.export.check(&inputs, &outputs)?;
+    a.export.check_paths(&job.paths())?;
     let outcome = predict(&job, &|line| eprintln!("{line}"), &|secs| {
         report::progress::timed_bar(secs, "predict")
     })?;

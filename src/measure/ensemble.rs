@@ -9,11 +9,13 @@ use serde::{Deserialize, Serialize};
 use super::env::{load_average, Environment};
 use super::run::{time_interleaved, Measured, Repeats, Timed};
 use crate::data::cifar::{Images, CLASSES};
+use crate::data::count::{count_arg, timeout_arg};
 use crate::ensemble::native::{average, MACS_PER_IMAGE};
 use crate::ensemble::processes::Settings;
 use crate::ensemble::{accuracies, Ensemble, Strategy, StrategyKind};
 use crate::error::{Error, Result};
 use crate::exec::CallCost;
+use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
@@ -38,6 +40,68 @@ pub struct BenchCell {
     pub member_accuracy: Vec<f64>,
     /// Largest |averaged probability - sequential's| over all images and classes.
     pub max_abs_diff_vs_sequential: f64,
+}
+
+/// `ensemble bench`'s measurement options (clap, flattened into the CLI).
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchOptions {
+    /// Ensemble directory (trained with the defaults first if it is the default and missing).
+    #[arg(long, default_value = crate::ensemble::train::DEFAULT_DIR)]
+    pub models: PathBuf,
+    /// sequential, threads, processes, fused or all (comma-separated).
+    #[arg(long, default_value = "all")]
+    pub strategy: String,
+    /// Synthetic images to predict.
+    #[arg(long, value_parser = count_arg, default_value = "6000", conflicts_with = "data")]
+    pub images: u64,
+    /// Predict a CIFAR-10 binary file instead (its labels give the accuracy).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Predict batch sizes (comma-separated).
+    #[arg(long, default_value = "4,64,500")]
+    pub batch_size: String,
+    /// Timed runs per cell (median reported).
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
+    /// Device per member: cpu or cuda:N, one for all or one per member.
+    #[arg(long, default_value = "cpu")]
+    pub devices: String,
+    /// Images per segment a member process streams back.
+    #[arg(long, default_value_t = 500)]
+    pub segment: usize,
+    /// Seconds a member process may stay silent before it is killed.
+    #[arg(long, default_value_t = 120.0, value_parser = timeout_arg, allow_negative_numbers = true)]
+    pub worker_timeout: f64,
+}
+
+impl BenchOptions {
+    pub fn job(&self) -> Result<BenchJob> {
+        use crate::data::count::parse_batch_list;
+        Ok(BenchJob {
+            strategies: StrategyKind::parse_list(&self.strategy)?,
+            batch_sizes: parse_batch_list(&self.batch_size)?,
+            devices: crate::ensemble::devices::DeviceSpec::parse_list(&self.devices)?,
+            models: self.models.clone(),
+            images: self.images,
+            data: self.data.clone(),
+            repeats: self.repeat,
+            segment: self.segment,
+            worker_timeout: self.worker_timeout,
+        })
+    }
+}
+
+impl BenchJob {
+    /// The files the bench reads (`--data`) and writes (`out`), by option.
+    pub fn paths(
+        &self,
+        out: Option<&std::path::Path>,
+    ) -> (crate::atomic::NamedPaths, crate::atomic::NamedPaths) {
+        (
+            self.data.iter().map(|d| ("--data", d.clone())).collect(),
+            out.iter().map(|o| ("--out", o.to_path_buf())).collect(),
+        )
+    }
 }
 
 /// What `cpuwall ensemble bench` measures.
@@ -349,25 +413,5 @@ impl StudyResults {
             ));
         }
         Ok(r)
-    }
-
-    /// `ensemble bench --export-csv`: one line per timed sample of every cell.
-    pub fn raw_csv(&self) -> String {
-        let rows: Vec<(Vec<String>, &super::run::RawSamples)> = self
-            .cells
-            .iter()
-            .map(|c| {
-                (
-                    vec![
-                        c.strategy.name().to_string(),
-                        c.device.clone(),
-                        c.batch_size.to_string(),
-                        c.images.to_string(),
-                    ],
-                    &c.measured.raw,
-                )
-            })
-            .collect();
-        crate::report::exports::raw_csv(&["strategy", "device", "batch_size", "images"], &rows)
     }
 }

@@ -45,6 +45,19 @@ pub struct PredictJob {
     pub proba: bool,
 }
 
+impl PredictJob {
+    /// The files the job reads (`--model`'s file, `--data`) and writes
+    /// (`--out`), named by their options, for checks of other outputs.
+    pub fn paths(&self) -> (crate::atomic::NamedPaths, crate::atomic::NamedPaths) {
+        let mut inputs = vec![("--model", model_file(&self.model, &self.models_dir))];
+        if let Some(p) = self.source.path() {
+            inputs.push(("--data", p.to_path_buf()));
+        }
+        let outputs = self.out.iter().map(|p| ("--out", p.clone())).collect();
+        (inputs, outputs)
+    }
+}
+
 /// What a predict job measured.
 #[derive(Debug, Clone)]
 pub struct PredictOutcome {

@@ -131,6 +131,19 @@ impl SweepJob {
 
     /// `NAME.partial.json` beside `out`: the results while the sweep runs,
     /// and what an interrupted sweep leaves.
+    /// The files the sweep writes, named by their options (`csv`: with
+    /// `--csv`, the cells beside the JSON).
+    pub fn outputs(&self, csv: bool) -> (crate::atomic::NamedPaths, crate::atomic::NamedPaths) {
+        let mut out = vec![
+            ("--out", self.out.clone()),
+            ("--out (while running)", self.partial_path()),
+        ];
+        if csv {
+            out.push(("--csv", self.out.with_extension("csv")));
+        }
+        (Vec::new(), out)
+    }
+
     pub fn partial_path(&self) -> PathBuf {
         partial_path(&self.out)
     }

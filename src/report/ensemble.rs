@@ -102,6 +102,29 @@ pub fn study_markdown(r: &StudyResults, tf: Option<&TensorflowBaseline>) -> Stri
     markdown(r, tf, None)
 }
 
+/// `cpuwall ensemble report`: read the results (and TensorFlow's), write the
+/// report and its plots together, none over an input; the paths written.
+pub fn write_report(
+    results: &Path,
+    tensorflow: Option<&Path>,
+    out: &Path,
+) -> crate::Result<Vec<PathBuf>> {
+    use crate::atomic::refuse_overwriting_inputs;
+    let mut inputs = vec![("--results", results)];
+    if let Some(t) = tensorflow {
+        inputs.push(("--tensorflow", t));
+    }
+    refuse_overwriting_inputs(&[("--out", out)], &inputs)?;
+    let r = StudyResults::load(results)?;
+    let tf = tensorflow.map(TensorflowBaseline::load).transpose()?;
+    let files = study_files(&r, tf.as_ref(), out);
+    for (p, _) in &files {
+        refuse_overwriting_inputs(&[("--out (its plot)", p)], &inputs)?;
+    }
+    crate::atomic::write_set(&files)?;
+    Ok(files.into_iter().map(|(p, _)| p).collect())
+}
+
 /// The report and its two plots, `{stem}-wall.svg` and `{stem}-gflops.svg`
 /// beside `out`, as files to write together.
 pub fn study_files(
@@ -486,6 +509,26 @@ pub fn render_table(cells: &[BenchCell]) -> String {
     text
 }
 
+/// `ensemble bench --export-csv`: one line per timed sample of every cell.
+pub fn raw_csv(r: &StudyResults) -> String {
+    let rows: Vec<(Vec<String>, &crate::measure::run::RawSamples)> = r
+        .cells
+        .iter()
+        .map(|c| {
+            (
+                vec![
+                    c.strategy.name().to_string(),
+                    c.device.clone(),
+                    c.batch_size.to_string(),
+                    c.images.to_string(),
+                ],
+                &c.measured.raw,
+            )
+        })
+        .collect();
+    super::exports::raw_csv(&["strategy", "device", "batch_size", "images"], &rows)
+}
+
 /// `ensemble bench --export-markdown`: the study's table in markdown.
 pub fn render_markdown_table(cells: &[BenchCell]) -> String {
     let (kinds, batches) = axes(cells);
@@ -624,7 +667,26 @@ mod tests {
     fn the_committed_study_renders() {
         let r = StudyResults::from_text(Path::new("r.json"), RESULTS).unwrap();
         let md = study_markdown(&r, None);
-        assert!(md.contains("1.061 s (1.99, 206 GFLOP/s)"), "{md}");
+        assert!(md.contains("1.416 s (1.99, 154 GFLOP/s)"), "{md}");
+        assert!(!md.contains("[TF "), "{md}");
+        // With TensorFlow's run of the same machine: its one graph beside fused.
+        let tf: TensorflowBaseline =
+            serde_json::from_str(include_str!("../../reports/cnn-study/tensorflow.json")).unwrap();
+        let md = study_markdown(&r, Some(&tf));
+        assert!(
+            md.contains("1.416 s (1.99, 154 GFLOP/s) [TF 5.219 s]"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- fused at batch 500: 1.416 s vs TensorFlow 5.219 s (3.68× faster)."),
+            "{md}"
+        );
+        // Limits from this run: the ISA it recorded and the measured roof.
+        assert!(md.contains("vector ISA detected: avx2"), "{md}");
+        assert!(
+            md.contains("fused peaks at batch 500: 154 GFLOP/s, 94% of the all-core roof"),
+            "{md}"
+        );
     }
 
     proptest! {

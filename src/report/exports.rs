@@ -68,6 +68,17 @@ impl ExportArgs {
         Ok(())
     }
 
+    /// [`check`](Self::check) with owned paths (inputs, outputs).
+    pub fn check_paths(
+        &self,
+        paths: &(crate::atomic::NamedPaths, crate::atomic::NamedPaths),
+    ) -> Result<()> {
+        fn view<'a>(v: &'a [(&'static str, PathBuf)]) -> Vec<(&'static str, &'a Path)> {
+            v.iter().map(|(n, p)| (*n, p.as_path())).collect()
+        }
+        self.check(&view(&paths.0), &view(&paths.1))
+    }
+
     /// Write the exports asked for, all or none (`json`, `csv`, `markdown`
     /// render each on demand).
     pub fn write(

@@ -241,6 +241,21 @@ pub fn raw_csv(cells: &[Cell]) -> String {
     super::exports::raw_csv(&["model", "backend", "rows"], &rows)
 }
 
+/// The committed reference sweep (the sklearn study's) without its raw
+/// samples, parsed once: a real results file for the tests below.
+#[cfg(test)]
+fn reference_sweep_text() -> &'static str {
+    static TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(include_str!("../../reports/sklearn-study/sweep.json")).unwrap();
+        for c in v["cells"].as_array_mut().unwrap() {
+            c.as_object_mut().unwrap().remove("raw");
+        }
+        v.to_string()
+    });
+    &TEXT
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,7 +264,7 @@ mod tests {
 
     /// The committed reference sweep, one model of it: a real results file.
     fn reference() -> Value {
-        let text = include_str!("../../reports/reference-sweep.json");
+        let text = reference_sweep_text();
         let mut v: Value = serde_json::from_str(text).unwrap();
         let cells = v["cells"].as_array_mut().unwrap();
         cells.retain(|c| c["model"] == "nb");
@@ -331,7 +346,7 @@ mod names {
 
     #[test]
     fn a_model_name_with_a_path_in_it_is_refused() {
-        let text = include_str!("../../reports/reference-sweep.json");
+        let text = reference_sweep_text();
         let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
         v["cells"][0]["model"] = "../../escape".into();
         let p = Path::new("r.json");
@@ -351,7 +366,7 @@ mod baseline_fuzz {
     use super::*;
     use proptest::prelude::*;
 
-    const CSV: &str = include_str!("../../reports/reference-sklearn.csv");
+    const CSV: &str = include_str!("../../reports/sklearn-study/sklearn_sweep.csv");
 
     #[test]
     fn the_committed_baseline_reads_whole() {
@@ -377,7 +392,7 @@ mod baseline_fuzz {
                 b[k] = v;
             }
             if let Ok(base) = crate::report::baseline::parse(Path::new("b.csv"), &b) {
-                let text = include_str!("../../reports/reference-sweep.json");
+                let text = reference_sweep_text();
                 let p = Path::new("r.json");
                 let r = SweepResults::from_text(p, text).unwrap();
                 let _ = render(&[p.to_path_buf()], &[r], Path::new("report.md"), &base);
