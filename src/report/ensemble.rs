@@ -464,12 +464,15 @@ fn limits(r: &StudyResults) -> String {
 /// The study's table: one row per device and batch size, one column per
 /// strategy (median wall, CPU/wall, GFLOP/s), then accuracy and agreement.
 pub fn render_table(cells: &[BenchCell]) -> String {
-    let mut kinds: Vec<StrategyKind> = Vec::new();
+    let (header, rows) = table_rows(cells);
+    table::render(&header, &rows) + &agreement_line(cells)
+}
+
+/// The study's table: header and one row per device and batch size.
+fn table_rows(cells: &[BenchCell]) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let (kinds, _) = axes(cells);
     let mut rows_key: Vec<(String, usize)> = Vec::new();
     for c in cells {
-        if !kinds.contains(&c.strategy) {
-            kinds.push(c.strategy);
-        }
         let key = (c.device.clone(), c.batch_size);
         if !rows_key.contains(&key) {
             rows_key.push(key);
@@ -500,13 +503,16 @@ pub fn render_table(cells: &[BenchCell]) -> String {
             row
         })
         .collect();
-    let mut text = table::render(&header, &rows);
-    if let Some((images, members, accuracy, per_member, worst)) = agreement(cells) {
-        text.push_str(&format!(
+    (header, rows)
+}
+
+/// The line under the study's table: images, members, accuracy, agreement.
+fn agreement_line(cells: &[BenchCell]) -> String {
+    agreement(cells).map_or(String::new(), |(images, members, accuracy, per_member, worst)| {
+        format!(
             "\n{images} images x {members} members; ensemble accuracy {accuracy:.4} (members {per_member}); largest |averaged probability - sequential's| over all cells: {worst:.1e}\n"
-        ));
-    }
-    text
+        )
+    })
 }
 
 /// `ensemble bench --export-csv`: one line per timed sample of every cell.
@@ -531,45 +537,12 @@ pub fn raw_csv(r: &StudyResults) -> String {
 
 /// `ensemble bench --export-markdown`: the study's table in markdown.
 pub fn render_markdown_table(cells: &[BenchCell]) -> String {
-    let (kinds, batches) = axes(cells);
-    let mut header = vec!["device", "batch"];
-    header.extend(kinds.iter().map(|k| k.name()));
-    let mut devices: Vec<&str> = Vec::new();
-    for c in cells {
-        if !devices.contains(&c.device.as_str()) {
-            devices.push(&c.device);
-        }
-    }
-    let mut rows = Vec::new();
-    for dev in devices {
-        for &b in &batches {
-            let mut row = vec![dev.to_string(), b.to_string()];
-            for &k in &kinds {
-                row.push(
-                    cells
-                        .iter()
-                        .find(|c| c.strategy == k && c.device == dev && c.batch_size == b)
-                        .map_or("-".into(), |c| {
-                            format!(
-                                "{} ({:.2} cpu/wall, {:.0} GFLOP/s)",
-                                units::seconds(c.measured.wall_seconds.median),
-                                c.measured.cpu_per_wall,
-                                c.gflops
-                            )
-                        }),
-                );
-            }
-            rows.push(row);
-        }
-    }
-    let mut md = String::from("# cpuwall ensemble bench\n\n");
-    md.push_str(&table::markdown(&header, &rows));
-    if let Some((images, members, accuracy, per_member, worst)) = agreement(cells) {
-        md.push_str(&format!(
-            "\n{images} images x {members} members; ensemble accuracy {accuracy:.4} (members {per_member}); largest |averaged probability - sequential's| over all cells: {worst:.1e}\n"
-        ));
-    }
-    md
+    let (header, rows) = table_rows(cells);
+    format!(
+        "# cpuwall ensemble bench\n\n{}{}",
+        table::markdown(&header, &rows),
+        agreement_line(cells)
+    )
 }
 
 /// `ensemble bench`'s progress line for a finished cell.
