@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{assert_fails, cpuwall, run_in, stdout};
+use common::{assert_fails, assert_valid_results, cpuwall, run_in, stdout};
 use serde_json::{json, Value};
 
 /// Models trained once for every test here: nb, rf and svc defaults.
@@ -632,6 +632,7 @@ fn load_counts_answers_errors_and_the_servers_batches() {
         "json",
     ]);
     assert_eq!(r["format"], "cpuwall-load");
+    assert_valid_results(&r, "load --format json");
     assert_eq!(r["requests"], 400, "{r}");
     assert_eq!(r["ok"], 400);
     assert_eq!(r["errors"], json!({}));
