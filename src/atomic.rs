@@ -104,7 +104,7 @@ pub fn lock_dir(dir: &Path, what: &str) -> Result<DirLock> {
 
 /// Where `path` really is: links and `..` resolved. A path that does not
 /// exist yet resolves through its parent (the file a write would create).
-fn resolve(path: &Path) -> Option<std::path::PathBuf> {
+pub(crate) fn resolve(path: &Path) -> Option<std::path::PathBuf> {
     if let Ok(p) = path.canonicalize() {
         return Some(p);
     }
@@ -116,12 +116,12 @@ fn resolve(path: &Path) -> Option<std::path::PathBuf> {
     Some(resolve(parent)?.join(name))
 }
 
-/// Refuse, before anything runs, an output that is one of the command's
-/// inputs (the same file by any path: links, `./`, `..`). Each path comes
-/// with the option that named it, for the message.
 /// Files named by the option that names them (`--data`, `--out`).
 pub type NamedPaths = Vec<(&'static str, std::path::PathBuf)>;
 
+/// Refuse, before anything runs, an output that is one of the command's
+/// inputs (the same file by any path: links, `./`, `..`). Each path comes
+/// with the option that named it, for the message.
 pub fn refuse_overwriting_inputs(
     outputs: &[(&str, &Path)],
     inputs: &[(&str, &Path)],

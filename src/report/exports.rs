@@ -49,7 +49,11 @@ impl ExportArgs {
         refuse_overwriting_inputs(&outs, inputs)?;
         for (i, (opt, p)) in outs.iter().enumerate() {
             for (other, q) in outs[..i].iter().chain(outputs) {
-                if p == q {
+                // The same file by any path (`./`, links), as for inputs.
+                if p == q
+                    || crate::atomic::resolve(p)
+                        .is_some_and(|r| crate::atomic::resolve(q) == Some(r))
+                {
                     return Err(Error::usage(format!(
                         "{opt} and {other} both name {}: give each export its own file",
                         p.display()
