@@ -119,11 +119,9 @@ pub fn predict(
                 out.display()
             )));
         }
-        let model = model_file(&job.model, &job.models_dir);
-        let mut inputs = vec![("--model", model.as_path())];
-        if let Some(data) = job.source.path() {
-            inputs.push(("--data", data));
-        }
+        let (inputs, _) = job.paths();
+        let inputs: Vec<(&str, &std::path::Path)> =
+            inputs.iter().map(|(o, p)| (*o, p.as_path())).collect();
         refuse_overwriting_inputs(&[("--out", out)], &inputs)?;
     }
     if job.backends.contains(&BackendKind::Mpi) {
