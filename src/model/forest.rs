@@ -8,9 +8,9 @@ use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::blocked::{self, BlockedForest};
 use super::family::decode_payload;
 use super::params::{Grid, ParamReader, ParamSet};
+use super::quantised::{self, QuantisedForest};
 use super::tree::{grow, Columns, Node, TreeParams, LEAF};
 use super::{argmax, encode_labels, Classifier, Family, Fitted, Model, ModelKind, ScoreKind};
 use crate::data::Dataset;
@@ -161,9 +161,9 @@ pub struct RandomForest {
     walk: Vec<Node>,
     /// Per node: offset of its leaf probabilities (leaves only).
     leaf_value: Vec<u32>,
-    /// The same trees three levels per step, for AVX-512 CPUs (`None` when
-    /// the forest has more than 16 features).
-    blocked: Option<BlockedForest>,
+    /// The same trees on quantised thresholds, three levels per step, for
+    /// AVX2 CPUs (`None` when a feature has more than 65,535 distinct cuts).
+    quantised: Option<QuantisedForest>,
 }
 
 // Rows predicted together, tree by tree, so one tree stays in cache for the
@@ -256,7 +256,7 @@ impl RandomForest {
             values,
             walk: Vec::new(),
             leaf_value: Vec::new(),
-            blocked: None,
+            quantised: None,
         }
     }
 
@@ -282,20 +282,28 @@ impl RandomForest {
             .iter()
             .map(|nd| if nd.feature == LEAF { nd.child } else { 0 })
             .collect();
-        self.blocked = BlockedForest::build(&self.nodes, &self.roots, self.n_features);
+        self.quantised = QuantisedForest::build(&self.nodes, &self.roots, self.n_features);
         self
     }
 
-    /// The same forest walked node by node only (what CPUs without AVX-512
+    /// The same forest walked node by node only (what CPUs without AVX2
     /// run); for tests and benchmarks of the two traversals.
     pub fn node_by_node(mut self) -> Self {
-        self.blocked = None;
+        self.quantised = None;
         self
     }
 
-    /// Blocks of the three-level layout (0 when the forest has none).
+    /// Blocks of the quantised layout (0 when the forest has none).
     pub fn n_blocks(&self) -> usize {
-        self.blocked.as_ref().map_or(0, BlockedForest::n_blocks)
+        self.quantised.as_ref().map_or(0, QuantisedForest::n_blocks)
+    }
+
+    /// Whether the quantised layout picks a row's ranks by gathers (more
+    /// than 16 features).
+    pub fn gathers(&self) -> bool {
+        self.quantised
+            .as_ref()
+            .is_some_and(QuantisedForest::gathers)
     }
 
     pub fn n_trees(&self) -> usize {
@@ -402,9 +410,12 @@ impl RandomForest {
             return;
         }
         let k = self.classes.len();
-        let blocked = self.blocked.as_ref().filter(|_| BlockedForest::usable());
-        let tile = if blocked.is_some() {
-            blocked::TILE_ROWS
+        let quantised = self
+            .quantised
+            .as_ref()
+            .filter(|_| QuantisedForest::usable());
+        let tile = if quantised.is_some() {
+            quantised::TILE_ROWS
         } else {
             BLOCK_ROWS
         };
@@ -412,7 +423,7 @@ impl RandomForest {
         for (b, block) in flat.chunks(tile * d).enumerate() {
             let rows = block.len() / d;
             let acc = &mut acc[..rows * k];
-            if blocked
+            if quantised
                 .and_then(|f| f.accumulate(block, d, k, &self.values, acc))
                 .is_none()
             {
@@ -456,11 +467,11 @@ impl Classifier for RandomForest {
     }
 
     fn row_cost_ns(&self) -> f64 {
-        // About 3 ns per node visited node by node, ~1 ns three levels at a
-        // time; depth ~ log2(nodes per tree) + a bit.
+        // About 3 ns per node visited node by node, ~0.5 ns on quantised
+        // blocks three levels at a time; depth ~ log2(nodes per tree) + a bit.
         let per_tree = self.nodes.len() as f64 / self.roots.len().max(1) as f64;
-        let per_visit = if self.blocked.is_some() && BlockedForest::usable() {
-            1.0
+        let per_visit = if self.quantised.is_some() && QuantisedForest::usable() {
+            0.5
         } else {
             3.0
         };
@@ -517,9 +528,10 @@ mod tests {
         }
     }
 
-    /// The three-level layout must take every row to the same leaves as the
+    /// The quantised layout must take every row to the same leaves as the
     /// node-by-node walk: labels equal, probabilities equal bit for bit.
     fn assert_traversals_agree(forest: &RandomForest, x: &Array2<f64>) {
+        assert!(forest.n_blocks() > 0, "the forest has a quantised layout");
         let nodes = forest.clone().node_by_node();
         assert_eq!(forest.predict(x.view()), nodes.predict(x.view()));
         let (a, b) = (forest.scores(x.view()).1, nodes.scores(x.view()).1);
@@ -528,22 +540,71 @@ mod tests {
     }
 
     #[test]
-    fn blocked_and_node_by_node_traversals_agree() {
+    fn quantised_and_node_by_node_traversals_agree() {
         for (d, classes, depth) in [
             (1, 2, None),
             (3, 3, None),
-            (10, 2, None),
+            (8, 2, None),
+            (9, 2, None), // ranks from both halves of a row
             (10, 4, Some(2)),
             (16, 2, None),
-            (17, 3, None), // more than 16 features: node by node only
+            (17, 3, None), // more than 16 features: gathers
+            (40, 4, None),
         ] {
             let train = dataset(600, d, classes, d as u64);
             let forest = RandomForest::fit(&config(7, depth), &train, 3).unwrap();
-            assert_eq!(forest.n_blocks() > 0, d <= 16, "d = {d}");
+            assert_eq!(forest.gathers(), d > 16, "d = {d}");
             // Rows past a whole tile, and a partial last group.
-            let test = dataset(blocked::TILE_ROWS + 13, d, classes, 99);
+            let test = dataset(quantised::TILE_ROWS + 13, d, classes, 99);
             assert_traversals_agree(&forest, &test.x);
+            // Fewer rows than lanes in flight, and one row.
+            assert_traversals_agree(&forest, &test.x.slice(ndarray::s![..5, ..]).to_owned());
+            assert_traversals_agree(&forest, &test.x.slice(ndarray::s![..1, ..]).to_owned());
         }
+    }
+
+    /// Rows on the thresholds themselves, just either side, and the values
+    /// f64 orders oddly: every one must fall on the node walk's side.
+    #[test]
+    fn rows_on_and_around_every_threshold_agree() {
+        for d in [10, 20] {
+            rows_on_and_around_thresholds(d);
+        }
+    }
+
+    fn rows_on_and_around_thresholds(d: usize) {
+        let train = dataset(400, d, 3, 5);
+        let forest = RandomForest::fit(&config(9, None), &train, 4).unwrap();
+        let thresholds: Vec<(usize, f64)> = forest
+            .nodes
+            .iter()
+            .filter(|nd| nd.feature != LEAF)
+            .map(|nd| (nd.feature as usize, nd.threshold))
+            .collect();
+        let mut rng = SplitMix64::new(8);
+        let specials = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            0.0,
+            f64::MAX,
+            f64::MIN,
+        ];
+        let mut x = dataset(3 * thresholds.len(), d, 3, 6).x;
+        for (r, mut row) in x.rows_mut().into_iter().enumerate() {
+            let (f, t) = thresholds[r / 3];
+            row[f] = match r % 3 {
+                0 => t,
+                1 => t.next_down(),
+                _ => t.next_up(),
+            };
+            let g = rng.below(d);
+            if rng.below(4) == 0 {
+                row[g] = specials[rng.below(specials.len())];
+            }
+        }
+        assert_traversals_agree(&forest, &x);
     }
 
     #[test]

@@ -197,9 +197,8 @@ impl RowKernel {
 }
 
 /// The vector ISA the row kernels use on this CPU: `avx512` where
-/// AVX-512F is present, `avx2` where AVX2 is (the blocked forest needs
-/// AVX-512 and walks node by node there), else `scalar` (the same sums in
-/// the same order, without vectors).
+/// AVX-512F is present, `avx2` where AVX2 is, else `scalar` (the same sums
+/// in the same order, without vectors; the forest walks node by node).
 pub fn isa() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {

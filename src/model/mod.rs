@@ -14,7 +14,6 @@
 //! So each family here is a small, direct implementation of the method
 //! scikit-learn/liblinear use, tested against scikit-learn's fixtures.
 
-pub mod blocked;
 pub mod family;
 pub mod forest;
 pub mod kernel;
@@ -23,6 +22,7 @@ pub mod logistic;
 pub mod nb;
 pub mod newton;
 pub mod params;
+pub mod quantised;
 pub mod scale;
 pub mod store;
 pub mod svc;

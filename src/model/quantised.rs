@@ -1,0 +1,625 @@
+//! Random-forest traversal on quantised thresholds, three levels per step
+//! (AVX2).
+//!
+//! **Lossless quantisation.** For each feature, the forest's split
+//! thresholds on it are sorted and made distinct (`cuts`). A row's value `x`
+//! becomes its rank `q(x)`, the number of cuts strictly below it, once per
+//! row and feature (a binary search shared by every tree). For the cut of
+//! rank `j`, `x > cut[j]` exactly when `q(x) > j`: the cuts below `x` are a
+//! prefix of the sorted list. So a node compares two u16 ranks and decides
+//! exactly as the f64 comparison would: NaN is below no cut (rank 0) and
+//! goes left at every node as in the node walk; +inf is above every finite
+//! cut; -0.0 and 0.0 are one cut, since they compare equal to every `x`.
+//! Ranks are stored biased (`rank ^ 0x8000` as i16) so that the CPU's signed
+//! 16-bit compare orders them as unsigned. A feature with more than 65,535
+//! distinct cuts does not fit (rank 65,535 is kept for "never right"); such
+//! forests are walked node by node.
+//!
+//! **Blocks.** Each tree is cut into blocks of three levels: seven split
+//! slots in breadth-first order (`p` → `2p+1`, `2p+2`) with eight exits.
+//! A block is one 64-byte cache line: 8 threshold ranks (16 bytes), 16 bytes
+//! naming the features, 8 exits (byte offsets of the next blocks, or
+//! [`LEAF_EXIT`] | the leaf's value offset). Where a leaf sits above the
+//! third level, its slot and those under it never go right, so the leaf
+//! comes out at the leftmost exit below it. The f64 layout this replaces
+//! needed two cache lines per block (`Block` of 8 f64 thresholds).
+//!
+//! **Crossing a block**, one row: with at most 16 features ([`Shuffle`]) a
+//! row's ranks are 32 bytes; two byte shuffles pick the seven ranks the block
+//! needs (the feature bytes are the shuffle's indices), one 16-bit compare
+//! against the block's ranks and a pack + movemask give a 7-bit "went right"
+//! mask, a 256-entry table the exit. With more features ([`Gather`]) one
+//! AVX2 gather of eight 32-bit words picks the ranks (each rank in a word's
+//! high half), compared as 32-bit words.
+//!
+//! **Rows in flight.** [`LANES`] rows cross blocks at once; a row that
+//! reaches its leaf hands its lane to the next row, so no row waits for the
+//! deepest of a group, and every decision is a select, never a branch (a
+//! row's way through a tree is a coin flip). Leaves are logged and their
+//! class probabilities added after each tree, so each row sums its trees in
+//! tree order: the result is the node walk's, bit for bit.
+
+use super::tree::{Node, LEAF};
+
+/// Marks an exit that is a leaf; the low bits are its value offset.
+pub const LEAF_EXIT: u32 = 1 << 31;
+/// Rows in flight at once (refilled as they finish).
+pub const LANES: usize = 12;
+/// Rows that go through every tree before the next rows start, so that each
+/// tree's blocks are fetched once per tile and then served from L1/L2.
+pub const TILE_ROWS: usize = 4096;
+/// Features up to which a row's ranks fit two 16-byte registers.
+pub const SHUFFLE_FEATURES: usize = 16;
+/// Distinct cuts a feature may have: ranks 0..=65535 are u16, and a cut of
+/// rank 65,535 would leave no rank above it for "right".
+const MAX_CUTS: usize = u16::MAX as usize;
+/// A block slot that never sends a row right: no biased rank exceeds it.
+const NEVER_RIGHT: i16 = i16::MAX;
+
+/// A rank as the signed compare orders it.
+fn bias(rank: u16) -> i16 {
+    (rank ^ 0x8000) as i16
+}
+
+/// Exit (0..8) for each "went right" mask of a block's slots. Slot 7 holds
+/// no split (never right); the table covers all 256 masks anyway.
+const EXIT_OF_MASK: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut mask = 0;
+    while mask < 256 {
+        let mut p = 0;
+        let mut level = 0;
+        while level < 3 {
+            p = 2 * p + 1 + ((mask >> p) & 1);
+            level += 1;
+        }
+        table[mask] = (p - 7) as u8;
+        mask += 1;
+    }
+    table
+};
+
+/// One block, one cache line. `features`: with [`Shuffle`], 16 byte-shuffle
+/// indices (feature `f`'s two bytes `2(f % 8)`, `2(f % 8) + 1`, with the top
+/// bit set when `f >= 8`: it is then taken from the row's second half);
+/// with [`Gather`], 8 little-endian u16 feature indices.
+#[repr(C, align(64))]
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Block {
+    thresholds: [i16; 8],
+    features: [u8; 16],
+    exits: [u32; 8],
+}
+
+const BLOCK_BYTES: usize = std::mem::size_of::<Block>();
+const _: () = assert!(BLOCK_BYTES == 64);
+
+impl Block {
+    const EMPTY: Block = Block {
+        thresholds: [NEVER_RIGHT; 8],
+        features: [0; 16],
+        exits: [LEAF_EXIT; 8],
+    };
+}
+
+/// How a block picks a row's ranks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pick {
+    Shuffle,
+    Gather,
+}
+
+/// A forest laid out as quantised blocks. Block 0 is a sink that rows which
+/// already reached a leaf step through (its result is never used).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantisedForest {
+    blocks: Vec<Block>,
+    roots: Vec<u32>,
+    /// Every feature's distinct cuts, ascending, one feature after another.
+    cuts: Vec<f64>,
+    /// Feature `f`'s cuts are `cuts[cut_start[f]..cut_start[f + 1]]`.
+    cut_start: Vec<usize>,
+    pick: Pick,
+}
+
+#[derive(Clone, Copy)]
+enum Slot {
+    Empty,
+    Node(usize),
+}
+
+impl QuantisedForest {
+    /// Lay out `nodes` (every tree's root index in `roots`; internal nodes
+    /// go left to `child`, right to `child + 1`; a leaf's `child` is its
+    /// value offset; thresholds are not NaN). `None` when the forest does not
+    /// fit the layout.
+    pub fn build(nodes: &[Node], roots: &[u32], n_features: usize) -> Option<Self> {
+        if n_features == 0 || n_features > u16::MAX as usize - 1 {
+            return None;
+        }
+        let mut per_feature: Vec<Vec<f64>> = vec![Vec::new(); n_features];
+        for nd in nodes.iter().filter(|nd| nd.feature != LEAF) {
+            per_feature[nd.feature as usize].push(nd.threshold);
+        }
+        let mut cuts = Vec::new();
+        let mut cut_start = vec![0];
+        for mut c in per_feature {
+            c.sort_by(f64::total_cmp);
+            // `==`, not bits: -0.0 and 0.0 split every x alike.
+            c.dedup_by(|a, b| a == b);
+            if c.len() > MAX_CUTS {
+                return None;
+            }
+            cuts.extend(c);
+            cut_start.push(cuts.len());
+        }
+        let mut f = QuantisedForest {
+            blocks: vec![Block::EMPTY],
+            roots: Vec::with_capacity(roots.len()),
+            cuts,
+            cut_start,
+            pick: if n_features <= SHUFFLE_FEATURES {
+                Pick::Shuffle
+            } else {
+                Pick::Gather
+            },
+        };
+        // Exits still to fill: (block, exit, node below it). Iterative, so
+        // a degenerate tree thousands of levels deep cannot exhaust the stack.
+        let mut pending: Vec<(usize, usize, usize)> = Vec::new();
+        for &root in roots {
+            // (A one-leaf tree is a block of "never right" slots.)
+            let r = f.block(nodes, root as usize, &mut pending)?;
+            f.roots.push(r);
+            while let Some((b, e, n)) = pending.pop() {
+                f.blocks[b].exits[e] = f.block(nodes, n, &mut pending)?;
+            }
+        }
+        Some(f)
+    }
+
+    /// Feature `f`'s cuts.
+    fn cuts(&self, f: usize) -> &[f64] {
+        &self.cuts[self.cut_start[f]..self.cut_start[f + 1]]
+    }
+
+    /// The biased rank of split `nd`'s threshold among its feature's cuts.
+    fn threshold_rank(&self, nd: &Node) -> i16 {
+        let cuts = self.cuts(nd.feature as usize);
+        let j = cuts.partition_point(|&c| c < nd.threshold);
+        debug_assert!(cuts[j] == nd.threshold);
+        bias(j as u16)
+    }
+
+    /// Append the block whose top split is `top`; exits that continue into
+    /// another block go to `pending`. Returns the block's byte offset.
+    fn block(
+        &mut self,
+        nodes: &[Node],
+        top: usize,
+        pending: &mut Vec<(usize, usize, usize)>,
+    ) -> Option<u32> {
+        let index = self.blocks.len();
+        let offset = u32::try_from(index * BLOCK_BYTES)
+            .ok()
+            .filter(|o| o & LEAF_EXIT == 0)?;
+        let mut block = Block::EMPTY;
+        // Slots 0..7 are splits, 7..15 the exits (exit e = slot - 7).
+        let mut slots = [Slot::Empty; 15];
+        slots[0] = Slot::Node(top);
+        for p in 0..7 {
+            match slots[p] {
+                Slot::Node(n) if nodes[n].feature != LEAF => {
+                    let nd = &nodes[n];
+                    block.thresholds[p] = self.threshold_rank(nd);
+                    let f = nd.feature as usize;
+                    match self.pick {
+                        Pick::Shuffle => {
+                            let high = if f >= 8 { 0x80 } else { 0 };
+                            let byte = 2 * (f % 8) as u8;
+                            block.features[2 * p] = byte | high;
+                            block.features[2 * p + 1] = (byte + 1) | high;
+                        }
+                        Pick::Gather => {
+                            // < 65535 (checked in `build`).
+                            block.features[2 * p..2 * p + 2]
+                                .copy_from_slice(&(f as u16).to_le_bytes());
+                        }
+                    }
+                    let child = nd.child as usize;
+                    slots[2 * p + 1] = Slot::Node(child);
+                    slots[2 * p + 2] = Slot::Node(child + 1);
+                }
+                // A leaf (or nothing) passes straight down the left side.
+                other => slots[2 * p + 1] = other,
+            }
+        }
+        for e in 0..8 {
+            match slots[7 + e] {
+                Slot::Empty => {} // unreachable: every "never right" slot goes left
+                Slot::Node(n) if nodes[n].feature == LEAF => {
+                    let value = nodes[n].child;
+                    if value & LEAF_EXIT != 0 {
+                        return None;
+                    }
+                    block.exits[e] = LEAF_EXIT | value;
+                }
+                Slot::Node(n) => pending.push((index, e, n)),
+            }
+        }
+        self.blocks.push(block);
+        Some(offset)
+    }
+
+    pub fn n_blocks(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Whether rows pick their ranks by gathers (more than 16 features).
+    pub fn gathers(&self) -> bool {
+        self.pick == Pick::Gather
+    }
+
+    /// Whether this CPU can run the quantised traversal.
+    pub fn usable() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return true;
+        }
+        false
+    }
+
+    /// Bytes of one quantised row, a power of two (a row's index is its
+    /// byte offset shifted): 16 ranks for [`Pick::Shuffle`]; for
+    /// [`Pick::Gather`] one rank of padding then the `d` ranks, so that the
+    /// 32-bit word at byte `2f` holds feature `f`'s rank in its high half.
+    fn row_bytes(&self, d: usize) -> usize {
+        match self.pick {
+            Pick::Shuffle => 2 * SHUFFLE_FEATURES,
+            Pick::Gather => (2 * (d + 1)).next_power_of_two(),
+        }
+    }
+
+    /// `rows` rows of `d` values as biased ranks, `row_bytes / 2` per row
+    /// (see [`Self::row_bytes`]); rows from `rows` to `count` are zeros.
+    fn quantise(&self, block: &[f64], d: usize, count: usize) -> Vec<i16> {
+        let stride = self.row_bytes(d) / 2;
+        let first = match self.pick {
+            Pick::Shuffle => 0,
+            Pick::Gather => 1,
+        };
+        let rows = block.len() / d;
+        let mut q = vec![0i16; count * stride];
+        for f in 0..d {
+            let cuts = self.cuts(f);
+            let column = |r: usize| block[r * d + f];
+            let mut r = 0;
+            while r < rows {
+                let n = SEARCHES.min(rows - r);
+                let mut xs = [f64::NAN; SEARCHES];
+                for (i, x) in xs.iter_mut().take(n).enumerate() {
+                    *x = column(r + i);
+                }
+                for (i, rank) in ranks(cuts, &xs).into_iter().take(n).enumerate() {
+                    q[(r + i) * stride + first + f] = bias(rank);
+                }
+                r += n;
+            }
+        }
+        q
+    }
+
+    /// Summed tree probabilities of `rows` rows of `d` values in `block` into
+    /// `acc` (`rows x k`, zeroed here); `values` are the forest's leaf values.
+    /// `None` when the CPU lacks AVX2 (the caller walks node by node).
+    pub fn accumulate(
+        &self,
+        block: &[f64],
+        d: usize,
+        k: usize,
+        values: &[f64],
+        acc: &mut [f64],
+    ) -> Option<()> {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            let rows = block.len() / d;
+            let q = self.quantise(block, d, rows + LANES + 1);
+            // SAFETY: AVX2 is present; `q` holds `rows + LANES + 1` rows of
+            // `row_bytes(d)`; every block's features index within a row
+            // (checked in `build`: feature < d); leaf offsets were taken
+            // from a validated forest, so offset + k is within `values`;
+            // `acc` holds `rows * k` sums.
+            unsafe {
+                match self.pick {
+                    Pick::Shuffle => avx2::accumulate_shuffle(self, &q, d, rows, k, values, acc),
+                    Pick::Gather => avx2::accumulate_gather(self, &q, d, rows, k, values, acc),
+                }
+            }
+            return Some(());
+        }
+        let _ = (block, d, k, values, acc);
+        None
+    }
+}
+
+/// Values ranked at once by [`ranks`].
+const SEARCHES: usize = 16;
+
+/// How many of `cuts` (ascending) are below each of `xs`: branch-free
+/// binary searches (each step's outcome is a coin flip), [`SEARCHES`] in
+/// lockstep so that their loads overlap instead of waiting one on another
+/// (one search at a time spent ~40 ns on 10,000 cuts). NaN is below none.
+#[inline]
+fn ranks(cuts: &[f64], xs: &[f64; SEARCHES]) -> [u16; SEARCHES] {
+    let mut base = [0usize; SEARCHES];
+    if cuts.is_empty() {
+        return [0; SEARCHES];
+    }
+    let mut size = cuts.len();
+    while size > 1 {
+        let half = size / 2;
+        for (b, &x) in base.iter_mut().zip(xs) {
+            let mid = *b + half;
+            *b = std::hint::select_unpredictable(cuts[mid] < x, mid, *b);
+        }
+        size -= half;
+    }
+    // At most 65,535 cuts (checked in `build`).
+    std::array::from_fn(|i| (base[i] + (cuts[base[i]] < xs[i]) as usize) as u16)
+}
+
+/// [`ranks`] of one value.
+#[cfg(test)]
+fn rank(cuts: &[f64], x: f64) -> u16 {
+    let mut xs = [f64::NAN; SEARCHES];
+    xs[0] = x;
+    ranks(cuts, &xs)[0]
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+    use std::hint::select_unpredictable;
+
+    use super::{Block, QuantisedForest, EXIT_OF_MASK, LANES, LEAF_EXIT};
+
+    /// How one row crosses one block: the exit it takes.
+    trait Cross {
+        /// # Safety
+        /// AVX2; `block` is a block of the forest, `row` a quantised row of
+        /// the layout the forest was built for.
+        unsafe fn exit(block: &Block, row: *const u8) -> u32;
+    }
+
+    struct Shuffle;
+    struct Gather;
+
+    impl Cross for Shuffle {
+        #[inline(always)]
+        unsafe fn exit(block: &Block, row: *const u8) -> u32 {
+            let idx = _mm_load_si128(block.features.as_ptr() as *const __m128i);
+            let lo = _mm_shuffle_epi8(_mm_loadu_si128(row as *const __m128i), idx);
+            let hi = _mm_shuffle_epi8(
+                _mm_loadu_si128(row.add(16) as *const __m128i),
+                _mm_xor_si128(idx, _mm_set1_epi8(-128)),
+            );
+            let x = _mm_or_si128(lo, hi);
+            let t = _mm_load_si128(block.thresholds.as_ptr() as *const __m128i);
+            let right = _mm_cmpgt_epi16(x, t);
+            // Packed with zeros: the mask's bits 8..16 are clear.
+            let mask = _mm_movemask_epi8(_mm_packs_epi16(right, _mm_setzero_si128())) as usize;
+            let e = *EXIT_OF_MASK.get_unchecked(mask);
+            *block.exits.get_unchecked(e as usize)
+        }
+    }
+
+    impl Cross for Gather {
+        #[inline(always)]
+        unsafe fn exit(block: &Block, row: *const u8) -> u32 {
+            let idx =
+                _mm256_cvtepu16_epi32(_mm_load_si128(block.features.as_ptr() as *const __m128i));
+            // Word at byte 2f: feature f's rank in the high half, the rank
+            // before it (or the padding) in the low half.
+            let x = _mm256_i32gather_epi32::<2>(row as *const i32, idx);
+            // Threshold in the high half, 0xFFFF below: a row's word is
+            // greater exactly when its rank is.
+            let t = _mm256_or_si256(
+                _mm256_slli_epi32::<16>(_mm256_cvtepi16_epi32(_mm_load_si128(
+                    block.thresholds.as_ptr() as *const __m128i,
+                ))),
+                _mm256_set1_epi32(0xFFFF),
+            );
+            let right = _mm256_cmpgt_epi32(x, t);
+            let mask = _mm256_movemask_ps(_mm256_castsi256_ps(right)) as usize;
+            let e = *EXIT_OF_MASK.get_unchecked(mask);
+            *block.exits.get_unchecked(e as usize)
+        }
+    }
+
+    /// Add the class probabilities of `leaf` (an exit, or its value offset)
+    /// to row `r`'s sums.
+    ///
+    /// # Safety
+    /// The leaf's offset + k is within `values`, `(r + 1) * k <= acc.len()`.
+    #[inline(always)]
+    unsafe fn add_leaf(acc: &mut [f64], r: usize, k: usize, values: &[f64], leaf: u32) {
+        let leaf = (leaf & !LEAF_EXIT) as usize;
+        let probs = values.get_unchecked(leaf..leaf + k);
+        for (a, p) in acc
+            .get_unchecked_mut(r * k..(r + 1) * k)
+            .iter_mut()
+            .zip(probs)
+        {
+            *a += p;
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn accumulate_shuffle(
+        f: &QuantisedForest,
+        q: &[i16],
+        d: usize,
+        rows: usize,
+        k: usize,
+        values: &[f64],
+        acc: &mut [f64],
+    ) {
+        walk::<Shuffle>(f, q, f.row_bytes(d), rows, k, values, acc)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn accumulate_gather(
+        f: &QuantisedForest,
+        q: &[i16],
+        d: usize,
+        rows: usize,
+        k: usize,
+        values: &[f64],
+        acc: &mut [f64],
+    ) {
+        walk::<Gather>(f, q, f.row_bytes(d), rows, k, values, acc)
+    }
+
+    /// Each of `LANES` rows in flight takes the next row as soon as it
+    /// reaches a leaf. Leaves are logged as (row, leaf) and added after each
+    /// tree, so every row sums its trees in tree order.
+    ///
+    /// # Safety
+    /// AVX2; `q` holds at least `rows + LANES + 1` quantised rows of
+    /// `row_bytes` bytes for `C`'s layout; `acc.len() == rows * k`; every
+    /// leaf offset + k within `values`.
+    #[inline(always)]
+    unsafe fn walk<C: Cross>(
+        f: &QuantisedForest,
+        q: &[i16],
+        row_bytes: usize,
+        rows: usize,
+        k: usize,
+        values: &[f64],
+        acc: &mut [f64],
+    ) {
+        const G: usize = LANES;
+        // Rows from `rows` on are dummies that idle lanes walk; a lane's row
+        // is a byte offset into `q`, used as it stands. A tile of at most `G`
+        // rows starts with its lanes past the rows done and goes straight to
+        // the drain.
+        acc.iter_mut().for_each(|a| *a = 0.0);
+        let base = q.as_ptr() as *const u8;
+        let blocks = f.blocks.as_ptr() as *const u8;
+        let block = |b: u32| &*(blocks.add(b as usize) as *const Block);
+        let end = rows * row_bytes;
+        let shift = row_bytes.trailing_zeros();
+        // Leaves reached, in order: the row's byte offset and the exit.
+        let mut log_row: Vec<u32> = vec![0; rows + 2 * G];
+        let mut log_leaf: Vec<u32> = vec![0; rows + 2 * G];
+        for &root in &f.roots {
+            let mut row = [0usize; G];
+            let mut state = [root; G];
+            for (l, r) in row.iter_mut().enumerate() {
+                *r = l * row_bytes;
+            }
+            let mut next_row = G * row_bytes;
+            let mut n = 0usize;
+            while next_row < end {
+                for l in 0..G {
+                    let r = row[l];
+                    let next = C::exit(block(state[l]), base.add(r));
+                    let leaf = next & LEAF_EXIT != 0;
+                    // Written every step, kept (n moves on) at a leaf.
+                    *log_row.get_unchecked_mut(n) = r as u32;
+                    *log_leaf.get_unchecked_mut(n) = next;
+                    n += leaf as usize;
+                    row[l] = select_unpredictable(leaf, next_row, r);
+                    // A select, not `leaf * row_bytes`: this chain runs
+                    // through every lane's step (a multiply made it 4
+                    // cycles a lane).
+                    next_row += select_unpredictable(leaf, row_bytes, 0);
+                    state[l] = select_unpredictable(leaf, root, next);
+                }
+            }
+            // Drain: the rows still in flight, lockstep through the sink
+            // (lanes holding dummy rows are done from the start).
+            for l in 0..G {
+                if row[l] >= end {
+                    state[l] = LEAF_EXIT;
+                }
+            }
+            loop {
+                let mut all_done = LEAF_EXIT;
+                for l in 0..G {
+                    let s = state[l];
+                    let done = s & LEAF_EXIT != 0;
+                    let b = select_unpredictable(done, 0, s);
+                    let next = C::exit(block(b), base.add(row[l]));
+                    state[l] = select_unpredictable(done, s, next);
+                    all_done &= state[l];
+                }
+                if all_done & LEAF_EXIT != 0 {
+                    break;
+                }
+            }
+            for l in 0..G {
+                if row[l] < end {
+                    *log_row.get_unchecked_mut(n) = row[l] as u32;
+                    *log_leaf.get_unchecked_mut(n) = state[l];
+                    n += 1;
+                }
+            }
+            for (&r, &leaf) in log_row[..n].iter().zip(&log_leaf[..n]) {
+                add_leaf(acc, (r >> shift) as usize, k, values, leaf);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rank_counts_the_cuts_below_and_nan_is_below_none() {
+        let cuts = [-f64::INFINITY, -1.5, 0.0, 2.0, 7.25];
+        for (x, want) in [
+            (f64::NEG_INFINITY, 0),
+            (-2.0, 1),
+            (-1.5, 1),
+            (-1.0, 2),
+            (-0.0, 2),
+            (0.0, 2),
+            (1e-300, 3),
+            (2.0, 3),
+            (7.25, 4),
+            (f64::MAX, 5),
+            (f64::INFINITY, 5),
+            (f64::NAN, 0),
+        ] {
+            assert_eq!(rank(&cuts, x), want, "x = {x}");
+            assert_eq!(
+                want as usize,
+                cuts.iter().filter(|&&c| x > c).count(),
+                "x = {x}"
+            );
+        }
+        assert_eq!(rank(&[], 3.0), 0);
+        assert_eq!(rank(&[1.0], 3.0), 1);
+        assert_eq!(rank(&[1.0], 1.0), 0);
+    }
+
+    #[test]
+    fn biased_ranks_order_as_unsigned_under_a_signed_compare() {
+        for (a, b) in [(0u16, 1u16), (0x7FFF, 0x8000), (1, 65535), (65534, 65535)] {
+            assert!(bias(a) < bias(b), "{a} < {b}");
+        }
+        assert_eq!(bias(u16::MAX), NEVER_RIGHT);
+    }
+
+    #[test]
+    fn the_exit_table_follows_each_mask_down_three_levels() {
+        assert_eq!(EXIT_OF_MASK[0], 0, "always left");
+        assert_eq!(EXIT_OF_MASK[0b111_1111], 7, "always right");
+        // Right at the root (bit 0), then left at slot 2, right at slot 5.
+        assert_eq!(EXIT_OF_MASK[0b010_0001], 5);
+        // Bits of slots off the path do not matter.
+        assert_eq!(EXIT_OF_MASK[0b111_0100], 0);
+    }
+}
