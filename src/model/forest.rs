@@ -550,6 +550,7 @@ mod tests {
             (16, 2, None),
             (17, 3, None), // more than 16 features: gathers
             (40, 4, None),
+            (12, 6, None), // more classes than the unrolled sums
         ] {
             let train = dataset(600, d, classes, d as u64);
             let forest = RandomForest::fit(&config(7, depth), &train, 3).unwrap();
