@@ -290,6 +290,15 @@ impl QuantisedForest {
         };
         let rows = block.len() / d;
         let mut q = vec![0i16; count * stride];
+        if rows < SEARCHES {
+            // A few rows (one, when serving): one search per value.
+            for (row, out) in block.chunks_exact(d).zip(q.chunks_exact_mut(stride)) {
+                for (f, (&x, o)) in row.iter().zip(&mut out[first..first + d]).enumerate() {
+                    *o = bias(rank(self.cuts(f), x));
+                }
+            }
+            return q;
+        }
         for f in 0..d {
             let cuts = self.cuts(f);
             let column = |r: usize| block[r * d + f];
@@ -369,11 +378,20 @@ fn ranks(cuts: &[f64], xs: &[f64; SEARCHES]) -> [u16; SEARCHES] {
 }
 
 /// [`ranks`] of one value.
-#[cfg(test)]
+#[inline]
 fn rank(cuts: &[f64], x: f64) -> u16 {
-    let mut xs = [f64::NAN; SEARCHES];
-    xs[0] = x;
-    ranks(cuts, &xs)[0]
+    if cuts.is_empty() {
+        return 0;
+    }
+    let mut base = 0usize;
+    let mut size = cuts.len();
+    while size > 1 {
+        let half = size / 2;
+        let mid = base + half;
+        base = std::hint::select_unpredictable(cuts[mid] < x, mid, base);
+        size -= half;
+    }
+    (base + (cuts[base] < x) as usize) as u16
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -478,7 +496,11 @@ mod avx2 {
         values: &[f64],
         acc: &mut [f64],
     ) {
-        walk::<Shuffle>(f, q, f.row_bytes(d), rows, k, values, acc)
+        if rows < LANES {
+            walk_trees::<Shuffle>(f, q, f.row_bytes(d), rows, k, values, acc)
+        } else {
+            walk::<Shuffle>(f, q, f.row_bytes(d), rows, k, values, acc)
+        }
     }
 
     #[target_feature(enable = "avx2")]
@@ -491,7 +513,88 @@ mod avx2 {
         values: &[f64],
         acc: &mut [f64],
     ) {
-        walk::<Gather>(f, q, f.row_bytes(d), rows, k, values, acc)
+        if rows < LANES {
+            walk_trees::<Gather>(f, q, f.row_bytes(d), rows, k, values, acc)
+        } else {
+            walk::<Gather>(f, q, f.row_bytes(d), rows, k, values, acc)
+        }
+    }
+
+    /// Fewer rows than lanes (a single row, when serving): the lanes walk
+    /// (row, tree) pairs, so one row's trees are in flight together instead
+    /// of one tree at a time with most lanes idle. Each pair's leaf is kept
+    /// and the sums taken in tree order afterwards, as [`walk`] does.
+    ///
+    /// # Safety
+    /// As [`walk`].
+    #[inline(always)]
+    unsafe fn walk_trees<C: Cross>(
+        f: &QuantisedForest,
+        q: &[i16],
+        row_bytes: usize,
+        rows: usize,
+        k: usize,
+        values: &[f64],
+        acc: &mut [f64],
+    ) {
+        const G: usize = LANES;
+        acc.iter_mut().for_each(|a| *a = 0.0);
+        let base = q.as_ptr() as *const u8;
+        let blocks = f.blocks.as_ptr() as *const u8;
+        let block = |b: u32| &*(blocks.add(b as usize) as *const Block);
+        let trees = f.roots.len();
+        let pairs = rows * trees;
+        // Pair i = row i / trees, tree i % trees.
+        let mut leaves = vec![0u32; pairs];
+        let (mut next, mut next_row, mut next_tree) = (0usize, 0usize, 0usize);
+        let mut pair = [0usize; G];
+        let mut row = [0usize; G];
+        // A lane whose state is a leaf exit has no pair left.
+        let mut state = [LEAF_EXIT; G];
+        let mut take =
+            |l: usize, pair: &mut [usize; G], row: &mut [usize; G], state: &mut [u32; G]| {
+                if next < pairs {
+                    pair[l] = next;
+                    row[l] = next_row * row_bytes;
+                    state[l] = f.roots[next_tree];
+                    next += 1;
+                    next_tree += 1;
+                    if next_tree == trees {
+                        next_tree = 0;
+                        next_row += 1;
+                    }
+                } else {
+                    state[l] = LEAF_EXIT;
+                }
+            };
+        for l in 0..G {
+            take(l, &mut pair, &mut row, &mut state);
+        }
+        loop {
+            let mut busy = false;
+            for l in 0..G {
+                let s = state[l];
+                if s & LEAF_EXIT != 0 {
+                    continue;
+                }
+                busy = true;
+                let exit = C::exit(block(s), base.add(row[l]));
+                if exit & LEAF_EXIT != 0 {
+                    *leaves.get_unchecked_mut(pair[l]) = exit;
+                    take(l, &mut pair, &mut row, &mut state);
+                } else {
+                    state[l] = exit;
+                }
+            }
+            if !busy {
+                break;
+            }
+        }
+        for (r, row_leaves) in leaves.chunks_exact(trees).enumerate() {
+            for &leaf in row_leaves {
+                add_leaf(acc, r, k, values, leaf);
+            }
+        }
     }
 
     /// Each of `LANES` rows in flight takes the next row as soon as it
