@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::family::decode_payload;
 use super::params::{Grid, ParamReader, ParamSet};
-use super::quantised::{self, QuantisedForest};
+use super::quantised::QuantisedForest;
 use super::tree::{grow, Columns, Node, TreeParams, LEAF};
 use super::{argmax, encode_labels, Classifier, Family, Fitted, Model, ModelKind, ScoreKind};
 use crate::data::Dataset;
@@ -298,12 +298,20 @@ impl RandomForest {
         self.quantised.as_ref().map_or(0, QuantisedForest::n_blocks)
     }
 
-    /// Whether the quantised layout picks a row's ranks by gathers (more
-    /// than 16 features).
-    pub fn gathers(&self) -> bool {
+    /// Rows per tile of the quantised traversal (the node walk's block when
+    /// the forest has no quantised layout).
+    pub fn tile_rows(&self) -> usize {
         self.quantised
             .as_ref()
-            .is_some_and(QuantisedForest::gathers)
+            .map_or(BLOCK_ROWS, |q| q.tile_rows(self.n_features))
+    }
+
+    /// Whether rows take the quantised blocks' splits one by one (more than
+    /// 16 features) rather than seven at once.
+    pub fn split_by_split(&self) -> bool {
+        self.quantised
+            .as_ref()
+            .is_some_and(QuantisedForest::split_by_split)
     }
 
     pub fn n_trees(&self) -> usize {
@@ -414,11 +422,7 @@ impl RandomForest {
             .quantised
             .as_ref()
             .filter(|_| QuantisedForest::usable());
-        let tile = if quantised.is_some() {
-            quantised::TILE_ROWS
-        } else {
-            BLOCK_ROWS
-        };
+        let tile = quantised.map_or(BLOCK_ROWS, |q| q.tile_rows(d));
         let mut acc = vec![0.0; tile * k];
         for (b, block) in flat.chunks(tile * d).enumerate() {
             let rows = block.len() / d;
@@ -548,15 +552,15 @@ mod tests {
             (9, 2, None), // ranks from both halves of a row
             (10, 4, Some(2)),
             (16, 2, None),
-            (17, 3, None), // more than 16 features: gathers
+            (17, 3, None), // more than 16 features: split by split
             (40, 4, None),
             (12, 6, None), // more classes than the unrolled sums
         ] {
             let train = dataset(600, d, classes, d as u64);
             let forest = RandomForest::fit(&config(7, depth), &train, 3).unwrap();
-            assert_eq!(forest.gathers(), d > 16, "d = {d}");
+            assert_eq!(forest.split_by_split(), d > 16, "d = {d}");
             // Rows past a whole tile, and a partial last group.
-            let test = dataset(quantised::TILE_ROWS + 13, d, classes, 99);
+            let test = dataset(forest.tile_rows() + 13, d, classes, 99);
             assert_traversals_agree(&forest, &test.x);
             // Fewer rows than lanes in flight, and one row.
             assert_traversals_agree(&forest, &test.x.slice(ndarray::s![..5, ..]).to_owned());

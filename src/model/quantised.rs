@@ -28,9 +28,11 @@
 //! row's ranks are 32 bytes; two byte shuffles pick the seven ranks the block
 //! needs (the feature bytes are the shuffle's indices), one 16-bit compare
 //! against the block's ranks and a pack + movemask give a 7-bit "went right"
-//! mask, a 256-entry table the exit. With more features ([`Gather`]) one
-//! AVX2 gather of eight 32-bit words picks the ranks (each rank in a word's
-//! high half), compared as 32-bit words.
+//! mask, a 256-entry table the exit. With more features ([`Path`]) the row
+//! takes the block's three splits on its path one after another, each a
+//! 16-bit load and compare (an AVX2 gather of the seven ranks instead was
+//! 1.2-1.5x slower on a 40-feature forest: a ymm gather issues once per 9
+//! cycles on this Zen 5).
 //!
 //! **Rows in flight.** [`LANES`] rows cross blocks at once; a row that
 //! reaches its leaf hands its lane to the next row, so no row waits for the
@@ -45,9 +47,12 @@ use super::tree::{Node, LEAF};
 pub const LEAF_EXIT: u32 = 1 << 31;
 /// Rows in flight at once (refilled as they finish).
 pub const LANES: usize = 12;
-/// Rows that go through every tree before the next rows start, so that each
-/// tree's blocks are fetched once per tile and then served from L1/L2.
-pub const TILE_ROWS: usize = 4096;
+/// Quantised rows that go through every tree before the next rows start
+/// (bytes), so that each tree's blocks are fetched once per tile and then
+/// served from L1/L2: 16,384 rows of up to 16 features, 4,096 of 40. (A
+/// 40-feature forest of 2,600 nodes a tree: 32 KB tiles 1.2x slower than
+/// 512 KB, 2 MB 1.1x faster; 10 features: 4,096 to 65,536 rows alike.)
+const TILE_BYTES: usize = 512 << 10;
 /// Features up to which a row's ranks fit two 16-byte registers.
 pub const SHUFFLE_FEATURES: usize = 16;
 /// Distinct cuts a feature may have: ranks 0..=65535 are u16, and a cut of
@@ -82,7 +87,7 @@ const EXIT_OF_MASK: [u8; 256] = {
 /// One block, one cache line. `features`: with [`Shuffle`], 16 byte-shuffle
 /// indices (feature `f`'s two bytes `2(f % 8)`, `2(f % 8) + 1`, with the top
 /// bit set when `f >= 8`: it is then taken from the row's second half);
-/// with [`Gather`], 8 little-endian u16 feature indices.
+/// with [`Path`], 8 little-endian u16 feature indices.
 #[repr(C, align(64))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Block {
@@ -106,7 +111,7 @@ impl Block {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pick {
     Shuffle,
-    Gather,
+    Path,
 }
 
 /// A forest laid out as quantised blocks. Block 0 is a sink that rows which
@@ -161,7 +166,7 @@ impl QuantisedForest {
             pick: if n_features <= SHUFFLE_FEATURES {
                 Pick::Shuffle
             } else {
-                Pick::Gather
+                Pick::Path
             },
         };
         // Exits still to fill: (block, exit, node below it). Iterative, so
@@ -220,7 +225,7 @@ impl QuantisedForest {
                             block.features[2 * p] = byte | high;
                             block.features[2 * p + 1] = (byte + 1) | high;
                         }
-                        Pick::Gather => {
+                        Pick::Path => {
                             // < 65535 (checked in `build`).
                             block.features[2 * p..2 * p + 2]
                                 .copy_from_slice(&(f as u16).to_le_bytes());
@@ -255,9 +260,15 @@ impl QuantisedForest {
         self.blocks.len()
     }
 
-    /// Whether rows pick their ranks by gathers (more than 16 features).
-    pub fn gathers(&self) -> bool {
-        self.pick == Pick::Gather
+    /// Rows per tile for rows of `d` features (see [`TILE_BYTES`]).
+    pub fn tile_rows(&self, d: usize) -> usize {
+        (TILE_BYTES / self.row_bytes(d)).max(LANES)
+    }
+
+    /// Whether rows take a block's splits one by one (more than 16
+    /// features) rather than all seven at once.
+    pub fn split_by_split(&self) -> bool {
+        self.pick == Pick::Path
     }
 
     /// Whether this CPU can run the quantised traversal.
@@ -269,14 +280,13 @@ impl QuantisedForest {
         false
     }
 
-    /// Bytes of one quantised row, a power of two (a row's index is its
-    /// byte offset shifted): 16 ranks for [`Pick::Shuffle`]; for
-    /// [`Pick::Gather`] one rank of padding then the `d` ranks, so that the
-    /// 32-bit word at byte `2f` holds feature `f`'s rank in its high half.
+    /// Bytes of one quantised row (its `d` ranks, then zeros), a power of
+    /// two so that a row's index is its byte offset shifted: 16 ranks for
+    /// [`Pick::Shuffle`], which loads them as two 16-byte registers.
     fn row_bytes(&self, d: usize) -> usize {
         match self.pick {
             Pick::Shuffle => 2 * SHUFFLE_FEATURES,
-            Pick::Gather => (2 * (d + 1)).next_power_of_two(),
+            Pick::Path => (2 * d).next_power_of_two(),
         }
     }
 
@@ -284,16 +294,12 @@ impl QuantisedForest {
     /// (see [`Self::row_bytes`]); rows from `rows` to `count` are zeros.
     fn quantise(&self, block: &[f64], d: usize, count: usize) -> Vec<i16> {
         let stride = self.row_bytes(d) / 2;
-        let first = match self.pick {
-            Pick::Shuffle => 0,
-            Pick::Gather => 1,
-        };
         let rows = block.len() / d;
         let mut q = vec![0i16; count * stride];
         if rows < SEARCHES {
             // A few rows (one, when serving): one search per value.
             for (row, out) in block.chunks_exact(d).zip(q.chunks_exact_mut(stride)) {
-                for (f, (&x, o)) in row.iter().zip(&mut out[first..first + d]).enumerate() {
+                for (f, (&x, o)) in row.iter().zip(&mut out[..d]).enumerate() {
                     *o = bias(rank(self.cuts(f), x));
                 }
             }
@@ -310,7 +316,7 @@ impl QuantisedForest {
                     *x = column(r + i);
                 }
                 for (i, rank) in ranks(cuts, &xs).into_iter().take(n).enumerate() {
-                    q[(r + i) * stride + first + f] = bias(rank);
+                    q[(r + i) * stride + f] = bias(rank);
                 }
                 r += n;
             }
@@ -334,14 +340,13 @@ impl QuantisedForest {
             let rows = block.len() / d;
             let q = self.quantise(block, d, rows + LANES + 1);
             // SAFETY: AVX2 is present; `q` holds `rows + LANES + 1` rows of
-            // `row_bytes(d)`; every block's features index within a row
-            // (checked in `build`: feature < d); leaf offsets were taken
-            // from a validated forest, so offset + k is within `values`;
-            // `acc` holds `rows * k` sums.
+            // `row_bytes(d)`; the forest was validated (every feature < d,
+            // so every block's features index within a row; every leaf
+            // offset + k within `values`); `acc` holds `rows * k` sums.
             unsafe {
                 match self.pick {
                     Pick::Shuffle => avx2::accumulate_shuffle(self, &q, d, rows, k, values, acc),
-                    Pick::Gather => avx2::accumulate_gather(self, &q, d, rows, k, values, acc),
+                    Pick::Path => avx2::accumulate_path(self, &q, d, rows, k, values, acc),
                 }
             }
             return Some(());
@@ -410,7 +415,6 @@ mod avx2 {
     }
 
     struct Shuffle;
-    struct Gather;
 
     impl Cross for Shuffle {
         #[inline(always)]
@@ -431,26 +435,21 @@ mod avx2 {
         }
     }
 
-    impl Cross for Gather {
+    struct Path;
+
+    impl Cross for Path {
+        /// The three splits on the row's path only, one after another.
         #[inline(always)]
         unsafe fn exit(block: &Block, row: *const u8) -> u32 {
-            let idx =
-                _mm256_cvtepu16_epi32(_mm_load_si128(block.features.as_ptr() as *const __m128i));
-            // Word at byte 2f: feature f's rank in the high half, the rank
-            // before it (or the padding) in the low half.
-            let x = _mm256_i32gather_epi32::<2>(row as *const i32, idx);
-            // Threshold in the high half, 0xFFFF below: a row's word is
-            // greater exactly when its rank is.
-            let t = _mm256_or_si256(
-                _mm256_slli_epi32::<16>(_mm256_cvtepi16_epi32(_mm_load_si128(
-                    block.thresholds.as_ptr() as *const __m128i,
-                ))),
-                _mm256_set1_epi32(0xFFFF),
-            );
-            let right = _mm256_cmpgt_epi32(x, t);
-            let mask = _mm256_movemask_ps(_mm256_castsi256_ps(right)) as usize;
-            let e = *EXIT_OF_MASK.get_unchecked(mask);
-            *block.exits.get_unchecked(e as usize)
+            let features = block.features.as_ptr() as *const u16;
+            let ranks = row as *const i16;
+            let mut p = 0usize;
+            for _ in 0..3 {
+                let f = features.add(p).read_unaligned() as usize;
+                let right = *ranks.add(f) > *block.thresholds.get_unchecked(p);
+                p = 2 * p + 1 + right as usize;
+            }
+            *block.exits.get_unchecked(p - 7)
         }
     }
 
@@ -504,7 +503,7 @@ mod avx2 {
     }
 
     #[target_feature(enable = "avx2")]
-    pub unsafe fn accumulate_gather(
+    pub unsafe fn accumulate_path(
         f: &QuantisedForest,
         q: &[i16],
         d: usize,
@@ -514,9 +513,9 @@ mod avx2 {
         acc: &mut [f64],
     ) {
         if rows < LANES {
-            walk_trees::<Gather>(f, q, f.row_bytes(d), rows, k, values, acc)
+            walk_trees::<Path>(f, q, f.row_bytes(d), rows, k, values, acc)
         } else {
-            walk::<Gather>(f, q, f.row_bytes(d), rows, k, values, acc)
+            walk::<Path>(f, q, f.row_bytes(d), rows, k, values, acc)
         }
     }
 
