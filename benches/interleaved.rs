@@ -7,8 +7,10 @@
 //! its rounds, and the ratios compare medians taken over the same rounds.
 //!
 //! `cargo bench --bench interleaved [-- GROUP...]`, groups: `floor` (NB/LR/SVC
-//! direct at 1e6 rows vs the memory floor and scikit-learn), `rf` (direct at
-//! 1e6 rows vs scikit-learn), `threads` (direct vs threads at 1e7 rows).
+//! direct at 1e6 rows vs the memory floor and scikit-learn), `rf` (the
+//! forest's quantised traversal vs its node walk and threads at 1e6 rows, vs
+//! scikit-learn), `rf40` (the same for a 40-feature 4-class forest, 2e5
+//! rows), `threads` (direct vs threads at 1e7 rows).
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -16,24 +18,27 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cpuwall::data::synth::study_data;
+use cpuwall::data::synth::MakeClassification;
 use cpuwall::exec::direct::Direct;
 use cpuwall::exec::threads::Threads;
 use cpuwall::exec::Backend;
 use cpuwall::measure::floor;
 use cpuwall::measure::stats::Spread;
-use cpuwall::model::{forest, logistic, nb, svc, Classifier, Model, ModelKind};
+use cpuwall::model::forest::RandomForest;
+use cpuwall::model::params::ParamSet;
+use cpuwall::model::{fit, forest, logistic, nb, svc, Classifier, Model, ModelKind};
 use cpuwall::tune::train::{model_path, train_default};
+use ndarray::Array2;
 
-/// scikit-learn's direct predict at 1e6 rows on the study's 2-core machine
-/// (`sklearn_sweep.csv`).
+/// scikit-learn's direct predict at 1e6 rows, as the reference sweep's
+/// baseline measured it on this machine
+/// (`reports/sklearn-study/sklearn_sweep.csv`, `baselines/sklearn_sweep.py`).
 fn sklearn_1e6(kind: ModelKind) -> f64 {
-    match kind {
-        nb::KIND => 0.244,
-        logistic::KIND => 0.028,
-        svc::KIND => 0.056,
-        forest::KIND => 5.52,
-        _ => f64::NAN,
-    }
+    let csv = include_str!("../reports/sklearn-study/sklearn_sweep.csv");
+    csv.lines()
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .find(|f| f.len() > 4 && f[0] == kind.to_string() && f[1] == "direct" && f[2] == "1000000")
+        .map_or(f64::NAN, |f| f[4].parse().unwrap_or(f64::NAN))
 }
 
 fn model(kind: ModelKind) -> Arc<Model> {
@@ -128,21 +133,86 @@ fn floor_group() {
     }
 }
 
-fn rf_group() {
-    let rows = 1_000_000;
-    let x = study_data(rows, 10, 1).expect("data").x;
-    let m = model(forest::KIND);
-    let mut out = vec![0i64; rows];
-    let mut contenders: Vec<Contender<'_>> = vec![(
-        "rf direct".into(),
-        Box::new(|| m.predict_into(x.view(), &mut out)),
-    )];
-    let spreads = rounds(5, &mut contenders);
-    print("rf direct at 1e6 rows, 5 rounds", &contenders, &spreads);
-    println!(
-        "rf: {:.1}x faster than scikit-learn's 5.52 s",
-        5.52 / spreads[0].median
+/// A forest's quantised traversal against its node-by-node walk and the
+/// threads backend on the same rows, in ns per row x tree.
+fn forest_contenders(name: &str, m: Arc<Model>, x: &Array2<f64>, rounds_n: usize) -> Vec<Spread> {
+    let rows = x.nrows();
+    let forest = m.downcast_ref::<RandomForest>().expect("a forest");
+    let trees = forest.n_trees() as f64;
+    let walk = forest.clone().node_by_node();
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut threads = Threads::new(m.clone(), cores, None).expect("pool");
+    let (mut o1, mut o2, mut o3) = (vec![0i64; rows], vec![0i64; rows], vec![0i64; rows]);
+    let xv = x.view();
+    let mut contenders: Vec<Contender<'_>> = vec![
+        (
+            format!("{name} quantised, direct"),
+            Box::new(|| m.predict_into(xv, &mut o1)),
+        ),
+        (
+            format!("{name} node walk, direct"),
+            Box::new(|| walk.predict_into(xv, &mut o2)),
+        ),
+        (
+            format!("{name} quantised, threads ({cores})"),
+            Box::new(|| {
+                threads.predict(xv, &mut o3).expect("threads");
+            }),
+        ),
+    ];
+    let spreads = rounds(rounds_n, &mut contenders);
+    print(
+        &format!(
+            "{name} at {rows} rows x {} features, {} trees, {rounds_n} interleaved rounds",
+            x.ncols(),
+            trees
+        ),
+        &contenders,
+        &spreads,
     );
+    for ((c, _), s) in contenders.iter().zip(&spreads) {
+        println!(
+            "{c}: {:.2} ns per row x tree",
+            s.median * 1e9 / (rows as f64 * trees)
+        );
+    }
+    println!(
+        "{name}: quantised {:.2}x the node walk, threads {:.2}x direct",
+        spreads[1].median / spreads[0].median,
+        spreads[0].median / spreads[2].median
+    );
+    drop(contenders);
+    assert_eq!(o1, o2, "the traversals disagree");
+    assert_eq!(o1, o3, "threads disagree with direct");
+    spreads
+}
+
+fn rf_group() {
+    let x = study_data(1_000_000, 10, 1).expect("data").x;
+    let spreads = forest_contenders("rf", model(forest::KIND), &x, 5);
+    let sk = sklearn_1e6(forest::KIND);
+    println!(
+        "rf: direct {:.1}x faster than scikit-learn's {sk:.2} s (reports/sklearn-study), threads {:.1}x",
+        sk / spreads[0].median,
+        sk / spreads[2].median
+    );
+}
+
+/// A wider forest: 40 features (blocks crossed split by split), 4 classes,
+/// trained here on make_classification(10000 x 40, seed 0).
+fn rf40_group() {
+    let mut spec = MakeClassification::new(10_000, 40, 0);
+    spec.n_classes = 4;
+    spec.n_informative = 8;
+    spec.n_redundant = 4;
+    let data = spec.generate().expect("data");
+    let m = Arc::new(fit(forest::KIND, &ParamSet::new(), &data, 0).expect("fit"));
+    let mut rows = MakeClassification::new(200_000, 40, 1);
+    rows.n_classes = 4;
+    rows.n_informative = 8;
+    rows.n_redundant = 4;
+    let x = rows.generate().expect("rows").x;
+    forest_contenders("rf 40 features 4 classes", m, &x, 5);
 }
 
 fn threads_group() {
@@ -194,6 +264,9 @@ fn main() {
     }
     if run("rf") {
         rf_group();
+    }
+    if run("rf40") {
+        rf40_group();
     }
     if run("threads") {
         threads_group();

@@ -240,3 +240,62 @@ fn a_worker_gone_between_calls_is_replaced_when_sent_its_next_job() {
     assert_ne!(p.pids()[0], first);
     assert_eq!(got, model.predict(x.view()));
 }
+
+/// The forest's quantised traversal (AVX2) must give every backend the
+/// labels of the plain node-by-node walk: narrow and wide forests (the
+/// shuffle and the split-by-split picks), several class counts, batches from one
+/// row to past a tile, rows holding NaN, infinities, -0.0 and the extremes.
+#[test]
+fn every_backend_labels_forest_rows_as_the_node_walk_does() {
+    use cpuwall::model::forest::RandomForest;
+    let dir = tempfile::tempdir().unwrap();
+    for (d, classes, seed) in [(6, 2, 1u32), (12, 3, 2), (40, 4, 3)] {
+        let mut spec = MakeClassification::new(600, d, seed);
+        spec.n_classes = classes;
+        spec.n_informative = 4;
+        spec.n_clusters_per_class = 1;
+        let data = spec.generate().unwrap();
+        let mut p = ParamSet::new();
+        p.insert("n_estimators".into(), ParamValue::Num(12.0));
+        let model = Arc::new(fit(forest::KIND, &p, &data, seed as u64).unwrap());
+        let walk = model
+            .downcast_ref::<RandomForest>()
+            .unwrap()
+            .clone()
+            .node_by_node();
+        let sub = dir.path().join(format!("{d}"));
+        std::fs::create_dir(&sub).unwrap();
+        let path = save(&sub, &model);
+        let setup = BackendSetup {
+            threads: 2,
+            workers: 2,
+            chunk_rows: Some(700),
+            threads_from: Some(100),
+            exe: PathBuf::from(env!("CARGO_BIN_EXE_cpuwall")),
+            ..BackendSetup::new(model.clone(), path, String::new()).unwrap()
+        };
+        let specials = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            f64::MAX,
+            f64::MIN,
+        ];
+        for n in [1, 7, 5000] {
+            let mut x = rows(n, d, seed as u64 + n as u64);
+            for (i, v) in specials.iter().enumerate().filter(|(i, _)| i * 5 < n) {
+                x[[i * 5, i % d]] = *v;
+            }
+            let expected = walk.predict(x.view());
+            for kind in BackendKind::LOCAL {
+                let mut got = vec![-1; n];
+                kind.build(&setup)
+                    .unwrap()
+                    .predict(x.view(), &mut got)
+                    .unwrap();
+                assert_eq!(got, expected, "{kind}, {d} features, {n} rows");
+            }
+        }
+    }
+}
