@@ -35,6 +35,7 @@ import csv
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -275,6 +276,7 @@ def main():
     with open(os.path.join(a.out_dir, name + ".md"), "w") as f:
         f.write("\n".join(lines))
     print("\n".join(lines))
+    shutil.rmtree(work)
 
 
 if __name__ == "__main__":

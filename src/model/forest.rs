@@ -423,7 +423,9 @@ impl RandomForest {
             .as_ref()
             .filter(|_| QuantisedForest::usable());
         let tile = quantised.map_or(BLOCK_ROWS, |q| q.tile_rows(d));
-        let mut acc = vec![0.0; tile * k];
+        // Sums for one tile (or the whole batch when it is smaller: zeroing
+        // a full tile cost a single-row call ~2 us).
+        let mut acc = vec![0.0; tile.min(flat.len() / d) * k];
         for (b, block) in flat.chunks(tile * d).enumerate() {
             let rows = block.len() / d;
             let acc = &mut acc[..rows * k];
