@@ -74,6 +74,11 @@ def rows_text(n):
     return f"1e{e}" if n == 10**e else str(n)
 
 
+def seconds_text(s):
+    """Seconds as the table shows them: 6.132 s, 41.2 ms."""
+    return f"{s:.3f} s" if s >= 1 else f"{s * 1e3:.1f} ms"
+
+
 def cpu_name():
     try:
         with open("/proc/cpuinfo") as f:
@@ -262,7 +267,7 @@ def main():
         med = statistics.median(s)
         one_row = "" if single[i] is None else f"{single[i] * 1e6:.1f} µs"
         lines.append(
-            f"| {pname} | {threads} | {med:.3f} s | {min(s):.3f}-{max(s):.3f} s | {med * ns:.1f} | "
+            f"| {pname} | {threads} | {seconds_text(med)} | {seconds_text(min(s))}-{seconds_text(max(s))} | {med * ns:.1f} | "
             f"{base / med:.2f}x | {one_row} | {'yes' if agree[i] else 'no'} |"
         )
     lines += [
