@@ -509,11 +509,7 @@ mod avx2 {
         values: &[f64],
         acc: &mut [f64],
     ) {
-        if rows < LANES {
-            walk_trees::<Shuffle>(f, q, f.row_bytes(d), rows, k, values, acc)
-        } else {
-            walk::<Shuffle>(f, q, f.row_bytes(d), rows, k, values, acc)
-        }
+        tile::<Shuffle>(f, q, f.row_bytes(d), rows, k, values, acc)
     }
 
     #[target_feature(enable = "avx2")]
@@ -526,10 +522,50 @@ mod avx2 {
         values: &[f64],
         acc: &mut [f64],
     ) {
+        tile::<Path>(f, q, f.row_bytes(d), rows, k, values, acc)
+    }
+
+    /// One tile: its rows through every tree, by [`walk_trees`] when they
+    /// are fewer than the lanes, else by [`walk`].
+    ///
+    /// # Safety
+    /// As [`walk`].
+    #[inline(always)]
+    unsafe fn tile<C: Cross>(
+        f: &QuantisedForest,
+        q: &[i16],
+        row_bytes: usize,
+        rows: usize,
+        k: usize,
+        values: &[f64],
+        acc: &mut [f64],
+    ) {
         if rows < LANES {
-            walk_trees::<Path>(f, q, f.row_bytes(d), rows, k, values, acc)
+            walk_trees::<C>(f, q, row_bytes, rows, k, values, acc)
         } else {
-            walk::<Path>(f, q, f.row_bytes(d), rows, k, values, acc)
+            walk::<C>(f, q, row_bytes, rows, k, values, acc)
+        }
+    }
+
+    /// Add each (row, leaf exit)'s class probabilities to the row's sums,
+    /// in the order given (each row's trees in tree order). A fixed class
+    /// count lets the adds unroll (two classes: ~15% of the walk's time went
+    /// to the general loop's bookkeeping).
+    ///
+    /// # Safety
+    /// As [`add_leaf`], for every pair.
+    #[inline(always)]
+    unsafe fn add_leaves(
+        acc: &mut [f64],
+        k: usize,
+        values: &[f64],
+        leaves: impl Iterator<Item = (usize, u32)>,
+    ) {
+        match k {
+            2 => leaves.for_each(|(r, leaf)| add_leaf_k::<2>(acc, r, values, leaf)),
+            3 => leaves.for_each(|(r, leaf)| add_leaf_k::<3>(acc, r, values, leaf)),
+            4 => leaves.for_each(|(r, leaf)| add_leaf_k::<4>(acc, r, values, leaf)),
+            _ => leaves.for_each(|(r, leaf)| add_leaf(acc, r, k, values, leaf)),
         }
     }
 
@@ -603,11 +639,13 @@ mod avx2 {
                 break;
             }
         }
-        for (r, row_leaves) in leaves.chunks_exact(trees).enumerate() {
-            for &leaf in row_leaves {
-                add_leaf(acc, r, k, values, leaf);
-            }
-        }
+        let by_row = leaves.chunks_exact(trees).enumerate();
+        add_leaves(
+            acc,
+            k,
+            values,
+            by_row.flat_map(|(r, row)| row.iter().map(move |&leaf| (r, leaf))),
+        );
     }
 
     /// Each of `LANES` rows in flight takes the next row as soon as it
@@ -703,21 +741,12 @@ mod avx2 {
                 }
             }
             let log = log_row[..n].iter().zip(&log_leaf[..n]);
-            // A fixed class count lets the adds unroll (two classes: ~15%
-            // of the time went to the general loop's bookkeeping).
-            match k {
-                2 => log.for_each(|(&r, &leaf)| {
-                    add_leaf_k::<2>(acc, (r >> shift) as usize, values, leaf)
-                }),
-                3 => log.for_each(|(&r, &leaf)| {
-                    add_leaf_k::<3>(acc, (r >> shift) as usize, values, leaf)
-                }),
-                4 => log.for_each(|(&r, &leaf)| {
-                    add_leaf_k::<4>(acc, (r >> shift) as usize, values, leaf)
-                }),
-                _ => log
-                    .for_each(|(&r, &leaf)| add_leaf(acc, (r >> shift) as usize, k, values, leaf)),
-            }
+            add_leaves(
+                acc,
+                k,
+                values,
+                log.map(|(&r, &leaf)| ((r >> shift) as usize, leaf)),
+            );
         }
     }
 }
