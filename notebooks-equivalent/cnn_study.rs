@@ -122,9 +122,7 @@ fn main() -> cpuwall::Result<()> {
     // when that file is there.
     let tf_path = out.join("tensorflow.json");
     let tf = if tf_path.exists() {
-        Some(cpuwall::report::ensemble::TensorflowBaseline::load(
-            &tf_path,
-        )?)
+        Some(cpuwall::measure::results::tensorflow::TensorflowBaseline::load(&tf_path)?)
     } else {
         println!(
             "(no {}: the report has no TensorFlow columns; run baselines/keras_ensembles.py first)",

@@ -157,3 +157,55 @@ mod tests {
         assert_eq!(Usage::default().cpu_per_wall(), 0.0);
     }
 }
+
+/// CPU seconds (user + system) of process `pid` and every descendant
+/// alive now, from /proc (Linux). None when `pid` does not exist.
+pub fn process_tree_cpu(pid: u32) -> Option<f64> {
+    // (pid, ppid, cpu ticks) of every process.
+    let mut procs = Vec::new();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(p) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the command (which may hold spaces) in parentheses.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // rest[0] is the state (field 3): ppid is field 4, utime 14, stime 15.
+        let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+        if let (Some(ppid), Some(u), Some(s)) = (field(4), field(14), field(15)) {
+            procs.push((p, ppid as u32, u + s));
+        }
+    }
+    if !procs.iter().any(|(p, _, _)| *p == pid) {
+        return None;
+    }
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            procs
+                .iter()
+                .filter(|(_, pp, _)| *pp == parent)
+                .map(|(p, _, _)| *p),
+        );
+        i += 1;
+    }
+    let ticks: u64 = procs
+        .iter()
+        .filter(|(p, _, _)| tree.contains(p))
+        .map(|(_, _, t)| t)
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Some(ticks as f64 / hz)
+}

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use cpuwall::measure::env::Environment;
 use cpuwall::measure::results::{Cell, Settings, SweepResults};
+use cpuwall::measure::run::Measured;
 use cpuwall::measure::stats::Spread;
 
 fn parse_svg(path: &Path) -> Vec<String> {
@@ -180,19 +181,21 @@ fn cell(backend: &str, rows: u64, wall: f64, direct: f64) -> Cell {
     Cell {
         model: "lr".into(),
         backend: backend.into(),
-        rows,
-        runs: 5,
-        samples: 5,
-        wall_seconds: spread(wall),
-        wall_seconds_ci95: [wall * 0.9, wall * 1.1],
-        cpu_seconds: spread(wall * 1.5),
-        worker_cpu_seconds: spread(0.0),
-        cpu_per_wall: 1.5,
-        rows_per_second: rows as f64 / wall,
+        measured: Measured {
+            rows: rows as usize,
+            runs: 5,
+            samples: 5,
+            wall_seconds: spread(wall),
+            wall_seconds_ci95: [wall * 0.9, wall * 1.1],
+            cpu_seconds: spread(wall * 1.5),
+            worker_cpu_seconds: spread(0.0),
+            cpu_per_wall: 1.5,
+            rows_per_second: rows as f64 / wall,
+            parallelism: 2,
+            raw: Default::default(),
+        },
         speedup_vs_direct: Some(direct / wall),
         identical_to_direct: true,
-        parallelism: 2,
-        raw: Default::default(),
     }
 }
 
@@ -212,7 +215,7 @@ fn fixed_results(version: u32) -> SweepResults {
             seed: 1,
         },
     );
-    r.version = version;
+    r.header.version = version;
     r.complete = true;
     r.cells = vec![
         cell("direct", 1000, 0.001, 0.001),
@@ -262,7 +265,7 @@ fn the_report_shows_the_results_files_numbers() {
 fn bad_results_and_bad_sweep_arguments_get_one_line_and_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    fixed_results(cpuwall::measure::schema::VERSION + 1)
+    fixed_results(cpuwall::measure::results::VERSION + 1)
         .save(&d.join("newer.json"))
         .unwrap();
     fixed_results(0).save(&d.join("older.json")).unwrap();
@@ -426,7 +429,7 @@ fn results_record_cpuwalls_own_commit_from_inside_another_repository() {
     let out = tiny_sweep(d, "r.json");
     assert_succeeds(&out);
     let r = SweepResults::load(&d.join("r.json")).unwrap();
-    let recorded = r.environment.git_commit.trim_end_matches("-dirty");
+    let recorded = r.header.environment.git_commit.trim_end_matches("-dirty");
     assert_eq!(recorded, ours, "recorded {recorded}, cpuwall is at {ours}");
     if let Some(theirs) = theirs {
         assert_ne!(
@@ -434,9 +437,9 @@ fn results_record_cpuwalls_own_commit_from_inside_another_repository() {
             "the working directory's commit was recorded"
         );
     }
-    assert!(["release", "debug"].contains(&r.environment.build_profile.as_str()));
-    assert!(!r.environment.isa.is_empty());
-    assert!(r.environment.clock_overhead_seconds > 0.0);
+    assert!(["release", "debug"].contains(&r.header.environment.build_profile.as_str()));
+    assert!(!r.header.environment.isa.is_empty());
+    assert!(r.header.environment.clock_overhead_seconds > 0.0);
     let version = run_in(d, &["--version"]);
     assert!(
         stdout(&version).contains(&format!("commit {ours}")),

@@ -24,7 +24,7 @@ pub struct ReportArgs {
 }
 
 pub fn run(a: ReportArgs) -> Result<()> {
-    let written = if crate::serve::load::sniff(&a.results[0]) {
+    let written = if crate::measure::results::load::LoadResults::sniff(&a.results[0]) {
         crate::report::serving::write_report(&a.results, &a.out)?
     } else {
         write_report(&a.results, &a.out, a.baseline.as_deref())?

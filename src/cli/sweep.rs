@@ -64,7 +64,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
             "{} {} {}: {} ({})",
             c.model,
             c.backend,
-            format_count(c.rows),
+            format_count(c.rows as u64),
             units::seconds(c.wall_seconds.median),
             c.speedup_vs_direct.map_or("-".into(), crate::units::times)
         );
@@ -120,7 +120,7 @@ fn sweep_mpi(job: &crate::measure::sweep::SweepJob) -> Result<()> {
             r.cells.len(),
             c.model,
             r.settings.workers,
-            format_count(c.rows),
+            format_count(c.rows as u64),
             crate::units::seconds(c.wall_seconds.median),
             c.speedup_vs_direct.map_or(String::new(), |s| format!(
                 " ({} direct)",

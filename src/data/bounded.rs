@@ -22,7 +22,7 @@ pub struct Limit<'a> {
 }
 
 /// `what` with its indefinite article: "a grid file", "an ensemble ...".
-fn a(what: &str) -> String {
+pub fn a(what: &str) -> String {
     match what.chars().next() {
         Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {what}"),
         _ => format!("a {what}"),

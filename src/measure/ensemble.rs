@@ -4,10 +4,9 @@
 //! from the predictions and each strategy's averaged probabilities
 //! compared with sequential's.
 
-use serde::{Deserialize, Serialize};
-
 use super::env::{load_average, Environment};
-use super::run::{time_interleaved, Measured, Repeats, Timed};
+pub use super::results::ensemble::{BenchCell, StudyResults, Training};
+use super::run::{time_interleaved, Repeats, Timed};
 use crate::data::cifar::{Images, CLASSES};
 use crate::data::count::{count_arg, timeout_arg};
 use crate::ensemble::native::{average, MACS_PER_IMAGE};
@@ -23,23 +22,6 @@ pub struct BenchConfig {
     pub batch_sizes: Vec<usize>,
     pub repeats: usize,
     pub processes: Settings,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BenchCell {
-    pub strategy: StrategyKind,
-    pub device: String,
-    pub batch_size: usize,
-    pub images: usize,
-    pub members: usize,
-    #[serde(flatten)]
-    pub measured: Measured,
-    /// Floating-point operations per second (2 per multiply-add) at the median wall.
-    pub gflops: f64,
-    pub ensemble_accuracy: f64,
-    pub member_accuracy: Vec<f64>,
-    /// Largest |averaged probability - sequential's| over all images and classes.
-    pub max_abs_diff_vs_sequential: f64,
 }
 
 /// `ensemble bench`'s measurement options (clap, flattened into the CLI).
@@ -317,101 +299,5 @@ pub fn device_label(ensemble: &Ensemble) -> String {
     }
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Training {
-    pub seconds: f64,
-    pub members: usize,
-    pub images: usize,
-    pub batch_size: usize,
-    pub epochs: usize,
-}
-
 /// Side of the square GEMM products of the measured roof.
 pub const ROOFLINE_SIZE: usize = 1024;
-
-fn ensemble_format() -> String {
-    super::schema::ENSEMBLE.into()
-}
-
-fn version_one() -> u32 {
-    1
-}
-
-/// What `cnn_study` (or a saved bench) writes: everything the report is
-/// made from, so `cpuwall ensemble report` can regenerate it. Schema
-/// `cpuwall-ensemble` (docs/results.md); files from before schema version 2
-/// had no `format`, `version` or `roofline` and still read.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct StudyResults {
-    #[serde(default = "ensemble_format")]
-    pub format: String,
-    #[serde(default = "version_one")]
-    pub version: u32,
-    pub environment: Environment,
-    pub training: Option<Training>,
-    pub cells: Vec<BenchCell>,
-    /// The machine's measured GEMM roof (None in files from before it).
-    #[serde(default)]
-    pub roofline: Option<crate::ensemble::roofline::Roofline>,
-}
-
-impl StudyResults {
-    pub fn new(
-        environment: Environment,
-        training: Option<Training>,
-        cells: Vec<BenchCell>,
-        roofline: Option<crate::ensemble::roofline::Roofline>,
-    ) -> Self {
-        StudyResults {
-            format: ensemble_format(),
-            version: super::schema::VERSION,
-            environment,
-            training,
-            cells,
-            roofline,
-        }
-    }
-
-    pub fn save(&self, path: &std::path::Path) -> crate::Result<()> {
-        let text = serde_json::to_string_pretty(self).expect("serialisable");
-        crate::atomic::write_atomic(path, text.as_bytes())
-    }
-
-    pub fn load(path: &std::path::Path) -> crate::Result<Self> {
-        let text = crate::data::bounded::read_json_text(
-            path,
-            &crate::data::bounded::Limit {
-                what: "ensemble results file",
-                max: 64 << 20,
-                not_found: "results file not found; write one with `cpuwall ensemble bench --out`",
-            },
-        )?;
-        Self::from_text(path, &text)
-    }
-
-    /// Results from the text of a results file (`path` names it in errors).
-    pub fn from_text(path: &std::path::Path, text: &str) -> crate::Result<Self> {
-        let r: StudyResults = serde_json::from_str(text).map_err(|e| {
-            crate::Error::data(
-                path,
-                format!("not an ensemble results file ({e}); write one with `cargo run --release --example cnn_study` or `cpuwall ensemble bench --out`"),
-            )
-        })?;
-        if r.format != super::schema::ENSEMBLE
-            || r.version == 0
-            || r.version > super::schema::VERSION
-        {
-            return Err(crate::Error::data(
-                path,
-                format!(
-                    "format {:?} version {}: this cpuwall reads {} versions 1 to {}",
-                    r.format,
-                    r.version,
-                    super::schema::ENSEMBLE,
-                    super::schema::VERSION
-                ),
-            ));
-        }
-        Ok(r)
-    }
-}

@@ -10,6 +10,5 @@ pub mod mpi;
 pub mod predict;
 pub mod results;
 pub mod run;
-pub mod schema;
 pub mod stats;
 pub mod sweep;

@@ -46,7 +46,7 @@ impl Repeats {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Measured {
     pub rows: usize,
     /// Calls timed (a sample of a tiny call times several back to back).

@@ -282,7 +282,7 @@ pub fn sweep(
         }
     }
     results.complete = !stop.load(Ordering::SeqCst);
-    results.environment.load_average_end = load_average();
+    results.header.environment.load_average_end = load_average();
     results.elapsed_seconds = started.elapsed().as_secs_f64();
     job.finish(&results)?;
     Ok(results)

@@ -10,7 +10,7 @@ use super::baseline::{self, BaselineCell};
 pub fn wall(cells: &[Cell], model: &str, backend: &str, rows: u64) -> Option<f64> {
     cells
         .iter()
-        .find(|c| c.model == model && c.backend == backend && c.rows == rows)
+        .find(|c| c.model == model && c.backend == backend && c.rows as u64 == rows)
         .map(|c| c.wall_seconds.median)
 }
 
@@ -29,7 +29,12 @@ pub fn crossover_rows(sizes: &[u64], walls: impl Fn(u64) -> Option<(f64, f64)>) 
 }
 
 pub fn sizes(cells: &[Cell], model: &str) -> Vec<u64> {
-    sorted_unique(cells.iter().filter(|c| c.model == model).map(|c| c.rows))
+    sorted_unique(
+        cells
+            .iter()
+            .filter(|c| c.model == model)
+            .map(|c| c.rows as u64),
+    )
 }
 
 fn sorted_unique(values: impl Iterator<Item = u64>) -> Vec<u64> {
@@ -171,7 +176,7 @@ pub fn findings(cells: &[Cell], model: &str, base: &[BaselineCell]) -> Vec<Strin
     };
     if let Some(best) = cells
         .iter()
-        .filter(|c| c.model == model && c.rows == large)
+        .filter(|c| c.model == model && c.rows as u64 == large)
         .filter_map(|c| c.speedup_vs_direct.map(|s| (s, c)))
         .max_by(|a, b| a.0.total_cmp(&b.0))
     {
@@ -256,7 +261,11 @@ pub fn findings(cells: &[Cell], model: &str, base: &[BaselineCell]) -> Vec<Strin
         }
     }
     if !base.is_empty() {
-        let sk_sizes = sorted_unique(base.iter().filter(|c| c.model == model).map(|c| c.rows));
+        let sk_sizes = sorted_unique(
+            base.iter()
+                .filter(|c| c.model == model)
+                .map(|c| c.rows as u64),
+        );
         let sk = |b: &str, r: u64| {
             Some((
                 baseline::find(base, model, b, r)?.wall_seconds,

@@ -9,92 +9,10 @@ use crate::ensemble::predict::Prediction;
 use crate::ensemble::train::{TrainJob, TrainedEnsemble};
 use crate::ensemble::StrategyKind;
 use crate::measure::ensemble::{agreement, BenchCell, StudyResults};
+use crate::measure::results::tensorflow::TensorflowBaseline;
 use crate::report::svg::{chart, Reference, Series, YAxis};
 use crate::report::table;
 use crate::units;
-
-/// TensorFlow's run of the study's designs on the same machine: the
-/// results file `baselines/keras_ensembles.py` writes (format
-/// `cpuwall-baseline-tensorflow`, docs/results.md).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct TensorflowBaseline {
-    pub format: String,
-    pub version: u32,
-    pub environment: TensorflowEnvironment,
-    pub training: Option<crate::measure::ensemble::Training>,
-    pub cells: Vec<TensorflowCell>,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct TensorflowEnvironment {
-    pub cpu_model: String,
-    pub cores: usize,
-    pub tensorflow: String,
-    pub date: String,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct TensorflowCell {
-    /// `sequential`, `multiprocessing` or `one_graph`.
-    pub design: String,
-    pub batch_size: usize,
-    pub images: usize,
-    pub members: usize,
-    pub runs: usize,
-    /// Median over the runs.
-    pub wall_seconds: f64,
-    pub cpu_seconds: f64,
-    pub cpu_per_wall: f64,
-}
-
-impl TensorflowBaseline {
-    pub fn load(path: &Path) -> crate::Result<Self> {
-        let text = crate::data::bounded::read_json_text(
-            path,
-            &crate::data::bounded::Limit {
-                what: "TensorFlow baseline file",
-                max: 16 << 20,
-                not_found: "TensorFlow baseline not found; write one with `python baselines/keras_ensembles.py --out FILE`",
-            },
-        )?;
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-            crate::Error::data(
-                path,
-                format!("not valid JSON ({e}); re-run baselines/keras_ensembles.py"),
-            )
-        })?;
-        crate::measure::schema::check(
-            path,
-            &v,
-            crate::measure::schema::TENSORFLOW,
-            "TensorFlow baseline file",
-            "write one with `python baselines/keras_ensembles.py --out FILE`",
-        )?;
-        let b: TensorflowBaseline = serde_json::from_value(v).map_err(|e| {
-            crate::Error::data(
-                path,
-                format!("corrupted TensorFlow baseline ({e}); re-run baselines/keras_ensembles.py"),
-            )
-        })?;
-        Ok(b)
-    }
-
-    /// TensorFlow's time for the design matching `kind` (threads has none):
-    /// sequential, multiprocessing (processes) or one graph (fused).
-    pub fn seconds(&self, kind: StrategyKind, batch: usize) -> Option<f64> {
-        let design = match kind {
-            StrategyKind::Sequential => "sequential",
-            StrategyKind::Processes => "multiprocessing",
-            StrategyKind::Fused => "one_graph",
-            StrategyKind::Threads => return None,
-        };
-        self.cells
-            .iter()
-            .find(|c| c.design == design && c.batch_size == batch)
-            .map(|c| c.wall_seconds)
-            .filter(|w| w.is_finite() && *w > 0.0)
-    }
-}
 
 /// The report of saved study results (markdown only; see [`study_files`]
 /// for the plots).
@@ -282,7 +200,7 @@ fn markdown(
     plots: Option<&[String; 2]>,
 ) -> String {
     let cells = &r.cells;
-    let env = &r.environment;
+    let env = &r.header.environment;
     let mut md = String::from("# CNN ensemble: execution strategies, measured\n\n");
     if let Some(c) = cells.first() {
         md.push_str(&format!(
@@ -413,7 +331,7 @@ fn markdown(
 /// "What limits each strategy", from what this run measured: the ISA the
 /// kernels used, the measured GEMM roof, and each strategy's best cell.
 fn limits(r: &StudyResults) -> String {
-    let env = &r.environment;
+    let env = &r.header.environment;
     let mut s = String::from("\n## What limits each strategy\n\n");
     let conv1 = match env.isa.as_str() {
         "avx512" => "conv1 runs as a direct AVX-512 convolution with bias, ReLU and 2x2 max-pool in registers (this CPU has AVX-512F)",

@@ -10,14 +10,14 @@ impl Exporter for Json {
         "json"
     }
     fn render(&self, doc: &Doc) -> String {
-        let v = serde_json::json!({
-            "format": crate::measure::schema::CELLS,
-            "version": crate::measure::schema::VERSION,
-            "sources": doc.sources,
-            "complete": doc.complete(),
-            "environments": doc.results.iter().map(|r| &r.environment).collect::<Vec<_>>(),
-            "cells": doc.cells,
-        });
+        let v = crate::measure::results::cells::CellsDocument {
+            format: crate::measure::results::CELLS,
+            version: crate::measure::results::VERSION,
+            sources: &doc.sources,
+            complete: doc.complete(),
+            environments: doc.results.iter().map(|r| &r.header.environment).collect(),
+            cells: &doc.cells,
+        };
         serde_json::to_string_pretty(&v).expect("json") + "\n"
     }
 }

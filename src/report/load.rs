@@ -1,7 +1,7 @@
 //! What `cpuwall load` prints: one row per run, then the verdict.
 
+use crate::measure::results::load::{LoadResults, LoadRun, Mode};
 use crate::report::table;
-use crate::serve::load::{LoadResults, LoadRun, Mode};
 use crate::units;
 
 fn ms(v: f64) -> String {
@@ -18,7 +18,7 @@ pub fn rows(runs: &[LoadRun], verdicts: &[Option<bool>]) -> Vec<Vec<String>> {
         .zip(verdicts.iter().chain(std::iter::repeat(&None)))
         .map(|(r, ok)| {
             let l = r.latency_ms;
-            let p = |f: fn(&crate::serve::load::Percentiles) -> f64| {
+            let p = |f: fn(&crate::measure::results::load::Percentiles) -> f64| {
                 l.as_ref().map_or("-".into(), |l| ms(f(l)))
             };
             vec![
@@ -95,7 +95,7 @@ pub fn table(res: &LoadResults) -> String {
         Some(f) => res
             .runs
             .iter()
-            .map(|r| Some(crate::serve::load::meets(r, f.p99_target_ms)))
+            .map(|r| Some(crate::measure::results::load::meets(r, f.p99_target_ms)))
             .collect(),
         None => vec![None; res.runs.len()],
     };

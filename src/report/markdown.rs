@@ -41,7 +41,7 @@ impl Exporter for Markdown {
         ));
         s.push_str("## Environment\n\n| | |\n|---|---|\n");
         for r in &doc.results {
-            let e = &r.environment;
+            let e = &r.header.environment;
             let st = &r.settings;
             for (k, v) in [
                 ("CPU", e.cpu_model.clone()),
@@ -123,7 +123,7 @@ impl Exporter for Markdown {
                     let Some(c) = doc
                         .cells
                         .iter()
-                        .find(|c| c.model == m && c.backend == b && c.rows == r)
+                        .find(|c| c.model == m && c.backend == b && c.rows as u64 == r)
                     else {
                         continue;
                     };

@@ -6,32 +6,8 @@ use crate::report::table;
 use crate::units;
 
 /// The `--format json` document (schema `cpuwall-mpi-predict`, docs/results.md).
-pub fn json(o: &MpiPredictOutcome) -> serde_json::Value {
-    serde_json::json!({
-        "format": crate::measure::schema::MPI_PREDICT,
-        "version": crate::measure::schema::VERSION,
-        "environment": o.environment,
-        "model": o.model.short(),
-        "model_path": o.model_path.display().to_string(),
-        "rows": o.rows,
-        "features": o.features,
-        "data": o.data,
-        "ranks": o.ranks,
-        "runs": o.runs,
-        "wall_seconds": o.wall_seconds.median,
-        "wall_seconds_ci95": o.wall_seconds_ci95,
-        "wall_seconds_min": o.wall_seconds.min,
-        "wall_seconds_max": o.wall_seconds.max,
-        "cpu_seconds": o.predict_cpu(),
-        "mpi_cpu_seconds": o.gather_cpu(),
-        "cpu_per_wall": o.cpu_per_wall(),
-        "rows_per_second": o.rows as f64 / o.median.wall_seconds,
-        "direct_wall_seconds": o.check.map(|c| c.1),
-        "speedup_vs_direct": o.speedup_vs_direct(),
-        "predictions_identical": o.check.map(|c| c.0),
-        "per_rank": o.median.ranks,
-        "raw": { "wall_seconds": o.walls },
-    })
+pub fn json(o: &MpiPredictOutcome) -> crate::measure::results::mpi::MpiPredictDocument<'_> {
+    crate::measure::results::mpi::MpiPredictDocument::of(o)
 }
 
 /// A title, one row per rank (the median run), a summary line and the check.

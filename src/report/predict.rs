@@ -7,45 +7,8 @@ use crate::units;
 
 /// The results document (`--format json`, `--export-json`): schema
 /// `cpuwall-predict` (docs/results.md), every backend's raw samples included.
-pub fn json(o: &PredictOutcome) -> serde_json::Value {
-    let mut backends = serde_json::Map::new();
-    for r in &o.backends {
-        let m = &r.measured;
-        backends.insert(
-            r.kind.as_str().into(),
-            serde_json::json!({
-                "name": r.name,
-                "runs": m.runs,
-                "samples": m.samples,
-                "wall_seconds": m.wall_seconds.median,
-                "wall_seconds_ci95": m.wall_seconds_ci95,
-                "wall_seconds_min": m.wall_seconds.min,
-                "wall_seconds_max": m.wall_seconds.max,
-                "cpu_seconds": m.cpu_per_call(),
-                "worker_cpu_seconds": m.worker_cpu_seconds.median,
-                "parallelism": m.parallelism,
-                "cpu_per_wall": m.cpu_per_wall,
-                "rows_per_second": m.rows_per_second,
-                "speedup_vs_direct": r.speedup_vs_direct,
-                "predictions_identical": r.identical,
-                "cold_start_seconds": r.cold_start_seconds,
-                "raw": m.raw,
-            }),
-        );
-    }
-    serde_json::json!({
-        "format": crate::measure::schema::PREDICT,
-        "version": crate::measure::schema::VERSION,
-        "environment": o.environment,
-        "settings": o.settings,
-        "model": o.model.short(),
-        "model_path": o.model_path.display().to_string(),
-        "rows": o.rows,
-        "features": o.features,
-        "data": o.data,
-        "backends": backends,
-        "predictions_identical": o.identical(),
-    })
+pub fn json(o: &PredictOutcome) -> crate::measure::results::predict::PredictDocument<'_> {
+    crate::measure::results::predict::PredictDocument::of(o)
 }
 
 /// `--export-csv`: one line per timed sample of each backend.

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use crate::atomic::{refuse_overwriting_inputs, write_set};
 use crate::error::{Error, Result};
+use crate::measure::results::load::{LoadResults, LoadRun, Mode};
 use crate::report::svg::{line_chart, Series};
-use crate::serve::load::{LoadResults, LoadRun, Mode};
 use crate::units;
 
 fn rate(r: f64) -> String {
@@ -37,10 +37,9 @@ fn ratio(a: f64, b: f64) -> String {
 fn best(res: &LoadResults) -> Option<(f64, f64, &LoadRun)> {
     let f = res.find_max?;
     let b = f.best_rps?;
-    let run = res
-        .runs
-        .iter()
-        .find(|r| r.offered_rps == Some(b) && crate::serve::load::meets(r, f.p99_target_ms))?;
+    let run = res.runs.iter().find(|r| {
+        r.offered_rps == Some(b) && crate::measure::results::load::meets(r, f.p99_target_ms)
+    })?;
     Some((f.p99_target_ms, b, run))
 }
 
@@ -59,7 +58,7 @@ pub fn render(
     for r in results {
         by_model.entry(r.model.as_str()).or_default().push(r);
     }
-    let m = &results[0].environment;
+    let m = &results[0].header.environment;
     let mut md = String::new();
     md.push_str("# Serving: requests per second at a latency target\n\n");
     md.push_str(&format!(
@@ -217,7 +216,7 @@ pub fn render(
                 .iter()
                 .map(|run| {
                     r.find_max
-                        .map(|f| crate::serve::load::meets(run, f.p99_target_ms))
+                        .map(|f| crate::measure::results::load::meets(run, f.p99_target_ms))
                 })
                 .collect();
             let rows = super::load::rows(&r.runs, &verdicts);

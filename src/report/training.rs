@@ -25,20 +25,8 @@ pub fn write(
 
 /// The `--format json` document (schema `cpuwall-train`, docs/results.md):
 /// each model's results by short name under `models`.
-pub fn json(models: &[TrainedModel]) -> serde_json::Value {
-    let mut obj = serde_json::Map::new();
-    for m in models {
-        obj.insert(
-            m.model.short().into(),
-            serde_json::to_value(m).expect("serialises"),
-        );
-    }
-    serde_json::json!({
-        "format": crate::measure::schema::TRAIN,
-        "version": crate::measure::schema::VERSION,
-        "environment": crate::measure::env::Environment::capture(),
-        "models": obj,
-    })
+pub fn json(models: &[TrainedModel]) -> crate::measure::results::train::TrainDocument<'_> {
+    crate::measure::results::train::TrainDocument::of(models)
 }
 
 /// The console summary: the study's table, each model's choice and file

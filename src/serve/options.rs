@@ -9,11 +9,12 @@ use std::time::Duration;
 use clap::Args;
 
 use super::batcher::Batching;
-use super::load::{LoadConfig, Mode, Search};
+use super::load::{LoadConfig, Search};
 use super::server::{resolve_models, ServeConfig};
 use crate::data::count::{bytes_arg, count_arg, parallelism_arg, positive_arg, seconds_arg};
 use crate::error::{Error, Result};
 use crate::exec::BackendKind;
+use crate::measure::results::load::Mode;
 
 #[derive(Debug, Args)]
 pub struct ServeOptions {
@@ -196,7 +197,7 @@ impl LoadOptions {
             server_pid: a.server_pid,
         };
         if let Some(pid) = a.server_pid {
-            if crate::serve::load::process_tree_cpu(pid).is_none() {
+            if crate::clock::process_tree_cpu(pid).is_none() {
                 return Err(Error::usage(format!(
                     "--server-pid {pid}: no such process (or no /proc to read it from)"
                 )));
