@@ -110,6 +110,7 @@ fn main() -> cpuwall::Result<()> {
         println!("(cpuwall binary not found beside the example: skipping the processes backend)");
     }
     let job = SweepJob {
+        csv: false,
         models: ModelKind::all(),
         models_dir: models_dir.clone(),
         backends,

@@ -5,14 +5,13 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::Format;
-use crate::atomic::refuse_overwriting_inputs;
 use crate::data::count::{count_arg, positive_arg};
 use crate::ensemble::devices::DeviceSpec;
 use crate::ensemble::predict::{predict, PredictJob};
 use crate::ensemble::train::{self, TrainJob};
 use crate::ensemble::StrategyKind;
 use crate::error::{Error, Result};
-use crate::measure::ensemble::bench;
+use crate::measure::ensemble::bench_to;
 use crate::report::ensemble as out;
 use crate::report::progress::{progress_bar, Steps};
 
@@ -148,35 +147,23 @@ pub fn run(a: EnsembleArgs) -> Result<()> {
         }
         EnsembleCommand::Bench(b) => {
             let job = b.bench.job()?;
-            let paths = job.paths(b.out.as_deref());
-            if let (Some(out), Some(data)) = (&b.out, &job.data) {
-                refuse_overwriting_inputs(&[("--out", out)], &[("--data", data)])?;
-            }
-            b.export.check_paths(&paths)?;
+            b.export.check_paths(&job.paths(b.out.as_deref()))?;
             let quiet = b.format == Format::Json;
-            let steps = Steps::new(
-                (job.strategies.len() * job.batch_sizes.len()) as u64,
-                "cells",
-            );
-            let results = bench(&job, &notify, |c| {
+            let steps = Steps::new(job.cells() as u64, "cells");
+            let results = bench_to(&job, b.out.as_deref(), &notify, |c| {
                 if !quiet {
                     steps.step(&out::cell_line(c));
                 }
             })?;
             drop(steps);
-            if let Some(path) = &b.out {
-                results.save(path)?;
-            }
+            let json = || serde_json::to_string_pretty(&results).expect("serialisable");
             b.export.write(
-                || serde_json::to_string_pretty(&results).expect("serialisable"),
+                json,
                 || out::raw_csv(&results),
                 || out::render_markdown_table(&results.cells),
             )?;
             match b.format {
-                Format::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&results).expect("serialisable")
-                ),
+                Format::Json => println!("{}", json()),
                 Format::Table => print!("{}", out::render_table(&results.cells)),
             }
             Ok(())

@@ -28,8 +28,13 @@ pub fn run(a: ServeArgs) -> Result<()> {
     let names: Vec<String> = config.models.iter().map(|m| m.name.clone()).collect();
     let a = &a.options;
     let summary = serve(config, &|addr| {
-        eprintln!("{}", report::load::listening(addr, &names, a))
+        let backend = a.backend.to_string();
+        let line = report::load::listening(addr, &names, &backend, a.max_batch, a.max_wait);
+        eprintln!("{line}")
     })?;
-    eprintln!("{}", report::load::stopped(&summary));
+    eprintln!(
+        "{}",
+        report::load::stopped(summary.answered, summary.abandoned)
+    );
     Ok(())
 }

@@ -1,12 +1,10 @@
 use clap::Args;
 
-use crate::atomic::write_atomic;
-use crate::data::count::format_count;
 use crate::error::Result;
 use crate::measure::sweep::{sweep, SweepOptions};
-use crate::report::csv::cells_csv;
 use crate::report::progress::Steps;
-use crate::units;
+use crate::report::style::{Style, Tone};
+use crate::report::sweep as out;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -24,51 +22,17 @@ pub struct SweepArgs {
 }
 
 pub fn run(a: SweepArgs) -> Result<()> {
-    let job = a.sweep.job()?;
-    // Only an `mpi` build can parse `--backends mpi`.
-    #[cfg(feature = "mpi")]
-    if job.backends.contains(&crate::exec::BackendKind::Mpi) {
-        use crate::exec::BackendKind;
-        if job
-            .backends
-            .iter()
-            .any(|b| !matches!(b, BackendKind::Mpi | BackendKind::Direct))
-        {
-            return Err(crate::error::Error::usage(
-                "--backends mpi runs with direct only (every rank runs the same command); drop the others",
-            ));
-        }
+    let mut job = a.sweep.job()?;
+    job.csv = a.csv;
+    if job.is_mpi()? {
         return sweep_mpi(&job);
     }
-    let partial = job.partial_path();
-    let mut outputs = vec![
-        ("--out", job.out.as_path()),
-        ("--out (while running)", partial.as_path()),
-    ];
-    let csv_path = job.out.with_extension("csv");
-    if a.csv {
-        outputs.push(("--csv", csv_path.as_path()));
-    }
-    a.export.check(&[], &outputs)?;
+    a.export.check_paths(&job.outputs(a.csv))?;
     let total = job.cells() as u64;
-    let stop = crate::interrupt::install();
     let steps = Steps::new(total, "cells");
-    // The CSV follows the JSON: partial while running, renamed when complete.
-    let csv = a.csv.then(|| job.partial_path().with_extension("csv"));
+    let stop = crate::interrupt::install();
     let results = sweep(&job, stop, &|line| eprintln!("{line}"), &mut |r| {
-        if let Some(path) = &csv {
-            write_atomic(path, cells_csv(&r.cells).as_bytes())?;
-        }
-        let c = r.cells.last().expect("a cell");
-        let line = format!(
-            "{} {} {}: {} ({})",
-            c.model,
-            c.backend,
-            format_count(c.rows as u64),
-            units::seconds(c.wall_seconds.median),
-            c.speedup_vs_direct.map_or("-".into(), crate::units::times)
-        );
-        steps.step(&line);
+        steps.step(&out::cell_line(r.cells.last().expect("a cell")));
         Ok(())
     })?;
     drop(steps);
@@ -81,32 +45,13 @@ pub fn run(a: SweepArgs) -> Result<()> {
         );
         std::process::exit(130);
     }
-    if let Some(partial) = &csv {
-        let done = job.out.with_extension("csv");
-        std::fs::rename(partial, &done).map_err(|e| {
-            crate::error::Error::io(
-                format!("cannot move {} to {}", partial.display(), done.display()),
-                e,
-            )
-        })?;
-    }
     a.export.write(
         || serde_json::to_string(&results).expect("json"),
-        || crate::report::sweep::raw_csv(&results.cells),
-        || crate::report::sweep::markdown_without_plots(&job.out, &results),
+        || out::raw_csv(&results.cells),
+        || out::markdown_without_plots(&job.out, &results),
     )?;
-    let summary = format!(
-        "{} cells in {:.1} s (noise: a typical repeat is {:.1}% slower than the best) -> {}",
-        results.cells.len(),
-        results.elapsed_seconds,
-        results.noise * 100.0,
-        job.out.display()
-    );
-    let style = crate::report::style::Style::stdout();
-    println!(
-        "{}",
-        style.paint(&summary, crate::report::style::Tone::Bold)
-    );
+    let line = out::done_line(&results, &job.out);
+    println!("{}", Style::stdout().paint(&line, Tone::Bold));
     Ok(())
 }
 
@@ -116,25 +61,17 @@ fn sweep_mpi(job: &crate::measure::sweep::SweepJob) -> Result<()> {
     let results = crate::measure::mpi::sweep(job, &mut |r| {
         let c = r.cells.last().expect("a cell");
         eprintln!(
-            "[{}] {} mpi({}) {}: {}{}",
-            r.cells.len(),
-            c.model,
-            r.settings.workers,
-            format_count(c.rows as u64),
-            crate::units::seconds(c.wall_seconds.median),
-            c.speedup_vs_direct.map_or(String::new(), |s| format!(
-                " ({} direct)",
-                crate::units::times(s)
-            ))
+            "{}",
+            out::mpi_cell_line(r.cells.len(), c, r.settings.workers)
         );
     })?;
     if let Some(res) = results {
-        println!(
-            "{} cells in {:.1} s -> {}",
-            res.cells.len(),
-            res.elapsed_seconds,
-            job.out.display()
-        );
+        println!("{}", out::done_line(&res, &job.out));
     }
     Ok(())
+}
+
+#[cfg(not(feature = "mpi"))]
+fn sweep_mpi(_: &crate::measure::sweep::SweepJob) -> Result<()> {
+    unreachable!("only an mpi build parses --backends mpi")
 }

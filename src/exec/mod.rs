@@ -2,12 +2,14 @@
 //! slice) run in different ways, all with identical results.
 //!
 //! - `direct`: one call on the calling thread;
-//! - `threads`: contiguous chunks on a rayon pool, written in place;
+//! - `threads`: contiguous chunks predicted by the spinning team
+//!   (`team.rs`), written in place;
 //! - `processes`: a pool of `cpuwall worker` processes over shared memory;
 //! - `auto`: direct or threads by batch size, from measured crossovers.
 //!
-//! An MPI backend fits the same trait: every rank runs the same program,
-//! rank 0's `predict` returns once the gathered labels are in `out`.
+//! `build.rs` is the one factory (`BackendKind::build`). MPI (feature
+//! `mpi`) is not a `Backend`: every rank runs the same program, so
+//! `mpi.rs` is a cluster runner that `measure::mpi` and `tune` drive.
 
 pub mod auto;
 pub mod build;

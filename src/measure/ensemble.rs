@@ -142,6 +142,31 @@ pub fn bench(
     Ok(StudyResults::new(environment, None, cells, Some(roofline)))
 }
 
+/// `cpuwall ensemble bench` whole: refuse an `out` that is the `--data`
+/// file, run the bench, save the results to `out` (if given).
+pub fn bench_to(
+    job: &BenchJob,
+    out: Option<&std::path::Path>,
+    notify: &dyn Fn(&str),
+    progress: impl FnMut(&BenchCell),
+) -> Result<StudyResults> {
+    if let (Some(out), Some(data)) = (out, &job.data) {
+        crate::atomic::refuse_overwriting_inputs(&[("--out", out)], &[("--data", data)])?;
+    }
+    let results = bench(job, notify, progress)?;
+    if let Some(path) = out {
+        results.save(path)?;
+    }
+    Ok(results)
+}
+
+/// Cells a bench measures.
+impl BenchJob {
+    pub fn cells(&self) -> usize {
+        self.strategies.len() * self.batch_sizes.len()
+    }
+}
+
 /// One strategy predicting every image at one batch size, as a [`Timed`]
 /// call; `out` keeps its last probabilities.
 struct StrategyCall<'a> {

@@ -14,8 +14,9 @@ use crate::clock::Usage;
 use crate::data::count::format_count;
 use crate::data::source::{RowSource, DEFAULT_ROWS};
 use crate::error::{Error, Result};
-use crate::exec::direct::Direct;
+use crate::exec::build::BackendSetup;
 use crate::exec::mpi::{local_rows, predict_local, Cluster, MpiRun};
+use crate::exec::BackendKind;
 use crate::measure::env::{load_average, Environment};
 use crate::model::{store, Classifier, ModelKind};
 use crate::tune::train::{model_file, resolve_model};
@@ -223,7 +224,14 @@ fn sweep_on(
     let started = Instant::now();
     let source = RowSource::Synthetic { seed: job.seed };
     for k in &job.models {
-        let model = store::load(&model_file(k.short(), &job.models_dir))?.model;
+        let path = model_file(k.short(), &job.models_dir);
+        let stored = store::load(&path)?;
+        let setup = BackendSetup::new(
+            std::sync::Arc::new(stored.model),
+            path,
+            stored.header.data_hash.clone(),
+        )?;
+        let model = &setup.model;
         let names = crate::data::columns::default_names(model.n_features());
         for &n in &job.rows {
             // Direct on rank 0, on the very rows the ranks will make.
@@ -232,7 +240,7 @@ fn sweep_on(
                 let x = source.rows(0..n, &names)?;
                 let mut out = vec![0i64; n];
                 let m = measure(
-                    &mut Direct::new(std::sync::Arc::new(model.clone())),
+                    &mut *BackendKind::Direct.build(&setup)?,
                     x.view(),
                     &mut out,
                     Repeats::timed(job.min_time, None, job.max_repeats),
@@ -289,7 +297,7 @@ fn sweep_on(
     }
     if let Some(res) = results.as_mut() {
         res.complete = true;
-        res.environment.load_average_end = load_average();
+        res.header.environment.load_average_end = load_average();
         res.elapsed_seconds = started.elapsed().as_secs_f64();
         job.finish(res)?;
     }

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::compare::{build_all, compare, Compared};
-use super::run::{warm_up, Repeats, Warmup, MIN_SAMPLES};
+use super::run::{warm_up, warmup_arg, Repeats, Warmup, MIN_SAMPLES};
 use crate::atomic::refuse_overwriting_inputs;
 use crate::data::columns::{default_names, match_names};
+use crate::data::count::{count_arg, parallelism_arg, seconds_arg, timeout_arg};
+use crate::data::csv::delimiter_arg;
 use crate::data::source::RowSource;
 use crate::data::{check_memory, write_labels, write_scores};
 use crate::error::{Error, Result};
@@ -16,6 +18,89 @@ use crate::exec::build::{cores, current_exe, BackendSetup};
 use crate::exec::BackendKind;
 use crate::model::{Classifier, ModelKind, ScoreKind};
 use crate::tune::train::{model_file, resolve_model, DEFAULT_FEATURES};
+
+/// `cpuwall predict`'s options (clap, flattened into the CLI).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PredictOptions {
+    /// nb, lr, svc, rf (the file in --models-dir, trained if missing) or a model file path.
+    #[arg(long)]
+    pub model: String,
+    /// Synthetic rows to predict (make_classification, the model's feature count; default 1e6 when no --data).
+    #[arg(long, value_parser = count_arg, conflicts_with = "data", allow_negative_numbers = true)]
+    pub rows: Option<u64>,
+    /// Rows to predict: CSV with a header (a label column is dropped) or .npy.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// CSV label column to drop from --data.
+    #[arg(long, default_value = "y")]
+    pub label: String,
+    /// CSV field separator (one character, or tab).
+    #[arg(long, default_value = ",", value_parser = delimiter_arg)]
+    pub delimiter: u8,
+    /// Seed of the synthetic rows.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u32,
+    /// direct, threads, processes, auto, or all (comma-separated list allowed).
+    #[arg(long, default_value = "all")]
+    pub backend: String,
+    /// Threads for the threads/auto backends (default: all cores).
+    #[arg(long, value_parser = parallelism_arg)]
+    pub threads: Option<usize>,
+    /// Worker processes for the processes backend (default: all cores).
+    #[arg(long, value_parser = parallelism_arg)]
+    pub workers: Option<usize>,
+    /// Rows per chunk for threads (default: sized by the model's cost).
+    #[arg(long, value_parser = count_arg)]
+    pub chunk_rows: Option<u64>,
+    /// Minimum timed samples per backend (default 6; raises the count, never lowers --min-time).
+    #[arg(long)]
+    pub repeat: Option<usize>,
+    /// Minimum measured time per backend (e.g. 0.5s, 200ms); tiny calls are timed in batches.
+    #[arg(long, default_value = "0.5s", value_parser = seconds_arg)]
+    pub min_time: f64,
+    /// Passes over the rows before timing: a duration (300ms) or a number of passes (5; 0: none).
+    #[arg(long, default_value = "300ms", value_parser = warmup_arg)]
+    pub warmup: Warmup,
+    /// Batch size from which auto uses threads (default: measured once, cached).
+    #[arg(long, value_parser = count_arg)]
+    pub threads_from: Option<u64>,
+    /// Seconds a worker may take for its share before it is killed.
+    #[arg(long, default_value_t = 60.0, value_parser = timeout_arg, allow_negative_numbers = true)]
+    pub worker_timeout: f64,
+    /// Where nb/lr/svc/rf model files live (must exist; default: ./models, made on first use).
+    #[arg(long)]
+    pub models_dir: Option<PathBuf>,
+    /// Write the predictions: .csv (column y) or .npy.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// With --out X.csv: after y, one column per class, p_<class> (nb, lr,
+    /// rf probabilities) or score_<class> (svc decision values; one column,
+    /// the second class's, for two classes, as scikit-learn).
+    #[arg(long, requires = "out")]
+    pub proba: bool,
+}
+
+impl PredictOptions {
+    pub fn job(&self, backends: Vec<BackendKind>) -> Result<PredictJob> {
+        Ok(PredictJob {
+            model: self.model.clone(),
+            models_dir: crate::tune::train::models_dir(&self.models_dir)?,
+            source: RowSource::new(self.data.as_deref(), &self.label, self.delimiter, self.seed),
+            rows: self.rows,
+            backends,
+            threads: self.threads,
+            workers: self.workers,
+            chunk_rows: self.chunk_rows.map(|c| c as usize),
+            threads_from: self.threads_from.map(|c| c as usize),
+            worker_timeout: Duration::from_secs_f64(self.worker_timeout),
+            repeat: self.repeat,
+            min_time: self.min_time,
+            warmup: self.warmup,
+            out: self.out.clone(),
+            proba: self.proba,
+        })
+    }
+}
 
 /// What to predict, with what, and how to time it.
 #[derive(Debug, Clone)]
@@ -43,6 +128,20 @@ pub struct PredictJob {
     pub out: Option<PathBuf>,
     /// Add each class's probability (or decision score) to `out` (CSV).
     pub proba: bool,
+}
+
+/// Whether `backends` asks for an MPI job (only an `mpi` build can parse
+/// `--backend mpi`), which runs alone: every rank runs the same command.
+pub fn is_mpi(backends: &[BackendKind]) -> Result<bool> {
+    if !cfg!(feature = "mpi") || !backends.contains(&BackendKind::Mpi) {
+        return Ok(false);
+    }
+    if backends.len() > 1 {
+        return Err(Error::usage(
+            "--backend mpi runs alone (every rank runs the same command); drop the other backends",
+        ));
+    }
+    Ok(true)
 }
 
 impl PredictJob {

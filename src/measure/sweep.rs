@@ -10,9 +10,10 @@ use std::time::Instant;
 
 use super::compare::{build_all, compare};
 use super::env::{load_average, Environment};
+use super::results::sweep::cells_csv;
 use super::results::{Cell, Settings, SweepResults};
 use super::run::{warm_up, warmup_arg, Repeats, Warmup};
-use crate::atomic::refuse_overwriting_inputs;
+use crate::atomic::{refuse_overwriting_inputs, write_atomic};
 use crate::data::count::parallelism_arg;
 use crate::data::synth::study_data;
 use crate::error::{Error, Result};
@@ -38,7 +39,7 @@ pub fn partial_path(out: &std::path::Path) -> PathBuf {
 #[derive(Debug, clap::Args)]
 pub struct SweepOptions {
     /// Models to sweep, comma-separated (each file in --models-dir, trained if missing).
-    #[arg(long, default_value = "nb,lr,svc,rf")]
+    #[arg(long, default_value_t = crate::model::ModelKind::all_list())]
     pub models: String,
     /// Backends to measure, comma-separated: direct, threads, processes, auto.
     #[arg(long, default_value = "direct,threads,processes,auto")]
@@ -87,6 +88,7 @@ impl SweepOptions {
             seed: self.seed,
             out: self.out.clone(),
             exe: None,
+            csv: false,
         })
     }
 }
@@ -113,6 +115,9 @@ pub struct SweepJob {
     pub out: PathBuf,
     /// Executable for process workers (default: this one).
     pub exe: Option<PathBuf>,
+    /// Also write the cells as CSV beside the JSON (`out` with `.csv`),
+    /// partial while running and renamed when complete, as the JSON is.
+    pub csv: bool,
 }
 
 impl SweepJob {
@@ -163,29 +168,58 @@ impl SweepJob {
         refuse_overwriting_inputs(&[("--out", &self.out), ("--out", &partial)], &inputs)
     }
 
-    /// Save the results so far (to the partial file).
+    /// Save the results so far (to the partial files).
     pub(crate) fn save(&self, r: &SweepResults) -> Result<()> {
-        r.save(&self.partial_path())
+        r.save(&self.partial_path())?;
+        if self.csv {
+            let csv = self.partial_path().with_extension("csv");
+            write_atomic(&csv, cells_csv(&r.cells).as_bytes())?;
+        }
+        Ok(())
     }
 
-    /// Save the final results: a complete sweep replaces `out`; an
-    /// incomplete one stays in the partial file.
+    /// Save the final results: a complete sweep replaces `out` (and its
+    /// CSV); an incomplete one stays in the partial files.
     pub(crate) fn finish(&self, r: &SweepResults) -> Result<()> {
         self.save(r)?;
         if r.complete {
-            let partial = self.partial_path();
-            std::fs::rename(&partial, &self.out).map_err(|e| {
-                Error::io(
-                    format!(
-                        "cannot move {} to {}",
-                        partial.display(),
-                        self.out.display()
-                    ),
-                    e,
-                )
-            })?;
+            let mut moves = vec![(self.partial_path(), self.out.clone())];
+            if self.csv {
+                moves.push((
+                    self.partial_path().with_extension("csv"),
+                    self.out.with_extension("csv"),
+                ));
+            }
+            for (from, to) in moves {
+                std::fs::rename(&from, &to).map_err(|e| {
+                    Error::io(
+                        format!("cannot move {} to {}", from.display(), to.display()),
+                        e,
+                    )
+                })?;
+            }
         }
         Ok(())
+    }
+
+    /// `--backends mpi` runs with direct only: every rank runs the same
+    /// command. Whether this job is an MPI sweep (only an `mpi` build can
+    /// parse `--backends mpi`).
+    pub fn is_mpi(&self) -> Result<bool> {
+        #[cfg(feature = "mpi")]
+        if self.backends.contains(&BackendKind::Mpi) {
+            if self
+                .backends
+                .iter()
+                .any(|b| !matches!(b, BackendKind::Mpi | BackendKind::Direct))
+            {
+                return Err(Error::usage(
+                    "--backends mpi runs with direct only (every rank runs the same command); drop the others",
+                ));
+            }
+            return Ok(true);
+        }
+        Ok(false)
     }
 }
 

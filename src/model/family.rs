@@ -105,6 +105,13 @@ impl ModelKind {
         Ok(out)
     }
 
+    /// Every registered family's short name, comma-separated (`nb,lr,svc,rf`):
+    /// the default of `--models`, so a new family is trained and swept.
+    pub fn all_list() -> String {
+        let names: Vec<&str> = super::FAMILIES.iter().map(|f| f.short).collect();
+        names.join(",")
+    }
+
     /// `nb, lr, svc or rf`: the short names, for messages.
     pub fn choices() -> String {
         let names: Vec<&str> = super::FAMILIES.iter().map(|f| f.short).collect();

@@ -127,27 +127,28 @@ pub fn table(res: &LoadResults) -> String {
 }
 
 /// `cpuwall serve`'s line once it listens.
+/// `max_wait` in seconds.
 pub fn listening(
     addr: std::net::SocketAddr,
     names: &[String],
-    o: &crate::serve::options::ServeOptions,
+    backend: &str,
+    max_batch: u64,
+    max_wait: f64,
 ) -> String {
     format!(
-        "listening on http://{addr} (models {}; backend {}; max batch {}, max wait {}); Ctrl-C stops",
+        "listening on http://{addr} (models {}; backend {backend}; max batch {max_batch}, max wait {}); Ctrl-C stops",
         names.join(", "),
-        o.backend,
-        o.max_batch,
-        units::seconds(o.max_wait)
+        units::seconds(max_wait)
     )
 }
 
 /// `cpuwall serve`'s last line.
-pub fn stopped(s: &crate::serve::server::ServeSummary) -> String {
-    let mut line = format!("stopped: {} requests answered", s.answered);
-    if s.abandoned > 0 {
+/// `answered` requests; `abandoned` connections closed at the end of `--grace`.
+pub fn stopped(answered: u64, abandoned: usize) -> String {
+    let mut line = format!("stopped: {answered} requests answered");
+    if abandoned > 0 {
         line.push_str(&format!(
-            "; {} connections still open after --grace were closed",
-            s.abandoned
+            "; {abandoned} connections still open after --grace were closed"
         ));
     }
     line

@@ -92,3 +92,47 @@ impl Drop for Steps {
         }
     }
 }
+
+/// One bar per family over its (candidate, fold) fits, on a terminal; a
+/// line per family elsewhere.
+pub struct FitBars {
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+    threads: usize,
+}
+
+impl FitBars {
+    pub fn new(threads: usize) -> Self {
+        FitBars {
+            bar: std::sync::Mutex::new(None),
+            threads,
+        }
+    }
+
+    /// A family's search starts with `fits` fits.
+    pub fn start(&self, family: &str, fits: usize) {
+        let template = "{prefix:>4} [{bar:30}] {pos}/{len} fits {elapsed_precise} eta {eta}";
+        match progress_bar(fits as u64, template) {
+            Some(pb) => {
+                pb.set_prefix(family.to_string());
+                if let Some(old) = self.bar.lock().expect("lock").replace(pb) {
+                    old.finish_and_clear();
+                }
+            }
+            None => eprintln!("training {family}: {fits} fits on {} threads", self.threads),
+        }
+    }
+
+    pub fn fit_done(&self) {
+        if let Some(pb) = self.bar.lock().expect("lock").as_ref() {
+            pb.inc(1);
+        }
+    }
+}
+
+impl Drop for FitBars {
+    fn drop(&mut self) {
+        if let Some(pb) = self.bar.lock().expect("lock").take() {
+            pb.finish_and_clear();
+        }
+    }
+}

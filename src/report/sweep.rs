@@ -400,3 +400,40 @@ mod baseline_fuzz {
         }
     }
 }
+
+/// The line for people after each measured cell: `lr threads 1e6: 12.3 ms (1.9x)`.
+pub fn cell_line(c: &crate::measure::results::Cell) -> String {
+    format!(
+        "{} {} {}: {} ({})",
+        c.model,
+        c.backend,
+        crate::data::count::format_count(c.rows as u64),
+        crate::units::seconds(c.wall_seconds.median),
+        c.speedup_vs_direct.map_or("-".into(), crate::units::times)
+    )
+}
+
+/// The line for people after each MPI cell (rank 0), `k` cells done, on `ranks` ranks.
+pub fn mpi_cell_line(k: usize, c: &crate::measure::results::Cell, ranks: usize) -> String {
+    format!(
+        "[{k}] {} mpi({ranks}) {}: {}{}",
+        c.model,
+        crate::data::count::format_count(c.rows as u64),
+        crate::units::seconds(c.wall_seconds.median),
+        c.speedup_vs_direct.map_or(String::new(), |s| format!(
+            " ({} direct)",
+            crate::units::times(s)
+        ))
+    )
+}
+
+/// The last line of a sweep: cells, time, noise and where they went.
+pub fn done_line(r: &crate::measure::results::SweepResults, out: &std::path::Path) -> String {
+    format!(
+        "{} cells in {:.1} s (noise: a typical repeat is {:.1}% slower than the best) -> {}",
+        r.cells.len(),
+        r.elapsed_seconds,
+        r.noise * 100.0,
+        out.display()
+    )
+}

@@ -20,7 +20,7 @@ pub enum Scale {
     Standard,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct SolverOptions {
     /// Optimality tolerance of the lr/svc solvers: a fit has converged when the largest entry
     /// of the objective's minimum-norm subgradient is at most TOL times its value at the zero

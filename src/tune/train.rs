@@ -200,13 +200,17 @@ pub fn check_train_outputs(
 
 /// The thread pool the fits run on: `jobs` threads (0 or None: all cores).
 pub fn fit_pool(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
-    let n = jobs
-        .filter(|&j| j > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let n = fit_threads(jobs);
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .build()
         .map_err(|e| crate::error::Error::Runtime(format!("cannot start {n} worker threads: {e}")))
+}
+
+/// Threads that fit for `--jobs` (None: all cores).
+pub fn fit_threads(jobs: Option<usize>) -> usize {
+    jobs.filter(|&j| j > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// [`train_models`] with the fits run by `runner` (MPI spreads them over

@@ -1,0 +1,120 @@
+//! `cpuwall train` as one library call: check the outputs, build the
+//! grids, load the sets, then train every family (on this machine, or with
+//! the (candidate, fold) fits spread over MPI ranks), holding the output
+//! directory's lock.
+
+use std::path::PathBuf;
+
+use super::grid::grids_for;
+use super::options::SolverOptions;
+use super::train::{check_train_outputs, fit_pool, train_models, TrainJob, TrainedModel};
+use crate::atomic::lock_dir;
+use crate::data::sets::{self, DataSpec};
+use crate::error::Result;
+use crate::model::ModelKind;
+
+/// What to train, on what, and where to write it.
+#[derive(Debug, Clone)]
+pub struct TrainRequest {
+    pub data: DataSpec,
+    pub models: Vec<ModelKind>,
+    pub folds: usize,
+    pub solver: SolverOptions,
+    /// Worker threads for the fits (None: all cores).
+    pub jobs: Option<usize>,
+    /// `--grid MODEL.PARAM=V1,V2` overrides.
+    pub grid: Vec<String>,
+    pub grid_file: Option<PathBuf>,
+    pub out: PathBuf,
+    /// Spread the fits over MPI ranks (needs the `mpi` feature).
+    pub mpi: bool,
+}
+
+/// What a training run gives the one who asked.
+pub struct Trained {
+    pub models: Vec<TrainedModel>,
+    /// What the data was, for people.
+    pub data_line: String,
+    /// Threads that fitted (all ranks').
+    pub threads: usize,
+}
+
+/// Progress of a run: a family's search starts (with its fit count), a fit ends.
+pub struct Progress<'a> {
+    pub notify: &'a dyn Fn(&str),
+    pub on_model_start: &'a (dyn Fn(ModelKind, usize) + Sync),
+    pub on_fit_done: &'a (dyn Fn() + Sync),
+}
+
+/// Run `req`. `None` on the MPI ranks other than 0, which only fit.
+pub fn train(req: &TrainRequest, progress: &Progress) -> Result<Option<Trained>> {
+    check_outputs(req)?;
+    let mut grids = grids_for(&req.models, req.grid_file.as_deref(), &req.grid)?;
+    req.solver.apply(&mut grids);
+    let (train, test, data_line) = sets::load(&req.data, progress.notify)?;
+    // Before any fit: a class with fewer rows than folds is a usage error.
+    super::kfold::stratified_folds(&train.y, req.folds, None)?;
+    let pool = fit_pool(req.jobs)?;
+    let threads = pool.current_num_threads();
+    let job = TrainJob {
+        models: &req.models,
+        grids: &grids,
+        folds: req.folds,
+        shuffle: req.solver.cv_shuffle,
+        seed: req.data.seed as u64,
+        out_dir: &req.out,
+    };
+    if req.mpi {
+        #[cfg(not(feature = "mpi"))]
+        return Err(crate::error::Error::usage(
+            "--mpi needs a build with the `mpi` feature (cargo build --release --features mpi) launched by mpirun",
+        ));
+        #[cfg(feature = "mpi")]
+        {
+            let cluster = crate::exec::mpi::Cluster::init()?;
+            let _lock = if cluster.is_root() {
+                Some(lock_dir(&req.out, "cpuwall train")?)
+            } else {
+                None
+            };
+            let trained = pool.install(|| {
+                super::train::train_models_on_cluster(&cluster, &job, &train, Some(&test))
+            })?;
+            return Ok(trained.map(|models| Trained {
+                models,
+                data_line,
+                threads: threads * cluster.size,
+            }));
+        }
+    }
+    // One run at a time writes a directory's set of models.
+    let _lock = lock_dir(&req.out, "cpuwall train")?;
+    let models = pool.install(|| {
+        train_models(
+            &job,
+            &train,
+            Some(&test),
+            progress.on_model_start,
+            progress.on_fit_done,
+        )
+    })?;
+    Ok(Some(Trained {
+        models,
+        data_line,
+        threads,
+    }))
+}
+
+/// Before any work: `--out` must be a directory (or not exist yet), and no
+/// file written into it may be one of the inputs.
+fn check_outputs(req: &TrainRequest) -> Result<()> {
+    let inputs = [
+        ("--data", &req.data.data),
+        ("--test", &req.data.test),
+        ("--labels", &req.data.labels),
+        ("--test-labels", &req.data.test_labels),
+        ("--grid-file", &req.grid_file),
+    ]
+    .map(|(opt, p)| (opt, p.as_deref()));
+    check_train_outputs(&req.out, &req.models, &inputs)
+}
