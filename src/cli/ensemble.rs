@@ -95,7 +95,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[command(flatten)]
-    pub export: crate::report::exports::ExportArgs,
+    pub export: crate::report::export_flags::ExportArgs,
 }
 
 #[derive(Debug, Args)]

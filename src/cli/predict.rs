@@ -19,7 +19,7 @@ pub struct PredictArgs {
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
     #[command(flatten)]
-    pub export: report::exports::ExportArgs,
+    pub export: report::export_flags::ExportArgs,
 }
 
 pub fn run(a: PredictArgs) -> Result<()> {

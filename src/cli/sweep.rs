@@ -18,7 +18,7 @@ pub struct SweepArgs {
     #[arg(long)]
     pub csv: bool,
     #[command(flatten)]
-    pub export: crate::report::exports::ExportArgs,
+    pub export: crate::report::export_flags::ExportArgs,
 }
 
 pub fn run(a: SweepArgs) -> Result<()> {

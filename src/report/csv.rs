@@ -1,6 +1,6 @@
 //! CSV export: one line per cell.
 
-use super::export::{Doc, Exporter};
+use super::exporter::{Doc, Exporter};
 use crate::measure::results::sweep::cells_csv;
 
 pub struct Csv;

@@ -1,7 +1,7 @@
 //! JSON export (schema `cpuwall-cells`, docs/results.md): the merged cells
 //! with their environment(s).
 
-use super::export::{Doc, Exporter};
+use super::exporter::{Doc, Exporter};
 
 pub struct Json;
 

@@ -3,7 +3,7 @@
 
 use super::analysis::{backends, crossover_lines, findings, models, sizes, verdict};
 use super::baseline;
-use super::export::{Doc, Exporter};
+use super::exporter::{Doc, Exporter};
 use crate::data::count::format_count;
 use crate::model::ModelKind;
 use crate::units;

@@ -27,7 +27,7 @@ pub fn raw_csv(o: &PredictOutcome) -> String {
             )
         })
         .collect();
-    super::exports::raw_csv(&["model", "backend", "rows"], &rows)
+    super::export_flags::raw_csv(&["model", "backend", "rows"], &rows)
 }
 
 /// `--export-markdown`: the terminal table as markdown, under a title line.

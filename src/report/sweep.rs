@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::analysis::{backends, models, sizes};
 use super::baseline::BaselineCell;
-use super::export::{for_extension, Doc, Exporter};
+use super::exporter::{for_extension, Doc, Exporter};
 use super::svg::{chart, Reference, Series, YAxis};
 use crate::atomic::{refuse_overwriting_inputs, write_set};
 use crate::error::{Error, Result};
@@ -238,7 +238,7 @@ pub fn raw_csv(cells: &[Cell]) -> String {
             )
         })
         .collect();
-    super::exports::raw_csv(&["model", "backend", "rows"], &rows)
+    super::export_flags::raw_csv(&["model", "backend", "rows"], &rows)
 }
 
 /// The committed reference sweep (the sklearn study's) without its raw

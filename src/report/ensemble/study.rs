@@ -1,16 +1,13 @@
-//! The CNN study's report: cpuwall's strategies beside TensorFlow's designs
-//! (the re-run of the study on a 2-core machine), with GFLOP/s,
-//! CPU/wall, accuracy and agreement, computed from bench cells.
+//! The CNN study's markdown report and its files: the study's table beside
+//! TensorFlow's, GFLOP/s against the measured roof, what limits each design.
 
 use std::path::{Path, PathBuf};
 
+use super::plots::*;
 use crate::ensemble::native::MACS_PER_IMAGE;
-use crate::ensemble::predict::Prediction;
-use crate::ensemble::train::{TrainJob, TrainedEnsemble};
 use crate::ensemble::StrategyKind;
-use crate::measure::ensemble::{agreement, BenchCell, StudyResults};
+use crate::measure::ensemble::{agreement, StudyResults};
 use crate::measure::results::tensorflow::TensorflowBaseline;
-use crate::report::svg::{chart, Reference, Series, YAxis};
 use crate::report::table;
 use crate::units;
 
@@ -67,134 +64,7 @@ pub fn study_files(
     ]
 }
 
-/// Strategies and batch sizes in the order the cells have them.
-fn axes(cells: &[BenchCell]) -> (Vec<StrategyKind>, Vec<usize>) {
-    let mut kinds: Vec<StrategyKind> = Vec::new();
-    let mut batches: Vec<usize> = Vec::new();
-    for c in cells {
-        if !kinds.contains(&c.strategy) {
-            kinds.push(c.strategy);
-        }
-        if !batches.contains(&c.batch_size) {
-            batches.push(c.batch_size);
-        }
-    }
-    (kinds, batches)
-}
-
-fn color(kind: StrategyKind) -> usize {
-    match kind {
-        StrategyKind::Sequential => 0,
-        StrategyKind::Threads => 1,
-        StrategyKind::Processes => 2,
-        StrategyKind::Fused => 3,
-    }
-}
-
-/// Wall time per strategy x batch size (TensorFlow's matching design dashed
-/// in the same colour), and GFLOP/s against the measured GEMM roof.
-fn plots(r: &StudyResults, tf: Option<&TensorflowBaseline>) -> (String, String) {
-    let (kinds, batches) = axes(&r.cells);
-    let cell = |k: StrategyKind, b: usize| {
-        r.cells
-            .iter()
-            .find(|c| c.strategy == k && c.batch_size == b)
-    };
-    let mut wall = Vec::new();
-    let mut gflops = Vec::new();
-    let flops_per_run = r.cells.first().map_or(0.0, |c| {
-        2.0 * MACS_PER_IMAGE as f64 * c.members as f64 * c.images as f64
-    });
-    for &k in &kinds {
-        let pts = |f: &dyn Fn(&BenchCell) -> f64| -> Vec<(f64, f64)> {
-            batches
-                .iter()
-                .filter_map(|&b| cell(k, b).map(|c| (b as f64, f(c))))
-                .collect()
-        };
-        let series =
-            |name: String, points: Vec<(f64, f64)>, dashed: bool, out: &mut Vec<Series>| {
-                out.push(Series {
-                    name,
-                    points,
-                    dashed,
-                    color: Some(color(k)),
-                    square: false,
-                })
-            };
-        series(
-            format!("cpuwall {}", k.name()),
-            pts(&|c| c.measured.wall_seconds.median),
-            false,
-            &mut wall,
-        );
-        series(
-            format!("cpuwall {}", k.name()),
-            pts(&|c| c.gflops),
-            false,
-            &mut gflops,
-        );
-        if let Some(tf) = tf {
-            let tf_pts = |f: &dyn Fn(f64) -> f64| -> Vec<(f64, f64)> {
-                batches
-                    .iter()
-                    .filter_map(|&b| tf.seconds(k, b).map(|s| (b as f64, f(s))))
-                    .collect()
-            };
-            let name = match k {
-                StrategyKind::Processes => "TensorFlow multiprocessing",
-                StrategyKind::Fused => "TensorFlow one graph",
-                _ => "TensorFlow sequential",
-            };
-            let w = tf_pts(&|s| s);
-            if !w.is_empty() {
-                series(name.into(), w, true, &mut wall);
-                series(
-                    name.into(),
-                    tf_pts(&|s| flops_per_run / s / 1e9),
-                    true,
-                    &mut gflops,
-                );
-            }
-        }
-    }
-    let roofs: Vec<Reference> = r
-        .roofline
-        .iter()
-        .flat_map(|rf| {
-            [
-                Reference {
-                    y: rf.gemm_gflops_one_core,
-                    label: "GEMM, 1 core".into(),
-                },
-                Reference {
-                    y: rf.gemm_gflops_all_cores,
-                    label: format!("GEMM, {} cores", rf.cores),
-                },
-            ]
-        })
-        .collect();
-    (
-        chart(
-            "CNN ensemble: wall time per run",
-            "predict batch size (images)",
-            "wall time (median)",
-            &wall,
-            YAxis::Seconds,
-            &[],
-        ),
-        chart(
-            "CNN ensemble: GFLOP/s against the measured GEMM roof",
-            "predict batch size (images)",
-            "GFLOP/s",
-            &gflops,
-            YAxis::Linear,
-            &roofs,
-        ),
-    )
-}
-
-fn markdown(
+pub(super) fn markdown(
     r: &StudyResults,
     tf: Option<&TensorflowBaseline>,
     plots: Option<&[String; 2]>,
@@ -330,7 +200,7 @@ fn markdown(
 
 /// "What limits each strategy", from what this run measured: the ISA the
 /// kernels used, the measured GEMM roof, and each strategy's best cell.
-fn limits(r: &StudyResults) -> String {
+pub(super) fn limits(r: &StudyResults) -> String {
     let env = &r.header.environment;
     let mut s = String::from("\n## What limits each strategy\n\n");
     let conv1 = match env.isa.as_str() {
@@ -379,158 +249,6 @@ fn limits(r: &StudyResults) -> String {
     s
 }
 
-/// The study's table: one row per device and batch size, one column per
-/// strategy (median wall, CPU/wall, GFLOP/s), then accuracy and agreement.
-pub fn render_table(cells: &[BenchCell]) -> String {
-    let (header, rows) = table_rows(cells);
-    table::render(&header, &rows) + &agreement_line(cells)
-}
-
-/// The study's table: header and one row per device and batch size.
-fn table_rows(cells: &[BenchCell]) -> (Vec<&'static str>, Vec<Vec<String>>) {
-    let (kinds, _) = axes(cells);
-    let mut rows_key: Vec<(String, usize)> = Vec::new();
-    for c in cells {
-        let key = (c.device.clone(), c.batch_size);
-        if !rows_key.contains(&key) {
-            rows_key.push(key);
-        }
-    }
-    let mut header = vec!["device", "batch"];
-    header.extend(kinds.iter().map(|k| k.name()));
-    let rows: Vec<Vec<String>> = rows_key
-        .iter()
-        .map(|(dev, batch)| {
-            let mut row = vec![dev.clone(), batch.to_string()];
-            for k in &kinds {
-                row.push(
-                    cells
-                        .iter()
-                        .find(|c| c.strategy == *k && &c.device == dev && c.batch_size == *batch)
-                        .map(|c| {
-                            format!(
-                                "{} ({:.2} cpu/wall, {:.0} GFLOP/s)",
-                                units::seconds(c.measured.wall_seconds.median),
-                                c.measured.cpu_per_wall,
-                                c.gflops
-                            )
-                        })
-                        .unwrap_or_else(|| "-".into()),
-                );
-            }
-            row
-        })
-        .collect();
-    (header, rows)
-}
-
-/// The line under the study's table: images, members, accuracy, agreement.
-fn agreement_line(cells: &[BenchCell]) -> String {
-    agreement(cells).map_or(String::new(), |(images, members, accuracy, per_member, worst)| {
-        format!(
-            "\n{images} images x {members} members; ensemble accuracy {accuracy:.4} (members {per_member}); largest |averaged probability - sequential's| over all cells: {worst:.1e}\n"
-        )
-    })
-}
-
-/// `ensemble bench --export-csv`: one line per timed sample of every cell.
-pub fn raw_csv(r: &StudyResults) -> String {
-    let rows: Vec<(Vec<String>, &crate::measure::run::RawSamples)> = r
-        .cells
-        .iter()
-        .map(|c| {
-            (
-                vec![
-                    c.strategy.name().to_string(),
-                    c.device.clone(),
-                    c.batch_size.to_string(),
-                    c.images.to_string(),
-                ],
-                &c.measured.raw,
-            )
-        })
-        .collect();
-    super::exports::raw_csv(&["strategy", "device", "batch_size", "images"], &rows)
-}
-
-/// `ensemble bench --export-markdown`: the study's table in markdown.
-pub fn render_markdown_table(cells: &[BenchCell]) -> String {
-    let (header, rows) = table_rows(cells);
-    format!(
-        "# cpuwall ensemble bench\n\n{}{}",
-        table::markdown(&header, &rows),
-        agreement_line(cells)
-    )
-}
-
-/// `ensemble bench`'s progress line for a finished cell.
-pub fn cell_line(c: &BenchCell) -> String {
-    format!(
-        "  {:<10} batch {:>4}: {} ({:.2} cpu/wall)",
-        c.strategy.name(),
-        c.batch_size,
-        units::seconds(c.measured.wall_seconds.median),
-        c.measured.cpu_per_wall
-    )
-}
-
-/// `ensemble train`'s summary: one line per member, one for the ensemble.
-pub fn trained_lines(t: &TrainedEnsemble, job: &TrainJob) -> String {
-    let mut s = String::new();
-    for (m, member) in t.members.iter().enumerate() {
-        s.push_str(&format!(
-            "member {m}: trained in {:.1} s, accuracy on {} held-out images {:.4} -> {}\n",
-            member.seconds,
-            t.held_out,
-            member.accuracy,
-            member.path.display()
-        ));
-    }
-    s.push_str(&format!(
-        "ensemble of {} trained in {:.1} s ({} epoch(s), batch {}, {} images); ensemble accuracy {:.4}\n",
-        t.members.len(),
-        t.seconds,
-        job.epochs,
-        job.batch_size,
-        t.images,
-        t.accuracy
-    ));
-    s
-}
-
-/// `ensemble predict --format json`.
-pub fn predict_json(p: &Prediction) -> serde_json::Value {
-    serde_json::json!({
-        "images": p.images,
-        "members": p.members,
-        "strategy": p.strategy.name(),
-        "batch_size": p.batch_size,
-        "wall_seconds": p.usage.wall_seconds,
-        "cpu_seconds": p.usage.cpu_seconds(),
-        "worker_cpu_seconds": p.usage.worker_cpu_seconds,
-        "cpu_per_wall": p.usage.cpu_per_wall(),
-        "accuracy": p.accuracy,
-        "member_accuracy": p.member_accuracy,
-        "predicted": p.predicted,
-    })
-}
-
-/// `ensemble predict`'s summary line.
-pub fn predict_line(p: &Prediction, out: Option<&std::path::Path>) -> String {
-    format!(
-        "{} images, {} members, {} batch {}: {} wall, {:.2} cpu/wall; accuracy {:.4} against the file's labels{}\n",
-        p.images,
-        p.members,
-        p.strategy.name(),
-        p.batch_size,
-        units::seconds(p.usage.wall_seconds),
-        p.usage.cpu_per_wall(),
-        p.accuracy,
-        out.map(|o| format!("; predictions in {}", o.display()))
-            .unwrap_or_default()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -538,7 +256,7 @@ mod tests {
     use serde_json::Value;
     use std::path::Path;
 
-    const RESULTS: &str = include_str!("../../reports/cnn-study/results.json");
+    const RESULTS: &str = include_str!("../../../reports/cnn-study/results.json");
 
     fn numbers(v: &Value, at: String, out: &mut Vec<String>) {
         match v {
@@ -562,7 +280,8 @@ mod tests {
         assert!(!md.contains("[TF "), "{md}");
         // With TensorFlow's run of the same machine: its one graph beside fused.
         let tf: TensorflowBaseline =
-            serde_json::from_str(include_str!("../../reports/cnn-study/tensorflow.json")).unwrap();
+            serde_json::from_str(include_str!("../../../reports/cnn-study/tensorflow.json"))
+                .unwrap();
         let md = study_markdown(&r, Some(&tf));
         assert!(
             md.contains("1.416 s (1.99, 154 GFLOP/s) [TF 5.219 s]"),
