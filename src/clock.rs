@@ -130,34 +130,6 @@ impl Usage {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn usage_of_two_known_snapshots() {
-        let t0 = Instant::now();
-        let a = Snapshot {
-            wall: t0,
-            cpu: Duration::from_millis(100),
-        };
-        let b = Snapshot {
-            wall: t0 + Duration::from_millis(500),
-            cpu: Duration::from_millis(600),
-        };
-        let u = Usage::between(a, b, 0.4);
-        assert!((u.wall_seconds - 0.5).abs() < 1e-12);
-        assert!((u.own_cpu_seconds - 0.5).abs() < 1e-12);
-        assert!((u.cpu_seconds() - 0.9).abs() < 1e-12);
-        assert!((u.cpu_per_wall() - 1.8).abs() < 1e-12);
-    }
-
-    #[test]
-    fn zero_wall_time_gives_zero_ratio_not_infinity() {
-        assert_eq!(Usage::default().cpu_per_wall(), 0.0);
-    }
-}
-
 /// CPU seconds (user + system) of process `pid` and every descendant
 /// alive now, from /proc (Linux). None when `pid` does not exist.
 pub fn process_tree_cpu(pid: u32) -> Option<f64> {
@@ -208,4 +180,32 @@ pub fn process_tree_cpu(pid: u32) -> Option<f64> {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     Some(ticks as f64 / hz)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_of_two_known_snapshots() {
+        let t0 = Instant::now();
+        let a = Snapshot {
+            wall: t0,
+            cpu: Duration::from_millis(100),
+        };
+        let b = Snapshot {
+            wall: t0 + Duration::from_millis(500),
+            cpu: Duration::from_millis(600),
+        };
+        let u = Usage::between(a, b, 0.4);
+        assert!((u.wall_seconds - 0.5).abs() < 1e-12);
+        assert!((u.own_cpu_seconds - 0.5).abs() < 1e-12);
+        assert!((u.cpu_seconds() - 0.9).abs() < 1e-12);
+        assert!((u.cpu_per_wall() - 1.8).abs() < 1e-12);
+    }
+
+    #[test]
+    fn zero_wall_time_gives_zero_ratio_not_infinity() {
+        assert_eq!(Usage::default().cpu_per_wall(), 0.0);
+    }
 }

@@ -38,7 +38,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // (load), resolves model names through tune.
     ("serve", &["data", "model", "exec", "tune", "measure"]),
     // report reads results (measure's types) and names what they name.
-    ("report", &["data", "model", "exec", "tune", "ensemble", "measure"]),
+    (
+        "report",
+        &["data", "model", "exec", "tune", "ensemble", "measure"],
+    ),
     (
         "cli",
         &[
@@ -126,7 +129,10 @@ fn every_room_imports_only_the_rooms_architecture_md_allows() {
         let ground = GROUND.contains(&room.as_str());
         for n in named {
             let ok = GROUND.contains(&n.as_str())
-                || (!ground && allowed.get(room.as_str()).is_some_and(|a| a.contains(&n.as_str())));
+                || (!ground
+                    && allowed
+                        .get(room.as_str())
+                        .is_some_and(|a| a.contains(&n.as_str())));
             if !ok {
                 bad.push(format!("{room} -> {n}"));
             }
@@ -148,7 +154,10 @@ fn every_room_imports_only_the_rooms_architecture_md_allows() {
 #[test]
 fn nothing_imports_cli_and_the_order_has_no_cycle() {
     for (room, others) in ALLOWED {
-        assert!(!others.contains(&"cli") || *room == "cli", "{room} may not import cli");
+        assert!(
+            !others.contains(&"cli") || *room == "cli",
+            "{room} may not import cli"
+        );
     }
     // Rooms in ALLOWED's order import only rooms listed before them.
     let order: Vec<&str> = ALLOWED.iter().map(|(r, _)| *r).collect();

@@ -256,11 +256,11 @@ fn sweep_on(
                 reference = Some((out, direct_wall));
             }
             let (x, generated) = local_rows(cluster, &names, n, &source)?;
-            predict_local(cluster, &model, n, x.view(), generated)?; // warm-up
+            predict_local(cluster, model, n, x.view(), generated)?; // warm-up
             let mut usages = Vec::new();
             let mut labels = Vec::new();
             loop {
-                if let Some(run) = predict_local(cluster, &model, n, x.view(), generated)? {
+                if let Some(run) = predict_local(cluster, model, n, x.view(), generated)? {
                     let own = &run.ranks[0];
                     usages.push(Usage {
                         wall_seconds: run.wall_seconds,

@@ -261,11 +261,7 @@ pub fn findings(cells: &[Cell], model: &str, base: &[BaselineCell]) -> Vec<Strin
         }
     }
     if !base.is_empty() {
-        let sk_sizes = sorted_unique(
-            base.iter()
-                .filter(|c| c.model == model)
-                .map(|c| c.rows as u64),
-        );
+        let sk_sizes = sorted_unique(base.iter().filter(|c| c.model == model).map(|c| c.rows));
         let sk = |b: &str, r: u64| {
             Some((
                 baseline::find(base, model, b, r)?.wall_seconds,
