@@ -38,6 +38,7 @@ fn save(dir: &Path, model: &Model) -> PathBuf {
         kind: model.kind(),
         n_features: model.n_features(),
         feature_names: Vec::new(),
+        feature_names_generated: None,
         classes: model.classes().to_vec(),
         class_names: Vec::new(),
         params: ParamSet::new(),

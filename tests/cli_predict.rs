@@ -130,7 +130,7 @@ fn bad_predict_input_gets_one_clear_line_and_exit_code_2() {
     assert_fails(
         &predict_in(d, &["--model", "lr", "--data", "three.csv"]),
         2,
-        "3 feature columns do not match the model's 10: missing 'f0',",
+        "3 feature columns, but the model's features are 10: the model's features have no names",
     );
     assert_fails(
         &predict_in(d, &["--model", "xgboost", "--rows", "10"]),

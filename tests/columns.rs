@@ -1,7 +1,10 @@
-//! Columns are matched by name, never by position: a model file stores the
-//! names of the features it was trained on; at predict and test time a
-//! file's columns are put in the model's order by name (with a notice),
-//! and missing, unexpected, duplicate or unnamed columns are refused.
+//! Columns are matched by name when the model has real names: a model file
+//! stores the names of the features it was trained on; at predict and test
+//! time a file's columns are put in the model's order by name (with a
+//! notice), and missing, unexpected, duplicate or unnamed columns are
+//! refused unless `--columns by-position` is given. A model trained without
+//! names (synthetic, `.npy`) takes a CSV's columns by position, with a
+//! notice, when the count matches.
 
 mod common;
 
@@ -314,16 +317,218 @@ fn an_unnamed_column_elsewhere_is_refused() {
 }
 
 #[test]
-fn a_missing_default_model_names_the_columns_it_would_need() {
+fn a_missing_default_model_is_trained_for_any_ten_columns_and_refused_for_other_counts() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::create_dir(d.join("m")).unwrap();
-    write(d, "named.csv", &ALL, Some(&NAMES));
-    let o = predict(d, "named.csv", "o.csv");
+    // Nine feature columns: refused before anything is trained.
+    write(
+        d,
+        "nine.csv",
+        &[0, 1, 2, 3, 4, 5, 6, 7, 8, 10],
+        Some(&[NAMES[..9].to_vec(), vec!["y"]].concat()),
+    );
     assert_fails(
-        &o,
+        &predict(d, "nine.csv", "o.csv"),
         2,
-        "default nb model is trained on 10-feature synthetic data (columns f0..f9)",
+        "default nb model is trained on 10-feature synthetic data (its columns are taken by position), but nine.csv has 9 feature columns",
     );
     assert!(!d.join("m/nb.cpuwall").exists(), "nothing trained");
+    // Ten named columns: the default model is trained and takes them in order.
+    write(d, "named.csv", &ALL, Some(&NAMES));
+    let o = predict(d, "named.csv", "o.csv");
+    assert_succeeds(&o);
+    assert!(
+        stderr(&o).contains("so columns are taken by position: 'age', 'income',"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(d.join("m/nb.cpuwall").exists());
+}
+
+/// The study's test rows' features (no label) as a C-order `.npy`.
+fn write_npy(dir: &Path, name: &str) {
+    let rows = study_rows();
+    let values: Vec<f64> = rows[1..]
+        .iter()
+        .flat_map(|r| r[..10].iter().map(|c| c.parse::<f64>().unwrap()))
+        .collect();
+    let shape = format!("({}, 10)", rows.len() - 1);
+    let mut bytes = cpuwall::data::npy::header_bytes("<f8", &shape);
+    for v in values {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(dir.join(name), bytes).unwrap();
+}
+
+/// The README's first command trains nb on synthetic data (generated names
+/// f0..f9); the same model file here, trained on synthetic data.
+fn train_synthetic(dir: &Path) {
+    assert_succeeds(&run_in(
+        dir,
+        &["train", "--models", "nb", "--rows", "2000", "--out", "m"],
+    ));
+}
+
+#[test]
+fn a_model_trained_without_names_takes_any_header_by_position_with_a_notice() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    train_synthetic(d);
+    let inspect = stdout(&run_in(d, &["inspect", "m/nb.cpuwall"]));
+    assert!(
+        inspect.contains("generated names: a CSV's columns are taken by position"),
+        "{inspect}"
+    );
+    let header = [
+        "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "y",
+    ];
+    write(d, "my.csv", &ALL, Some(&header));
+    write_npy(d, "my.npy");
+    let csv = predict(d, "my.csv", "csv.out.csv");
+    assert_succeeds(&csv);
+    assert!(
+        stderr(&csv).contains(
+            "my.csv: the model's features have no names (trained on data without a header), so columns are taken by position: 'x0', 'x1',"
+        ),
+        "{}",
+        stderr(&csv)
+    );
+    let npy = predict(d, "my.npy", "npy.out.csv");
+    assert_succeeds(&npy);
+    let labels = std::fs::read_to_string(d.join("csv.out.csv")).unwrap();
+    assert_eq!(
+        labels,
+        std::fs::read_to_string(d.join("npy.out.csv")).unwrap()
+    );
+    assert!(labels.lines().any(|l| l == "0") && labels.lines().any(|l| l == "1"));
+    // Nine feature columns: both counts named.
+    write(
+        d,
+        "nine.csv",
+        &[0, 1, 2, 3, 4, 5, 6, 7, 8, 10],
+        Some(&header[1..]),
+    );
+    assert_fails(
+        &predict(d, "nine.csv", "nine.out.csv"),
+        2,
+        "9 feature columns, but the model's features are 10: the model's features have no names",
+    );
+}
+
+#[test]
+fn a_model_with_real_names_refuses_renamed_columns_unless_told_by_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    train(d, &NAMES);
+    write(d, "same.csv", &ALL, Some(&NAMES));
+    let mut renamed = NAMES;
+    renamed[2] = "tallness";
+    renamed[5] = "trips";
+    write(d, "renamed.csv", &ALL, Some(&renamed));
+    assert_fails(
+        &predict(d, "renamed.csv", "r.out.csv"),
+        2,
+        "or pass --columns by-position if their order is right",
+    );
+    let by_position = |data: &str, out: &str| {
+        run_in(
+            d,
+            &[
+                "predict",
+                "--model",
+                "nb",
+                "--models-dir",
+                "m",
+                "--data",
+                data,
+                "--backend",
+                "direct",
+                "--min-time",
+                "1ms",
+                "--columns",
+                "by-position",
+                "--out",
+                out,
+            ],
+        )
+    };
+    let ok = by_position("renamed.csv", "r.out.csv");
+    assert_succeeds(&ok);
+    assert!(
+        stderr(&ok).contains("--columns by-position takes columns in order"),
+        "{}",
+        stderr(&ok)
+    );
+    assert_succeeds(&predict(d, "same.csv", "same.out.csv"));
+    assert_eq!(
+        std::fs::read(d.join("r.out.csv")).unwrap(),
+        std::fs::read(d.join("same.out.csv")).unwrap()
+    );
+    // By position with the wrong count: both counts, exit 2.
+    write(
+        d,
+        "short.csv",
+        &[0, 1, 2, 3, 4, 5, 6, 7, 10],
+        Some(&["a", "b", "c", "d", "e", "f", "g", "h", "y"]),
+    );
+    assert_fails(
+        &by_position("short.csv", "s.out.csv"),
+        2,
+        "8 feature columns, but the model's features are 10: --columns by-position",
+    );
+}
+
+#[test]
+fn train_test_columns_follow_the_same_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "train.csv", &ALL, Some(&NAMES));
+    let mut renamed = NAMES;
+    renamed[0] = "years";
+    write(d, "test.csv", &ALL, Some(&renamed));
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--models",
+            "nb",
+            "--data",
+            "train.csv",
+            "--test",
+            "test.csv",
+            "--out",
+            "m",
+        ];
+        args.extend_from_slice(extra);
+        run_in(d, &args)
+    };
+    assert_fails(&train(&[]), 2, "--columns by-position");
+    let ok = train(&["--columns", "by-position"]);
+    assert_succeeds(&ok);
+    assert!(
+        stderr(&ok).contains("'years', 'income',"),
+        "{}",
+        stderr(&ok)
+    );
+}
+
+#[test]
+fn model_files_from_before_the_flag_read_f0_to_fn_as_generated_names() {
+    use cpuwall::model::store;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    train_synthetic(d);
+    let stored = store::load(&d.join("m/nb.cpuwall")).unwrap();
+    assert_eq!(stored.header.feature_names_generated, Some(true));
+    let mut old = stored.header.clone();
+    old.feature_names_generated = None;
+    assert!(
+        old.features().generated,
+        "f0..f9 without the flag: generated"
+    );
+    old.feature_names = NAMES[..10].iter().map(|s| s.to_string()).collect();
+    assert!(
+        !old.features().generated,
+        "real names without the flag: real"
+    );
 }

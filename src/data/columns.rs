@@ -1,5 +1,11 @@
-//! Feature columns matched by name: a model stores the names it was trained
-//! on, and a file's columns are matched to them by name, never by position.
+//! A file's feature columns matched to a model's features. A model stores
+//! the names it was trained on and whether they are real (a CSV header's,
+//! an imported model's `feature_names_in_`) or generated (`f0..fN-1`, for
+//! synthetic, `.npy` or ONNX data, which have no names). Real names are
+//! matched by name; generated ones by name when the file uses them, else
+//! by position when the counts agree, with a notice — as scikit-learn does
+//! for a model fitted without feature names. `--columns by-position` takes
+//! any file's columns in order.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,6 +18,67 @@ use crate::error::{Error, Result};
 /// `f0..fN-1`, as `to_csv_string` writes them.
 pub fn default_names(n: usize) -> Vec<String> {
     (0..n).map(|j| format!("f{j}")).collect()
+}
+
+/// How a file's columns meet a model's features (`--columns`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColumnRule {
+    /// By name (by position for a model trained without feature names).
+    #[default]
+    ByName,
+    /// In the file's order, whatever their names: the user knows the order is right.
+    ByPosition,
+}
+
+/// A model's features: their names in order, and whether the names were
+/// generated (`f0..fN-1`: trained without real names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Features {
+    pub names: Vec<String>,
+    pub generated: bool,
+}
+
+impl Features {
+    /// `n` features without real names.
+    pub fn unnamed(n: usize) -> Self {
+        Features {
+            names: default_names(n),
+            generated: true,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// What a file's columns must meet, named as `whose` in messages.
+    pub fn wanted<'a>(&'a self, whose: &'a str) -> Wanted<'a> {
+        Wanted {
+            names: &self.names,
+            generated: self.generated,
+            whose,
+        }
+    }
+}
+
+/// The features a file's columns must meet: their names in order, whether
+/// those names were generated (no real names), and whose they are in
+/// messages ("the model's", "the training data's").
+#[derive(Debug, Clone, Copy)]
+pub struct Wanted<'a> {
+    pub names: &'a [String],
+    pub generated: bool,
+    pub whose: &'a str,
+}
+
+/// Whether `names` are the generated `f0..fN-1` (files from before the
+/// model header said so are read by this rule).
+pub fn are_default_names(names: &[String]) -> bool {
+    names.is_empty() || names == default_names(names.len()).as_slice()
 }
 
 /// Refuse a header naming a column twice (two `y` columns would train on a
@@ -95,7 +162,7 @@ pub fn match_names(
     }
     let hint = match (missing.len(), extra.as_slice()) {
         (0, [one]) => format!("; if '{one}' is the label column, name it with --label {one}"),
-        _ => format!("; columns are matched by name: name them as {whose} features are named"),
+        _ => format!("; columns are matched by name: name them as {whose} features are named, or pass --columns by-position if their order is right"),
     };
     Err(Error::data(
         origin,
@@ -108,25 +175,84 @@ pub fn match_names(
     ))
 }
 
-/// `x` (columns named `have`) with its columns in the order of `want`,
-/// matched by name; and a line for people when they had to be reordered.
+/// `x` (columns named `have`) with its columns in the order of `want`, by
+/// `rule` (see the module's text); and a line for people when they were
+/// reordered by name or taken by position.
 pub fn align(
     origin: &Path,
     x: Array2<f64>,
     have: &[String],
-    want: &[String],
-    whose: &str,
+    want: &Wanted,
+    rule: ColumnRule,
 ) -> Result<(Array2<f64>, Option<String>)> {
-    match match_names(origin, have, want, whose)? {
-        None => Ok((x, None)),
-        Some(order) => Ok((
+    let whose = want.whose;
+    if rule == ColumnRule::ByPosition {
+        return by_position(
+            origin,
+            x,
+            have,
+            want,
+            "--columns by-position takes columns in order",
+        );
+    }
+    match match_names(origin, have, want.names, whose) {
+        Ok(None) => Ok((x, None)),
+        Ok(Some(order)) => Ok((
             x.select(Axis(1), &order),
             Some(format!(
                 "{}: columns are in another order than {whose} features; matched by name",
                 origin.display()
             )),
         )),
+        // Every feature present plus one more column: a label by another
+        // name, whatever the model's names (match_names's error says --label).
+        Err(e) if have.len() == want.names.len() + 1
+            && want.names.iter().all(|n| have.contains(n)) =>
+        {
+            Err(e)
+        }
+        Err(_) if want.generated => by_position(
+            origin,
+            x,
+            have,
+            want,
+            &format!(
+                "{whose} features have no names (trained on data without a header), so columns are taken by position"
+            ),
+        ),
+        Err(e) => Err(e),
     }
+}
+
+/// `x` as it is, if it has as many columns as `want`: `why` says why the
+/// columns are taken in order (in the notice, and in the error).
+fn by_position(
+    origin: &Path,
+    x: Array2<f64>,
+    have: &[String],
+    want: &Wanted,
+    why: &str,
+) -> Result<(Array2<f64>, Option<String>)> {
+    let n = want.names.len();
+    if have.len() != n {
+        return Err(Error::data(
+            origin,
+            format!(
+                "{} feature columns, but {} features are {n}: {why}; give data with {n} feature columns",
+                have.len(),
+                want.whose
+            ),
+        ));
+    }
+    let note = (have != want.names).then(|| {
+        format!(
+            "{}: {why}: {} read as {}",
+            origin.display(),
+            list(have),
+            list(want.names)
+        )
+    });
+    Ok((x, note))
 }
 
 #[cfg(test)]
@@ -151,7 +277,13 @@ mod tests {
     fn reordered_columns_are_put_back_in_the_model_order() {
         let p = Path::new("d.csv");
         let x = array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]];
-        let (x, note) = align(p, x, &names("c,a,b"), &names("a,b,c"), "the model's").unwrap();
+        let want = names("a,b,c");
+        let wanted = Wanted {
+            names: &want,
+            generated: false,
+            whose: "the model's",
+        };
+        let (x, note) = align(p, x, &names("c,a,b"), &wanted, ColumnRule::ByName).unwrap();
         assert_eq!(x, array![[2.0, 3.0, 1.0], [5.0, 6.0, 4.0]]);
         assert!(note.unwrap().contains("matched by name"));
     }
@@ -194,5 +326,118 @@ mod tests {
             e.contains("'y' appears twice") && e.contains("columns 2 and 4"),
             "{e}"
         );
+    }
+
+    fn wanted<'a>(n: &'a [String], generated: bool) -> Wanted<'a> {
+        Wanted {
+            names: n,
+            generated,
+            whose: "the model's",
+        }
+    }
+
+    #[test]
+    fn a_model_without_names_takes_other_names_by_position_with_a_notice() {
+        let p = Path::new("my.csv");
+        let x = array![[1.0, 2.0], [3.0, 4.0]];
+        let f = default_names(2);
+        let (got, note) = align(
+            p,
+            x.clone(),
+            &names("x0,x1"),
+            &wanted(&f, true),
+            ColumnRule::ByName,
+        )
+        .unwrap();
+        assert_eq!(got, x);
+        let note = note.unwrap();
+        assert!(
+            note.contains("my.csv: the model's features have no names"),
+            "{note}"
+        );
+        assert!(note.contains("'x0', 'x1' read as 'f0', 'f1'"), "{note}");
+        // Its own generated names, reordered, are still matched by name.
+        let (got, note) = align(
+            p,
+            x.clone(),
+            &names("f1,f0"),
+            &wanted(&f, true),
+            ColumnRule::ByName,
+        )
+        .unwrap();
+        assert_eq!(got, array![[2.0, 1.0], [4.0, 3.0]]);
+        assert!(note.unwrap().contains("matched by name"));
+    }
+
+    #[test]
+    fn by_position_needs_the_same_count_and_says_both() {
+        let p = Path::new("my.csv");
+        let x = array![[1.0, 2.0, 3.0]];
+        let f = default_names(2);
+        let e = align(
+            p,
+            x.clone(),
+            &names("a,b,c"),
+            &wanted(&f, true),
+            ColumnRule::ByName,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("3 feature columns, but the model's features are 2"),
+            "{e}"
+        );
+        let real = names("age,income");
+        let e = align(
+            p,
+            x,
+            &names("a,b,c"),
+            &wanted(&real, false),
+            ColumnRule::ByPosition,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("--columns by-position takes columns in order"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn real_names_are_strict_unless_the_user_says_by_position() {
+        let p = Path::new("my.csv");
+        let x = array![[1.0, 2.0]];
+        let real = names("age,income");
+        let e = align(
+            p,
+            x.clone(),
+            &names("years,income"),
+            &wanted(&real, false),
+            ColumnRule::ByName,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("missing 'age'; unexpected 'years'"), "{e}");
+        assert!(e.contains("--columns by-position"), "{e}");
+        let (got, note) = align(
+            p,
+            x.clone(),
+            &names("years,income"),
+            &wanted(&real, false),
+            ColumnRule::ByPosition,
+        )
+        .unwrap();
+        assert_eq!(got, x);
+        assert!(note
+            .unwrap()
+            .contains("'years', 'income' read as 'age', 'income'"));
+    }
+
+    #[test]
+    fn generated_names_are_exactly_f0_to_fn() {
+        assert!(are_default_names(&default_names(3)));
+        assert!(are_default_names(&[]));
+        assert!(!are_default_names(&names("f0,f2")));
+        assert!(!are_default_names(&names("x0,x1")));
     }
 }

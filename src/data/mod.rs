@@ -26,6 +26,9 @@ pub struct Dataset {
     pub x: Array2<f64>,
     pub y: Vec<i64>,
     pub names: Vec<String>,
+    /// The names are generated `f0..fN-1` (synthetic or `.npy` data), not
+    /// a header's: a model trained on them takes columns by position.
+    pub generated_names: bool,
 }
 
 impl Dataset {
@@ -33,14 +36,28 @@ impl Dataset {
     pub fn new(x: Array2<f64>, y: Vec<i64>) -> Self {
         assert_eq!(x.nrows(), y.len(), "features and labels differ in length");
         let names = columns::default_names(x.ncols());
-        Dataset { x, y, names }
+        Dataset {
+            x,
+            y,
+            names,
+            generated_names: true,
+        }
     }
 
-    /// The same data with these feature names (one per column).
+    /// The same data with these feature names (one per column), real ones.
     pub fn with_names(mut self, names: Vec<String>) -> Self {
         assert_eq!(names.len(), self.x.ncols(), "one name per feature column");
         self.names = names;
+        self.generated_names = false;
         self
+    }
+
+    /// The same data named as `other`'s features are (real or generated).
+    pub fn named_as(self, other: &Dataset) -> Self {
+        let generated = other.generated_names;
+        let mut d = self.with_names(other.names.clone());
+        d.generated_names = generated;
+        d
     }
 
     pub fn n_rows(&self) -> usize {
@@ -67,6 +84,7 @@ impl Dataset {
             x,
             y,
             names: self.names.clone(),
+            generated_names: self.generated_names,
         }
     }
 

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::columns::align;
+use super::columns::{align, ColumnRule, Wanted};
 use super::count::count_arg;
 use super::csv::delimiter_arg;
 use super::split::train_test_split;
@@ -48,6 +48,10 @@ pub struct DataSpec {
     /// Seed of the train/test split (the study used 2020).
     #[arg(long, default_value_t = 2020)]
     pub split_seed: u32,
+    /// How --test's columns meet --data's: by-name (by position when the
+    /// training data has no header) or by-position (in order, whatever their names).
+    #[arg(long, value_enum, default_value = "by-name")]
+    pub columns: ColumnRule,
 }
 
 /// Training and test sets, plus a line describing where they came from;
@@ -83,14 +87,18 @@ pub fn load(a: &DataSpec, notify: &dyn Fn(&str)) -> Result<(Dataset, Dataset, St
                                 ),
                             ));
                         }
-                        test.with_names(data.names.clone())
+                        test.named_as(&data)
                     } else {
-                        let (x, note) =
-                            align(tp, test.x, &test.names, &data.names, "the training data's")?;
+                        let want = Wanted {
+                            names: &data.names,
+                            generated: data.generated_names,
+                            whose: "the training data's",
+                        };
+                        let (x, note) = align(tp, test.x, &test.names, &want, a.columns)?;
                         if let Some(n) = note {
                             notify(&n);
                         }
-                        Dataset::new(x, test.y).with_names(data.names.clone())
+                        Dataset::new(x, test.y).named_as(&data)
                     };
                     let line = format!(
                         "{} ({} rows), test {} ({} rows), {} features",

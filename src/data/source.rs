@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
 
-use super::columns::{align, default_names};
+use super::columns::{align, default_names, ColumnRule, Features};
 use super::{check_finite, check_memory, csv, extension, npy, synth};
 use crate::error::{Error, Result};
 
@@ -27,18 +27,27 @@ pub enum RowSource {
         path: PathBuf,
         label: String,
         delimiter: u8,
+        /// How its columns meet the model's features (`--columns`).
+        columns: ColumnRule,
     },
 }
 
 impl RowSource {
     /// `--data` if given (by extension), else synthetic rows.
-    pub fn new(data: Option<&Path>, label: &str, delimiter: u8, seed: u32) -> Self {
+    pub fn new(
+        data: Option<&Path>,
+        label: &str,
+        delimiter: u8,
+        columns: ColumnRule,
+        seed: u32,
+    ) -> Self {
         match data {
             Some(p) if extension(p) == "npy" => RowSource::Npy(p.to_path_buf()),
             Some(p) => RowSource::Csv {
                 path: p.to_path_buf(),
                 label: label.to_string(),
                 delimiter,
+                columns,
             },
             None => RowSource::Synthetic { seed },
         }
@@ -52,19 +61,20 @@ impl RowSource {
         }
     }
 
-    /// Rows `range` of the source, with the model's features `names` (a
-    /// CSV's columns matched to them by name; blocked synthetic rows: every
-    /// range is the same whatever the split).
-    pub fn rows(&self, range: Range<usize>, names: &[String]) -> Result<Array2<f64>> {
+    /// Rows `range` of the source, with the model's `features` (a CSV's
+    /// columns matched to them, see `columns::align`; blocked synthetic
+    /// rows: every range is the same whatever the split).
+    pub fn rows(&self, range: Range<usize>, features: &Features) -> Result<Array2<f64>> {
         match self {
-            RowSource::Synthetic { seed } => synth::blocked_rows(range, names.len(), *seed),
+            RowSource::Synthetic { seed } => synth::blocked_rows(range, features.len(), *seed),
             RowSource::Npy(p) => npy::read_feature_rows(p, range),
             RowSource::Csv {
                 path,
                 label,
                 delimiter,
+                columns,
             } => {
-                let (x, _) = csv_features(path, label, *delimiter, names)?;
+                let (x, _) = csv_features(path, label, *delimiter, *columns, features)?;
                 Ok(x.slice(ndarray::s![range, ..]).to_owned())
             }
         }
@@ -80,23 +90,24 @@ impl RowSource {
                 path,
                 label,
                 delimiter,
+                ..
             } => Some(csv::feature_names(path, label, *delimiter)?),
         })
     }
 
-    /// Every row for one process, with the model's features `names`: the
-    /// file's (checked finite; a CSV's columns matched by name, a `.npy`'s
-    /// by position), or `rows` synthetic ones (default 1e6; refused if
+    /// Every row for one process, with the model's `features`: the file's
+    /// (checked finite; a CSV's columns matched by `columns::align`'s rule,
+    /// a `.npy`'s by position), or `rows` synthetic ones (default 1e6; refused if
     /// `copies` of them would not fit in memory). Also a line saying what
     /// was loaded; `notify` hears lines for people (columns reordered).
     pub fn load(
         &self,
         rows: Option<u64>,
-        names: &[String],
+        features: &Features,
         copies: u64,
         notify: &dyn Fn(&str),
     ) -> Result<(Array2<f64>, String)> {
-        let n_features = names.len();
+        let n_features = features.len();
         let x = match self {
             RowSource::Synthetic { seed } => {
                 let rows = rows.unwrap_or(DEFAULT_ROWS);
@@ -125,8 +136,9 @@ impl RowSource {
                 path,
                 label,
                 delimiter,
+                columns,
             } => {
-                let (x, notes) = csv_features(path, label, *delimiter, names)?;
+                let (x, notes) = csv_features(path, label, *delimiter, *columns, features)?;
                 notes.iter().for_each(|n| notify(n));
                 x
             }
@@ -139,16 +151,18 @@ impl RowSource {
 }
 
 /// A CSV's feature columns (the label column dropped if present) in the
-/// order of the model's `names`, matched by name; and lines for people.
+/// order of the model's `features`, by `rule`; and lines for people.
 fn csv_features(
     path: &Path,
     label: &str,
     delimiter: u8,
-    names: &[String],
+    rule: ColumnRule,
+    features: &Features,
 ) -> Result<(Array2<f64>, Vec<String>)> {
     let frame = csv::read_features(path, label, delimiter)?;
     let mut notes = frame.notes;
-    let (x, note) = align(path, frame.x, &frame.names, names, "the model's")?;
+    let want = features.wanted("the model's");
+    let (x, note) = align(path, frame.x, &frame.names, &want, rule)?;
     notes.extend(note);
     Ok((x, notes))
 }

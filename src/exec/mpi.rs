@@ -269,16 +269,16 @@ pub struct MpiRun {
     pub wall_seconds: f64,
 }
 
-/// This rank's rows of a `total`-row job (with the model's features
-/// `names`), and the seconds it took to make them.
+/// This rank's rows of a `total`-row job (with the model's `features`),
+/// and the seconds it took to make them.
 pub fn local_rows(
     cluster: &Cluster,
-    names: &[String],
+    features: &crate::data::columns::Features,
     total: usize,
     source: &RowSource,
 ) -> Result<(ndarray::Array2<f64>, f64)> {
     let t = Snapshot::now();
-    let x = source.rows(cluster.my_range(total), names)?;
+    let x = source.rows(cluster.my_range(total), features)?;
     Ok((x, t.wall.elapsed().as_secs_f64()))
 }
 
@@ -290,8 +290,8 @@ pub fn predict(
     total: usize,
     source: &RowSource,
 ) -> Result<Option<MpiRun>> {
-    let names = crate::data::columns::default_names(model.n_features());
-    let (x, generate_seconds) = local_rows(cluster, &names, total, source)?;
+    let features = crate::data::columns::Features::unnamed(model.n_features());
+    let (x, generate_seconds) = local_rows(cluster, &features, total, source)?;
     predict_local(cluster, model, total, x.view(), generate_seconds)
 }
 

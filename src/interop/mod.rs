@@ -87,6 +87,8 @@ pub fn import_to(file: &Path, out: &Path) -> Result<StoredModel> {
 fn stored(path: &Path, bytes: &[u8], im: Imported) -> Result<StoredModel> {
     let model = im.model;
     let n = model.n_features();
+    // No names (ONNX, an estimator fitted on an array): generated ones.
+    let generated = im.feature_names.is_none();
     let names = im
         .feature_names
         .unwrap_or_else(|| crate::data::columns::default_names(n));
@@ -104,6 +106,7 @@ fn stored(path: &Path, bytes: &[u8], im: Imported) -> Result<StoredModel> {
         kind: model.kind(),
         n_features: n,
         feature_names: names,
+        feature_names_generated: Some(generated),
         classes: model.classes().to_vec(),
         class_names: im.class_names,
         params: Default::default(),

@@ -93,7 +93,7 @@ fn predict_on(cluster: &Cluster, job: &PredictJob) -> Result<Option<MpiPredictOu
     }
     cluster.barrier();
     let stored = store::load(&path)?;
-    let names = stored.header.feature_names();
+    let names = stored.header.features();
     let model = stored.model;
     let nf = model.n_features();
     let source = job.source.clone();
@@ -106,6 +106,7 @@ fn predict_on(cluster: &Cluster, job: &PredictJob) -> Result<Option<MpiPredictOu
             path,
             label,
             delimiter,
+            ..
         } => {
             let rows = crate::data::csv::read_features(path, label, *delimiter)?
                 .x
@@ -232,7 +233,7 @@ fn sweep_on(
             stored.header.data_hash.clone(),
         )?;
         let model = &setup.model;
-        let names = crate::data::columns::default_names(model.n_features());
+        let names = crate::data::columns::Features::unnamed(model.n_features());
         for &n in &job.rows {
             // Direct on rank 0, on the very rows the ranks will make.
             let mut reference = None;

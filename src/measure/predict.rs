@@ -8,7 +8,6 @@ use std::time::Duration;
 use super::compare::{build_all, compare, Compared};
 use super::run::{warm_up, warmup_arg, Repeats, Warmup, MIN_SAMPLES};
 use crate::atomic::refuse_overwriting_inputs;
-use crate::data::columns::{default_names, match_names};
 use crate::data::count::{count_arg, parallelism_arg, seconds_arg, timeout_arg};
 use crate::data::csv::delimiter_arg;
 use crate::data::source::RowSource;
@@ -37,6 +36,11 @@ pub struct PredictOptions {
     /// CSV field separator (one character, or tab).
     #[arg(long, default_value = ",", value_parser = delimiter_arg)]
     pub delimiter: u8,
+    /// How a CSV's columns meet the model's features: by-name (by position,
+    /// with a notice, for a model trained without feature names) or
+    /// by-position (in order, whatever their names).
+    #[arg(long, value_enum, default_value = "by-name")]
+    pub columns: crate::data::columns::ColumnRule,
     /// Seed of the synthetic rows.
     #[arg(long, default_value_t = 1)]
     pub seed: u32,
@@ -85,7 +89,13 @@ impl PredictOptions {
         Ok(PredictJob {
             model: self.model.clone(),
             models_dir: crate::tune::train::models_dir(&self.models_dir)?,
-            source: RowSource::new(self.data.as_deref(), &self.label, self.delimiter, self.seed),
+            source: RowSource::new(
+                self.data.as_deref(),
+                &self.label,
+                self.delimiter,
+                self.columns,
+                self.seed,
+            ),
             rows: self.rows,
             backends,
             threads: self.threads,
@@ -243,20 +253,15 @@ pub fn predict(
         }
     }
     // A missing default model is trained on 10-feature synthetic data
-    // (columns f0..f9): say so before training one that cannot read the
-    // user's file.
+    // (no real names, so columns by position): say so before training one
+    // that cannot read the user's file.
     if job.model.parse::<ModelKind>().is_ok() && !model_file(&job.model, &job.models_dir).exists() {
         if let (Some(names), Some(path)) = (job.source.file_names()?, job.source.path()) {
-            let fits = match &job.source {
-                RowSource::Npy(_) => names.len() == DEFAULT_FEATURES,
-                _ => match_names(path, &names, &default_names(DEFAULT_FEATURES), "").is_ok(),
-            };
-            if !fits {
+            if names.len() != DEFAULT_FEATURES {
                 return Err(Error::usage(format!(
-                    "{} does not exist, and the default {} model is trained on {DEFAULT_FEATURES}-feature synthetic data (columns f0..f{}), but {} has {} feature columns ({}): train a model on your data first (cpuwall train --data {})",
+                    "{} does not exist, and the default {} model is trained on {DEFAULT_FEATURES}-feature synthetic data (its columns are taken by position), but {} has {} feature columns ({}): train a model on your data first (cpuwall train --data {})",
                     model_file(&job.model, &job.models_dir).display(),
                     job.model,
-                    DEFAULT_FEATURES - 1,
                     path.display(),
                     names.len(),
                     crate::data::columns::list(&names),
@@ -269,10 +274,10 @@ pub fn predict(
     if let Some(n) = resolved.notice() {
         notify(&n);
     }
-    let names = resolved.stored.header.feature_names();
+    let features = resolved.stored.header.features();
     let model = Arc::new(resolved.stored.model);
     let nf = model.n_features();
-    let (x, data) = job.source.load(job.rows, &names, copies, notify)?;
+    let (x, data) = job.source.load(job.rows, &features, copies, notify)?;
     let repeats = Repeats::timed(job.min_time, job.repeat, 1000);
     let mut environment = super::env::Environment::capture();
     let mut reference = vec![0i64; x.nrows()];

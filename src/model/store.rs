@@ -38,6 +38,12 @@ pub struct ModelHeader {
     /// from before names were stored have none (read as `f0..fN-1`).
     #[serde(default)]
     pub feature_names: Vec<String>,
+    /// Whether `feature_names` were generated (`f0..fN-1`: synthetic, `.npy`
+    /// or ONNX data) rather than real (a CSV header, scikit-learn's
+    /// `feature_names_in_`). Absent in files from before it was recorded:
+    /// then names that are exactly `f0..fN-1` (or none) count as generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_names_generated: Option<bool>,
     pub classes: Vec<i64>,
     /// The source's names of the classes when they were not integers
     /// (imported models; cpuwall predicts 0..k-1 for them).
@@ -64,6 +70,17 @@ pub struct StoredModel {
 }
 
 impl ModelHeader {
+    /// The features a file's columns are matched against at predict time.
+    pub fn features(&self) -> crate::data::columns::Features {
+        let names = self.feature_names();
+        crate::data::columns::Features {
+            generated: self
+                .feature_names_generated
+                .unwrap_or_else(|| crate::data::columns::are_default_names(&names)),
+            names,
+        }
+    }
+
     /// The names a file's columns are matched against at predict time.
     pub fn feature_names(&self) -> Vec<String> {
         if self.feature_names.is_empty() {
@@ -281,6 +298,7 @@ mod tests {
                         kind,
                         n_features: model.n_features(),
                         feature_names: data.names.clone(),
+                        feature_names_generated: Some(data.generated_names),
                         classes: model.classes().to_vec(),
                         class_names: Vec::new(),
                         params: p,

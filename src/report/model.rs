@@ -10,7 +10,9 @@ use crate::model::store::{self, ModelHeader};
 /// the format version and the file's path.
 pub fn header_json(h: &ModelHeader, path: &Path) -> String {
     let mut v = serde_json::to_value(h).expect("header serialises");
-    v["feature_names"] = h.feature_names().into();
+    let features = h.features();
+    v["feature_names"] = features.names.into();
+    v["feature_names_generated"] = features.generated.into();
     v["format_version"] = store::FORMAT_VERSION.into();
     v["path"] = path.display().to_string().into();
     serde_json::to_string_pretty(&v).expect("json")
@@ -34,10 +36,15 @@ pub fn header_table(h: &ModelHeader, path: &Path) -> String {
         ("file", path.display().to_string()),
         ("format version", store::FORMAT_VERSION.to_string()),
         ("model", format!("{} ({})", h.kind, h.kind.long())),
-        (
-            "features",
-            format!("{} ({})", h.n_features, list(&h.feature_names())),
-        ),
+        ("features", {
+            let f = h.features();
+            let how = if f.generated {
+                "; generated names: a CSV's columns are taken by position"
+            } else {
+                ""
+            };
+            format!("{} ({}{how})", h.n_features, list(&f.names))
+        }),
         ("classes", classes(h)),
         ("origin", origin),
         ("parameters", describe(&h.params)),

@@ -170,6 +170,9 @@ pub fn serve(config: ServeConfig, on_ready: &dyn Fn(SocketAddr)) -> Result<Serve
             "family": model.kind().long(),
             "n_features": model.n_features(),
             "feature_names": h.feature_names(),
+            // Rows are lists of numbers, taken in the order of these names;
+            // generated names (f0..fN-1) mean the model had no real ones.
+            "feature_names_generated": h.features().generated,
             "classes": model.classes(),
             "class_names": h.class_names,
             "probabilities": has_probabilities(&model),

@@ -245,6 +245,7 @@ pub fn train_models_with(
             kind,
             n_features: train.n_features(),
             feature_names: train.names.clone(),
+            feature_names_generated: Some(train.generated_names),
             classes: result.model.classes().to_vec(),
             class_names: Vec::new(),
             params: result.best_params().clone(),
