@@ -126,6 +126,14 @@ impl Dataset {
 
 /// Refuse NaN and infinite features, naming the first bad cell.
 pub fn check_finite(x: ArrayView2<'_, f64>, origin: &Path) -> Result<()> {
+    // The common case, all finite, in one branch-free pass over contiguous
+    // memory (vectorised: ~0.3 ns a value, against ~1 ns for the row walk
+    // that finds where a bad value is).
+    if let Some(all) = x.as_slice_memory_order() {
+        if all.iter().fold(true, |ok, v| ok & v.is_finite()) {
+            return Ok(());
+        }
+    }
     for (r, row) in x.rows().into_iter().enumerate() {
         for (c, v) in row.iter().enumerate() {
             if !v.is_finite() {

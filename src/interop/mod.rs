@@ -52,9 +52,16 @@ pub fn import(path: &Path) -> Result<StoredModel> {
     }
     };
     let bytes = bounded::read(path, &limit, &refuse_pickle)?;
+    import_bytes(path, &bytes)
+}
+
+/// The model in `bytes` (scikit-learn exchange JSON or ONNX), as a stored
+/// model; `path` names where they came from (a file, or what the Python
+/// package converted in memory) in errors and in the header's origin.
+pub fn import_bytes(path: &Path, bytes: &[u8]) -> Result<StoredModel> {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
     let imported = if first == Some(b'{') {
-        let text = std::str::from_utf8(&bytes).map_err(|_| {
+        let text = std::str::from_utf8(bytes).map_err(|_| {
             Error::data(
                 path,
                 "not UTF-8 JSON; expected tools/export_sklearn.py's output",
@@ -62,9 +69,9 @@ pub fn import(path: &Path) -> Result<StoredModel> {
         })?;
         sklearn::from_json(path, text)?
     } else {
-        onnx::from_bytes(path, &bytes)?
+        onnx::from_bytes(path, bytes)?
     };
-    stored(path, &bytes, imported)
+    stored(path, bytes, imported)
 }
 
 /// Import `file` and save it as the model file `out` (`NAME.cpuwall`),

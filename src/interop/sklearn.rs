@@ -1,6 +1,6 @@
 //! scikit-learn models through the JSON exchange format written by
 //! `tools/export_sklearn.py` ("cpuwall-sklearn", version 1; see
-//! docs/sklearn-exchange.md). Parameters are float64, exactly as fitted.
+//! python/cpuwall/sklearn_export.py's docstring). Parameters are float64, exactly as fitted.
 
 use std::path::Path;
 
@@ -13,7 +13,7 @@ use crate::model::linear::{FitInfo, Linear};
 use crate::model::logistic::LogisticRegression;
 use crate::model::nb::GaussianNb;
 use crate::model::svc::LinearSvc;
-use crate::model::Model;
+use crate::model::{Classifier, Model};
 
 pub const FORMAT: &str = "cpuwall-sklearn";
 pub const VERSION: u32 = 1;
@@ -34,6 +34,17 @@ struct Exchange {
     classes: Vec<i64>,
     class_names: Option<Vec<String>>,
     model: serde_json::Value,
+    /// A `StandardScaler` in front of the classifier (a two-step Pipeline),
+    /// folded into the model as `--scale standard` is.
+    #[serde(default)]
+    scaler: Option<ScalerJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScalerJson {
+    mean: Vec<f64>,
+    scale: Vec<f64>,
 }
 
 #[derive(Deserialize)]
@@ -206,6 +217,32 @@ pub fn from_json(path: &Path, text: &str) -> Result<Imported> {
             return Err(bad(format!(
                 "estimator '{other}' is not supported; cpuwall imports {SUPPORTED}"
             )))
+        }
+    };
+    let model = match ex.scaler {
+        None => model,
+        Some(sc) => {
+            shape("scaler mean", sc.mean.len(), d)?;
+            shape("scaler scale", sc.scale.len(), d)?;
+            finite("scaler mean", &sc.mean)?;
+            finite("scaler scale", &sc.scale)?;
+            if let Some(i) = sc.scale.iter().position(|v| *v <= 0.0) {
+                return Err(bad(format!(
+                    "scaler scale[{i}] is {}; scales must be positive",
+                    sc.scale[i]
+                )));
+            }
+            let fold = model.kind().family().fold_scaling.ok_or_else(|| {
+                bad(format!(
+                    "a StandardScaler before a {}: its thresholds live in the scaled space and scikit-learn compares float32 values there, which no threshold on raw values reproduces exactly; trees need no scaling, so fit the forest without the scaler",
+                    ex.estimator
+                ))
+            })?;
+            let scaler = crate::model::scale::Standardizer {
+                mean: sc.mean,
+                sd: sc.scale,
+            };
+            fold(&model, &scaler)
         }
     };
     Ok(Imported {

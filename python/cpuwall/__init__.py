@@ -1,0 +1,171 @@
+"""cpuwall from Python: scikit-learn's fitted classifiers predicted in-process
+by cpuwall's kernels, with the same labels.
+
+    import cpuwall
+    m = cpuwall.from_sklearn(fitted_estimator)   # or cpuwall.load("nb.cpuwall")
+    m.predict(X)                                  # labels equal the estimator's
+    m.predict_proba(X)                            # (LinearSVC: m.decision_function(X))
+
+`X` is a 2-D numpy array (float64 or float32, C or Fortran order: read in
+place where the layout allows) or a pandas DataFrame, whose columns are
+matched to the model's features by name, as `cpuwall predict` matches a
+CSV's (by position for a model trained without feature names, or with
+`columns="by-position"`). Bad input raises ValueError with the CLI's text;
+an unsupported estimator, TypeError. The GIL is released while predicting,
+and a Model may be called from several threads at once. Models pickle (as
+their model file's bytes), so they travel to joblib and multiprocessing
+workers. Nothing here ever unpickles a model.
+"""
+import json
+import warnings
+
+import numpy as np
+
+from . import _native
+from .sklearn_export import SUPPORTED, export as _export
+
+__all__ = ["Model", "from_sklearn", "load", "import_onnx", "bench", "isa", "SUPPORTED"]
+__version__ = _native.__version__
+
+
+def isa():
+    """The vector ISA cpuwall's kernels use on this CPU (`avx512`, `avx2`, ...)."""
+    return _native.isa()
+
+
+class Model:
+    """A cpuwall model: predicts like the scikit-learn estimator it came from."""
+
+    def __init__(self, native, classes=None):
+        self._native = native
+        # The estimator's own labels (strings included) when converted in
+        # process; else the model file's (names, or its integer classes).
+        if classes is None:
+            names = native.class_names
+            classes = names if names else native.classes
+        self.classes_ = np.asarray(classes)
+
+    # -- what it is ---------------------------------------------------------
+    @property
+    def n_features_in_(self):
+        return self._native.n_features
+
+    @property
+    def feature_names_in_(self):
+        """The training features' names (None for a model trained without
+        real names, as scikit-learn's estimators have none then)."""
+        if self._native.feature_names_generated:
+            return None
+        return np.asarray(self._native.feature_names, dtype=object)
+
+    @property
+    def kind(self):
+        """`nb`, `lr`, `svc` or `rf`."""
+        return self._native.kind
+
+    def header(self):
+        """The model file's header, as `cpuwall inspect --format json` shows it."""
+        return json.loads(self._native.header_json())
+
+    def __repr__(self):
+        return f"cpuwall.Model({self.kind}, {self.n_features_in_} features, classes {self.classes_.tolist()})"
+
+    # -- predicting ---------------------------------------------------------
+    def predict(self, X, *, backend="auto", n_threads=None, columns="by-name"):
+        """Labels, one per row, as the estimator's `predict` gives them.
+
+        backend: "auto" (direct or threads by batch size, from measured
+        crossovers), "direct" (the calling thread) or "threads"; n_threads:
+        threads for "threads"/"auto" (default: all cores)."""
+        x, names = _rows(X)
+        codes, notice = self._native.predict(x, names, columns, backend, n_threads)
+        _notify(notice)
+        return self._labels(codes)
+
+    def predict_proba(self, X, *, columns="by-name"):
+        """Class probabilities, one row per input row, columns in `classes_` order."""
+        kind, scores = self._scores(X, columns)
+        if kind != "probability":
+            raise AttributeError("a LinearSVC has no predict_proba; use decision_function")
+        return scores
+
+    def decision_function(self, X, *, columns="by-name"):
+        """A LinearSVC's decision values (one column for two classes, as scikit-learn)."""
+        kind, scores = self._scores(X, columns)
+        if kind != "decision":
+            raise AttributeError(f"a {self.kind} model has no decision_function; use predict_proba")
+        return scores[:, 0] if scores.shape[1] == 1 else scores
+
+    def _scores(self, X, columns):
+        x, names = _rows(X)
+        kind, scores, notice = self._native.scores(x, names, columns)
+        _notify(notice)
+        return kind, scores
+
+    def _labels(self, codes):
+        native = np.asarray(self._native.classes)
+        if len(self.classes_) == len(native) and np.array_equal(self.classes_, native):
+            return codes
+        # Labels that are not the model's integers (strings, floats): codes
+        # 0..k-1 index the estimator's own classes_.
+        return self.classes_[np.searchsorted(native, codes)]
+
+    # -- files and pickling -------------------------------------------------
+    def save(self, path):
+        """Write a `.cpuwall` file (the format the CLI reads; atomic)."""
+        self._native.save(str(path))
+
+    def __reduce__(self):
+        return (_from_state, (self._native.to_bytes(), self.classes_.tolist()))
+
+
+def _from_state(data, classes):
+    return Model(_native.NativeModel.from_bytes(data), classes)
+
+
+def _notify(notice):
+    if notice:
+        warnings.warn(notice, UserWarning, stacklevel=3)
+
+
+def _rows(X):
+    """(2-D float64 array read in place where possible, column names or None)."""
+    names = None
+    if hasattr(X, "columns") and hasattr(X, "to_numpy"):  # a pandas DataFrame
+        names = [str(c) for c in X.columns]
+        X = X.to_numpy(dtype=np.float64)
+    x = np.asarray(X)
+    if x.dtype == object or not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise ValueError(f"X has dtype {x.dtype}; give numbers (float64 or float32)")
+    if x.ndim != 2:
+        raise ValueError(f"X has {x.ndim} dimensions; give a 2-D array of rows x features (X.reshape(1, -1) for one row)")
+    if x.dtype != np.float64:
+        x = x.astype(np.float64)  # float32 and integers: one copy, values exact
+    if not (x.flags.c_contiguous or x.flags.f_contiguous):
+        x = np.ascontiguousarray(x)
+    return x, names
+
+
+def from_sklearn(estimator):
+    """A fitted GaussianNB, LogisticRegression, LinearSVC or
+    RandomForestClassifier (or a Pipeline of one, optionally after a
+    StandardScaler) as a cpuwall Model, converted in process with exact
+    float64 parameters. TypeError for anything else."""
+    doc = _export(estimator)
+    native = _native.NativeModel.from_exchange_json(json.dumps(doc), f"<{doc['estimator']}>")
+    from .sklearn_export import class_labels
+
+    return Model(native, class_labels(estimator))
+
+
+def load(path):
+    """A `.cpuwall` model file (written by `cpuwall train`, `import` or `Model.save`)."""
+    return Model(_native.NativeModel.load(str(path)))
+
+
+def import_onnx(path):
+    """An ONNX model (the ai.onnx.ml operators skl2onnx writes), as `cpuwall import` reads it."""
+    return Model(_native.NativeModel.import_file(str(path)))
+
+
+from .bench import bench  # noqa: E402  (needs Model above)

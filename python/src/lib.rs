@@ -1,0 +1,329 @@
+//! `cpuwall._native`: the Python package's binding over the cpuwall library.
+//! Glue only, as `src/cli/` is: every rule (model files, imports, columns
+//! matched to features, finiteness, backends) is the library's, so Python
+//! and the CLI give the same answers and the same error texts. The GIL is
+//! released around every prediction.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use ndarray::{ArrayView2, ShapeBuilder};
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use cpuwall::data::columns::{align, ColumnRule};
+use cpuwall::exec::build::BackendSetup;
+use cpuwall::exec::{Backend, BackendKind};
+use cpuwall::model::store::{self, ModelHeader, StoredModel};
+use cpuwall::model::{Classifier, Model, ScoreKind};
+
+/// Where the rows came from, in error texts ("X: row 3 column 2 is NaN ...").
+const ORIGIN: &str = "X";
+
+/// A library error as Python's: bad input (exit 2 on the CLI) is a
+/// ValueError, a runtime failure a RuntimeError; the text is the CLI's.
+fn py_err(e: cpuwall::Error) -> PyErr {
+    match e.exit_code() {
+        2 => PyValueError::new_err(e.to_string()),
+        _ => PyRuntimeError::new_err(e.to_string()),
+    }
+}
+
+/// A loaded model and the backends built for it, reused across calls.
+#[pyclass(module = "cpuwall._native", frozen)]
+struct NativeModel {
+    model: Arc<Model>,
+    header: ModelHeader,
+    /// Threads and auto backends by (kind, threads): building one starts a
+    /// team of threads, so it is built once. A call that finds its backend
+    /// busy (another Python thread is predicting on it) runs direct.
+    backends: Mutex<HashMap<(BackendKind, usize), Box<dyn Backend>>>,
+}
+
+impl NativeModel {
+    fn new(stored: StoredModel) -> Self {
+        NativeModel {
+            model: Arc::new(stored.model),
+            header: stored.header,
+            backends: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `x`'s rows in the model's feature order: as they are (zero-copy,
+    /// C or Fortran order), or, when a DataFrame's column `names` are given,
+    /// matched to the model's features by the CLI's rule (`columns`). Also
+    /// a notice for people (columns reordered or taken by position).
+    fn rows<'a>(
+        &self,
+        x: &'a PyReadonlyArray2<'_, f64>,
+        names: Option<Vec<String>>,
+        columns: &str,
+    ) -> PyResult<(Rows<'a>, Option<String>)> {
+        let (n, d) = (x.shape()[0], x.shape()[1]);
+        let data = x.as_slice().map_err(|_| {
+            PyValueError::new_err("X is not contiguous; pass np.ascontiguousarray(X)")
+        })?;
+        let view = if x.is_fortran_contiguous() && !x.is_c_contiguous() {
+            ArrayView2::from_shape((n, d).f(), data)
+        } else {
+            ArrayView2::from_shape((n, d), data)
+        }
+        .map_err(|e| PyValueError::new_err(format!("X: {e}")))?;
+        let origin = Path::new(ORIGIN);
+        let features = self.header.features();
+        let (rows, notice) = match names {
+            Some(names) => {
+                let rule = match columns {
+                    "by-name" => ColumnRule::ByName,
+                    "by-position" => ColumnRule::ByPosition,
+                    other => {
+                        return Err(PyValueError::new_err(format!(
+                            "columns={other:?}: use \"by-name\" or \"by-position\""
+                        )))
+                    }
+                };
+                if names.len() != d {
+                    return Err(PyValueError::new_err(format!(
+                        "{} column names for {d} columns",
+                        names.len()
+                    )));
+                }
+                let want = features.wanted("the model's");
+                let (owned, note) =
+                    align(origin, view.to_owned(), &names, &want, rule).map_err(py_err)?;
+                (Rows::Owned(owned), note)
+            }
+            None => (Rows::View(view), None),
+        };
+        let nf = self.model.n_features();
+        if rows.view().ncols() != nf {
+            return Err(py_err(cpuwall::Error::data(
+                origin,
+                format!(
+                    "{} feature columns but the model was trained on {nf}; give data with {nf} feature columns",
+                    rows.view().ncols()
+                ),
+            )));
+        }
+        cpuwall::data::check_finite(rows.view(), origin).map_err(py_err)?;
+        Ok((rows, notice))
+    }
+
+    /// Predict `x` into `out` on `kind` (direct, threads or auto) with
+    /// `threads` threads.
+    fn predict_on(
+        &self,
+        kind: BackendKind,
+        threads: usize,
+        x: ArrayView2<'_, f64>,
+        out: &mut [i64],
+    ) -> cpuwall::Result<()> {
+        if kind == BackendKind::Direct || x.nrows() == 0 {
+            self.model.predict_into(x, out);
+            return Ok(());
+        }
+        let mut backends = match self.backends.try_lock() {
+            Ok(b) => b,
+            // Busy with another Python thread's call: this one runs direct.
+            Err(_) => {
+                self.model.predict_into(x, out);
+                return Ok(());
+            }
+        };
+        let backend = match backends.entry((kind, threads)) {
+            std::collections::hash_map::Entry::Occupied(b) => b.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let mut setup = BackendSetup::new(
+                    self.model.clone(),
+                    PathBuf::new(),
+                    self.header.data_hash.clone(),
+                )?;
+                setup.threads = threads;
+                v.insert(kind.build(&setup)?)
+            }
+        };
+        backend.predict(x, out)?;
+        // No call may come for a while: the team stops spinning.
+        backend.rest();
+        Ok(())
+    }
+}
+
+/// Rows borrowed from the caller's array, or reordered into a copy.
+enum Rows<'a> {
+    View(ArrayView2<'a, f64>),
+    Owned(ndarray::Array2<f64>),
+}
+
+impl Rows<'_> {
+    fn view(&self) -> ArrayView2<'_, f64> {
+        match self {
+            Rows::View(v) => v.view(),
+            Rows::Owned(a) => a.view(),
+        }
+    }
+}
+
+fn backend_kind(name: &str) -> PyResult<BackendKind> {
+    match name {
+        "direct" => Ok(BackendKind::Direct),
+        "threads" => Ok(BackendKind::Threads),
+        "auto" => Ok(BackendKind::Auto),
+        other => Err(PyValueError::new_err(format!(
+            "backend={other:?}: use \"auto\", \"direct\" or \"threads\""
+        ))),
+    }
+}
+
+#[pymethods]
+impl NativeModel {
+    /// A model from scikit-learn's exchange document (JSON text), as
+    /// `cpuwall import` reads it; `origin` names it in errors.
+    #[staticmethod]
+    fn from_exchange_json(text: &str, origin: &str) -> PyResult<Self> {
+        let stored =
+            cpuwall::interop::import_bytes(Path::new(origin), text.as_bytes()).map_err(py_err)?;
+        Ok(Self::new(stored))
+    }
+
+    /// A `.cpuwall` model file.
+    #[staticmethod]
+    fn load(path: PathBuf) -> PyResult<Self> {
+        Ok(Self::new(store::load(&path).map_err(py_err)?))
+    }
+
+    /// An ONNX file (or scikit-learn exchange JSON), as `cpuwall import` reads it.
+    #[staticmethod]
+    fn import_file(path: PathBuf) -> PyResult<Self> {
+        Ok(Self::new(cpuwall::interop::import(&path).map_err(py_err)?))
+    }
+
+    /// A model file's bytes (pickling).
+    #[staticmethod]
+    fn from_bytes(data: &[u8]) -> PyResult<Self> {
+        let stored = store::decode(data)
+            .map_err(|p| PyValueError::new_err(format!("not a cpuwall model: {p}")))?;
+        Ok(Self::new(stored))
+    }
+
+    /// The model file's bytes, exactly as `save` writes them.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &store::encode(&self.header, &self.model))
+    }
+
+    /// Write the model file (atomically: a temporary file, then a rename).
+    fn save(&self, path: PathBuf) -> PyResult<()> {
+        store::save(&path, &self.header, &self.model).map_err(py_err)
+    }
+
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.model.kind().short()
+    }
+
+    #[getter]
+    fn n_features(&self) -> usize {
+        self.model.n_features()
+    }
+
+    /// The model's integer classes (codes 0..k-1 when `class_names` are set).
+    #[getter]
+    fn classes(&self) -> Vec<i64> {
+        self.model.classes().to_vec()
+    }
+
+    #[getter]
+    fn class_names(&self) -> Vec<String> {
+        self.header.class_names.clone()
+    }
+
+    #[getter]
+    fn feature_names(&self) -> Vec<String> {
+        self.header.feature_names()
+    }
+
+    #[getter]
+    fn feature_names_generated(&self) -> bool {
+        self.header.features().generated
+    }
+
+    /// The header as `cpuwall inspect --format json` prints it (no path).
+    fn header_json(&self) -> String {
+        serde_json_header(&self.header)
+    }
+
+    /// Labels (the model's integer classes) and a notice, if any.
+    #[pyo3(signature = (x, names=None, columns="by-name", backend="auto", n_threads=None))]
+    fn predict<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f64>,
+        names: Option<Vec<String>>,
+        columns: &str,
+        backend: &str,
+        n_threads: Option<usize>,
+    ) -> PyResult<(Bound<'py, PyArray1<i64>>, Option<String>)> {
+        let kind = backend_kind(backend)?;
+        let threads = match n_threads {
+            Some(0) => return Err(PyValueError::new_err("n_threads must be at least 1")),
+            Some(t) if t > 1024 => {
+                return Err(PyValueError::new_err("n_threads must be at most 1024"))
+            }
+            Some(t) => t,
+            None => cpuwall::exec::build::cores(),
+        };
+        let (rows, notice) = self.rows(&x, names, columns)?;
+        let view = rows.view();
+        let mut out = vec![0i64; view.nrows()];
+        py.detach(|| self.predict_on(kind, threads, view, &mut out))
+            .map_err(py_err)?;
+        Ok((PyArray1::from_vec(py, out), notice))
+    }
+
+    /// `("probability" | "decision", scores n x columns, notice)`.
+    #[pyo3(signature = (x, names=None, columns="by-name"))]
+    fn scores<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f64>,
+        names: Option<Vec<String>>,
+        columns: &str,
+    ) -> PyResult<(&'static str, Bound<'py, PyAny>, Option<String>)> {
+        let (rows, notice) = self.rows(&x, names, columns)?;
+        let view = rows.view();
+        let (kind, scores) = py.detach(|| self.model.scores(view));
+        let (n, k) = scores.dim();
+        let flat: Vec<f64> = scores.into_iter().collect();
+        let array = PyArray1::from_vec(py, flat).reshape([n, k])?.into_any();
+        let kind = match kind {
+            ScoreKind::Probability => "probability",
+            ScoreKind::Decision => "decision",
+        };
+        Ok((kind, array, notice))
+    }
+}
+
+fn serde_json_header(h: &ModelHeader) -> String {
+    let mut v = serde_json::to_value(h).expect("header serialises");
+    let f = h.features();
+    v["feature_names"] = f.names.into();
+    v["feature_names_generated"] = f.generated.into();
+    v.to_string()
+}
+
+/// Which vector ISA the kernels use on this CPU.
+#[pyfunction]
+fn isa() -> String {
+    cpuwall::model::kernel::isa().to_string()
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<NativeModel>()?;
+    m.add_function(wrap_pyfunction!(isa, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
