@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""cpuwall's Python package against each estimator's own `predict`, in one
+process, on the study's data, and against the CLI's direct backend on the
+same model and rows.
+
+For each of the study's four models (fitted as baselines/sklearn_sweep.py
+fits them: make_classification(10000 x 10, random_state=0), the study's
+grids; `--quick` skips the grid searches), on the rows cpuwall's sweep
+predicts (make_classification(ROWS x 10, random_state=1)):
+
+  one row      est.predict(x[:1]) vs Model.predict(x[:1], backend="direct"):
+               the call overhead, each timed over a batch of calls
+  ROWS rows    est.predict(X) vs Model.predict(X) on direct and auto, and
+               `cpuwall predict --backend direct` on the same model file and
+               rows (the CLI's figure, read from its JSON)
+
+Calls are interleaved over rounds (a noisy neighbour slows all alike); each
+cell has the median and a 95% CI of the median. Labels are compared. The
+results file has format `cpuwall-baseline-python` (docs/results.md).
+
+    pip install ./python scikit-learn          # (a release build of the package)
+    python baselines/python_predict.py --cpuwall target/release/cpuwall --out reports/python/results.json
+"""
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import sklearn
+from sklearn.datasets import make_classification
+
+import cpuwall
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sklearn_sweep  # noqa: E402  (the study's models, fitted as the sweep's baseline fits them)
+
+
+def median_ci(samples):
+    """Median and the order-statistics 95% CI of the median (as cpuwall's reports)."""
+    s = sorted(samples)
+    n = len(s)
+    mid = s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+    if n < 6:
+        return mid, [s[0], s[-1]]
+    half = 1.96 * math.sqrt(n) / 2
+    return mid, [s[max(0, int(math.floor(n / 2 - half)))], s[min(n - 1, int(math.ceil(n / 2 + half)) - 1)]]
+
+
+def per_call(call, min_seconds):
+    """Seconds per call, over a batch lasting at least `min_seconds`."""
+    calls, start = 0, time.perf_counter()
+    while True:
+        call()
+        calls += 1
+        took = time.perf_counter() - start
+        if took >= min_seconds:
+            return took / calls
+
+
+def fit(name, quick):
+    if not quick:
+        return sklearn_sweep.train(name)
+    x, y = make_classification(n_samples=10000, n_features=10, random_state=0)
+    est = sklearn_sweep.MODELS[name][0]
+    return sklearn.base.clone(est).fit(x[:8000], y[:8000])
+
+
+def cli_direct(exe, model_file, rows_npy, min_time):
+    out = subprocess.run([exe, "predict", "--model", model_file, "--data", rows_npy, "--backend", "direct",
+                          "--min-time", min_time, "--format", "json"], check=True, capture_output=True, text=True)
+    b = json.loads(out.stdout)["backends"]["direct"]
+    return b["wall_seconds"], b["wall_seconds_ci95"], b["runs"]
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def fmt(s):
+    return f"{s * 1e6:.2f} µs" if s < 1e-3 else (f"{s * 1e3:.2f} ms" if s < 1 else f"{s:.3f} s")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", type=float, default=1e6)
+    p.add_argument("--models", default="nb,lr,svc,rf")
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--single-row-seconds", type=float, default=0.05, help="batch length for one-row calls")
+    p.add_argument("--cpuwall", help="the CLI, for its direct figure on the same rows (none: skipped)")
+    p.add_argument("--quick", action="store_true", help="fit default parameters (no grid search)")
+    p.add_argument("--out", required=True, help="results file (JSON)")
+    args = p.parse_args()
+    rows = int(args.rows)
+    x, _ = make_classification(n_samples=rows, n_features=10, random_state=1)
+    one = x[:1]
+    start_load = os.getloadavg()[0]
+    cells = []
+    with tempfile.TemporaryDirectory() as tmp:
+        rows_npy = os.path.join(tmp, "rows.npy")
+        np.save(rows_npy, x)
+        for name in args.models.split(","):
+            est = fit(name, args.quick)
+            model = cpuwall.from_sklearn(est)
+            identical = bool(np.array_equal(model.predict(x), est.predict(x)))
+            calls = {
+                ("scikit-learn", None, 1): lambda: est.predict(one),
+                ("cpuwall-python", "direct", 1): lambda: model.predict(one, backend="direct"),
+                ("scikit-learn", None, rows): lambda: est.predict(x),
+                ("cpuwall-python", "direct", rows): lambda: model.predict(x, backend="direct"),
+                ("cpuwall-python", "auto", rows): lambda: model.predict(x, backend="auto"),
+            }
+            samples = {k: [] for k in calls}
+            keys = list(calls)
+            for r in range(args.rounds):
+                for k in keys[r % len(keys):] + keys[:r % len(keys)]:
+                    n = k[2]
+                    samples[k].append(per_call(calls[k], args.single_row_seconds if n == 1 else 0.0))
+            for (peer, backend, n), s in samples.items():
+                med, ci = median_ci(s)
+                cells.append({"model": name, "peer": peer, "backend": backend, "rows": n, "runs": len(s),
+                              "wall_seconds": med, "wall_seconds_ci95": ci, "labels_identical": identical,
+                              "raw": {"wall_seconds": s}})
+            if args.cpuwall:
+                path = os.path.join(tmp, f"{name}.cpuwall")
+                model.save(path)
+                med, ci, runs = cli_direct(args.cpuwall, path, rows_npy, "1s")
+                cells.append({"model": name, "peer": "cpuwall-cli", "backend": "direct", "rows": rows, "runs": runs,
+                              "wall_seconds": med, "wall_seconds_ci95": ci, "labels_identical": identical,
+                              "raw": {"wall_seconds": []}})
+            print(f"{name}: done ({'labels identical' if identical else 'LABELS DIFFER'})", file=sys.stderr)
+    doc = {
+        "format": "cpuwall-baseline-python",
+        "version": 2,
+        "environment": {
+            "cpu_model": cpu_name(), "cores": os.cpu_count(), "os": platform.platform(),
+            "python": platform.python_version(), "numpy": np.__version__, "sklearn": sklearn.__version__,
+            "cpuwall": cpuwall.__version__, "isa": cpuwall.isa(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "load_average_start": start_load, "load_average_end": os.getloadavg()[0],
+        },
+        "settings": {"rows": rows, "features": 10, "rounds": args.rounds, "grid_search": not args.quick},
+        "cells": cells,
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out + ".tmp", "w") as f:
+        json.dump(doc, f, indent=1)
+    os.replace(args.out + ".tmp", args.out)
+    print(table(doc))
+
+
+def table(doc):
+    """The markdown table: per model, one row and ROWS rows, with ratios."""
+    by = {(c["model"], c["peer"], c["backend"], c["rows"]): c for c in doc["cells"]}
+    rows = doc["settings"]["rows"]
+    out = [f"Python, one process, {doc['environment']['cpu_model']} ({doc['environment']['cores']} cores, "
+           f"ISA {doc['environment']['isa']}), scikit-learn {doc['environment']['sklearn']}; median (95% CI)", "",
+           f"| model | sklearn 1 row | cpuwall 1 row | ratio | sklearn {rows:.0e} | cpuwall direct | ratio | "
+           f"cpuwall auto | CLI direct | Python/CLI | labels |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for m in dict.fromkeys(c["model"] for c in doc["cells"]):
+        s1, c1 = by[(m, "scikit-learn", None, 1)], by[(m, "cpuwall-python", "direct", 1)]
+        sn, cn = by[(m, "scikit-learn", None, rows)], by[(m, "cpuwall-python", "direct", rows)]
+        ca = by[(m, "cpuwall-python", "auto", rows)]
+        cli = by.get((m, "cpuwall-cli", "direct", rows))
+
+        def cell(c):
+            return f"{fmt(c['wall_seconds'])} ({fmt(c['wall_seconds_ci95'][0])}–{fmt(c['wall_seconds_ci95'][1])})"
+
+        out.append(f"| {m} | {cell(s1)} | {cell(c1)} | {s1['wall_seconds'] / c1['wall_seconds']:.1f}× | {cell(sn)} | "
+                   f"{cell(cn)} | {sn['wall_seconds'] / cn['wall_seconds']:.1f}× | {cell(ca)} | "
+                   f"{cell(cli) if cli else '-'} | "
+                   f"{(cn['wall_seconds'] / cli['wall_seconds']) if cli else float('nan'):.2f} | "
+                   f"{'identical' if cn['labels_identical'] else 'DIFFER'} |")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()
