@@ -44,6 +44,10 @@ class Model:
             names = native.class_names
             classes = names if names else native.classes
         self.classes_ = np.asarray(classes)
+        native_classes = np.asarray(native.classes)
+        # Labels that are the model's integers come back as they are;
+        # others (strings, floats) are looked up by the codes 0..k-1.
+        self._lookup = None if np.array_equal(self.classes_, native_classes) else native_classes
 
     # -- what it is ---------------------------------------------------------
     @property
@@ -103,12 +107,9 @@ class Model:
         return kind, scores
 
     def _labels(self, codes):
-        native = np.asarray(self._native.classes)
-        if len(self.classes_) == len(native) and np.array_equal(self.classes_, native):
+        if self._lookup is None:
             return codes
-        # Labels that are not the model's integers (strings, floats): codes
-        # 0..k-1 index the estimator's own classes_.
-        return self.classes_[np.searchsorted(native, codes)]
+        return self.classes_[np.searchsorted(self._lookup, codes)]
 
     # -- files and pickling -------------------------------------------------
     def save(self, path):

@@ -126,11 +126,14 @@ impl Dataset {
 
 /// Refuse NaN and infinite features, naming the first bad cell.
 pub fn check_finite(x: ArrayView2<'_, f64>, origin: &Path) -> Result<()> {
-    // The common case, all finite, in one branch-free pass over contiguous
-    // memory (vectorised: ~0.3 ns a value, against ~1 ns for the row walk
-    // that finds where a bad value is).
+    check_finite_from(x, origin, 0)
+}
+
+/// [`check_finite`] of rows that start at row `first_row` of the input
+/// (the error numbers rows from there).
+pub fn check_finite_from(x: ArrayView2<'_, f64>, origin: &Path, first_row: usize) -> Result<()> {
     if let Some(all) = x.as_slice_memory_order() {
-        if all.iter().fold(true, |ok, v| ok & v.is_finite()) {
+        if all_finite(all) {
             return Ok(());
         }
     }
@@ -141,7 +144,7 @@ pub fn check_finite(x: ArrayView2<'_, f64>, origin: &Path) -> Result<()> {
                     origin,
                     format!(
                         "row {} column {} is {v}; features must be finite numbers (drop or impute such rows)",
-                        r + 1,
+                        first_row + r + 1,
                         c + 1
                     ),
                 ));
@@ -149,6 +152,18 @@ pub fn check_finite(x: ArrayView2<'_, f64>, origin: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether every value is finite: integer operations on the exponent bits
+/// (all ones only for NaN and the infinities), without a branch per value,
+/// so the compiler vectorises the pass.
+pub fn all_finite(values: &[f64]) -> bool {
+    const EXPONENT: u64 = 0x7ff0_0000_0000_0000;
+    values.chunks(512).all(|c| {
+        c.iter()
+            .fold(0u64, |bad, v| bad | u64::from(!v.to_bits() & EXPONENT == 0))
+            == 0
+    })
 }
 
 /// The error for an input file that cannot be opened or read.
@@ -286,4 +301,23 @@ pub fn available_memory() -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod finite_tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_of_non_finite_value_is_found_wherever_it_is() {
+        for bad in [f64::NAN, -f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            for at in [0, 511, 512, 1999] {
+                let mut v = vec![1.5; 2000];
+                v[at] = bad;
+                assert!(!all_finite(&v), "{bad} at {at}");
+            }
+        }
+        let edges = [f64::MAX, f64::MIN, f64::MIN_POSITIVE, 0.0, -0.0, 5e-324];
+        assert!(all_finite(&edges));
+        assert!(all_finite(&[]));
+    }
 }
