@@ -24,7 +24,6 @@ results file has format `cpuwall-baseline-python` (docs/results.md).
 import argparse
 import datetime
 import json
-import math
 import os
 import platform
 import subprocess
@@ -37,31 +36,10 @@ import sklearn
 from sklearn.datasets import make_classification
 
 import cpuwall
+from cpuwall.bench import median_ci, per_call  # the same statistics as cpuwall.bench
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sklearn_sweep  # noqa: E402  (the study's models, fitted as the sweep's baseline fits them)
-
-
-def median_ci(samples):
-    """Median and the order-statistics 95% CI of the median (as cpuwall's reports)."""
-    s = sorted(samples)
-    n = len(s)
-    mid = s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
-    if n < 6:
-        return mid, [s[0], s[-1]]
-    half = 1.96 * math.sqrt(n) / 2
-    return mid, [s[max(0, int(math.floor(n / 2 - half)))], s[min(n - 1, int(math.ceil(n / 2 + half)) - 1)]]
-
-
-def per_call(call, min_seconds):
-    """Seconds per call, over a batch lasting at least `min_seconds`."""
-    calls, start = 0, time.perf_counter()
-    while True:
-        call()
-        calls += 1
-        took = time.perf_counter() - start
-        if took >= min_seconds:
-            return took / calls
 
 
 def fit(name, quick):
@@ -123,6 +101,8 @@ def main():
                 ("cpuwall-python", "direct", rows): lambda: model.predict(x, backend="direct"),
                 ("cpuwall-python", "auto", rows): lambda: model.predict(x, backend="auto"),
             }
+            for call in calls.values():  # warm: auto calibrates its crossover once, on its first call
+                call()
             samples = {k: [] for k in calls}
             keys = list(calls)
             for r in range(args.rounds):

@@ -56,24 +56,28 @@ fn train(dir: &Path, header: &[&str]) {
 }
 
 fn predict(dir: &Path, data: &str, out: &str) -> std::process::Output {
-    run_in(
-        dir,
-        &[
-            "predict",
-            "--model",
-            "nb",
-            "--models-dir",
-            "m",
-            "--data",
-            data,
-            "--backend",
-            "direct",
-            "--min-time",
-            "1ms",
-            "--out",
-            out,
-        ],
-    )
+    predict_with(dir, data, out, &[])
+}
+
+/// `predict` with more options (`--columns by-position`).
+fn predict_with(dir: &Path, data: &str, out: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "predict",
+        "--model",
+        "nb",
+        "--models-dir",
+        "m",
+        "--data",
+        data,
+        "--backend",
+        "direct",
+        "--min-time",
+        "1ms",
+        "--out",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    run_in(dir, &args)
 }
 
 const NAMES: [&str; 11] = [
@@ -431,28 +435,8 @@ fn a_model_with_real_names_refuses_renamed_columns_unless_told_by_position() {
         2,
         "or pass --columns by-position if their order is right",
     );
-    let by_position = |data: &str, out: &str| {
-        run_in(
-            d,
-            &[
-                "predict",
-                "--model",
-                "nb",
-                "--models-dir",
-                "m",
-                "--data",
-                data,
-                "--backend",
-                "direct",
-                "--min-time",
-                "1ms",
-                "--columns",
-                "by-position",
-                "--out",
-                out,
-            ],
-        )
-    };
+    let by_position =
+        |data: &str, out: &str| predict_with(d, data, out, &["--columns", "by-position"]);
     let ok = by_position("renamed.csv", "r.out.csv");
     assert_succeeds(&ok);
     assert!(

@@ -6,7 +6,7 @@ import math
 import time
 
 
-def _median_ci(samples):
+def median_ci(samples):
     """Median and a distribution-free 95% CI of the median (order statistics,
     the binomial(n, 1/2) ranks), as cpuwall's own reports compute it."""
     s = sorted(samples)
@@ -21,7 +21,7 @@ def _median_ci(samples):
     return mid, (s[lo], s[hi])
 
 
-def _time(call, min_seconds):
+def per_call(call, min_seconds):
     """Seconds per call of `call`, timed in a batch of calls lasting at least `min_seconds`."""
     calls = 0
     start = time.perf_counter()
@@ -49,8 +49,8 @@ def bench(estimator, X, *, rounds=11, min_seconds=0.05, backend="auto", model=No
     for r in range(rounds):
         order = [("sk", lambda: estimator.predict(X)), ("cw", lambda: model.predict(X, backend=backend))]
         for name, call in order if r % 2 == 0 else order[::-1]:
-            (sk if name == "sk" else cw).append(_time(call, min_seconds))
-    (skm, skci), (cwm, cwci) = _median_ci(sk), _median_ci(cw)
+            (sk if name == "sk" else cw).append(per_call(call, min_seconds))
+    (skm, skci), (cwm, cwci) = median_ci(sk), median_ci(cw)
     rows = len(X)
     out = {
         "rows": rows,
