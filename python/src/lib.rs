@@ -131,7 +131,7 @@ impl NativeModel {
         let Some(mut backends) = locked else {
             return cpuwall::model::predict_finite(self.model.as_ref(), x, out, origin);
         };
-        cpuwall::data::check_finite(x, origin)?;
+        cpuwall::data::check_finite_parallel(x, origin, threads)?;
         let backend = match backends.entry((kind, threads)) {
             std::collections::hash_map::Entry::Occupied(b) => b.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
