@@ -40,6 +40,7 @@ from cpuwall.bench import median_ci, per_call  # the same statistics as cpuwall.
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sklearn_sweep  # noqa: E402  (the study's models, fitted as the sweep's baseline fits them)
+from forest_peers import cpu_name  # noqa: E402
 
 
 def fit(name, quick):
@@ -55,17 +56,6 @@ def cli_direct(exe, model_file, rows_npy, min_time):
                           "--min-time", min_time, "--format", "json"], check=True, capture_output=True, text=True)
     b = json.loads(out.stdout)["backends"]["direct"]
     return b["wall_seconds"], b["wall_seconds_ci95"], b["runs"]
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def fmt(s):

@@ -257,9 +257,10 @@ impl NativeModel {
         self.header.features().generated
     }
 
-    /// The header as `cpuwall inspect --format json` prints it (no path).
+    /// The header as `cpuwall inspect --format json` prints it (`path`:
+    /// where the model came from, `<memory>` when it was converted here).
     fn header_json(&self) -> String {
-        serde_json_header(&self.header)
+        cpuwall::report::model::header_json(&self.header, Path::new("<memory>"))
     }
 
     /// Labels (the model's integer classes) and a notice, if any.
@@ -312,14 +313,6 @@ impl NativeModel {
         };
         Ok((kind, array, notice))
     }
-}
-
-fn serde_json_header(h: &ModelHeader) -> String {
-    let mut v = serde_json::to_value(h).expect("header serialises");
-    let f = h.features();
-    v["feature_names"] = f.names.into();
-    v["feature_names_generated"] = f.generated.into();
-    v.to_string()
 }
 
 /// Which vector ISA the kernels use on this CPU.
