@@ -15,6 +15,7 @@ pub mod error;
 pub mod exec;
 pub mod interop;
 pub mod interrupt;
+pub mod isa;
 pub mod measure;
 pub mod model;
 pub mod report;

@@ -12,6 +12,7 @@ const GROUND: &[&str] = &[
     "clock",
     "error",
     "interrupt",
+    "isa",
     "rng",
     "units",
     // #[cfg(test)] helpers in lib.rs.

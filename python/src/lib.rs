@@ -315,14 +315,18 @@ impl NativeModel {
     }
 }
 
-/// Which vector ISA the kernels use on this CPU.
+/// Which vector ISA the kernels use in this process (the CPU's widest, or
+/// `CPUWALL_ISA`).
 #[pyfunction]
 fn isa() -> String {
-    cpuwall::model::kernel::isa().to_string()
+    cpuwall::isa::current().name().to_string()
 }
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // The CLI's rule: a CPUWALL_ISA this CPU cannot run is refused, with
+    // the CLI's message, before anything predicts.
+    cpuwall::isa::from_env().map_err(PyValueError::new_err)?;
     m.add_class::<NativeModel>()?;
     m.add_function(wrap_pyfunction!(isa, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -72,6 +72,8 @@ pub enum Format {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
+    // A CPUWALL_ISA this CPU cannot run is bad input, refused before any work.
+    crate::isa::from_env().map_err(crate::Error::Usage)?;
     match cli.command {
         Command::Train(a) => train::run(a),
         Command::Predict(a) => predict::run(a),

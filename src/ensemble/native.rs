@@ -123,7 +123,7 @@ impl NativeNet {
             w1,
             b1,
             mats,
-            direct_conv1: avx512_available(),
+            direct_conv1: crate::isa::current() == crate::isa::Isa::Avx512,
         }
     }
 
@@ -199,7 +199,7 @@ impl NativeNet {
             }
             #[cfg(target_arch = "x86_64")]
             if self.direct_conv1 {
-                // SAFETY: direct_conv1 is only set when the CPU has AVX-512F.
+                // SAFETY: direct_conv1 is only set when the CPU runs AVX-512.
                 unsafe { avx512::conv1_pool(&s.x, &self.w1, &self.b1, m, &mut s.p1, p1_member, j) };
                 continue;
             }
@@ -412,18 +412,6 @@ unsafe impl Send for SharedOut {}
 impl SharedOut {
     fn get(self) -> *mut f32 {
         self.0
-    }
-}
-
-/// Whether this CPU runs the AVX-512 kernels.
-pub fn avx512_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
     }
 }
 

@@ -46,7 +46,7 @@ impl Environment {
             cpuwall_version: env!("CARGO_PKG_VERSION").to_string(),
             git_commit: build_commit(),
             build_profile: env!("CPUWALL_BUILD_PROFILE").to_string(),
-            isa: crate::model::kernel::isa().to_string(),
+            isa: crate::isa::current().name().to_string(),
             clock_overhead_seconds: clock_overhead(),
             date: utc_now(),
             load_average_start: load_average(),

@@ -7,8 +7,8 @@
 pub fn stream(flat: &[f64], d: usize, out: &mut [i64], prefetch: bool) -> f64 {
     assert_eq!(flat.len(), out.len() * d, "flat must hold out.len() rows");
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: AVX-512F checked; lengths checked above.
+    if crate::isa::current() == crate::isa::Isa::Avx512 {
+        // SAFETY: the CPU runs AVX-512 (isa); lengths checked above.
         return unsafe { avx512::stream(flat, out, prefetch) };
     }
     let _ = prefetch;

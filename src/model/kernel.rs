@@ -35,6 +35,7 @@
 use ndarray::ArrayView2;
 
 use super::map_rows;
+use crate::isa::Isa;
 
 pub const LANES: usize = 8;
 
@@ -169,8 +170,15 @@ impl RowKernel {
         }
     }
 
-    /// One label per row of `x` into `out` (see [`RowKernel::label`]).
+    /// One label per row of `x` into `out` (see [`RowKernel::label`]), on
+    /// the process's ISA ([`crate::isa::current`]).
     pub fn predict(&self, x: ArrayView2<'_, f64>, classes: &[i64], out: &mut [i64]) {
+        self.predict_on(crate::isa::current(), x, classes, out)
+    }
+
+    /// [`RowKernel::predict`] on the path of `isa` (which this CPU must
+    /// run: [`Isa::supported`]; a path it lacks falls back to scalar).
+    pub fn predict_on(&self, isa: Isa, x: ArrayView2<'_, f64>, classes: &[i64], out: &mut [i64]) {
         assert_eq!(
             x.nrows(),
             out.len(),
@@ -178,38 +186,18 @@ impl RowKernel {
         );
         assert!(classes.len() >= self.outputs.max(2), "too few classes");
         #[cfg(target_arch = "x86_64")]
-        if let (Some(flat), true) = (x.as_slice(), self.d > 0) {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: AVX-512F is present (checked above); `flat` holds
+        if let (Some(flat), true) = (x.as_slice(), self.d > 0 && isa.supported()) {
+            match isa {
+                // SAFETY: the CPU runs `isa` (checked above); `flat` holds
                 // `out.len()` rows of `d` values.
-                unsafe { avx512::predict(self, flat, classes, out) };
-                return;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: AVX2 is present (checked above); `flat` holds
-                // `out.len()` rows of `d` values.
-                unsafe { avx2::predict(self, flat, classes, out) };
-                return;
+                Isa::Avx512 => return unsafe { avx512::predict(self, flat, classes, out) },
+                Isa::Avx2 => return unsafe { avx2::predict(self, flat, classes, out) },
+                Isa::Scalar => {}
             }
         }
+        let _ = isa;
         map_rows(x, out, |row| self.label(row, classes));
     }
-}
-
-/// The vector ISA the row kernels use on this CPU: `avx512` where
-/// AVX-512F is present, `avx2` where AVX2 is, else `scalar` (the same sums
-/// in the same order, without vectors; the forest walks node by node).
-pub fn isa() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return "avx512";
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            return "avx2";
-        }
-    }
-    "scalar"
 }
 
 /// The same lanes in two 4-wide AVX2 registers (lanes 0-3 and 4-7): each
@@ -505,7 +493,7 @@ mod tests {
         })
     }
 
-    /// The scalar path, row by row (what CPUs without AVX-512 run).
+    /// The scalar path, row by row (what `CPUWALL_ISA=scalar` runs).
     fn scalar_labels(k: &RowKernel, x: &Array2<f64>, classes: &[i64]) -> Vec<i64> {
         x.rows()
             .into_iter()
@@ -536,11 +524,13 @@ mod tests {
                     vec![0, 1],
                 ),
             ] {
-                let mut out = vec![0; x.nrows()];
-                k.predict(x.view(), &classes, &mut out);
-                assert_eq!(out, scalar_labels(&k, &x, &classes), "d = {d}");
-                // Both labels really occur, so a constant answer would fail.
-                assert!(classes.iter().filter(|c| out.contains(c)).count() >= 2);
+                for isa in crate::isa::available() {
+                    let mut out = vec![0; x.nrows()];
+                    k.predict_on(isa, x.view(), &classes, &mut out);
+                    assert_eq!(out, scalar_labels(&k, &x, &classes), "d = {d}, {isa}");
+                    // Both labels really occur, so a constant answer would fail.
+                    assert!(classes.iter().filter(|c| out.contains(c)).count() >= 2);
+                }
             }
         }
     }
@@ -550,7 +540,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn avx2_scores_are_the_scalar_scores_bit_for_bit() {
-        if !std::arch::is_x86_feature_detected!("avx2") {
+        if !Isa::Avx2.supported() {
             return;
         }
         for d in [1, 3, 8, 10, 17, 33] {
@@ -601,9 +591,11 @@ mod tests {
         let mut rng = crate::rng::SplitMix64::new(5);
         let x = Array2::from_shape_fn((203, d), |_| (rng.below(5) as f64) - 2.0);
         let k = RowKernel::linear(&w, &[0.0], d);
-        let mut out = vec![0; x.nrows()];
-        k.predict(x.view(), &[0, 1], &mut out);
-        assert_eq!(out, scalar_labels(&k, &x, &[0, 1]));
+        for isa in crate::isa::available() {
+            let mut out = vec![0; x.nrows()];
+            k.predict_on(isa, x.view(), &[0, 1], &mut out);
+            assert_eq!(out, scalar_labels(&k, &x, &[0, 1]), "{isa}");
+        }
         let order_matters = x
             .rows()
             .into_iter()
