@@ -8,8 +8,8 @@
 //!
 //! `cargo bench --bench interleaved [-- GROUP...]`, groups: `floor` (NB/LR/SVC
 //! direct at 1e6 rows vs the memory floor and scikit-learn), `rf` (the
-//! forest's quantised traversal vs its node walk and threads at 1e6 rows, vs
-//! scikit-learn), `rf40` (the same for a 40-feature 4-class forest, 2e5
+//! forest's labels on each ISA the CPU runs, its probabilities and threads
+//! at 1e6 rows, vs scikit-learn), `rf40` (the same for a 40-feature 4-class forest, 2e5
 //! rows), `threads` (direct vs threads at 1e7 rows).
 
 use std::hint::black_box;
@@ -133,33 +133,41 @@ fn floor_group() {
     }
 }
 
-/// A forest's quantised traversal against its node-by-node walk and the
-/// threads backend on the same rows, in ns per row x tree.
+/// A forest's labels on every ISA this CPU runs (`scalar` is the node
+/// walk), its probabilities and the threads backend on the process's ISA,
+/// on the same rows, in ns per row x tree. Returns the spreads of
+/// [direct labels on the process's ISA, threads].
 fn forest_contenders(name: &str, m: Arc<Model>, x: &Array2<f64>, rounds_n: usize) -> Vec<Spread> {
     let rows = x.nrows();
     let forest = m.downcast_ref::<RandomForest>().expect("a forest");
     let trees = forest.n_trees() as f64;
-    let walk = forest.clone().node_by_node();
+    let isas = cpuwall::isa::available();
+    let current = cpuwall::isa::current();
+    let per_isa: Vec<RandomForest> = isas.iter().map(|&i| forest.clone().on_isa(i)).collect();
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut threads = Threads::new(m.clone(), cores, None).expect("pool");
-    let (mut o1, mut o2, mut o3) = (vec![0i64; rows], vec![0i64; rows], vec![0i64; rows]);
+    let mut outs = vec![vec![0i64; rows]; isas.len() + 1];
+    let (threads_out, isa_outs) = outs.split_last_mut().expect("outputs");
     let xv = x.view();
-    let mut contenders: Vec<Contender<'_>> = vec![
-        (
-            format!("{name} quantised, direct"),
-            Box::new(|| m.predict_into(xv, &mut o1)),
-        ),
-        (
-            format!("{name} node walk, direct"),
-            Box::new(|| walk.predict_into(xv, &mut o2)),
-        ),
-        (
-            format!("{name} quantised, threads ({cores})"),
-            Box::new(|| {
-                threads.predict(xv, &mut o3).expect("threads");
-            }),
-        ),
-    ];
+    let mut contenders: Vec<Contender<'_>> = Vec::new();
+    for ((isa, f), o) in isas.iter().zip(&per_isa).zip(isa_outs.iter_mut()) {
+        contenders.push((
+            format!("{name} labels, direct, {isa} ({})", f.layout_name()),
+            Box::new(move || f.predict_into(xv, o)),
+        ));
+    }
+    contenders.push((
+        format!("{name} probabilities, direct, {current}"),
+        Box::new(|| {
+            black_box(m.scores(xv));
+        }),
+    ));
+    contenders.push((
+        format!("{name} labels, threads ({cores}), {current}"),
+        Box::new(|| {
+            threads.predict(xv, threads_out).expect("threads");
+        }),
+    ));
     let spreads = rounds(rounds_n, &mut contenders);
     print(
         &format!(
@@ -176,15 +184,20 @@ fn forest_contenders(name: &str, m: Arc<Model>, x: &Array2<f64>, rounds_n: usize
             s.median * 1e9 / (rows as f64 * trees)
         );
     }
+    let at = |isa| isas.iter().position(|&i| i == isa).expect("an ISA here");
+    let direct = spreads[at(current)].median;
+    let threads_s = spreads[spreads.len() - 1].median;
     println!(
-        "{name}: quantised {:.2}x the node walk, threads {:.2}x direct",
-        spreads[1].median / spreads[0].median,
-        spreads[0].median / spreads[2].median
+        "{name}: {current} labels {:.2}x the node walk (scalar), probabilities {:.2}x the labels' time, threads {:.2}x direct",
+        spreads[at(cpuwall::isa::Isa::Scalar)].median / direct,
+        spreads[isas.len()].median / direct,
+        direct / threads_s
     );
     drop(contenders);
-    assert_eq!(o1, o2, "the traversals disagree");
-    assert_eq!(o1, o3, "threads disagree with direct");
-    spreads
+    for (isa, o) in isas.iter().zip(&outs) {
+        assert_eq!(o, &outs[isas.len()], "{isa} labels differ from threads'");
+    }
+    vec![spreads[at(current)], spreads[spreads.len() - 1]]
 }
 
 fn rf_group() {
@@ -194,7 +207,7 @@ fn rf_group() {
     println!(
         "rf: direct {:.1}x faster than scikit-learn's {sk:.2} s (reports/sklearn-study), threads {:.1}x",
         sk / spreads[0].median,
-        sk / spreads[2].median
+        sk / spreads[1].median
     );
 }
 

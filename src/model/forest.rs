@@ -4,17 +4,20 @@
 //! first class among ties. Trees are seeded by (seed, tree index), so the
 //! forest is the same whatever the thread count.
 
+use std::ops::Range;
+
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::family::decode_payload;
 use super::params::{Grid, ParamReader, ParamSet};
-use super::quantised::QuantisedForest;
+use super::quantised::{QuantisedForest, RankedRows};
 use super::tree::{grow, Columns, Node, TreeParams, LEAF};
 use super::{argmax, encode_labels, Classifier, Family, Fitted, Model, ModelKind, ScoreKind};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::isa::Isa;
 use crate::rng::SplitMix64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -162,9 +165,23 @@ pub struct RandomForest {
     /// Per node: offset of its leaf probabilities (leaves only).
     leaf_value: Vec<u32>,
     /// The same trees on quantised thresholds, three levels per step, for
-    /// AVX2 CPUs (`None` when a feature has more than 65,535 distinct cuts).
+    /// AVX2 and AVX-512 (`None` on `isa` scalar, or when a feature has more
+    /// than 65,535 distinct cuts: rows then walk node by node).
     quantised: Option<QuantisedForest>,
+    /// The kernels this forest runs ([`crate::isa::current`] unless set
+    /// with [`RandomForest::on_isa`]).
+    isa: Isa,
+    /// `remaining[t]`: how much trees `t..` can still move any class's sum
+    /// against another's (each tree's widest leaf spread, summed), so a
+    /// row whose lead exceeds it after `t` trees has its label; infinite
+    /// when a leaf value is not finite (no early exit).
+    remaining: Vec<f64>,
+    /// The first tree count after which some row can be decided.
+    decidable_from: usize,
 }
+
+/// Trees walked between two looks for decided rows (labels only).
+const EXIT_STEP: usize = 8;
 
 // Rows predicted together, tree by tree, so one tree stays in cache for the
 // whole block instead of cycling all trees through cache for every row.
@@ -257,6 +274,9 @@ impl RandomForest {
             walk: Vec::new(),
             leaf_value: Vec::new(),
             quantised: None,
+            isa: Isa::Scalar,
+            remaining: Vec::new(),
+            decidable_from: 0,
         }
     }
 
@@ -282,15 +302,71 @@ impl RandomForest {
             .iter()
             .map(|nd| if nd.feature == LEAF { nd.child } else { 0 })
             .collect();
-        self.quantised = QuantisedForest::build(&self.nodes, &self.roots, self.n_features);
+        self.remaining = self.remaining_spread();
+        let trees = self.roots.len();
+        let spent = |t: usize| self.remaining[0] - self.remaining[t];
+        self.decidable_from = (1..trees)
+            .find(|&t| spent(t) > self.remaining[t])
+            .unwrap_or(trees);
+        self.on_isa(crate::isa::current())
+    }
+
+    /// `remaining[t]` for t in 0..=trees (see the field).
+    fn remaining_spread(&self) -> Vec<f64> {
+        let k = self.classes.len();
+        let trees = self.roots.len();
+        let mut spread = vec![0.0f64; trees];
+        for (t, s) in spread.iter_mut().enumerate() {
+            let end = self
+                .roots
+                .get(t + 1)
+                .map_or(self.nodes.len(), |&r| r as usize);
+            for nd in &self.nodes[self.roots[t] as usize..end] {
+                if nd.feature == LEAF {
+                    let v = &self.values[nd.child as usize..nd.child as usize + k];
+                    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+                    let w = if v.iter().all(|x| x.is_finite()) {
+                        hi - lo
+                    } else {
+                        f64::INFINITY
+                    };
+                    *s = s.max(w);
+                }
+            }
+        }
+        let mut remaining = vec![0.0; trees + 1];
+        for t in (0..trees).rev() {
+            remaining[t] = remaining[t + 1] + spread[t];
+        }
+        remaining
+    }
+
+    /// The same forest on the kernels of `isa` (which must run here:
+    /// [`Isa::supported`]); for tests and benchmarks of each path.
+    pub fn on_isa(mut self, isa: Isa) -> Self {
+        self.isa = isa;
+        self.quantised = QuantisedForest::build(&self.nodes, &self.roots, self.n_features, isa);
         self
     }
 
-    /// The same forest walked node by node only (what CPUs without AVX2
-    /// run); for tests and benchmarks of the two traversals.
-    pub fn node_by_node(mut self) -> Self {
-        self.quantised = None;
-        self
+    /// The same forest walked node by node only (`CPUWALL_ISA=scalar`).
+    pub fn node_by_node(self) -> Self {
+        self.on_isa(Isa::Scalar)
+    }
+
+    /// The ISA whose kernels this forest runs.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// How rows cross the layout: `node by node`, or the quantised blocks'
+    /// crossing (`shuffle`, `permute`, `split by split`).
+    pub fn layout_name(&self) -> String {
+        match &self.quantised {
+            None => "node by node".into(),
+            Some(q) => format!("quantised 3-level blocks, {}", q.crossing()),
+        }
     }
 
     /// Blocks of the quantised layout (0 when the forest has none).
@@ -362,16 +438,16 @@ impl RandomForest {
         Ok(())
     }
 
-    /// Summed tree probabilities for a block of rows into `acc` (`rows x k`).
-    /// Rows descend each tree in groups of LANES, one level per step and
-    /// without branches (leaves loop to themselves), so the CPU overlaps the
-    /// groups' memory latencies instead of waiting on one row's chain.
-    fn accumulate(&self, block: &[f64], d: usize, acc: &mut [f64]) {
+    /// Add trees `roots` (in order) of the rows of `block` (`d` values
+    /// each) to their sums in `acc` (`rows x k`), node by node. Rows descend
+    /// each tree in groups of LANES, one level per step and without
+    /// branches (leaves loop to themselves), so the CPU overlaps the groups'
+    /// memory latencies instead of waiting on one row's chain.
+    fn walk_nodes(&self, block: &[f64], d: usize, roots: &[u32], acc: &mut [f64]) {
         const LANES: usize = 8;
         let k = self.classes.len();
-        acc.iter_mut().for_each(|a| *a = 0.0);
         let rows = block.len() / d;
-        for &root in &self.roots {
+        for &root in roots {
             let mut first = 0;
             while first < rows {
                 let lanes = LANES.min(rows - first);
@@ -404,7 +480,8 @@ impl RandomForest {
         }
     }
 
-    fn for_each_block(&self, x: ArrayView2<'_, f64>, mut f: impl FnMut(usize, &[f64])) {
+    /// `x`'s rows, tile by tile: `f(first row, the tile's values)`.
+    fn for_each_tile(&self, x: ArrayView2<'_, f64>, mut f: impl FnMut(usize, &[f64])) {
         let d = self.n_features;
         let owned;
         let flat = match x.as_slice() {
@@ -417,25 +494,111 @@ impl RandomForest {
         if d == 0 {
             return;
         }
-        let k = self.classes.len();
-        let quantised = self
-            .quantised
-            .as_ref()
-            .filter(|_| QuantisedForest::usable());
-        let tile = quantised.map_or(BLOCK_ROWS, |q| q.tile_rows(d));
-        // Sums for one tile (or the whole batch when it is smaller: zeroing
-        // a full tile cost a single-row call ~2 us).
-        let mut acc = vec![0.0; tile.min(flat.len() / d) * k];
+        let tile = self.tile_rows();
         for (b, block) in flat.chunks(tile * d).enumerate() {
-            let rows = block.len() / d;
-            let acc = &mut acc[..rows * k];
-            if quantised
-                .and_then(|f| f.accumulate(block, d, k, &self.values, acc))
-                .is_none()
-            {
-                self.accumulate(block, d, acc);
+            f(b * tile, block);
+        }
+    }
+
+    /// A tile's rows as this forest's traversal reads them.
+    fn tile_of(&self, block: &[f64]) -> TileRows {
+        match &self.quantised {
+            Some(q) => TileRows::Ranked(q.rank_rows(block, self.n_features)),
+            None => TileRows::Values(block.to_vec(), self.n_features),
+        }
+    }
+
+    /// Add trees `trees` of the first `rows` rows of `tile` to `acc`.
+    fn add_trees(&self, tile: &TileRows, rows: usize, trees: Range<usize>, acc: &mut [f64]) {
+        let k = self.classes.len();
+        let d = self.n_features;
+        match (tile, &self.quantised) {
+            (TileRows::Ranked(r), Some(q)) => {
+                q.add_trees(r, rows, trees, k, &self.values, &mut acc[..rows * k])
             }
-            f(b * tile, acc);
+            (TileRows::Values(v, _), _) => {
+                self.walk_nodes(&v[..rows * d], d, &self.roots[trees], &mut acc[..rows * k])
+            }
+            (TileRows::Ranked(_), None) => unreachable!("ranked rows come from the layout"),
+        }
+    }
+
+    /// Labels of `x`'s rows into `out`. Rows leave the walk as soon as their
+    /// label is decided: once a row's lead over every other class exceeds
+    /// what the trees still to walk could move (`remaining`, plus a margin
+    /// for rounding far wider than the sums' error), no tree can change its
+    /// argmax, so the label is the one the full sum gives, bit for bit.
+    /// Undecided rows are gathered to the front every [`EXIT_STEP`] trees.
+    fn labels(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) {
+        let k = self.classes.len();
+        let trees = self.n_trees();
+        let margin = 1e-9 * trees as f64;
+        let mut acc = Vec::new();
+        let mut order: Vec<usize> = Vec::new();
+        self.for_each_tile(x, |first, block| {
+            let rows = block.len() / self.n_features;
+            let mut tile = self.tile_of(block);
+            acc.clear();
+            acc.resize(rows * k, 0.0);
+            order.clear();
+            order.extend(0..rows);
+            let mut n = rows;
+            let mut t = 0;
+            while t < trees && n > 0 {
+                let next = if t < self.decidable_from {
+                    self.decidable_from
+                } else {
+                    (t + EXIT_STEP).min(trees)
+                };
+                self.add_trees(&tile, n, t..next, &mut acc);
+                t = next;
+                if t == trees {
+                    break;
+                }
+                let bound = self.remaining[t] + margin;
+                let mut kept = 0;
+                for i in 0..n {
+                    let a = &acc[i * k..(i + 1) * k];
+                    let best = argmax(a);
+                    let second = a
+                        .iter()
+                        .enumerate()
+                        .filter(|&(c, _)| c != best)
+                        .fold(f64::NEG_INFINITY, |m, (_, &v)| m.max(v));
+                    if a[best] - second > bound {
+                        out[first + order[i]] = self.classes[best];
+                    } else {
+                        if kept != i {
+                            tile.move_row(i, kept);
+                            acc.copy_within(i * k..(i + 1) * k, kept * k);
+                            order[kept] = order[i];
+                        }
+                        kept += 1;
+                    }
+                }
+                n = kept;
+            }
+            for i in 0..n {
+                out[first + order[i]] = self.classes[argmax(&acc[i * k..(i + 1) * k])];
+            }
+        });
+    }
+}
+
+/// One tile's rows: ranked for the quantised blocks, or the values
+/// themselves for the node walk.
+enum TileRows {
+    Ranked(RankedRows),
+    /// Rows of `d` values.
+    Values(Vec<f64>, usize),
+}
+
+impl TileRows {
+    /// Copy row `from` over row `to`.
+    fn move_row(&mut self, from: usize, to: usize) {
+        match self {
+            TileRows::Ranked(r) => r.move_row(from, to),
+            TileRows::Values(v, d) => v.copy_within(from * *d..(from + 1) * *d, to * *d),
         }
     }
 }
@@ -464,34 +627,100 @@ impl Classifier for RandomForest {
             out.len(),
             "output length must equal the row count"
         );
+        self.labels(x, out);
+    }
+
+    fn layout(&self) -> Vec<(&'static str, serde_json::Value)> {
         let k = self.classes.len();
-        self.for_each_block(x, |first, acc| {
-            for (r, a) in acc.chunks_exact(k).enumerate() {
-                out[first + r] = self.classes[argmax(a)];
+        let (mut leaves, mut pure, mut depth_sum, mut depth_max) = (0usize, 0usize, 0usize, 0usize);
+        let mut per_tree = Vec::with_capacity(self.roots.len());
+        let mut stack = Vec::new();
+        for &root in &self.roots {
+            let before = leaves;
+            stack.push((root as usize, 0usize));
+            while let Some((i, depth)) = stack.pop() {
+                let nd = &self.nodes[i];
+                if nd.feature == LEAF {
+                    leaves += 1;
+                    depth_sum += depth;
+                    depth_max = depth_max.max(depth);
+                    let v = &self.values[nd.child as usize..nd.child as usize + k];
+                    let sum: f64 = v.iter().sum();
+                    pure += v.iter().any(|&p| p == sum && sum > 0.0) as usize;
+                } else {
+                    stack.push((nd.child as usize, depth + 1));
+                    stack.push((nd.child as usize + 1, depth + 1));
+                }
             }
-        });
+            per_tree.push(leaves - before);
+        }
+        let trees = self.roots.len().max(1);
+        let decided = if self.decidable_from < self.n_trees() {
+            format!(
+                "labels: a row leaves once its lead beats the trees left (from tree {}, looked at every {EXIT_STEP}); probabilities walk every tree",
+                self.decidable_from
+            )
+        } else {
+            "every tree (no row can be decided early)".into()
+        };
+        vec![
+            ("trees", self.n_trees().into()),
+            (
+                "leaves per tree",
+                format!(
+                    "{:.0} mean, {}-{}",
+                    leaves as f64 / trees as f64,
+                    per_tree.iter().min().unwrap_or(&0),
+                    per_tree.iter().max().unwrap_or(&0)
+                )
+                .into(),
+            ),
+            (
+                "leaf depth",
+                format!(
+                    "{:.1} mean, {depth_max} max",
+                    depth_sum as f64 / leaves.max(1) as f64
+                )
+                .into(),
+            ),
+            (
+                "pure leaves",
+                format!(
+                    "{pure} of {leaves} ({:.1}%)",
+                    100.0 * pure as f64 / leaves.max(1) as f64
+                )
+                .into(),
+            ),
+            ("isa", self.isa.name().into()),
+            ("traversal", self.layout_name().into()),
+            ("blocks", self.n_blocks().into()),
+            ("trees walked", decided.into()),
+        ]
     }
 
     fn row_cost_ns(&self) -> f64 {
         // About 3 ns per node visited node by node, ~0.5 ns on quantised
         // blocks three levels at a time; depth ~ log2(nodes per tree) + a bit.
         let per_tree = self.nodes.len() as f64 / self.roots.len().max(1) as f64;
-        let per_visit = if self.quantised.is_some() && QuantisedForest::usable() {
-            0.5
-        } else {
-            3.0
-        };
+        let per_visit = if self.quantised.is_some() { 0.5 } else { 3.0 };
         self.roots.len() as f64 * (per_tree.max(2.0).log2() * 1.5 + 1.0) * per_visit
     }
 
     fn scores(&self, x: ArrayView2<'_, f64>) -> (ScoreKind, Array2<f64>) {
         let k = self.classes.len();
         let mut out = Array2::zeros((x.nrows(), k));
-        let trees = self.n_trees() as f64;
-        self.for_each_block(x, |first, acc| {
+        let trees = self.n_trees();
+        // Sums for one tile (or the whole batch when it is smaller: zeroing
+        // a full tile cost a single-row call ~2 us).
+        let mut acc = Vec::new();
+        self.for_each_tile(x, |first, block| {
+            let rows = block.len() / self.n_features;
+            acc.clear();
+            acc.resize(rows * k, 0.0);
+            self.add_trees(&self.tile_of(block), rows, 0..trees, &mut acc);
             for (r, a) in acc.chunks_exact(k).enumerate() {
                 for c in 0..k {
-                    out[[first + r, c]] = a[c] / trees;
+                    out[[first + r, c]] = a[c] / trees as f64;
                 }
             }
         });
@@ -534,15 +763,94 @@ mod tests {
         }
     }
 
-    /// The quantised layout must take every row to the same leaves as the
-    /// node-by-node walk: labels equal, probabilities equal bit for bit.
+    /// The full node walk's answers: every tree's probabilities summed in
+    /// tree order, and their argmax (first class among ties).
+    fn reference(forest: &RandomForest, x: &Array2<f64>) -> (Vec<i64>, Array2<f64>) {
+        let k = forest.classes.len();
+        let d = forest.n_features;
+        let flat = x.as_standard_layout().to_owned();
+        let mut acc = vec![0.0; x.nrows() * k];
+        forest.walk_nodes(flat.as_slice().unwrap(), d, &forest.roots, &mut acc);
+        let labels = acc
+            .chunks_exact(k)
+            .map(|a| forest.classes[argmax(a)])
+            .collect();
+        let trees = forest.n_trees() as f64;
+        let probs = Array2::from_shape_fn((x.nrows(), k), |(r, c)| acc[r * k + c] / trees);
+        (labels, probs)
+    }
+
+    /// On every ISA this CPU runs, each row must reach the same leaves as
+    /// the full node walk: probabilities equal bit for bit, labels equal
+    /// (rows leaving early included).
     fn assert_traversals_agree(forest: &RandomForest, x: &Array2<f64>) {
-        assert!(forest.n_blocks() > 0, "the forest has a quantised layout");
-        let nodes = forest.clone().node_by_node();
-        assert_eq!(forest.predict(x.view()), nodes.predict(x.view()));
-        let (a, b) = (forest.scores(x.view()).1, nodes.scores(x.view()).1);
-        let differing = a.iter().zip(&b).filter(|(p, q)| p.to_bits() != q.to_bits());
-        assert_eq!(differing.count(), 0);
+        let (labels, probs) = reference(forest, x);
+        for isa in crate::isa::available() {
+            let f = forest.clone().on_isa(isa);
+            assert_eq!(f.n_blocks() > 0, isa >= Isa::Avx2, "{isa}: the layout");
+            assert_eq!(f.predict(x.view()), labels, "{isa}: labels");
+            let p = f.scores(x.view()).1;
+            let differing = p
+                .iter()
+                .zip(&probs)
+                .filter(|(a, b)| a.to_bits() != b.to_bits());
+            assert_eq!(differing.count(), 0, "{isa}: probabilities");
+        }
+    }
+
+    /// Two-leaf stumps on feature 0 (right when x0 > 0): tree t sends a
+    /// right-going row to class `right[t]`, a left-going one to the other.
+    fn stumps(right: &[usize]) -> RandomForest {
+        let mut nodes = Vec::new();
+        let mut roots = Vec::new();
+        for &c in right {
+            let i = nodes.len() as u32;
+            roots.push(i);
+            nodes.push(Node {
+                threshold: 0.0,
+                feature: 0,
+                child: i + 1,
+            });
+            // values: [1, 0] at 0 (class 0), [0, 1] at 2 (class 1).
+            for class in [1 - c, c] {
+                nodes.push(Node {
+                    threshold: 0.0,
+                    feature: LEAF,
+                    child: 2 * class as u32,
+                });
+            }
+        }
+        RandomForest::from_checked_parts(vec![0, 1], 1, nodes, roots, vec![1.0, 0.0, 0.0, 1.0])
+            .unwrap()
+    }
+
+    /// A lead equal to what the trees left could take back does not decide
+    /// a row: 4 votes against 1 after five of eight trees (lead 3, three
+    /// trees left) ends 4:4, and a tie goes to the first class.
+    #[test]
+    fn a_lead_no_larger_than_the_trees_left_does_not_decide_a_row() {
+        let f = stumps(&[1, 1, 1, 1, 0, 0, 0, 0]);
+        assert_eq!(f.decidable_from, 5, "after 5 trees a 5:0 lead beats 3");
+        let x = Array2::from_shape_vec((2, 1), vec![1.0, -1.0]).unwrap();
+        assert_traversals_agree(&f, &x);
+        assert_eq!(f.predict(x.view()), vec![0, 0]);
+        // A lead that does beat the trees left: 5:0 after five of eight.
+        let f = stumps(&[1, 1, 1, 1, 1, 0, 0, 0]);
+        assert_traversals_agree(&f, &x);
+        assert_eq!(f.predict(x.view()), vec![1, 0]);
+    }
+
+    /// Many trees, so most rows leave early, and rows near the boundary
+    /// walk to the end: labels equal the full walk's on every ISA.
+    #[test]
+    fn rows_leaving_early_keep_the_full_walks_labels() {
+        for (d, classes) in [(10, 2), (6, 4), (20, 3)] {
+            let train = dataset(800, d, classes, 40 + d as u64);
+            let forest = RandomForest::fit(&config(64, None), &train, 5).unwrap();
+            assert!(forest.decidable_from < 64);
+            let test = dataset(3000, d, classes, 41);
+            assert_traversals_agree(&forest, &test.x);
+        }
     }
 
     #[test]
@@ -554,13 +862,19 @@ mod tests {
             (9, 2, None), // ranks from both halves of a row
             (10, 4, Some(2)),
             (16, 2, None),
-            (17, 3, None), // more than 16 features: split by split
+            (17, 3, None), // more than 16 features: split by split on AVX2
+            (32, 2, None), // AVX-512's widest permute
             (40, 4, None),
             (12, 6, None), // more classes than the unrolled sums
         ] {
             let train = dataset(600, d, classes, d as u64);
             let forest = RandomForest::fit(&config(7, depth), &train, 3).unwrap();
-            assert_eq!(forest.split_by_split(), d > 16, "d = {d}");
+            // One register holds 16 ranks' picks on AVX2, 32 on AVX-512.
+            for isa in crate::isa::available().into_iter().skip(1) {
+                let wide = if isa == Isa::Avx512 { 32 } else { 16 };
+                let f = forest.clone().on_isa(isa);
+                assert_eq!(f.split_by_split(), d > wide, "d = {d}, {isa}");
+            }
             // Rows past a whole tile, and a partial last group.
             let test = dataset(forest.tile_rows() + 13, d, classes, 99);
             assert_traversals_agree(&forest, &test.x);

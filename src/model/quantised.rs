@@ -1,5 +1,5 @@
 //! Random-forest traversal on quantised thresholds, three levels per step
-//! (AVX2).
+//! (AVX2 and AVX-512; `CPUWALL_ISA=scalar` walks node by node instead).
 //!
 //! **Lossless quantisation.** For each feature, the forest's split
 //! thresholds on it are sorted and made distinct (`cuts`). A row's value `x`
@@ -34,6 +34,14 @@
 //! 1.2-1.5x slower on a 40-feature forest: a ymm gather issues once per 9
 //! cycles on this Zen 5).
 //!
+//! **AVX-512** ([`Pick::Permute`], up to 32 features): the block names its
+//! features as u16 indices, one `vpermw` picks the eight ranks from the
+//! row's ranks held in one 32- or 64-byte register, and one `vpcmpgtw`
+//! writes the 8-bit "went right" mask straight into a mask register: four
+//! instructions for the pick and compare instead of AVX2's seven. The
+//! layout is chosen for the process's ISA ([`crate::isa::current`],
+//! `CPUWALL_ISA`); every path takes every row to the same leaf.
+//!
 //! **Rows in flight.** [`LANES`] rows cross blocks at once; a row that
 //! reaches its leaf hands its lane to the next row, so no row waits for the
 //! deepest of a group, and every decision is a select, never a branch (a
@@ -55,7 +63,10 @@
 //! of the shared queue (1.45x slower), split-by-split crossing for narrow
 //! rows too (18 against 12-13 ns).
 
+use std::ops::Range;
+
 use super::tree::{Node, LEAF};
+use crate::isa::Isa;
 
 /// Marks an exit that is a leaf; the low bits are its value offset.
 pub const LEAF_EXIT: u32 = 1 << 31;
@@ -69,6 +80,8 @@ pub const LANES: usize = 12;
 const TILE_BYTES: usize = 512 << 10;
 /// Features up to which a row's ranks fit two 16-byte registers.
 pub const SHUFFLE_FEATURES: usize = 16;
+/// Features up to which a row's ranks fit one 64-byte register.
+pub const PERMUTE_FEATURES: usize = 32;
 /// Distinct cuts a feature may have: ranks 0..=65535 are u16, and a cut of
 /// rank 65,535 would leave no rank above it for "right".
 const MAX_CUTS: usize = u16::MAX as usize;
@@ -121,10 +134,17 @@ impl Block {
     };
 }
 
-/// How a block picks a row's ranks.
+/// How a block picks a row's ranks (chosen per ISA and row width when the
+/// forest is laid out; `Path` and `Permute` blocks are alike, naming u16
+/// features, and differ in how a row crosses them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pick {
+    /// AVX2, up to 16 features: two byte shuffles pick the seven ranks.
     Shuffle,
+    /// AVX-512, up to 32 features: one `vpermw` picks them from the row's
+    /// ranks in one register, one `vpcmpgtw` into a mask register compares.
+    Permute,
+    /// Wider rows: the three splits on the row's path, one after another.
     Path,
 }
 
@@ -139,6 +159,7 @@ pub struct QuantisedForest {
     /// Feature `f`'s cuts are `cuts[cut_start[f]..cut_start[f + 1]]`.
     cut_start: Vec<usize>,
     pick: Pick,
+    isa: Isa,
 }
 
 #[derive(Clone, Copy)]
@@ -150,10 +171,11 @@ enum Slot {
 impl QuantisedForest {
     /// Lay out `nodes` (every tree's root index in `roots`; internal nodes
     /// go left to `child`, right to `child + 1`; a leaf's `child` is its
-    /// value offset; thresholds are not NaN). `None` when the forest does not
-    /// fit the layout.
-    pub fn build(nodes: &[Node], roots: &[u32], n_features: usize) -> Option<Self> {
-        if n_features == 0 || n_features > u16::MAX as usize - 1 {
+    /// value offset; thresholds are not NaN), for the kernels of `isa`.
+    /// `None` when the forest does not fit the layout or `isa` has no
+    /// quantised traversal ([`Self::runs_on`]).
+    pub fn build(nodes: &[Node], roots: &[u32], n_features: usize, isa: Isa) -> Option<Self> {
+        if n_features == 0 || n_features > u16::MAX as usize - 1 || !Self::runs_on(isa) {
             return None;
         }
         let mut per_feature: Vec<Vec<f64>> = vec![Vec::new(); n_features];
@@ -177,11 +199,12 @@ impl QuantisedForest {
             roots: Vec::with_capacity(roots.len()),
             cuts,
             cut_start,
-            pick: if n_features <= SHUFFLE_FEATURES {
-                Pick::Shuffle
-            } else {
-                Pick::Path
+            pick: match isa {
+                Isa::Avx512 if n_features <= PERMUTE_FEATURES => Pick::Permute,
+                _ if n_features <= SHUFFLE_FEATURES => Pick::Shuffle,
+                _ => Pick::Path,
             },
+            isa,
         };
         // Exits still to fill: (block, exit, node below it). Iterative, so
         // a degenerate tree thousands of levels deep cannot exhaust the stack.
@@ -239,7 +262,7 @@ impl QuantisedForest {
                             block.features[2 * p] = byte | high;
                             block.features[2 * p + 1] = (byte + 1) | high;
                         }
-                        Pick::Path => {
+                        Pick::Path | Pick::Permute => {
                             // < 65535 (checked in `build`).
                             block.features[2 * p..2 * p + 2]
                                 .copy_from_slice(&(f as u16).to_le_bytes());
@@ -279,28 +302,41 @@ impl QuantisedForest {
         (TILE_BYTES / self.row_bytes(d)).max(LANES)
     }
 
-    /// Whether rows take a block's splits one by one (more than 16
-    /// features) rather than all seven at once.
+    /// Whether rows take a block's splits one by one (rows too wide for
+    /// one register) rather than all seven at once.
     pub fn split_by_split(&self) -> bool {
         self.pick == Pick::Path
     }
 
-    /// Whether this CPU can run the quantised traversal.
-    pub fn usable() -> bool {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            return true;
-        }
-        false
+    /// Whether the quantised traversal runs on `isa` (AVX2 and wider).
+    pub fn runs_on(isa: Isa) -> bool {
+        isa >= Isa::Avx2 && isa.supported()
     }
 
     /// Bytes of one quantised row (its `d` ranks, then zeros), a power of
     /// two so that a row's index is its byte offset shifted: 16 ranks for
-    /// [`Pick::Shuffle`], which loads them as two 16-byte registers.
+    /// [`Pick::Shuffle`], which loads them as two 16-byte registers, 16 or
+    /// 32 for [`Pick::Permute`] (one 32- or 64-byte register).
     fn row_bytes(&self, d: usize) -> usize {
         match self.pick {
             Pick::Shuffle => 2 * SHUFFLE_FEATURES,
+            Pick::Permute => (2 * d).next_power_of_two().max(2 * SHUFFLE_FEATURES),
             Pick::Path => (2 * d).next_power_of_two(),
+        }
+    }
+
+    /// The ISA the layout was built for.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// How rows cross a block: `shuffle` (AVX2), `permute` (AVX-512) or
+    /// `split by split` (rows too wide for one register).
+    pub fn crossing(&self) -> &'static str {
+        match self.pick {
+            Pick::Shuffle => "shuffle",
+            Pick::Permute => "permute",
+            Pick::Path => "split by split",
         }
     }
 
@@ -338,35 +374,73 @@ impl QuantisedForest {
         q
     }
 
-    /// Summed tree probabilities of `rows` rows of `d` values in `block` into
-    /// `acc` (`rows x k`, zeroed here); `values` are the forest's leaf values.
-    /// `None` when the CPU lacks AVX2 (the caller walks node by node).
-    pub fn accumulate(
+    /// The rows of `block` (`d` values each) as the traversal reads them,
+    /// with room for the idle lanes' dummy rows after them.
+    pub fn rank_rows(&self, block: &[f64], d: usize) -> RankedRows {
+        let rows = block.len() / d;
+        RankedRows {
+            q: self.quantise(block, d, rows + LANES + 1),
+            stride: self.row_bytes(d) / 2,
+            rows,
+        }
+    }
+
+    /// Add trees `trees` (in tree order) of the first `rows` rows of
+    /// `ranked` to their sums in `acc` (`rows x k`, not zeroed here);
+    /// `values` are the forest's leaf values.
+    pub fn add_trees(
         &self,
-        block: &[f64],
-        d: usize,
+        ranked: &RankedRows,
+        rows: usize,
+        trees: Range<usize>,
         k: usize,
         values: &[f64],
         acc: &mut [f64],
-    ) -> Option<()> {
+    ) {
+        assert!(rows <= ranked.rows && acc.len() == rows * k);
+        let roots = &self.roots[trees];
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            let rows = block.len() / d;
-            let q = self.quantise(block, d, rows + LANES + 1);
-            // SAFETY: AVX2 is present; `q` holds `rows + LANES + 1` rows of
-            // `row_bytes(d)`; the forest was validated (every feature < d,
-            // so every block's features index within a row; every leaf
-            // offset + k within `values`); `acc` holds `rows * k` sums.
+        {
+            let q = &ranked.q;
+            let row_bytes = ranked.stride * 2;
+            // SAFETY: the CPU runs `self.isa` (AVX2 or AVX-512: `build`
+            // refuses others) and the pick was chosen for it; `q` holds
+            // `ranked.rows + LANES + 1 >= rows + LANES + 1` rows of
+            // `row_bytes` laid out for the pick; the forest was validated
+            // (every feature < d, so every block's features index within a
+            // row; every leaf offset + k within `values`); `acc` holds
+            // `rows * k` sums.
             unsafe {
                 match self.pick {
-                    Pick::Shuffle => avx2::accumulate_shuffle(self, &q, d, rows, k, values, acc),
-                    Pick::Path => avx2::accumulate_path(self, &q, d, rows, k, values, acc),
+                    Pick::Shuffle => {
+                        simd::add_shuffle(self, roots, q, row_bytes, rows, k, values, acc)
+                    }
+                    Pick::Path => simd::add_path(self, roots, q, row_bytes, rows, k, values, acc),
+                    Pick::Permute => {
+                        simd::add_permute(self, roots, q, row_bytes, rows, k, values, acc)
+                    }
                 }
             }
-            return Some(());
         }
-        let _ = (block, d, k, values, acc);
-        None
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (roots, k, values, acc);
+    }
+}
+
+/// Rows ranked for the traversal ([`QuantisedForest::rank_rows`]); rows
+/// still to walk can be gathered to the front ([`RankedRows::move_row`]).
+pub struct RankedRows {
+    q: Vec<i16>,
+    /// i16 per row.
+    stride: usize,
+    rows: usize,
+}
+
+impl RankedRows {
+    /// Copy row `from` over row `to`.
+    pub fn move_row(&mut self, from: usize, to: usize) {
+        let s = self.stride;
+        self.q.copy_within(from * s..(from + 1) * s, to * s);
     }
 }
 
@@ -413,8 +487,10 @@ fn rank(cuts: &[f64], x: f64) -> u16 {
     (base + (cuts[base] < x) as usize) as u16
 }
 
+/// The lanes' walk, generic over how a row crosses a block; instantiated
+/// once per crossing inside an entry point compiled for its ISA (`add_*`).
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
+mod simd {
     use std::arch::x86_64::*;
     use std::hint::select_unpredictable;
 
@@ -423,8 +499,8 @@ mod avx2 {
     /// How one row crosses one block: the exit it takes.
     trait Cross {
         /// # Safety
-        /// AVX2; `block` is a block of the forest, `row` a quantised row of
-        /// the layout the forest was built for.
+        /// The crossing's ISA; `block` is a block of the forest, `row` a
+        /// quantised row of the layout the forest was built for.
         unsafe fn exit(block: &Block, row: *const u8) -> u32;
     }
 
@@ -444,6 +520,30 @@ mod avx2 {
             let right = _mm_cmpgt_epi16(x, t);
             // Packed with zeros: the mask's bits 8..16 are clear.
             let mask = _mm_movemask_epi8(_mm_packs_epi16(right, _mm_setzero_si128())) as usize;
+            let e = *EXIT_OF_MASK.get_unchecked(mask);
+            *block.exits.get_unchecked(e as usize)
+        }
+    }
+
+    /// AVX-512 (BW + VL): the row's ranks in one register, the block's
+    /// eight u16 feature indices pick eight of them (`vpermw`), one compare
+    /// writes the "went right" mask straight to a mask register. `WIDE`:
+    /// 64-byte rows (17-32 features), else 32-byte rows.
+    struct Permute<const WIDE: bool>;
+
+    impl<const WIDE: bool> Cross for Permute<WIDE> {
+        #[inline(always)]
+        unsafe fn exit(block: &Block, row: *const u8) -> u32 {
+            let idx = _mm_load_si128(block.features.as_ptr() as *const __m128i);
+            let picked = if WIDE {
+                let x = _mm512_loadu_si512(row as *const __m512i);
+                _mm512_castsi512_si128(_mm512_permutexvar_epi16(_mm512_castsi128_si512(idx), x))
+            } else {
+                let x = _mm256_loadu_si256(row as *const __m256i);
+                _mm256_castsi256_si128(_mm256_permutexvar_epi16(_mm256_castsi128_si256(idx), x))
+            };
+            let t = _mm_load_si128(block.thresholds.as_ptr() as *const __m128i);
+            let mask = _mm_cmpgt_epi16_mask(picked, t) as usize;
             let e = *EXIT_OF_MASK.get_unchecked(mask);
             *block.exits.get_unchecked(e as usize)
         }
@@ -500,29 +600,53 @@ mod avx2 {
     }
 
     #[target_feature(enable = "avx2")]
-    pub unsafe fn accumulate_shuffle(
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn add_shuffle(
         f: &QuantisedForest,
+        roots: &[u32],
         q: &[i16],
-        d: usize,
+        row_bytes: usize,
         rows: usize,
         k: usize,
         values: &[f64],
         acc: &mut [f64],
     ) {
-        tile::<Shuffle>(f, q, f.row_bytes(d), rows, k, values, acc)
+        tile::<Shuffle>(f, roots, q, row_bytes, rows, k, values, acc)
     }
 
     #[target_feature(enable = "avx2")]
-    pub unsafe fn accumulate_path(
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn add_path(
         f: &QuantisedForest,
+        roots: &[u32],
         q: &[i16],
-        d: usize,
+        row_bytes: usize,
         rows: usize,
         k: usize,
         values: &[f64],
         acc: &mut [f64],
     ) {
-        tile::<Path>(f, q, f.row_bytes(d), rows, k, values, acc)
+        tile::<Path>(f, roots, q, row_bytes, rows, k, values, acc)
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn add_permute(
+        f: &QuantisedForest,
+        roots: &[u32],
+        q: &[i16],
+        row_bytes: usize,
+        rows: usize,
+        k: usize,
+        values: &[f64],
+        acc: &mut [f64],
+    ) {
+        if row_bytes == 64 {
+            tile::<Permute<true>>(f, roots, q, row_bytes, rows, k, values, acc)
+        } else {
+            debug_assert_eq!(row_bytes, 32);
+            tile::<Permute<false>>(f, roots, q, row_bytes, rows, k, values, acc)
+        }
     }
 
     /// One tile: its rows through every tree, by [`walk_trees`] when they
@@ -531,8 +655,10 @@ mod avx2 {
     /// # Safety
     /// As [`walk`].
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn tile<C: Cross>(
         f: &QuantisedForest,
+        roots: &[u32],
         q: &[i16],
         row_bytes: usize,
         rows: usize,
@@ -541,9 +667,9 @@ mod avx2 {
         acc: &mut [f64],
     ) {
         if rows < LANES {
-            walk_trees::<C>(f, q, row_bytes, rows, k, values, acc)
+            walk_trees::<C>(f, roots, q, row_bytes, rows, k, values, acc)
         } else {
-            walk::<C>(f, q, row_bytes, rows, k, values, acc)
+            walk::<C>(f, roots, q, row_bytes, rows, k, values, acc)
         }
     }
 
@@ -577,8 +703,10 @@ mod avx2 {
     /// # Safety
     /// As [`walk`].
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn walk_trees<C: Cross>(
         f: &QuantisedForest,
+        roots: &[u32],
         q: &[i16],
         row_bytes: usize,
         rows: usize,
@@ -587,11 +715,10 @@ mod avx2 {
         acc: &mut [f64],
     ) {
         const G: usize = LANES;
-        acc.iter_mut().for_each(|a| *a = 0.0);
         let base = q.as_ptr() as *const u8;
         let blocks = f.blocks.as_ptr() as *const u8;
         let block = |b: u32| &*(blocks.add(b as usize) as *const Block);
-        let trees = f.roots.len();
+        let trees = roots.len();
         let pairs = rows * trees;
         // Pair i = row i / trees, tree i % trees.
         let mut leaves = vec![0u32; pairs];
@@ -605,7 +732,7 @@ mod avx2 {
                 if next < pairs {
                     pair[l] = next;
                     row[l] = next_row * row_bytes;
-                    state[l] = f.roots[next_tree];
+                    state[l] = roots[next_tree];
                     next += 1;
                     next_tree += 1;
                     if next_tree == trees {
@@ -657,8 +784,10 @@ mod avx2 {
     /// `row_bytes` bytes for `C`'s layout; `acc.len() == rows * k`; every
     /// leaf offset + k within `values`.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn walk<C: Cross>(
         f: &QuantisedForest,
+        roots: &[u32],
         q: &[i16],
         row_bytes: usize,
         rows: usize,
@@ -671,7 +800,6 @@ mod avx2 {
         // is a byte offset into `q`, used as it stands. A tile of at most `G`
         // rows starts with its lanes past the rows done and goes straight to
         // the drain.
-        acc.iter_mut().for_each(|a| *a = 0.0);
         let base = q.as_ptr() as *const u8;
         let blocks = f.blocks.as_ptr() as *const u8;
         let block = |b: u32| &*(blocks.add(b as usize) as *const Block);
@@ -680,7 +808,7 @@ mod avx2 {
         // Leaves reached, in order: the row's byte offset and the exit.
         let mut log_row: Vec<u32> = vec![0; rows + 2 * G];
         let mut log_leaf: Vec<u32> = vec![0; rows + 2 * G];
-        for &root in &f.roots {
+        for &root in roots {
             let mut row = [0usize; G];
             let mut state = [root; G];
             for (l, r) in row.iter_mut().enumerate() {
