@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::Format;
 use crate::error::Result;
-use crate::model::store;
+use crate::model::{store, Classifier};
 use crate::report;
 
 #[derive(Debug, Args)]
@@ -20,10 +20,11 @@ pub struct InspectArgs {
 }
 
 pub fn run(a: InspectArgs) -> Result<()> {
-    let h = store::load(&a.file)?.header;
+    let stored = store::load(&a.file)?;
+    let (h, layout) = (&stored.header, stored.model.layout());
     match a.format {
-        Format::Json => println!("{}", report::model::header_json(&h, &a.file)),
-        Format::Table => print!("{}", report::model::header_table(&h, &a.file)),
+        Format::Json => println!("{}", report::model::inspect_json(h, &a.file, &layout)),
+        Format::Table => print!("{}", report::model::inspect_table(h, &a.file, &layout)),
     }
     Ok(())
 }

@@ -310,4 +310,7 @@ impl Classifier for Model {
     fn row_cost_ns(&self) -> f64 {
         self.0.row_cost_ns()
     }
+    fn layout(&self) -> Vec<(&'static str, serde_json::Value)> {
+        self.0.layout()
+    }
 }

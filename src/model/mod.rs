@@ -75,6 +75,12 @@ pub trait Classifier: Send + Sync {
         1.0 + 0.1 * (self.classes().len() * self.n_features()) as f64
     }
 
+    /// How the model is laid out for prediction, for `inspect` (name,
+    /// value): the forest's shape and traversal; nothing by default.
+    fn layout(&self) -> Vec<(&'static str, serde_json::Value)> {
+        Vec::new()
+    }
+
     fn predict(&self, x: ArrayView2<'_, f64>) -> Vec<i64> {
         let mut out = vec![0; x.nrows()];
         self.predict_into(x, &mut out);

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use serde_json::Value;
+
 use crate::data::columns::list;
 use crate::model::params::describe;
 use crate::model::store::{self, ModelHeader};
@@ -15,6 +17,31 @@ pub fn header_json(h: &ModelHeader, path: &Path) -> String {
     v["feature_names_generated"] = features.generated.into();
     v["format_version"] = store::FORMAT_VERSION.into();
     v["path"] = path.display().to_string().into();
+    serde_json::to_string_pretty(&v).expect("json")
+}
+
+/// What `inspect` shows for people: the header's table, then how the model
+/// is laid out for prediction ([`crate::model::Classifier::layout`]).
+pub fn inspect_table(h: &ModelHeader, path: &Path, layout: &[(&str, Value)]) -> String {
+    let mut out = header_table(h, path);
+    for (k, v) in layout {
+        let v = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        out += &format!("{k:<22} {v}\n");
+    }
+    out
+}
+
+/// [`header_json`] with a `layout` object (empty for models without one).
+pub fn inspect_json(h: &ModelHeader, path: &Path, layout: &[(&str, Value)]) -> String {
+    let mut v: Value = serde_json::from_str(&header_json(h, path)).expect("json");
+    let map: serde_json::Map<String, Value> = layout
+        .iter()
+        .map(|(k, v)| (k.replace(' ', "_"), v.clone()))
+        .collect();
+    v["layout"] = Value::Object(map);
     serde_json::to_string_pretty(&v).expect("json")
 }
 
