@@ -29,7 +29,9 @@ __version__ = _native.__version__
 
 
 def isa():
-    """The vector ISA cpuwall's kernels use on this CPU (`avx512`, `avx2`, ...)."""
+    """The vector ISA cpuwall's kernels use in this process: the CPU's widest
+    (`avx512`, `avx2`, `scalar`) unless the environment variable CPUWALL_ISA
+    names another the CPU runs (read once, at import)."""
     return _native.isa()
 
 

@@ -7,6 +7,7 @@ import io
 import os
 import pickle
 import subprocess
+import sys
 import threading
 import warnings
 
@@ -307,3 +308,39 @@ def test_damaged_model_files_are_value_errors_naming_the_file(tmp_path):
         cpuwall.load(p)
     with pytest.raises(ValueError, match="not found"):
         cpuwall.load(tmp_path / "missing.cpuwall")
+
+
+def _in_fresh_python(code, isa):
+    env = dict(os.environ, CPUWALL_ISA=isa)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+
+
+def test_every_isa_the_cpu_runs_gives_the_forests_labels_and_probabilities():
+    # Each ISA in a fresh interpreter (the ISA is chosen once a process);
+    # the scalar path is the node walk, the others the quantised blocks.
+    code = (
+        "import cpuwall, numpy as np\n"
+        "from sklearn.datasets import make_classification\n"
+        "from sklearn.ensemble import RandomForestClassifier\n"
+        "x, y = make_classification(n_samples=3000, n_classes=3, n_informative=4, random_state=0)\n"
+        "f = RandomForestClassifier(n_estimators=30, random_state=0).fit(x[:2000], y[:2000])\n"
+        "m = cpuwall.from_sklearn(f)\n"
+        "assert (m.predict(x[2000:]) == f.predict(x[2000:])).all()\n"
+        "assert np.abs(m.predict_proba(x[2000:]) - f.predict_proba(x[2000:])).max() < 1e-9\n"
+        "print(cpuwall.isa())\n"
+    )
+    ran = []
+    for isa in ("scalar", "avx2", "avx512"):
+        r = _in_fresh_python(code, isa)
+        if "this CPU lacks it" in r.stderr:
+            continue
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == isa
+        ran.append(isa)
+    assert "scalar" in ran
+
+
+def test_an_isa_that_is_no_path_is_refused_on_import():
+    r = _in_fresh_python("import cpuwall", "sse9")
+    assert r.returncode != 0
+    assert "ValueError" in r.stderr and "CPUWALL_ISA" in r.stderr and "use one of scalar" in r.stderr
