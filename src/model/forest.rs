@@ -863,15 +863,17 @@ mod tests {
             (10, 4, Some(2)),
             (16, 2, None),
             (17, 3, None), // more than 16 features: split by split on AVX2
-            (32, 2, None), // AVX-512's widest permute
+            (32, 2, None), // AVX-512's widest one-register permute
+            (64, 3, None), // AVX-512's widest two-register permute
+            (65, 2, None), // split by split on every ISA
             (40, 4, None),
             (12, 6, None), // more classes than the unrolled sums
         ] {
             let train = dataset(600, d, classes, d as u64);
             let forest = RandomForest::fit(&config(7, depth), &train, 3).unwrap();
-            // One register holds 16 ranks' picks on AVX2, 32 on AVX-512.
+            // Rows of up to 16 features are picked from on AVX2, 64 on AVX-512.
             for isa in crate::isa::available().into_iter().skip(1) {
-                let wide = if isa == Isa::Avx512 { 32 } else { 16 };
+                let wide = if isa == Isa::Avx512 { 64 } else { 16 };
                 let f = forest.clone().on_isa(isa);
                 assert_eq!(f.split_by_split(), d > wide, "d = {d}, {isa}");
             }

@@ -34,9 +34,10 @@
 //! 1.2-1.5x slower on a 40-feature forest: a ymm gather issues once per 9
 //! cycles on this Zen 5).
 //!
-//! **AVX-512** ([`Pick::Permute`], up to 32 features): the block names its
+//! **AVX-512** ([`Pick::Permute`], up to 64 features): the block names its
 //! features as u16 indices, one `vpermw` picks the eight ranks from the
-//! row's ranks held in one 32- or 64-byte register, and one `vpcmpgtw`
+//! row's ranks held in one 32- or 64-byte register (`vpermt2w` from two for
+//! 33-64 features), and one `vpcmpgtw`
 //! writes the 8-bit "went right" mask straight into a mask register: four
 //! instructions for the pick and compare instead of AVX2's seven. The
 //! layout is chosen for the process's ISA ([`crate::isa::current`],
@@ -80,8 +81,8 @@ pub const LANES: usize = 12;
 const TILE_BYTES: usize = 512 << 10;
 /// Features up to which a row's ranks fit two 16-byte registers.
 pub const SHUFFLE_FEATURES: usize = 16;
-/// Features up to which a row's ranks fit one 64-byte register.
-pub const PERMUTE_FEATURES: usize = 32;
+/// Features up to which a row's ranks fit two 64-byte registers.
+pub const PERMUTE_FEATURES: usize = 64;
 /// Distinct cuts a feature may have: ranks 0..=65535 are u16, and a cut of
 /// rank 65,535 would leave no rank above it for "right".
 const MAX_CUTS: usize = u16::MAX as usize;
@@ -141,8 +142,9 @@ impl Block {
 enum Pick {
     /// AVX2, up to 16 features: two byte shuffles pick the seven ranks.
     Shuffle,
-    /// AVX-512, up to 32 features: one `vpermw` picks them from the row's
-    /// ranks in one register, one `vpcmpgtw` into a mask register compares.
+    /// AVX-512, up to 64 features: one `vpermw` (`vpermt2w`) picks them
+    /// from the row's ranks in one register (two), one `vpcmpgtw` into a
+    /// mask register compares.
     Permute,
     /// Wider rows: the three splits on the row's path, one after another.
     Path,
@@ -315,8 +317,8 @@ impl QuantisedForest {
 
     /// Bytes of one quantised row (its `d` ranks, then zeros), a power of
     /// two so that a row's index is its byte offset shifted: 16 ranks for
-    /// [`Pick::Shuffle`], which loads them as two 16-byte registers, 16 or
-    /// 32 for [`Pick::Permute`] (one 32- or 64-byte register).
+    /// [`Pick::Shuffle`], which loads them as two 16-byte registers, 16, 32
+    /// or 64 for [`Pick::Permute`] (one 32- or 64-byte register, or two).
     fn row_bytes(&self, d: usize) -> usize {
         match self.pick {
             Pick::Shuffle => 2 * SHUFFLE_FEATURES,
@@ -525,22 +527,35 @@ mod simd {
         }
     }
 
-    /// AVX-512 (BW + VL): the row's ranks in one register, the block's
-    /// eight u16 feature indices pick eight of them (`vpermw`), one compare
-    /// writes the "went right" mask straight to a mask register. `WIDE`:
-    /// 64-byte rows (17-32 features), else 32-byte rows.
-    struct Permute<const WIDE: bool>;
+    /// AVX-512 (BW + VL): the row's ranks in one register (two for 64-
+    /// feature rows), the block's eight u16 feature indices pick eight of
+    /// them (`vpermw`, `vpermt2w` across two registers), one compare writes
+    /// the "went right" mask straight to a mask register. `BYTES`: the
+    /// row's bytes, 32, 64 or 128.
+    struct Permute<const BYTES: usize>;
 
-    impl<const WIDE: bool> Cross for Permute<WIDE> {
+    impl<const BYTES: usize> Cross for Permute<BYTES> {
         #[inline(always)]
         unsafe fn exit(block: &Block, row: *const u8) -> u32 {
             let idx = _mm_load_si128(block.features.as_ptr() as *const __m128i);
-            let picked = if WIDE {
-                let x = _mm512_loadu_si512(row as *const __m512i);
-                _mm512_castsi512_si128(_mm512_permutexvar_epi16(_mm512_castsi128_si512(idx), x))
-            } else {
-                let x = _mm256_loadu_si256(row as *const __m256i);
-                _mm256_castsi256_si128(_mm256_permutexvar_epi16(_mm256_castsi128_si256(idx), x))
+            let picked = match BYTES {
+                32 => {
+                    let x = _mm256_loadu_si256(row as *const __m256i);
+                    _mm256_castsi256_si128(_mm256_permutexvar_epi16(_mm256_castsi128_si256(idx), x))
+                }
+                64 => {
+                    let x = _mm512_loadu_si512(row as *const __m512i);
+                    _mm512_castsi512_si128(_mm512_permutexvar_epi16(_mm512_castsi128_si512(idx), x))
+                }
+                _ => {
+                    let a = _mm512_loadu_si512(row as *const __m512i);
+                    let b = _mm512_loadu_si512(row.add(64) as *const __m512i);
+                    _mm512_castsi512_si128(_mm512_permutex2var_epi16(
+                        a,
+                        _mm512_castsi128_si512(idx),
+                        b,
+                    ))
+                }
             };
             let t = _mm_load_si128(block.thresholds.as_ptr() as *const __m128i);
             let mask = _mm_cmpgt_epi16_mask(picked, t) as usize;
@@ -641,11 +656,13 @@ mod simd {
         values: &[f64],
         acc: &mut [f64],
     ) {
-        if row_bytes == 64 {
-            tile::<Permute<true>>(f, roots, q, row_bytes, rows, k, values, acc)
-        } else {
-            debug_assert_eq!(row_bytes, 32);
-            tile::<Permute<false>>(f, roots, q, row_bytes, rows, k, values, acc)
+        match row_bytes {
+            32 => tile::<Permute<32>>(f, roots, q, row_bytes, rows, k, values, acc),
+            64 => tile::<Permute<64>>(f, roots, q, row_bytes, rows, k, values, acc),
+            _ => {
+                debug_assert_eq!(row_bytes, 128);
+                tile::<Permute<128>>(f, roots, q, row_bytes, rows, k, values, acc)
+            }
         }
     }
 
