@@ -118,7 +118,9 @@ def cpuwall_run(exe, model, rows_npy, backends, labels_out, min_time):
         cmd += ["--out", labels_out]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     doc = json.loads(out)
-    return {name: b["wall_seconds"] for name, b in doc["backends"].items()}
+    walls = {name: b["wall_seconds"] for name, b in doc["backends"].items()}
+    walls["isa"] = doc["environment"]["isa"]
+    return walls
 
 
 def main():
@@ -224,6 +226,7 @@ def main():
         if r == 0:
             same = bool((np.load(labels_npy) == reference).all())
             agree[len(peers)] = agree[len(peers) + 1] = same
+            isa = walls["isa"]
         else:
             seconds[len(peers)].append(walls["direct"])
             seconds[len(peers) + 1].append(walls["threads"])
@@ -253,21 +256,22 @@ def main():
         f"{statistics.mean(leaves):.0f} leaves per tree on average, depth up to {max(depths)}, "
         f"trained on make_classification(10000 x {a.features}, random_state=0) ({params}); "
         f"predicting make_classification({n} x {a.features}, random_state=1). "
-        f"{a.rounds} interleaved rounds on one machine ({cpu_name()}, {cores} cores); "
+        f"{a.rounds} interleaved rounds on one machine ({cpu_name()}, {cores} cores; cpuwall's kernels on `{isa}`, "
+        f"{'forced by CPUWALL_ISA' if os.environ.get('CPUWALL_ISA') else 'the widest this CPU runs'}); "
         f"median wall per call (min-max), ratio to scikit-learn on one thread.",
         "",
         f"Produced by `python baselines/forest_peers.py --features {a.features} --classes {a.classes} "
         f"--rows {rows_text(n)} --rounds {a.rounds}` on {time.strftime('%Y-%m-%d')} with {version}.",
         "",
-        "| predictor | threads | wall (median) | min-max | ns per row x tree | vs scikit-learn | one row | labels equal scikit-learn's |",
-        "|---|---|---|---|---|---|---|---|",
+        "| predictor | threads | isa | wall (median) | min-max | ns per row x tree | vs scikit-learn | one row | labels equal scikit-learn's |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for i, (pname, threads) in enumerate(names):
         s = seconds[i]
         med = statistics.median(s)
         one_row = "" if single[i] is None else f"{single[i] * 1e6:.1f} µs"
         lines.append(
-            f"| {pname} | {threads} | {seconds_text(med)} | {seconds_text(min(s))}-{seconds_text(max(s))} | {med * ns:.1f} | "
+            f"| {pname} | {threads} | {isa if pname.startswith('cpuwall') else '(its own)'} | {seconds_text(med)} | {seconds_text(min(s))}-{seconds_text(max(s))} | {med * ns:.1f} | "
             f"{base / med:.2f}x | {one_row} | {'yes' if agree[i] else 'no'} |"
         )
     lines += [
