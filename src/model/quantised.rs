@@ -405,6 +405,16 @@ impl QuantisedForest {
         {
             let q = &ranked.q;
             let row_bytes = ranked.stride * 2;
+            let job = simd::Job {
+                f: self,
+                roots,
+                q,
+                row_bytes,
+                rows,
+                k,
+                values,
+                acc,
+            };
             // SAFETY: the CPU runs `self.isa` (AVX2 or AVX-512: `build`
             // refuses others) and the pick was chosen for it; `q` holds
             // `ranked.rows + LANES + 1 >= rows + LANES + 1` rows of
@@ -414,13 +424,9 @@ impl QuantisedForest {
             // `rows * k` sums.
             unsafe {
                 match self.pick {
-                    Pick::Shuffle => {
-                        simd::add_shuffle(self, roots, q, row_bytes, rows, k, values, acc)
-                    }
-                    Pick::Path => simd::add_path(self, roots, q, row_bytes, rows, k, values, acc),
-                    Pick::Permute => {
-                        simd::add_permute(self, roots, q, row_bytes, rows, k, values, acc)
-                    }
+                    Pick::Shuffle => simd::add_shuffle(job),
+                    Pick::Path => simd::add_path(job),
+                    Pick::Permute => simd::add_permute(job),
                 }
             }
         }
@@ -497,6 +503,20 @@ mod simd {
     use std::hint::select_unpredictable;
 
     use super::{Block, QuantisedForest, EXIT_OF_MASK, LANES, LEAF_EXIT};
+
+    /// One call's work: trees `roots` of the first `rows` rows of `q`
+    /// (`row_bytes` each, laid out for `f`'s pick) added to `acc`
+    /// (`rows x k` sums) from `values`.
+    pub struct Job<'a> {
+        pub f: &'a QuantisedForest,
+        pub roots: &'a [u32],
+        pub q: &'a [i16],
+        pub row_bytes: usize,
+        pub rows: usize,
+        pub k: usize,
+        pub values: &'a [f64],
+        pub acc: &'a mut [f64],
+    }
 
     /// How one row crosses one block: the exit it takes.
     trait Cross {
@@ -615,53 +635,23 @@ mod simd {
     }
 
     #[target_feature(enable = "avx2")]
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn add_shuffle(
-        f: &QuantisedForest,
-        roots: &[u32],
-        q: &[i16],
-        row_bytes: usize,
-        rows: usize,
-        k: usize,
-        values: &[f64],
-        acc: &mut [f64],
-    ) {
-        tile::<Shuffle>(f, roots, q, row_bytes, rows, k, values, acc)
+    pub unsafe fn add_shuffle(job: Job<'_>) {
+        tile::<Shuffle>(job)
     }
 
     #[target_feature(enable = "avx2")]
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn add_path(
-        f: &QuantisedForest,
-        roots: &[u32],
-        q: &[i16],
-        row_bytes: usize,
-        rows: usize,
-        k: usize,
-        values: &[f64],
-        acc: &mut [f64],
-    ) {
-        tile::<Path>(f, roots, q, row_bytes, rows, k, values, acc)
+    pub unsafe fn add_path(job: Job<'_>) {
+        tile::<Path>(job)
     }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn add_permute(
-        f: &QuantisedForest,
-        roots: &[u32],
-        q: &[i16],
-        row_bytes: usize,
-        rows: usize,
-        k: usize,
-        values: &[f64],
-        acc: &mut [f64],
-    ) {
-        match row_bytes {
-            32 => tile::<Permute<32>>(f, roots, q, row_bytes, rows, k, values, acc),
-            64 => tile::<Permute<64>>(f, roots, q, row_bytes, rows, k, values, acc),
+    pub unsafe fn add_permute(job: Job<'_>) {
+        match job.row_bytes {
+            32 => tile::<Permute<32>>(job),
+            64 => tile::<Permute<64>>(job),
             _ => {
-                debug_assert_eq!(row_bytes, 128);
-                tile::<Permute<128>>(f, roots, q, row_bytes, rows, k, values, acc)
+                debug_assert_eq!(job.row_bytes, 128);
+                tile::<Permute<128>>(job)
             }
         }
     }
@@ -672,21 +662,11 @@ mod simd {
     /// # Safety
     /// As [`walk`].
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn tile<C: Cross>(
-        f: &QuantisedForest,
-        roots: &[u32],
-        q: &[i16],
-        row_bytes: usize,
-        rows: usize,
-        k: usize,
-        values: &[f64],
-        acc: &mut [f64],
-    ) {
-        if rows < LANES {
-            walk_trees::<C>(f, roots, q, row_bytes, rows, k, values, acc)
+    unsafe fn tile<C: Cross>(job: Job<'_>) {
+        if job.rows < LANES {
+            walk_trees::<C>(job)
         } else {
-            walk::<C>(f, roots, q, row_bytes, rows, k, values, acc)
+            walk::<C>(job)
         }
     }
 
@@ -720,17 +700,17 @@ mod simd {
     /// # Safety
     /// As [`walk`].
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn walk_trees<C: Cross>(
-        f: &QuantisedForest,
-        roots: &[u32],
-        q: &[i16],
-        row_bytes: usize,
-        rows: usize,
-        k: usize,
-        values: &[f64],
-        acc: &mut [f64],
-    ) {
+    unsafe fn walk_trees<C: Cross>(job: Job<'_>) {
+        let Job {
+            f,
+            roots,
+            q,
+            row_bytes,
+            rows,
+            k,
+            values,
+            acc,
+        } = job;
         const G: usize = LANES;
         let base = q.as_ptr() as *const u8;
         let blocks = f.blocks.as_ptr() as *const u8;
@@ -801,17 +781,17 @@ mod simd {
     /// `row_bytes` bytes for `C`'s layout; `acc.len() == rows * k`; every
     /// leaf offset + k within `values`.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn walk<C: Cross>(
-        f: &QuantisedForest,
-        roots: &[u32],
-        q: &[i16],
-        row_bytes: usize,
-        rows: usize,
-        k: usize,
-        values: &[f64],
-        acc: &mut [f64],
-    ) {
+    unsafe fn walk<C: Cross>(job: Job<'_>) {
+        let Job {
+            f,
+            roots,
+            q,
+            row_bytes,
+            rows,
+            k,
+            values,
+            acc,
+        } = job;
         const G: usize = LANES;
         // Rows from `rows` on are dummies that idle lanes walk; a lane's row
         // is a byte offset into `q`, used as it stands. A tile of at most `G`
