@@ -132,12 +132,15 @@ def main():
     ap.add_argument("--trees", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--single-row-calls", type=int, default=300)
+    ap.add_argument("--proba", action="store_true",
+                    help="time class probabilities (predict_proba) instead of labels; cpuwall through "
+                         "its Python package (import cpuwall), whose predict_proba runs on one thread")
     ap.add_argument("--out-dir", required=True)
     a = ap.parse_args()
     n = int(a.rows)
     cores = os.cpu_count() or 1
     params = data_params(a.features, a.classes)
-    name = f"forest-{a.features}f{a.classes}c"
+    name = f"forest-{a.features}f{a.classes}c" + ("-proba" if a.proba else "")
 
     x, y = make_classification(n_samples=10000, random_state=0, **params)
     x_train, _, y_train, _ = train_test_split(x, y, test_size=0.2, random_state=2020)
@@ -159,14 +162,14 @@ def main():
     model = os.path.join(work, "rf.cpuwall")
     subprocess.run([a.cpuwall, "import", exchange, "--out", model], check=True, capture_output=True)
 
-    reference = forest.predict(rows)
+    reference = forest.predict_proba(rows) if a.proba else forest.predict(rows)
     classes = forest.classes_
     peers = []
 
     def sklearn_predict(threads):
         def call(x):
             forest.n_jobs = threads
-            return forest.predict(x)
+            return forest.predict_proba(x) if a.proba else forest.predict(x)
         return call
 
     peers.append(Python("scikit-learn " + sklearn.__version__, 1, sklearn_predict(1)))
@@ -186,7 +189,7 @@ def main():
 
         def call(x, sess=sess, feed_name=feed_name):
             x32 = rows32 if x is rows else x.astype(np.float32)
-            return sess.run(None, {feed_name: x32})[0]
+            return sess.run(None, {feed_name: x32})[1 if a.proba else 0]
 
         peers.append(Python(f"ONNX Runtime {ort.__version__}", threads, call))
 
@@ -205,23 +208,36 @@ def main():
             probs = predictor.predict(d).reshape(x.shape[0], -1)
             if probs.shape[1] == 1:  # two classes: P(second class)
                 probs = np.hstack([1 - probs, probs])
-            return classes[np.argmax(probs, axis=1)]
+            return probs if a.proba else classes[np.argmax(probs, axis=1)]
 
         peers.append(Python(f"TL2cgen {tl2cgen.__version__} (gcc)", threads, call))
 
+    if a.proba:
+        import cpuwall
+
+        in_process = cpuwall.from_sklearn(forest)
+        peers.append(Python(f"cpuwall {cpuwall.__version__} (Python)", 1, in_process.predict_proba))
+        isa = cpuwall.isa()
+
     version = subprocess.run([a.cpuwall, "--version"], check=True, capture_output=True, text=True).stdout.strip()
     short = " ".join(version.split()[:2])  # "cpuwall 0.1.0"
-    seconds = {i: [] for i in range(len(peers) + 2)}
+    own = 0 if a.proba else 2  # cpuwall's CLI rows (labels only)
+    seconds = {i: [] for i in range(len(peers) + own)}
     agree = {}
     labels_npy = os.path.join(work, "labels.npy")
     min_time = "100ms"
     for r in range(a.rounds + 1):  # round 0 warms up and checks labels
         for i, p in enumerate(peers):
             s, labels = p.round(rows)
-            if r == 0:
+            if r == 0 and a.proba:
+                agree[i] = float(np.abs(np.asarray(labels, dtype=np.float64) - reference).max())
+            elif r == 0:
                 agree[i] = bool((np.asarray(labels).ravel() == reference).all())
             else:
                 seconds[i].append(s)
+        if a.proba:
+            sys.stderr.write(f"round {r}/{a.rounds} done\n")
+            continue
         walls = cpuwall_run(a.cpuwall, model, rows_npy, "direct,threads", labels_npy if r == 0 else None, min_time)
         if r == 0:
             same = bool((np.load(labels_npy) == reference).all())
@@ -232,15 +248,18 @@ def main():
             seconds[len(peers) + 1].append(walls["threads"])
         sys.stderr.write(f"round {r}/{a.rounds} done\n")
 
-    names = [(p.name, p.threads) for p in peers] + [(short, 1), (short, cores)]
+    names = [(p.name, p.threads) for p in peers]
     single = [p.single_row(rows[:1], a.single_row_calls) for p in peers]
-    one = cpuwall_run(a.cpuwall, model, one_npy, "direct", None, "300ms")["direct"]
-    single += [one, None]
+    if not a.proba:
+        names += [(short, 1), (short, cores)]
+        one = cpuwall_run(a.cpuwall, model, one_npy, "direct", None, "300ms")["direct"]
+        single += [one, None]
 
     os.makedirs(a.out_dir, exist_ok=True)
     with open(os.path.join(a.out_dir, name + ".csv"), "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["predictor", "threads", "round", "rows", "wall_seconds", "labels_equal_sklearn"])
+        w.writerow(["predictor", "threads", "round", "rows", "wall_seconds",
+                    "max_abs_diff_sklearn" if a.proba else "labels_equal_sklearn"])
         for i, (pname, threads) in enumerate(names):
             for r, s in enumerate(seconds[i], 1):
                 w.writerow([pname, threads, r, n, f"{s:.6f}", agree[i]])
@@ -255,15 +274,17 @@ def main():
         f"scikit-learn `RandomForestClassifier(random_state=0)`, {a.trees} trees, "
         f"{statistics.mean(leaves):.0f} leaves per tree on average, depth up to {max(depths)}, "
         f"trained on make_classification(10000 x {a.features}, random_state=0) ({params}); "
-        f"predicting make_classification({n} x {a.features}, random_state=1). "
+        f"predicting make_classification({n} x {a.features}, random_state=1)"
+        f"{': class probabilities (predict_proba)' if a.proba else ''}. "
         f"{a.rounds} interleaved rounds on one machine ({cpu_name()}, {cores} cores; cpuwall's kernels on `{isa}`, "
         f"{'forced by CPUWALL_ISA' if os.environ.get('CPUWALL_ISA') else 'the widest this CPU runs'}); "
         f"median wall per call (min-max), ratio to scikit-learn on one thread.",
         "",
         f"Produced by `python baselines/forest_peers.py --features {a.features} --classes {a.classes} "
-        f"--rows {rows_text(n)} --rounds {a.rounds}` on {time.strftime('%Y-%m-%d')} with {version}.",
+        f"--rows {rows_text(n)} --rounds {a.rounds}{' --proba' if a.proba else ''}` on {time.strftime('%Y-%m-%d')} with {version}.",
         "",
-        "| predictor | threads | isa | wall (median) | min-max | ns per row x tree | vs scikit-learn | one row | labels equal scikit-learn's |",
+        "| predictor | threads | isa | wall (median) | min-max | ns per row x tree | vs scikit-learn | one row | "
+        + ("max \\|p - scikit-learn's\\| |" if a.proba else "labels equal scikit-learn's |"),
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for i, (pname, threads) in enumerate(names):
@@ -272,14 +293,14 @@ def main():
         one_row = "" if single[i] is None else f"{single[i] * 1e6:.1f} µs"
         lines.append(
             f"| {pname} | {threads} | {isa if pname.startswith('cpuwall') else '(its own)'} | {seconds_text(med)} | {seconds_text(min(s))}-{seconds_text(max(s))} | {med * ns:.1f} | "
-            f"{base / med:.2f}x | {one_row} | {'yes' if agree[i] else 'no'} |"
+            f"{base / med:.2f}x | {one_row} | {(f'{agree[i]:.1e}' if a.proba else ('yes' if agree[i] else 'no'))} |"
         )
     lines += [
         "",
         "One row: the median of "
         f"{a.single_row_calls} calls for the Python predictors (each call pays the "
-        "library's per-call overhead); cpuwall's own median per call (`cpuwall predict "
-        "--data one.npy --backend direct`).",
+        "library's per-call overhead)"
+        + ("." if a.proba else "; cpuwall's own median per call (`cpuwall predict --data one.npy --backend direct`)."),
         "",
     ]
     with open(os.path.join(a.out_dir, name + ".md"), "w") as f:
