@@ -5,18 +5,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{assert_fails, assert_succeeds, stdout};
+use common::{assert_fails, assert_succeeds, run_in_env, stdout};
 use cpuwall::isa::{self, Isa};
 
 fn cpuwall_on(dir: &Path, isa: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cpuwall"))
-        .args(args)
-        .env(isa::ENV, isa)
-        .current_dir(dir)
-        .output()
-        .expect("cpuwall runs")
+    run_in_env(dir, args, &[(isa::ENV, isa)])
 }
 
 #[test]

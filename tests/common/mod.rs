@@ -36,8 +36,14 @@ pub fn model_params() -> serde_json::Value {
 
 /// Run the cpuwall binary in `dir`.
 pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    run_in_env(dir, args, &[])
+}
+
+/// [`run_in`] with environment variables set.
+pub fn run_in_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cpuwall"))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .output()
         .expect("cpuwall runs")
