@@ -178,10 +178,54 @@ pub fn check_finite_parallel(x: ArrayView2<'_, f64>, origin: &Path, threads: usi
     })
 }
 
-/// Whether every value is finite: integer operations on the exponent bits
-/// (all ones only for NaN and the infinities), without a branch per value,
-/// so the compiler vectorises the pass.
+/// Whether every value is finite, on the process's ISA ([`crate::isa`]).
+/// Python callers check every batch inside the timed call, so this pass
+/// is on the hot path: built for the baseline x86-64 (SSE2, which has no
+/// 64-bit integer compare) it cost a third of a Gaussian NB prediction at
+/// 10 features (3.3 of 10 ms at 1e6 rows); compiled for AVX2 or AVX-512
+/// it is a few instructions per 4 or 8 values.
 pub fn all_finite(values: &[f64]) -> bool {
+    all_finite_on(crate::isa::current(), values)
+}
+
+/// [`all_finite`] on the given ISA's code (each gives the same answer).
+pub fn all_finite_on(isa: crate::isa::Isa, values: &[f64]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::isa::Isa;
+        // SAFETY: each arm runs only where the CPU has the features its
+        // function is compiled for; the bodies are plain Rust.
+        match isa {
+            Isa::Avx512 if Isa::Avx512.supported() => unsafe {
+                return finite_avx512(values);
+            },
+            Isa::Avx2 | Isa::Avx512 if Isa::Avx2.supported() => unsafe {
+                return finite_avx2(values);
+            },
+            _ => {}
+        }
+    }
+    let _ = isa;
+    finite_body(values)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn finite_avx2(values: &[f64]) -> bool {
+    finite_body(values)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+unsafe fn finite_avx512(values: &[f64]) -> bool {
+    finite_body(values)
+}
+
+/// Integer operations on the exponent bits (all ones only for NaN and the
+/// infinities), without a branch per value, so the compiler vectorises the
+/// pass; one branch a chunk.
+#[inline(always)]
+fn finite_body(values: &[f64]) -> bool {
     const EXPONENT: u64 = 0x7ff0_0000_0000_0000;
     values.chunks(512).all(|c| {
         c.iter()
@@ -332,17 +376,20 @@ mod finite_tests {
     use super::*;
 
     #[test]
-    fn every_kind_of_non_finite_value_is_found_wherever_it_is() {
-        for bad in [f64::NAN, -f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-            for at in [0, 511, 512, 1999] {
-                let mut v = vec![1.5; 2000];
-                v[at] = bad;
-                assert!(!all_finite(&v), "{bad} at {at}");
+    fn every_kind_of_non_finite_value_is_found_wherever_it_is_on_every_isa() {
+        for isa in crate::isa::available() {
+            for bad in [f64::NAN, -f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                // Every position of a vector and of a chunk, and a tail.
+                for at in [0, 1, 3, 7, 8, 511, 512, 1999, 2000] {
+                    let mut v = vec![1.5; 2001];
+                    v[at] = bad;
+                    assert!(!all_finite_on(isa, &v), "{bad} at {at} on {isa:?}");
+                }
             }
+            let edges = [f64::MAX, f64::MIN, f64::MIN_POSITIVE, 0.0, -0.0, 5e-324];
+            assert!(all_finite_on(isa, &edges), "{isa:?}");
+            assert!(all_finite_on(isa, &[]), "{isa:?}");
         }
-        let edges = [f64::MAX, f64::MIN, f64::MIN_POSITIVE, 0.0, -0.0, 5e-324];
-        assert!(all_finite(&edges));
-        assert!(all_finite(&[]));
     }
 
     #[test]
