@@ -3,6 +3,8 @@
 //! - [`server`]: `cpuwall serve`, routes and graceful shutdown;
 //! - [`batcher`]: adaptive micro-batching, one queue and thread per model;
 //! - [`request`]: the predict body parsed straight into rows;
+//! - [`v2`]: the Open Inference Protocol (KServe v2 REST), parsing and
+//!   encoding, binary tensors included;
 //! - [`metrics`]: Prometheus counters, the server's own CPU/wall;
 //! - [`load`]: `cpuwall load`, an open-loop (coordinated-omission corrected)
 //!   or closed-loop load generator with HDR histograms.
@@ -14,3 +16,4 @@ pub mod metrics;
 pub mod options;
 pub mod request;
 pub mod server;
+pub mod v2;

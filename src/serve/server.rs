@@ -1,4 +1,7 @@
-//! `cpuwall serve`: HTTP/1.1 on tokio + hyper, routes by axum.
+//! `cpuwall serve`: HTTP/1.1 on tokio + hyper, routes by axum: the native
+//! routes (`/v1/models/{name}/predict`, the fast path) and the Open
+//! Inference Protocol's (`/v2/...`, [`super::v2`]), both through the same
+//! batchers.
 //!
 //! Handlers are thin: the state lives in one `Arc<App>`, every error is one
 //! [`ApiError`] (a status and `{"error": "..."}`), and prediction happens on
@@ -17,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -29,6 +32,7 @@ use hyper_util::service::TowerToHyperService;
 use super::batcher::{has_probabilities, Batcher, Batching, Refused};
 use super::metrics::Metrics;
 use super::request::{self, Problem};
+use super::v2::{self, ModelInfo};
 use crate::error::{Error, Result};
 use crate::exec::build::BackendSetup;
 use crate::exec::BackendKind;
@@ -118,6 +122,9 @@ struct Entry {
     classes: Vec<i64>,
     has_proba: bool,
     kind: String,
+    /// What the v2 protocol says of the model, and its metadata answer.
+    info: ModelInfo,
+    metadata: Vec<u8>,
 }
 
 struct App {
@@ -126,6 +133,20 @@ struct App {
     metrics: Arc<Metrics>,
     max_body: usize,
     client_timeout: Duration,
+    /// Set once shutdown starts: readiness answers 503 from then on.
+    stopping: std::sync::atomic::AtomicBool,
+}
+
+impl App {
+    fn entry(&self, name: &str) -> std::result::Result<&Entry, ApiError> {
+        self.models.get(name).ok_or_else(|| {
+            let names: Vec<&str> = self.models.keys().map(String::as_str).collect();
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no model '{name}'; this server has {}", names.join(", ")),
+            )
+        })
+    }
 }
 
 impl App {
@@ -165,6 +186,14 @@ pub fn serve(config: ServeConfig, on_ready: &dyn Fn(SocketAddr)) -> Result<Serve
             metrics.clone(),
         )?);
         let h = &m.stored.header;
+        let info = ModelInfo {
+            name: m.name.clone(),
+            platform: format!("cpuwall_{}", model.kind()),
+            n_features: model.n_features(),
+            classes: model.classes().to_vec(),
+            class_names: h.class_names.clone(),
+            has_proba: has_probabilities(&model),
+        };
         listing.push(serde_json::json!({
             "name": m.name,
             "family": model.kind().long(),
@@ -187,6 +216,8 @@ pub fn serve(config: ServeConfig, on_ready: &dyn Fn(SocketAddr)) -> Result<Serve
                 classes: model.classes().to_vec(),
                 has_proba: has_probabilities(&model),
                 kind: model.kind().to_string(),
+                metadata: serde_json::to_vec(&info.metadata()).expect("json"),
+                info,
             },
         );
     }
@@ -196,6 +227,7 @@ pub fn serve(config: ServeConfig, on_ready: &dyn Fn(SocketAddr)) -> Result<Serve
         metrics: metrics.clone(),
         max_body: config.max_body,
         client_timeout: config.client_timeout,
+        stopping: false.into(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.io_threads)
@@ -225,6 +257,18 @@ fn router(app: Arc<App>) -> Router {
         .route("/models", get(list_models))
         .route("/metrics", get(metrics_page))
         .route("/v1/models/{name}/predict", post(predict))
+        .route("/v2", get(v2_server))
+        .route("/v2/health/live", get(v2_live))
+        .route("/v2/health/ready", get(v2_ready))
+        .route("/v2/models/{name}", get(v2_model))
+        .route("/v2/models/{name}/versions/{version}", get(v2_model))
+        .route("/v2/models/{name}/ready", get(v2_model_ready))
+        .route(
+            "/v2/models/{name}/versions/{version}/ready",
+            get(v2_model_ready),
+        )
+        .route("/v2/models/{name}/infer", post(v2_infer))
+        .route("/v2/models/{name}/versions/{version}/infer", post(v2_infer))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(app.clone(), track))
@@ -302,6 +346,7 @@ async fn run(
     }
     // Requests already received are answered; hyper closes each connection
     // after its current request.
+    app.stopping.store(true, Ordering::Relaxed);
     drop(listener);
     let open = graceful.count();
     let abandoned = match tokio::time::timeout(limits.grace, graceful.shutdown()).await {
@@ -358,14 +403,14 @@ async fn metrics_page(State(app): State<Arc<App>>) -> Response {
 async fn no_route(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        format!("no route {method} {}; routes: GET /health, GET /models, GET /metrics, POST /v1/models/{{name}}/predict", uri.path()),
+        format!("no route {method} {}; routes: GET /health, GET /models, GET /metrics, POST /v1/models/{{name}}/predict, and the Open Inference Protocol's under /v2 (POST /v2/models/{{name}}/infer)", uri.path()),
     )
 }
 
 async fn wrong_method(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        format!("{} does not take {method}; predictions are POST /v1/models/{{name}}/predict, the rest GET", uri.path()),
+        format!("{} does not take {method}; predictions are POST /v1/models/{{name}}/predict or POST /v2/models/{{name}}/infer, the rest GET", uri.path()),
     )
 }
 
@@ -377,13 +422,7 @@ async fn predict(
     Path(name): Path<String>,
     body: Body,
 ) -> std::result::Result<Response, ApiError> {
-    let Some(entry) = app.models.get(&name) else {
-        let names: Vec<&str> = app.models.keys().map(String::as_str).collect();
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no model '{name}'; this server has {}", names.join(", ")),
-        ));
-    };
+    let entry = app.entry(&name)?;
     let arrival = entry.batcher.arrive();
     let bytes = read_body(body, app.max_body, app.client_timeout).await?;
     let d = entry.n_features;
@@ -407,21 +446,7 @@ async fn predict(
             ),
         ));
     }
-    let answer = entry
-        .batcher
-        .predict(arrival, rows.values, rows.n, rows.proba)
-        .await
-        .map_err(|r| match r {
-            Refused::Full { queued_rows } => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("model '{name}' has a full queue ({queued_rows} rows waiting); retry after a moment"),
-            ),
-            Refused::Closed => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the batch this request joined was abandoned",
-            ),
-            Refused::Failed(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e),
-        })?;
+    let answer = run_batch(entry, &name, arrival, rows.values, rows.n, rows.proba).await?;
     let body = match &answer.proba {
         None => serde_json::to_vec(&serde_json::json!({ "labels": answer.labels })),
         Some(p) => {
@@ -438,6 +463,146 @@ async fn predict(
     Ok(json_bytes(StatusCode::OK, body))
 }
 
+/// Predict on `entry`'s batcher, its refusals as answers.
+async fn run_batch(
+    entry: &Entry,
+    name: &str,
+    arrival: super::batcher::Arrival<'_>,
+    values: Vec<f64>,
+    n: usize,
+    proba: bool,
+) -> std::result::Result<super::batcher::Answer, ApiError> {
+    entry
+        .batcher
+        .predict(arrival, values, n, proba)
+        .await
+        .map_err(|r| match r {
+            Refused::Full { queued_rows } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("model '{name}' has a full queue ({queued_rows} rows waiting); retry after a moment"),
+            ),
+            Refused::Closed => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the batch this request joined was abandoned",
+            ),
+            Refused::Failed(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e),
+        })
+}
+
+async fn v2_server() -> Response {
+    json_bytes(
+        StatusCode::OK,
+        v2::server_metadata().to_string().into_bytes(),
+    )
+}
+
+async fn v2_live() -> Response {
+    json_bytes(StatusCode::OK, br#"{"live":true}"#.to_vec())
+}
+
+async fn v2_ready(State(app): State<Arc<App>>) -> Response {
+    if app.stopping.load(Ordering::Relaxed) {
+        return json_bytes(
+            StatusCode::SERVICE_UNAVAILABLE,
+            br#"{"ready":false}"#.to_vec(),
+        );
+    }
+    json_bytes(StatusCode::OK, br#"{"ready":true}"#.to_vec())
+}
+
+/// A v2 path's model name and, when given, version ("1": models here have
+/// one version).
+fn v2_entry<'a>(
+    app: &'a App,
+    path: &BTreeMap<String, String>,
+) -> std::result::Result<(&'a Entry, &'a str), ApiError> {
+    let name = path.get("name").map(String::as_str).unwrap_or_default();
+    let entry = app.entry(name)?;
+    match path.get("version").map(String::as_str) {
+        None | Some("1") | Some("") => Ok((entry, entry.info.name.as_str())),
+        Some(v) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("model '{name}' has no version {v:?}; it has version \"1\""),
+        )),
+    }
+}
+
+async fn v2_model(
+    State(app): State<Arc<App>>,
+    Path(path): Path<BTreeMap<String, String>>,
+) -> std::result::Result<Response, ApiError> {
+    let (entry, _) = v2_entry(&app, &path)?;
+    Ok(json_bytes(StatusCode::OK, entry.metadata.clone()))
+}
+
+async fn v2_model_ready(
+    State(app): State<Arc<App>>,
+    Path(path): Path<BTreeMap<String, String>>,
+) -> std::result::Result<Response, ApiError> {
+    let (_, name) = v2_entry(&app, &path)?;
+    let ready = !app.stopping.load(Ordering::Relaxed);
+    let body = serde_json::json!({ "name": name, "ready": ready }).to_string();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok(json_bytes(status, body.into_bytes()))
+}
+
+async fn v2_infer(
+    State(app): State<Arc<App>>,
+    Path(path): Path<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> std::result::Result<Response, ApiError> {
+    let (entry, name) = v2_entry(&app, &path)?;
+    let json_length = match headers.get(v2::HEADER_LENGTH) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<usize>().ok())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "Inference-Header-Content-Length must be a byte count",
+                    )
+                })?,
+        ),
+    };
+    let arrival = entry.batcher.arrive();
+    let bytes = read_body(body, app.max_body, app.client_timeout).await?;
+    let parsed = if bytes.len() > PARSE_INLINE_BYTES {
+        let info = entry.info.clone();
+        tokio::task::spawn_blocking(move || v2::parse_infer(&bytes, json_length, &info))
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    } else {
+        v2::parse_infer(&bytes, json_length, &entry.info)
+    };
+    let req = parsed.map_err(|v2::BadRequest(m)| ApiError::new(StatusCode::BAD_REQUEST, m))?;
+    let proba = req.wanted.probabilities.is_some();
+    let answer = run_batch(entry, name, arrival, req.values, req.n, proba).await?;
+    let (out, json_part) = v2::encode_infer(
+        &entry.info,
+        req.id.as_deref(),
+        req.wanted,
+        &answer.labels,
+        answer.proba.as_deref(),
+    );
+    let mut r = json_bytes(StatusCode::OK, out);
+    if let Some(l) = json_part {
+        let h = r.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        h.insert(v2::HEADER_LENGTH, HeaderValue::from(l));
+    }
+    Ok(r)
+}
+
 async fn read_body(
     body: Body,
     max: usize,
@@ -449,6 +614,10 @@ async fn read_body(
             format!("the body is larger than this server's --max-body ({max} bytes); send fewer rows per request"),
         )
     };
+    // A declared length over the limit is refused before any byte is read.
+    if axum::body::HttpBody::size_hint(&body).lower() > max as u64 {
+        return Err(too_large());
+    }
     match tokio::time::timeout(timeout, Limited::new(body, max).collect()).await {
         Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
