@@ -14,7 +14,7 @@ use super::server::{resolve_models, ServeConfig};
 use crate::data::count::{bytes_arg, count_arg, parallelism_arg, positive_arg, seconds_arg};
 use crate::error::{Error, Result};
 use crate::exec::BackendKind;
-use crate::measure::results::load::Mode;
+use crate::measure::results::load::{Mode, Protocol};
 
 #[derive(Debug, Args)]
 pub struct ServeOptions {
@@ -61,10 +61,14 @@ pub struct ServeOptions {
     /// On SIGTERM/Ctrl-C, seconds to wait for in-flight requests before exiting.
     #[arg(long, default_value = "30s", value_parser = seconds_arg)]
     pub grace: f64,
-    /// Connections served at once (more wait to be accepted); with --max-body it bounds the
-    /// memory request bodies take.
+    /// Connections held open at once; one more closes the connection idle longest (or, when
+    /// every one is mid-request, is answered 503).
     #[arg(long, default_value = "1024", value_parser = count_arg)]
     pub max_connections: u64,
+    /// Bytes of request bodies read and parsed at once, all connections together (503
+    /// beyond), e.g. 256MiB: with --queue, what bounds the server's memory.
+    #[arg(long, default_value = "256MiB", value_parser = bytes_arg)]
+    pub body_memory: usize,
 }
 
 impl ServeOptions {
@@ -86,6 +90,12 @@ impl ServeOptions {
                 "--max-batch, --queue and --client-timeout must be above 0",
             ));
         }
+        if a.body_memory < a.max_body {
+            return Err(Error::usage(format!(
+                "--body-memory ({} bytes) is below --max-body ({} bytes): no body that large could be read; raise --body-memory",
+                a.body_memory, a.max_body
+            )));
+        }
         let models = resolve_models(&a.model, models_dir, notify)?;
         let config = ServeConfig {
             models,
@@ -104,6 +114,7 @@ impl ServeOptions {
             client_timeout: Duration::from_secs_f64(a.client_timeout),
             grace: Duration::from_secs_f64(a.grace),
             max_connections: a.max_connections.clamp(1, 1 << 20) as usize,
+            body_memory: a.body_memory,
         };
         Ok(config)
     }
@@ -114,9 +125,13 @@ pub struct LoadOptions {
     /// The server's base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
-    /// The model to request (POST /v1/models/MODEL/predict).
+    /// The model to request (POST /v1/models/MODEL/predict, or /v2/models/MODEL/infer).
     #[arg(long)]
     pub model: String,
+    /// What the requests speak: native (cpuwall's {"rows": ...}) or v2 (the Open Inference
+    /// Protocol, KServe v2 REST, JSON tensors; any v2 server: Triton, MLServer, KServe).
+    #[arg(long, default_value = "native")]
+    pub protocol: Protocol,
     /// Open loop: requests per second, sent on a fixed timetable; latency counts from each
     /// request's due time (coordinated omission corrected). The start rate for --find-max.
     #[arg(long, value_parser = positive_arg, conflicts_with = "concurrency")]
@@ -186,6 +201,7 @@ impl LoadOptions {
         let config = LoadConfig {
             url: a.url.clone(),
             model: a.model.clone(),
+            protocol: a.protocol,
             mode,
             connections: a.connections,
             duration: Duration::from_secs_f64(a.duration),

@@ -65,9 +65,14 @@ pub struct ServeConfig {
     pub client_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub grace: Duration,
-    /// Connections served at once; more wait in the listen backlog. With
-    /// `max_body` this bounds the memory request bodies can take.
+    /// Connections held open at once. A connection beyond it closes the
+    /// one idle longest (no request in progress: keep-alive, or headers
+    /// still dribbling in); when every one is mid-request, it is answered
+    /// 503 and closed. Idle clients cannot lock others out.
     pub max_connections: usize,
+    /// Bytes of request bodies read and parsed at once, all connections
+    /// together (503 beyond): with the queue's rows, what bounds memory.
+    pub body_memory: usize,
 }
 
 /// What a stopped server did.
@@ -133,6 +138,8 @@ struct App {
     metrics: Arc<Metrics>,
     max_body: usize,
     client_timeout: Duration,
+    /// The body budget, in KiB permits.
+    bodies: Arc<tokio::sync::Semaphore>,
     /// Set once shutdown starts: readiness answers 503 from then on.
     stopping: std::sync::atomic::AtomicBool,
 }
@@ -228,6 +235,9 @@ pub fn serve(config: ServeConfig, on_ready: &dyn Fn(SocketAddr)) -> Result<Serve
         max_body: config.max_body,
         client_timeout: config.client_timeout,
         stopping: false.into(),
+        bodies: Arc::new(tokio::sync::Semaphore::new(
+            kib(config.body_memory).min(tokio::sync::Semaphore::MAX_PERMITS),
+        )),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.io_threads)
@@ -281,6 +291,98 @@ struct Limits {
     max_connections: usize,
 }
 
+/// One open connection: requests in progress, when it last finished one,
+/// and the signal that closes it.
+struct ConnState {
+    id: u64,
+    busy: std::sync::atomic::AtomicUsize,
+    /// Milliseconds since the server's start at its last activity.
+    last: std::sync::atomic::AtomicU64,
+    close: tokio::sync::Notify,
+}
+
+impl ConnState {
+    fn touch(&self) {
+        self.last.store(now_ms(), Ordering::Relaxed);
+    }
+}
+
+fn now_ms() -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// The connections open now.
+#[derive(Default)]
+struct OpenConnections {
+    next: std::sync::atomic::AtomicU64,
+    all: std::sync::Mutex<std::collections::HashMap<u64, Arc<ConnState>>>,
+}
+
+impl OpenConnections {
+    fn len(&self) -> usize {
+        self.all.lock().expect("not poisoned").len()
+    }
+
+    fn add(&self) -> Arc<ConnState> {
+        let c = Arc::new(ConnState {
+            id: self.next.fetch_add(1, Ordering::Relaxed),
+            busy: 0.into(),
+            last: now_ms().into(),
+            close: tokio::sync::Notify::new(),
+        });
+        self.all
+            .lock()
+            .expect("not poisoned")
+            .insert(c.id, c.clone());
+        c
+    }
+
+    fn remove(&self, id: u64) {
+        self.all.lock().expect("not poisoned").remove(&id);
+    }
+
+    /// Close the connection idle longest (no request in progress); false
+    /// when every connection is mid-request.
+    fn close_idlest(&self) -> bool {
+        let mut all = self.all.lock().expect("not poisoned");
+        let idlest = all
+            .values()
+            .filter(|c| c.busy.load(Ordering::Relaxed) == 0)
+            .min_by_key(|c| c.last.load(Ordering::Relaxed))
+            .map(|c| c.id);
+        match idlest.and_then(|id| all.remove(&id)) {
+            Some(c) => {
+                c.close.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A connection beyond `--max-connections` while every open one is
+/// mid-request: 503, then closed.
+async fn refuse_connection(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let body = br#"{"error":"the server has --max-connections connections, each mid-request; retry after a moment"}"#;
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
+/// Bytes in KiB permits, rounded up.
+fn kib(bytes: usize) -> usize {
+    bytes.div_ceil(1024)
+}
+
 async fn run(
     app: Arc<App>,
     addr: String,
@@ -308,41 +410,59 @@ async fn run(
         })
     };
     let mut stop = std::pin::pin!(shutdown_signal());
-    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let open = Arc::new(OpenConnections::default());
     on_ready(local);
     loop {
-        let slot = tokio::select! {
-            slot = slots.clone().acquire_owned() => slot.expect("never closed"),
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
             _ = &mut stop => break,
         };
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _) = match accepted {
-                    Ok(c) => c,
-                    Err(e) => {
-                        // Out of file descriptors and the like: pause, go on.
-                        eprintln!("warning: accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(limits.client_timeout)
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service.clone());
-                let watched = graceful.watch(conn);
-                let metrics = app.metrics.clone();
-                metrics.connections.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(async move {
-                    let _ = watched.await;
-                    metrics.connections.fetch_sub(1, Ordering::Relaxed);
-                    drop(slot);
-                });
+        let (stream, _) = match accepted {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors and the like: pause, go on.
+                eprintln!("warning: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
             }
-            _ = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        if open.len() >= limits.max_connections && !open.close_idlest() {
+            tokio::spawn(refuse_connection(stream));
+            continue;
         }
+        let conn_state = open.add();
+        let st = conn_state.clone();
+        let svc = service.clone();
+        let tracked = hyper::service::service_fn(move |req| {
+            st.busy.fetch_add(1, Ordering::Relaxed);
+            let answer = hyper::service::Service::call(&svc, req);
+            let st = st.clone();
+            async move {
+                let r = answer.await;
+                st.busy.fetch_sub(1, Ordering::Relaxed);
+                st.touch();
+                r
+            }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.client_timeout)
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(stream), tracked);
+        let watched = graceful.watch(conn);
+        let metrics = app.metrics.clone();
+        metrics.connections.fetch_add(1, Ordering::Relaxed);
+        let open = open.clone();
+        tokio::spawn(async move {
+            // Dropping the connection (when evicted) closes its socket.
+            tokio::select! {
+                _ = watched => {}
+                _ = conn_state.close.notified() => {}
+            }
+            open.remove(conn_state.id);
+            metrics.connections.fetch_sub(1, Ordering::Relaxed);
+        });
     }
     // Requests already received are answered; hyper closes each connection
     // after its current request.
@@ -424,7 +544,7 @@ async fn predict(
 ) -> std::result::Result<Response, ApiError> {
     let entry = app.entry(&name)?;
     let arrival = entry.batcher.arrive();
-    let bytes = read_body(body, app.max_body, app.client_timeout).await?;
+    let (bytes, _budget) = read_body(&app, body).await?;
     let d = entry.n_features;
     let parsed = if bytes.len() > PARSE_INLINE_BYTES {
         tokio::task::spawn_blocking(move || request::parse(&bytes, d))
@@ -572,7 +692,7 @@ async fn v2_infer(
         ),
     };
     let arrival = entry.batcher.arrive();
-    let bytes = read_body(body, app.max_body, app.client_timeout).await?;
+    let (bytes, budget) = read_body(&app, body).await?;
     let parsed = if bytes.len() > PARSE_INLINE_BYTES {
         let info = entry.info.clone();
         tokio::task::spawn_blocking(move || v2::parse_infer(&bytes, json_length, &info))
@@ -581,6 +701,7 @@ async fn v2_infer(
     } else {
         v2::parse_infer(&bytes, json_length, &entry.info)
     };
+    drop(budget);
     let req = parsed.map_err(|v2::BadRequest(m)| ApiError::new(StatusCode::BAD_REQUEST, m))?;
     let proba = req.wanted.probabilities.is_some();
     let answer = run_batch(entry, name, arrival, req.values, req.n, proba).await?;
@@ -603,21 +724,38 @@ async fn v2_infer(
     Ok(r)
 }
 
+/// A request's body, read whole within `app`'s limits: at most
+/// `--max-body` bytes, within `--client-timeout`, and holding its share of
+/// the body budget (`--body-memory`) until the permit is dropped (after
+/// parsing).
 async fn read_body(
+    app: &App,
     body: Body,
-    max: usize,
-    timeout: Duration,
-) -> std::result::Result<bytes::Bytes, ApiError> {
+) -> std::result::Result<(bytes::Bytes, tokio::sync::OwnedSemaphorePermit), ApiError> {
+    let max = app.max_body;
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the body is larger than this server's --max-body ({max} bytes); send fewer rows per request"),
         )
     };
+    let hint = axum::body::HttpBody::size_hint(&body);
     // A declared length over the limit is refused before any byte is read.
-    if axum::body::HttpBody::size_hint(&body).lower() > max as u64 {
+    if hint.lower() > max as u64 {
         return Err(too_large());
     }
+    let need = kib(hint.upper().map_or(max, |u| u as usize).min(max)).max(1);
+    let permit = app
+        .bodies
+        .clone()
+        .try_acquire_many_owned(need.min(u32::MAX as usize) as u32)
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is reading as many request bodies as its --body-memory allows; retry after a moment",
+            )
+        })?;
+    let timeout = app.client_timeout;
     match tokio::time::timeout(timeout, Limited::new(body, max).collect()).await {
         Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
@@ -631,7 +769,7 @@ async fn read_body(
             StatusCode::BAD_REQUEST,
             format!("could not read the body: {e}"),
         )),
-        Ok(Ok(c)) => Ok(c.to_bytes()),
+        Ok(Ok(c)) => Ok((c.to_bytes(), permit)),
     }
 }
 
