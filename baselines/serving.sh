@@ -48,6 +48,11 @@ cpuwall_server() {
     if [ "$name" = batching ]; then
       "$CPUWALL" load --url http://127.0.0.1:8090 --model "$m" --concurrency 1 --duration "$STEP" --warmup "$WARMUP" \
         --label "cpuwall $name" --out "$OUT/cpuwall-$name-$m-1conn.json" >/dev/null
+      # The same server through the Open Inference Protocol (KServe v2 JSON).
+      "$CPUWALL" load --protocol v2 --url http://127.0.0.1:8090 --model "$m" --find-max --p99 10ms --rate 5000 \
+        --connections "$CONNS" --duration "$STEP" --warmup "$WARMUP" --label "cpuwall $name" --out "$OUT/cpuwall-$name-v2-$m.json" >/dev/null
+      "$CPUWALL" load --protocol v2 --url http://127.0.0.1:8090 --model "$m" --concurrency 1 --duration "$STEP" --warmup "$WARMUP" \
+        --label "cpuwall $name" --out "$OUT/cpuwall-$name-v2-$m-1conn.json" >/dev/null
     fi
   done
   kill -TERM "$pid"; wait "$pid" || true

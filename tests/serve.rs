@@ -8,145 +8,12 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::serving::{http, metric, models_dir, post, rows, rss, Server};
 use common::{assert_fails, assert_valid_results, cpuwall, run_in, stdout};
 use serde_json::{json, Value};
-
-/// Models trained once for every test here: nb, rf and svc defaults.
-fn models_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("cpuwall-serve-tests-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        for m in ["nb", "rf", "svc"] {
-            // Predicting with a missing default model trains it.
-            let o = run_in(
-                &dir,
-                &[
-                    "predict",
-                    "--model",
-                    m,
-                    "--rows",
-                    "10",
-                    "--backend",
-                    "direct",
-                    "--min-time",
-                    "1ms",
-                ],
-            );
-            assert!(o.status.success(), "{}", common::stderr(&o));
-        }
-        dir.join("models")
-    })
-}
-
-/// A running `cpuwall serve`, killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    log: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl Server {
-    fn start(extra: &[&str]) -> Server {
-        let dir = models_dir();
-        let mut args = vec!["serve", "--port", "0", "--models-dir"];
-        let d = dir.to_str().unwrap();
-        args.push(d);
-        args.extend_from_slice(extra);
-        if !extra.contains(&"--model") {
-            args.extend_from_slice(&["--model", "nb,rf,svc"]);
-        }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cpuwall"))
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cpuwall serve starts");
-        let mut lines = BufReader::new(child.stderr.take().unwrap());
-        let mut seen = String::new();
-        let addr = loop {
-            let mut line = String::new();
-            if lines.read_line(&mut line).unwrap() == 0 {
-                panic!("serve exited before listening: {seen}");
-            }
-            seen.push_str(&line);
-            if let Some(rest) = line.strip_prefix("listening on http://") {
-                break rest.split_whitespace().next().unwrap().parse().unwrap();
-            }
-        };
-        let log = std::sync::Arc::new(std::sync::Mutex::new(seen));
-        let l = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.lines().map_while(Result::ok) {
-                l.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        Server { child, addr, log }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP/1.1 exchange on a fresh connection: status, headers (lower-case
-/// names), body.
-fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    // A server may answer (413) before reading all of a large body.
-    let _ = s.write_all(body);
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP answer: {:?}", String::from_utf8_lossy(&raw)));
-    let headers = String::from_utf8_lossy(&raw[..split]).to_lowercase();
-    let status = headers[9..12].parse().unwrap();
-    (status, headers, raw[split + 4..].to_vec())
-}
-
-fn post(addr: SocketAddr, model: &str, body: &Value) -> (u16, Value) {
-    let (status, _, b) = http(
-        addr,
-        "POST",
-        &format!("/v1/models/{model}/predict"),
-        body.to_string().as_bytes(),
-    );
-    (status, serde_json::from_slice(&b).expect("a JSON body"))
-}
-
-/// Rows of a 10-feature study-like set (make_classification seed 7).
-fn rows(n: usize) -> Vec<Vec<f64>> {
-    let d = cpuwall::data::synth::MakeClassification::new(n, 10, 7)
-        .generate()
-        .unwrap();
-    d.x.rows().into_iter().map(|r| r.to_vec()).collect()
-}
-
-fn metric(addr: SocketAddr, name: &str) -> f64 {
-    let (_, _, b) = http(addr, "GET", "/metrics", b"");
-    cpuwall::serve::metrics::sample_value(&String::from_utf8_lossy(&b), name)
-        .unwrap_or_else(|| panic!("{name} in /metrics"))
-}
 
 #[test]
 fn endpoints_answer_their_contract() {
@@ -417,19 +284,6 @@ fn two_hundred_concurrent_clients_are_all_answered() {
         .collect();
     let got: Vec<i64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(got, expected);
-}
-
-/// Resident memory of a process, bytes.
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap()
-        .parse()
-        .unwrap();
-    kb * 1024
 }
 
 #[test]

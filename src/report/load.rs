@@ -73,10 +73,11 @@ pub const HEADER: [&str; 12] = [
 pub fn table(res: &LoadResults) -> String {
     let first = &res.runs[0];
     let mut out = format!(
-        "load: model {} at {} ({}), {} per request, {} s per run{}\n",
+        "load: model {} at {} ({}, {} protocol), {} per request, {} s per run{}\n",
         res.model,
         res.url,
         res.label,
+        res.protocol,
         if first.rows_per_request == 1 {
             "1 row".to_string()
         } else {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::atomic::{refuse_overwriting_inputs, write_set};
 use crate::error::{Error, Result};
-use crate::measure::results::load::{LoadResults, LoadRun, Mode};
+use crate::measure::results::load::{LoadResults, LoadRun, Mode, Protocol};
 use crate::report::svg::{line_chart, Series};
 use crate::units;
 
@@ -43,6 +43,52 @@ fn best(res: &LoadResults) -> Option<(f64, f64, &LoadRun)> {
     Some((f.p99_target_ms, b, run))
 }
 
+/// The Open Inference Protocol against the native one, for each server
+/// (label) and model measured both ways: the highest rate at the target
+/// and, with one connection, p50. Empty when nothing spoke v2.
+fn protocol_cost(by_model: &BTreeMap<&str, Vec<&LoadResults>>) -> String {
+    let mut lines = Vec::new();
+    for (model, rs) in by_model {
+        for v2 in rs.iter().filter(|r| r.protocol == Protocol::V2) {
+            let twin = |r: &&&LoadResults| {
+                r.protocol == Protocol::Native
+                    && r.label == v2.label
+                    && r.find_max.is_some() == v2.find_max.is_some()
+            };
+            let Some(native) = rs.iter().find(twin) else {
+                continue;
+            };
+            let what = match (best(v2), best(native)) {
+                (Some((t, b2, _)), Some((_, b1, _))) => format!(
+                    "highest rate at p99 ≤ {}: v2 {} req/s, native {} req/s (v2 {} of native)",
+                    ms(t),
+                    rate(b2),
+                    rate(b1),
+                    units::times(b2 / b1)
+                ),
+                _ => match (v2.result.latency_ms, native.result.latency_ms) {
+                    (Some(a), Some(b)) => format!(
+                        "p50 {} (v2) against {} (native), {} req/s against {}",
+                        ms(a.p50),
+                        ms(b.p50),
+                        rate(v2.result.throughput_rps),
+                        rate(native.result.throughput_rps)
+                    ),
+                    _ => continue,
+                },
+            };
+            lines.push(format!("- **{model}**, {}: {what}.\n", v2.label));
+        }
+    }
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!(
+        "## The Open Inference Protocol (v2) against the native protocol\n\nThe same server and model; v2's body is a JSON tensor (`inputs`, `shape`, `datatype`, `data`, asking for the `label` output) where the native body is `{{\"rows\": ...}}`.\n\n{}\n",
+        lines.concat()
+    )
+}
+
 /// Markdown and plots for `results` (read from `inputs`), as files to write.
 pub fn render(
     inputs: &[PathBuf],
@@ -75,9 +121,9 @@ pub fn render(
 
     md.push_str("## Verdicts\n\n");
     for (model, rs) in &by_model {
-        let mut found: Vec<(f64, f64, &str)> = rs
+        let mut found: Vec<(f64, f64, String)> = rs
             .iter()
-            .filter_map(|r| best(r).map(|(t, b, _)| (b, t, r.label.as_str())))
+            .filter_map(|r| best(r).map(|(t, b, _)| (b, t, r.server_name())))
             .collect();
         if found.is_empty() {
             continue;
@@ -87,7 +133,7 @@ pub fn render(
             .iter()
             .map(|(b, t, l)| format!("{l} {} req/s (p99 ≤ {})", rate(*b), ms(*t)))
             .collect();
-        let (top, low) = (found[0], found[found.len() - 1]);
+        let (top, low) = (&found[0], &found[found.len() - 1]);
         let tail = if found.len() > 1 {
             format!("; the first is {} the last", ratio(top.0, low.0))
         } else {
@@ -107,7 +153,7 @@ pub fn render(
                     let l = run.latency_ms.expect("a passing run has latencies");
                     md.push_str(&format!(
                         "| {model} | {} | {} | {} req/s | {} | {} | {} | {} | {:.2} |\n",
-                        r.label,
+                        r.server_name(),
                         ms(t),
                         rate(b),
                         ms(l.p50),
@@ -121,13 +167,15 @@ pub fn render(
                 }
                 None => md.push_str(&format!(
                     "| {model} | {} | {} | none met it | | | | | |\n",
-                    r.label,
+                    r.server_name(),
                     ms(f.p99_target_ms)
                 )),
             }
         }
     }
     md.push('\n');
+
+    md.push_str(&protocol_cost(&by_model));
 
     let closed: Vec<(&str, &LoadResults)> = by_model
         .iter()
@@ -142,14 +190,17 @@ pub fn render(
             match run.latency_ms {
                 Some(l) => md.push_str(&format!(
                     "| {model} | {} | {} | {} | {} | {} | {} |\n",
-                    r.label,
+                    r.server_name(),
                     rate(run.throughput_rps),
                     ms(l.p50),
                     ms(l.p90),
                     ms(l.p99),
                     ms(l.max)
                 )),
-                None => md.push_str(&format!("| {model} | {} | no answers | | | | |\n", r.label)),
+                None => md.push_str(&format!(
+                    "| {model} | {} | no answers | | | | |\n",
+                    r.server_name()
+                )),
             }
         }
         md.push('\n');
@@ -169,7 +220,7 @@ pub fn render(
                     .collect();
                 points.sort_by(|a, b| a.0.total_cmp(&b.0));
                 Series {
-                    name: r.label.clone(),
+                    name: r.server_name(),
                     points,
                     dashed: false,
                     color: None,
@@ -206,7 +257,7 @@ pub fn render(
         }) {
             md.push_str(&format!(
                 "**{model}, {}** (`{}`, {} per run, {} row(s) per request):\n\n",
-                r.label,
+                r.server_name(),
                 path.display(),
                 units::seconds(r.result.duration_s),
                 r.result.rows_per_request

@@ -280,10 +280,12 @@ pub fn parse_infer(
     let dtype = Dtype::parse(&input.datatype)?;
     let (n, f) = match input.shape[..] {
         [n, f] if n >= 1 && f == d as i64 => (n as usize, f as usize),
-        _ => return bad(format!(
+        _ => {
+            return bad(format!(
             "input '{}' has shape {:?}; this model takes [N, {d}] (N rows of {d} features, N >= 1)",
             input.name, input.shape
-        )),
+        ))
+        }
     };
     let count = n
         .checked_mul(f)

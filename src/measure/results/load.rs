@@ -31,6 +31,39 @@ pub enum Mode {
     Concurrency(usize),
 }
 
+/// Which protocol the requests spoke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// cpuwall's own `POST /v1/models/{name}/predict` with `{"rows": ...}`.
+    #[default]
+    Native,
+    /// The Open Inference Protocol (KServe v2 REST): `POST
+    /// /v2/models/{name}/infer` with one FP64 `[N, F]` input in JSON, asking
+    /// for the `label` output (what the native body answers).
+    V2,
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Protocol::Native => "native",
+            Protocol::V2 => "v2",
+        })
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "native" => Ok(Protocol::Native),
+            "v2" => Ok(Protocol::V2),
+            other => Err(format!("{other:?} is no protocol; use native or v2")),
+        }
+    }
+}
+
 /// Latency percentiles, milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
@@ -87,6 +120,9 @@ pub struct LoadResults {
     pub header: Header,
     pub url: String,
     pub model: String,
+    /// The requests' protocol (files from before it was recorded: native).
+    #[serde(default)]
+    pub protocol: Protocol,
     /// What the user called the server (the report's legend).
     pub label: String,
     pub cpuwall_version: String,
@@ -118,6 +154,15 @@ pub fn kept_up(run: &LoadRun) -> bool {
 }
 
 impl LoadResults {
+    /// The server as reports name it: the label, marked when the requests
+    /// spoke the Open Inference Protocol (one label can be run both ways).
+    pub fn server_name(&self) -> String {
+        match self.protocol {
+            Protocol::Native => self.label.clone(),
+            Protocol::V2 => format!("{} (v2)", self.label),
+        }
+    }
+
     /// Read a results file written by `cpuwall load --out`.
     pub fn load(path: &Path) -> Result<LoadResults> {
         Self::checked(path, super::read(path, &KIND)?)

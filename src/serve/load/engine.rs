@@ -16,7 +16,7 @@ use super::pacing::{pacer_thread, SELF_PACED_FROM_RPS};
 use super::LoadConfig;
 use crate::clock::process_tree_cpu;
 use crate::error::{Error, Result};
-use crate::measure::results::load::{LoadRun, Mode, Percentiles};
+use crate::measure::results::load::{LoadRun, Mode, Percentiles, Protocol};
 use crate::serve::client::{get, Conn, Target};
 use crate::serve::metrics::sample_value;
 
@@ -31,7 +31,10 @@ pub async fn prepare(config: &LoadConfig) -> Result<Prepared> {
     let target = Target::resolve(&config.url).await?;
     let d = match config.features {
         Some(d) => d,
-        None => features_of(&target, &config.model, config.timeout).await?,
+        None => match config.protocol {
+            Protocol::Native => features_of(&target, &config.model, config.timeout).await?,
+            Protocol::V2 => features_of_v2(&target, &config.model, config.timeout).await?,
+        },
     };
     let rows_needed = (config.rows_per_request * 64).max(1024);
     // make_classification needs 4 features; narrower rows are uniform noise.
@@ -54,14 +57,62 @@ pub async fn prepare(config: &LoadConfig) -> Result<Prepared> {
                     &flat[i * d..(i + 1) * d]
                 })
                 .collect();
-            Bytes::from(serde_json::to_vec(&serde_json::json!({ "rows": rows })).expect("json"))
+            let body = match config.protocol {
+                Protocol::Native => serde_json::json!({ "rows": rows }),
+                // One FP64 [N, F] tensor, nested as numpy's tolist() gives
+                // it; the label output only, as the native body answers.
+                Protocol::V2 => serde_json::json!({
+                    "inputs": [{
+                        "name": "input",
+                        "shape": [rows.len(), d],
+                        "datatype": "FP64",
+                        "data": rows,
+                    }],
+                    "outputs": [{ "name": "label" }],
+                }),
+            };
+            Bytes::from(serde_json::to_vec(&body).expect("json"))
         })
         .collect();
+    let path = match config.protocol {
+        Protocol::Native => format!("/v1/models/{}/predict", config.model),
+        Protocol::V2 => format!("/v2/models/{}/infer", config.model),
+    };
     Ok(Prepared {
         target,
-        path: format!("/v1/models/{}/predict", config.model),
+        path,
         bodies,
     })
+}
+
+/// The feature count from the model's v2 metadata (`inputs[0].shape`'s
+/// last dimension): works against any Open Inference Protocol server.
+async fn features_of_v2(target: &Target, model: &str, timeout: Duration) -> Result<usize> {
+    let path = format!("/v2/models/{model}");
+    let reply = get(target, &path, timeout).await.map_err(|e| {
+        Error::Runtime(format!(
+            "cannot read {}{path} ({e}); is the server running? (or give --features N)",
+            target.host
+        ))
+    })?;
+    if reply.status == 404 {
+        return Err(Error::usage(format!(
+            "the server has no model '{model}' ({}{path} answered 404); pass a model it serves to --model",
+            target.host
+        )));
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+    meta["inputs"][0]["shape"]
+        .as_array()
+        .and_then(|s| s.last())
+        .and_then(|d| d.as_u64())
+        .map(|d| d as usize)
+        .ok_or_else(|| {
+            Error::Runtime(format!(
+                "{}{path} (status {}) names no input shape [N, F]; give --features N",
+                target.host, reply.status
+            ))
+        })
 }
 
 async fn features_of(target: &Target, model: &str, timeout: Duration) -> Result<usize> {

@@ -24,7 +24,7 @@ pub mod search;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::measure::results::load::{FindMax, LoadResults, LoadRun, Mode};
+use crate::measure::results::load::{FindMax, LoadResults, LoadRun, Mode, Protocol};
 use crate::measure::results::Header;
 pub use search::Search;
 
@@ -32,6 +32,7 @@ pub use search::Search;
 pub struct LoadConfig {
     pub url: String,
     pub model: String,
+    pub protocol: Protocol,
     pub mode: Mode,
     /// Connections for the open loop (the most requests in flight).
     pub connections: usize,
@@ -130,6 +131,7 @@ pub fn measure_server(
         header: Header::with(crate::measure::results::LOAD, machine),
         url: config.url.clone(),
         model: config.model.clone(),
+        protocol: config.protocol,
         label: label.into(),
         cpuwall_version: env!("CARGO_PKG_VERSION").into(),
         result,
