@@ -1,6 +1,8 @@
 //! Serving predictions over HTTP, and measuring a server honestly.
 //!
 //! - [`server`]: `cpuwall serve`, routes and graceful shutdown;
+//! - [`connections`]: the listening socket and the open connections (the
+//!   idlest closed to let a new client in);
 //! - [`batcher`]: adaptive micro-batching, one queue and thread per model;
 //! - [`request`]: the predict body parsed straight into rows;
 //! - [`v2`]: the Open Inference Protocol (KServe v2 REST), parsing and
@@ -11,6 +13,7 @@
 
 pub mod batcher;
 pub mod client;
+pub mod connections;
 pub mod load;
 pub mod metrics;
 pub mod options;

@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::batcher::Batching;
 use super::load::{LoadConfig, Search};
-use super::server::{resolve_models, ServeConfig};
+use super::server::{ServeConfig, ServedModel};
 use crate::data::count::{bytes_arg, count_arg, parallelism_arg, positive_arg, seconds_arg};
 use crate::error::{Error, Result};
 use crate::exec::BackendKind;
@@ -226,4 +226,54 @@ impl LoadOptions {
         let label = a.label.clone().unwrap_or_else(|| a.url.clone());
         Ok((config, search, label))
     }
+}
+
+/// The models `--model` names: `nb,lr` (files in `dir`, trained if
+/// missing), paths (served under their file stem) or `NAME=PATH`.
+pub fn resolve_models(
+    spec: &str,
+    dir: &std::path::Path,
+    notify: &dyn Fn(&str),
+) -> Result<Vec<ServedModel>> {
+    let mut out = Vec::new();
+    for item in spec.split(',').map(str::trim) {
+        if item.is_empty() {
+            return Err(Error::usage(format!(
+                "--model '{spec}' has an empty entry; write nb,lr or NAME=PATH"
+            )));
+        }
+        let (name, target) = match item.split_once('=') {
+            Some((n, p)) => (n.trim().to_string(), p.trim()),
+            None => {
+                let p = std::path::Path::new(item);
+                let stem = match item.parse::<crate::model::ModelKind>() {
+                    Ok(_) => item.to_string(),
+                    Err(_) => p
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| item.to_string()),
+                };
+                (stem, item)
+            }
+        };
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(Error::usage(format!(
+                "model name '{name}' must be letters, digits, '-', '_' or '.' (it is part of the URL); write NAME=PATH"
+            )));
+        }
+        let resolved = crate::tune::train::resolve_model(target, dir)?;
+        if let Some(n) = resolved.notice() {
+            notify(&n);
+        }
+        out.push(ServedModel {
+            name,
+            path: resolved.path,
+            stored: resolved.stored,
+        });
+    }
+    Ok(out)
 }

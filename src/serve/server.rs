@@ -30,6 +30,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 
 use super::batcher::{has_probabilities, Batcher, Batching, Refused};
+use super::connections::{listen, refuse_connection, OpenConnections};
 use super::metrics::Metrics;
 use super::request::{self, Problem};
 use super::v2::{self, ModelInfo};
@@ -291,93 +292,6 @@ struct Limits {
     max_connections: usize,
 }
 
-/// One open connection: requests in progress, when it last finished one,
-/// and the signal that closes it.
-struct ConnState {
-    id: u64,
-    busy: std::sync::atomic::AtomicUsize,
-    /// Milliseconds since the server's start at its last activity.
-    last: std::sync::atomic::AtomicU64,
-    close: tokio::sync::Notify,
-}
-
-impl ConnState {
-    fn touch(&self) {
-        self.last.store(now_ms(), Ordering::Relaxed);
-    }
-}
-
-fn now_ms() -> u64 {
-    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_millis() as u64
-}
-
-/// The connections open now.
-#[derive(Default)]
-struct OpenConnections {
-    next: std::sync::atomic::AtomicU64,
-    all: std::sync::Mutex<std::collections::HashMap<u64, Arc<ConnState>>>,
-}
-
-impl OpenConnections {
-    fn len(&self) -> usize {
-        self.all.lock().expect("not poisoned").len()
-    }
-
-    fn add(&self) -> Arc<ConnState> {
-        let c = Arc::new(ConnState {
-            id: self.next.fetch_add(1, Ordering::Relaxed),
-            busy: 0.into(),
-            last: now_ms().into(),
-            close: tokio::sync::Notify::new(),
-        });
-        self.all
-            .lock()
-            .expect("not poisoned")
-            .insert(c.id, c.clone());
-        c
-    }
-
-    fn remove(&self, id: u64) {
-        self.all.lock().expect("not poisoned").remove(&id);
-    }
-
-    /// Close the connection idle longest (no request in progress); false
-    /// when every connection is mid-request.
-    fn close_idlest(&self) -> bool {
-        let mut all = self.all.lock().expect("not poisoned");
-        let idlest = all
-            .values()
-            .filter(|c| c.busy.load(Ordering::Relaxed) == 0)
-            .min_by_key(|c| c.last.load(Ordering::Relaxed))
-            .map(|c| c.id);
-        match idlest.and_then(|id| all.remove(&id)) {
-            Some(c) => {
-                c.close.notify_one();
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-/// A connection beyond `--max-connections` while every open one is
-/// mid-request: 503, then closed.
-async fn refuse_connection(mut stream: tokio::net::TcpStream) {
-    use tokio::io::AsyncWriteExt;
-    let body = br#"{"error":"the server has --max-connections connections, each mid-request; retry after a moment"}"#;
-    let head = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    );
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body).await?;
-        stream.shutdown().await
-    })
-    .await;
-}
-
 /// Bytes in KiB permits, rounded up.
 fn kib(bytes: usize) -> usize {
     bytes.div_ceil(1024)
@@ -427,7 +341,7 @@ async fn run(
             }
         };
         let _ = stream.set_nodelay(true);
-        if open.len() >= limits.max_connections && !open.close_idlest() {
+        if open.count() >= limits.max_connections && !open.close_idlest() {
             tokio::spawn(refuse_connection(stream));
             continue;
         }
@@ -475,32 +389,6 @@ async fn run(
     };
     sampler.abort();
     Ok(abandoned)
-}
-
-/// Bind and listen with a backlog of 4096 (the kernel caps it at
-/// net.core.somaxconn): a burst of connections waits in the kernel while
-/// the accept loop makes room, where tokio's default of 1024 overflowed in
-/// the 10,000-connection test and cost the dropped clients a 1 s SYN retry.
-async fn listen(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
-    let mut last = None;
-    for a in tokio::net::lookup_host(addr).await? {
-        let socket = if a.is_ipv4() {
-            tokio::net::TcpSocket::new_v4()?
-        } else {
-            tokio::net::TcpSocket::new_v6()?
-        };
-        socket.set_reuseaddr(true)?;
-        match socket.bind(a).and_then(|()| socket.listen(4096)) {
-            Ok(l) => return Ok(l),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::AddrNotAvailable,
-            "no address to listen on",
-        )
-    }))
 }
 
 async fn shutdown_signal() {
@@ -797,54 +685,4 @@ async fn read_body(
         )),
         Ok(Ok(c)) => Ok((c.to_bytes(), permit)),
     }
-}
-
-/// The models `--model` names: `nb,lr` (files in `dir`, trained if
-/// missing), paths (served under their file stem) or `NAME=PATH`.
-pub fn resolve_models(
-    spec: &str,
-    dir: &std::path::Path,
-    notify: &dyn Fn(&str),
-) -> Result<Vec<ServedModel>> {
-    let mut out = Vec::new();
-    for item in spec.split(',').map(str::trim) {
-        if item.is_empty() {
-            return Err(Error::usage(format!(
-                "--model '{spec}' has an empty entry; write nb,lr or NAME=PATH"
-            )));
-        }
-        let (name, target) = match item.split_once('=') {
-            Some((n, p)) => (n.trim().to_string(), p.trim()),
-            None => {
-                let p = std::path::Path::new(item);
-                let stem = match item.parse::<crate::model::ModelKind>() {
-                    Ok(_) => item.to_string(),
-                    Err(_) => p
-                        .file_stem()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| item.to_string()),
-                };
-                (stem, item)
-            }
-        };
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            return Err(Error::usage(format!(
-                "model name '{name}' must be letters, digits, '-', '_' or '.' (it is part of the URL); write NAME=PATH"
-            )));
-        }
-        let resolved = crate::tune::train::resolve_model(target, dir)?;
-        if let Some(n) = resolved.notice() {
-            notify(&n);
-        }
-        out.push(ServedModel {
-            name,
-            path: resolved.path,
-            stored: resolved.stored,
-        });
-    }
-    Ok(out)
 }
