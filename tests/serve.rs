@@ -377,17 +377,7 @@ fn sigterm_answers_requests_in_flight_then_exits_0() {
     }
     unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
     assert_eq!(client.join().unwrap(), (200, 60_000));
-    let t = Instant::now();
-    let status = loop {
-        if let Some(st) = s.child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "serve did not exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = s.wait_exit();
     assert_eq!(status.code(), Some(0), "{}", s.log.lock().unwrap());
     std::thread::sleep(Duration::from_millis(100));
     assert!(

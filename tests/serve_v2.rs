@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::serving::{http, rows, Server};
+use common::serving::{http, peak_rss, rows, Server};
 use serde_json::{json, Value};
 
 fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
@@ -283,19 +283,6 @@ fn status_line(mut conn: TcpStream, wait: Duration) -> String {
         .to_string()
 }
 
-/// Peak resident memory of a process, bytes.
-fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap()
-        .parse()
-        .unwrap();
-    kb * 1024
-}
-
 /// One-row v2 requests on a keep-alive connection for `n` answers:
 /// latencies in µs, sorted, reconnecting when the server closes it.
 fn probe(addr: SocketAddr, n: usize) -> Vec<u64> {
@@ -440,18 +427,7 @@ fn hostile_clients_are_closed_or_refused_and_the_others_keep_getting_answers() {
     assert!(rss < 256 << 20, "server peak RSS {} MiB", rss >> 20);
 
     // SIGTERM with the idle connections still open: exit 0 within the grace.
-    unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
-    let t = Instant::now();
-    let status = loop {
-        if let Some(st) = s.child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "serve did not exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = s.terminate();
     drop(held);
     let log = s.log.lock().unwrap().clone();
     assert_eq!(status.code(), Some(0), "{log}");

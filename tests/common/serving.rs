@@ -86,6 +86,27 @@ impl Server {
         Server { child, addr, log }
     }
 
+    /// SIGTERM, then its exit status (within 20 s, or the test fails).
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.wait_exit()
+    }
+
+    /// Its exit status, once it exits (within 20 s, or the test fails).
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let t = std::time::Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "serve did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -147,13 +168,22 @@ pub fn metric(addr: SocketAddr, name: &str) -> f64 {
 
 /// Resident memory of a process, bytes.
 pub fn rss(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:") * 1024
+}
+
+/// Peak resident memory of a process, bytes.
+pub fn peak_rss(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:") * 1024
+}
+
+/// A `kB` field of `/proc/PID/status`.
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
+    status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .unwrap()
         .parse()
-        .unwrap();
-    kb * 1024
+        .unwrap()
 }
