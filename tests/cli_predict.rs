@@ -192,25 +192,34 @@ fn children_of(pid: u32) -> Vec<u32> {
 fn ctrl_c_during_a_process_run_leaves_no_worker_behind() {
     let dir = tempfile::tempdir().unwrap();
     ensure_default_model(dir.path(), "nb");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cpuwall"))
-        .args([
-            "predict",
-            "--model",
-            "nb",
-            "--rows",
-            "3e5",
-            "--backend",
-            "processes",
-            "--workers",
-            "2",
-            "--repeat",
-            "1000000",
-        ])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cpuwall"));
+    cmd.args([
+        "predict",
+        "--model",
+        "nb",
+        "--rows",
+        "3e5",
+        "--backend",
+        "processes",
+        "--workers",
+        "2",
+        "--repeat",
+        "1000000",
+    ])
+    .current_dir(dir.path())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    // Ctrl-C as a terminal delivers it, whatever this test inherited: a
+    // shell runs background jobs with SIGINT ignored, and an ignored signal
+    // stays ignored across exec (the run would never stop).
+    // SAFETY: only an async-signal-safe call between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
     let pid = child.id();
     let start = Instant::now();
     let mut workers = Vec::new();
