@@ -458,7 +458,7 @@ async fn predict(
 ) -> std::result::Result<Response, ApiError> {
     let entry = app.entry(&name)?;
     let arrival = entry.batcher.arrive();
-    let (bytes, _budget) = read_body(&app, body).await?;
+    let (bytes, budget) = read_body(&app, body).await?;
     let d = entry.n_features;
     let parsed = if bytes.len() > PARSE_INLINE_BYTES {
         tokio::task::spawn_blocking(move || request::parse(&bytes, d))
@@ -467,6 +467,9 @@ async fn predict(
     } else {
         request::parse(&bytes, d)
     };
+    // The body's bytes are gone once parsed; the rows wait in the queue,
+    // which --queue bounds.
+    drop(budget);
     let rows = parsed.map_err(|p| match p {
         Problem::Malformed(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
         Problem::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m),
