@@ -446,6 +446,20 @@ fn serve_refuses_bad_options_in_one_line() {
     assert_fails(&o, 2, "two models are named 'nb'");
     let o = cpuwall(&["load", "--model", "nb", "--url", "ftp://x", "--rate", "10"]);
     assert_fails(&o, 2, "is not an http:// URL");
+    let o = cpuwall(&[
+        "serve",
+        "--model",
+        "nb",
+        "--models-dir",
+        dir,
+        "--max-body",
+        "8MiB",
+        "--body-memory",
+        "1MiB",
+    ]);
+    assert_fails(&o, 2, "--body-memory (1048576 bytes) is below --max-body");
+    let o = cpuwall(&["load", "--model", "nb", "--protocol", "v3", "--rate", "10"]);
+    assert_fails(&o, 2, "\"v3\" is no protocol; use native or v2");
 }
 
 fn load_json(args: &[&str]) -> Value {
