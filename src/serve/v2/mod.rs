@@ -257,7 +257,9 @@ pub fn parse_infer(
             values
         }
         (None, Some(size)) => {
-            let want = count * dtype.size();
+            let want = count
+                .checked_mul(dtype.size())
+                .ok_or_else(|| BadRequest("shape too large".into()))?;
             if size != want {
                 return bad(format!(
                     "input '{}' has binary_data_size {size}; shape [{n}, {f}] of {} takes {want} bytes",
@@ -563,6 +565,14 @@ mod tests {
         assert!(one("[1, 3]", "FP64", "[1, 2, 3]").contains("takes [N, 2]"));
         assert!(one("[2]", "FP64", "[1, 2]").contains("takes [N, 2]"));
         assert!(one("[0, 2]", "FP64", "[]").contains("N >= 1"));
+        // A shape whose byte count overflows is refused, not wrapped.
+        let huge = r#"{"inputs": [{"name": "x", "shape": [4611686018427387904, 2], "datatype": "FP64", "parameters": {"binary_data_size": 16}}]}"#;
+        assert!(
+            parse_infer(huge.as_bytes(), Some(huge.len()), &model(true, &[]))
+                .unwrap_err()
+                .0
+                .contains("too large")
+        );
         assert!(one("[1, 2]", "BYTES", "[\"a\", \"b\"]").contains("not numeric"));
         assert!(one("[1, 2]", "FP64", "[1, \"2\"]").contains("value 1 is a string"));
         assert!(one("[1, 2]", "FP64", "[1, null]").contains("null"));
