@@ -412,28 +412,24 @@ fn idle_clients_are_disconnected_after_the_client_timeout() {
 #[test]
 fn serve_refuses_bad_options_in_one_line() {
     let dir = models_dir().to_str().unwrap();
+    // `cpuwall serve --model nb` on the test models, with `extra` options.
+    let serve_nb = |extra: &[&str]| {
+        let mut args = vec!["serve", "--model", "nb", "--models-dir", dir];
+        args.extend_from_slice(extra);
+        cpuwall(&args)
+    };
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let o = cpuwall(&[
-        "serve",
-        "--model",
-        "nb",
-        "--models-dir",
-        dir,
-        "--port",
-        &port,
-    ]);
-    assert_fails(&o, 2, "cannot listen on 127.0.0.1:");
-    let o = cpuwall(&[
-        "serve",
-        "--model",
-        "nb",
-        "--models-dir",
-        dir,
-        "--backend",
-        "processes",
-    ]);
-    assert_fails(&o, 2, "--backend processes cannot serve");
+    assert_fails(
+        &serve_nb(&["--port", &port]),
+        2,
+        "cannot listen on 127.0.0.1:",
+    );
+    assert_fails(
+        &serve_nb(&["--backend", "processes"]),
+        2,
+        "--backend processes cannot serve",
+    );
     let o = cpuwall(&[
         "serve",
         "--model",
@@ -446,18 +442,11 @@ fn serve_refuses_bad_options_in_one_line() {
     assert_fails(&o, 2, "two models are named 'nb'");
     let o = cpuwall(&["load", "--model", "nb", "--url", "ftp://x", "--rate", "10"]);
     assert_fails(&o, 2, "is not an http:// URL");
-    let o = cpuwall(&[
-        "serve",
-        "--model",
-        "nb",
-        "--models-dir",
-        dir,
-        "--max-body",
-        "8MiB",
-        "--body-memory",
-        "1MiB",
-    ]);
-    assert_fails(&o, 2, "--body-memory (1048576 bytes) is below --max-body");
+    assert_fails(
+        &serve_nb(&["--max-body", "8MiB", "--body-memory", "1MiB"]),
+        2,
+        "--body-memory (1048576 bytes) is below --max-body",
+    );
     let o = cpuwall(&["load", "--model", "nb", "--protocol", "v3", "--rate", "10"]);
     assert_fails(&o, 2, "\"v3\" is no protocol; use native or v2");
 }
