@@ -304,6 +304,9 @@ impl Classifier for Model {
     fn predict_into(&self, x: ndarray::ArrayView2<'_, f64>, out: &mut [i64]) {
         self.0.predict_into(x, out)
     }
+    fn predict_vouching(&self, x: ndarray::ArrayView2<'_, f64>, out: &mut [i64]) -> Option<bool> {
+        self.0.predict_vouching(x, out)
+    }
     fn scores(&self, x: ndarray::ArrayView2<'_, f64>) -> (ScoreKind, ndarray::Array2<f64>) {
         self.0.scores(x)
     }

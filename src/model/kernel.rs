@@ -151,34 +151,49 @@ impl RowKernel {
     }
 
     /// The label for one row: one output → `classes[score > 0]`, several →
-    /// the class of the largest score (the first on ties).
+    /// the class of the largest score (the first on ties); and whether every
+    /// score was finite.
     #[inline]
-    fn label(&self, row: &[f64], classes: &[i64]) -> i64 {
+    fn label(&self, row: &[f64], classes: &[i64]) -> (i64, bool) {
         if self.outputs == 1 {
-            classes[(self.score(row, 0) > 0.0) as usize]
+            let s = self.score(row, 0);
+            (classes[(s > 0.0) as usize], s.is_finite())
         } else {
             let mut best = 0;
             let mut best_v = self.score(row, 0);
+            let mut finite = best_v.is_finite();
             for o in 1..self.outputs {
                 let v = self.score(row, o);
+                finite &= v.is_finite();
                 if v > best_v {
                     best = o;
                     best_v = v;
                 }
             }
-            classes[best]
+            (classes[best], finite)
         }
     }
 
     /// One label per row of `x` into `out` (see [`RowKernel::label`]), on
-    /// the process's ISA ([`crate::isa::current`]).
-    pub fn predict(&self, x: ArrayView2<'_, f64>, classes: &[i64], out: &mut [i64]) {
+    /// the process's ISA ([`crate::isa::current`]). Returns whether every
+    /// score was finite, which proves every value of `x` was: each score
+    /// sums a term of every feature (`a x` or `(a x + b) x`), an infinite or
+    /// NaN `x` makes its term infinite or NaN whatever the coefficients
+    /// (`0 × ∞` is NaN), and such a term keeps the sum non-finite. A `false`
+    /// may also be a finite row whose score overflowed: callers check `x`.
+    pub fn predict(&self, x: ArrayView2<'_, f64>, classes: &[i64], out: &mut [i64]) -> bool {
         self.predict_on(crate::isa::current(), x, classes, out)
     }
 
     /// [`RowKernel::predict`] on the path of `isa` (which this CPU must
     /// run: [`Isa::supported`]; a path it lacks falls back to scalar).
-    pub fn predict_on(&self, isa: Isa, x: ArrayView2<'_, f64>, classes: &[i64], out: &mut [i64]) {
+    pub fn predict_on(
+        &self,
+        isa: Isa,
+        x: ArrayView2<'_, f64>,
+        classes: &[i64],
+        out: &mut [i64],
+    ) -> bool {
         assert_eq!(
             x.nrows(),
             out.len(),
@@ -196,7 +211,13 @@ impl RowKernel {
             }
         }
         let _ = isa;
-        map_rows(x, out, |row| self.label(row, classes));
+        let mut finite = true;
+        map_rows(x, out, |row| {
+            let (label, f) = self.label(row, classes);
+            finite &= f;
+            label
+        });
+        finite
     }
 }
 
@@ -261,17 +282,22 @@ mod avx2 {
     }
 
     #[target_feature(enable = "avx2")]
-    pub unsafe fn predict(k: &RowKernel, flat: &[f64], classes: &[i64], out: &mut [i64]) {
+    pub unsafe fn predict(k: &RowKernel, flat: &[f64], classes: &[i64], out: &mut [i64]) -> bool {
         let d = k.d;
+        let mut finite = true;
         for (i, label) in out.iter_mut().enumerate() {
             let row = &flat[i * d..(i + 1) * d];
             *label = if k.outputs == 1 {
-                classes[(score(k, row, 0) > 0.0) as usize]
+                let s = score(k, row, 0);
+                finite &= s.is_finite();
+                classes[(s > 0.0) as usize]
             } else {
                 let mut best = 0;
                 let mut best_v = score(k, row, 0);
+                finite &= best_v.is_finite();
                 for o in 1..k.outputs {
                     let v = score(k, row, o);
+                    finite &= v.is_finite();
                     if v > best_v {
                         best = o;
                         best_v = v;
@@ -280,6 +306,7 @@ mod avx2 {
                 classes[best]
             };
         }
+        finite
     }
 }
 
@@ -393,7 +420,7 @@ mod avx512 {
         flat: &[f64],
         classes: &[i64],
         out: &mut [i64],
-    ) {
+    ) -> bool {
         let d = k.d;
         let p = flat.as_ptr();
         let left = d - (k.blocks - 1) * LANES;
@@ -405,6 +432,9 @@ mod avx512 {
         let labels = [classes[0], classes[1]];
         let (neg, pos) = (_mm512_set1_epi64(labels[0]), _mm512_set1_epi64(labels[1]));
         let bias = _mm512_set1_pd(k.bias[0]);
+        // Finite scores: a bit per lane of the 8-row path, and the rest.
+        let mut finite8: __mmask8 = 0xff;
+        let mut finite = true;
         for (step, chunk) in out.chunks_mut(STEP_ROWS).enumerate() {
             let first = step * STEP_ROWS;
             prefetch_ahead(flat, d, first);
@@ -428,10 +458,14 @@ mod avx512 {
                     let positive = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(s, _mm512_setzero_pd());
                     let v = _mm512_mask_blend_epi64(positive, neg, pos);
                     _mm512_storeu_si512(o8.as_mut_ptr() as *mut __m512i, v);
+                    // s - s is 0 for a finite score and NaN otherwise.
+                    finite8 &=
+                        _mm512_cmp_pd_mask::<_CMP_ORD_Q>(_mm512_sub_pd(s, s), _mm512_setzero_pd());
                     r += 8;
                 }
                 for (i, o) in rows8.into_remainder().iter_mut().enumerate() {
                     let s = score::<QUAD, B>(k, tail, p.add((r + i) * d), 0);
+                    finite &= s.is_finite();
                     *o = labels[(s > 0.0) as usize];
                 }
             } else {
@@ -439,8 +473,10 @@ mod avx512 {
                     let row = p.add((first + i) * d);
                     let mut best = 0;
                     let mut best_v = score::<QUAD, B>(k, tail, row, 0);
+                    finite &= best_v.is_finite();
                     for c in 1..k.outputs {
                         let v = score::<QUAD, B>(k, tail, row, c);
+                        finite &= v.is_finite();
                         if v > best_v {
                             best = c;
                             best_v = v;
@@ -450,6 +486,7 @@ mod avx512 {
                 }
             }
         }
+        finite && finite8 == 0xff
     }
 
     #[inline(always)]
@@ -458,7 +495,7 @@ mod avx512 {
         flat: &[f64],
         classes: &[i64],
         out: &mut [i64],
-    ) {
+    ) -> bool {
         match k.blocks {
             1 => run::<QUAD, 1>(k, flat, classes, out),
             2 => run::<QUAD, 2>(k, flat, classes, out),
@@ -471,7 +508,7 @@ mod avx512 {
     /// # Safety
     /// The CPU has AVX-512F; `flat.len() == out.len() * k.d`, `k.d > 0`.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn predict(k: &RowKernel, flat: &[f64], classes: &[i64], out: &mut [i64]) {
+    pub unsafe fn predict(k: &RowKernel, flat: &[f64], classes: &[i64], out: &mut [i64]) -> bool {
         debug_assert_eq!(flat.len(), out.len() * k.d);
         if k.b.is_empty() {
             by_width::<false>(k, flat, classes, out)
@@ -497,7 +534,7 @@ mod tests {
     fn scalar_labels(k: &RowKernel, x: &Array2<f64>, classes: &[i64]) -> Vec<i64> {
         x.rows()
             .into_iter()
-            .map(|r| k.label(&r.to_vec(), classes))
+            .map(|r| k.label(&r.to_vec(), classes).0)
             .collect()
     }
 
@@ -605,6 +642,57 @@ mod tests {
             })
             .count();
         assert!(order_matters > 0, "no row tells the orders apart");
+    }
+
+    /// A NaN or infinite value anywhere — any width, any column, any row of
+    /// an 8-row group or the remainder, under a zero coefficient too (0 × ∞
+    /// is NaN) — makes `predict` report a non-finite score on every ISA;
+    /// finite rows report none.
+    #[test]
+    fn a_non_finite_value_anywhere_is_reported_on_every_path() {
+        for d in [1, 3, 8, 10, 17] {
+            let x = data(21, d, d as u64);
+            let mut w = data(3, d, 50 + d as u64);
+            w[[0, d - 1]] = 0.0;
+            w[[1, 0]] = 0.0;
+            w[[2, d / 2]] = 0.0;
+            let kernels = [
+                (
+                    RowKernel::linear(w.row(0).as_slice().unwrap(), &[0.1], d),
+                    2,
+                ),
+                (
+                    RowKernel::linear(w.as_slice().unwrap(), &[0.1, -0.2, 0.05], d),
+                    3,
+                ),
+                (
+                    RowKernel::quadratic(
+                        w.row(0).as_slice().unwrap(),
+                        w.row(1).as_slice().unwrap(),
+                        -0.3,
+                    ),
+                    2,
+                ),
+            ];
+            for (k, n_classes) in &kernels {
+                let classes: Vec<i64> = (0..*n_classes).collect();
+                for isa in crate::isa::available() {
+                    let mut out = vec![0; x.nrows()];
+                    assert!(
+                        k.predict_on(isa, x.view(), &classes, &mut out),
+                        "{isa} d={d}"
+                    );
+                    for (r, c) in [(0, 0), (5, d - 1), (13, d / 2), (20, 0), (17, d - 1)] {
+                        for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                            let mut bad = x.clone();
+                            bad[[r, c]] = v;
+                            let finite = k.predict_on(isa, bad.view(), &classes, &mut out);
+                            assert!(!finite, "{isa} d={d} row {r} column {c} {v}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -70,7 +70,9 @@ impl Linear {
         RowKernel::linear(&self.coef, &self.intercept, self.n_features)
     }
 
-    pub fn predict_into(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) {
+    /// Labels into `out`; whether every score was finite
+    /// ([`RowKernel::predict`]).
+    pub fn predict_into(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) -> bool {
         self.kernel().predict(x, &self.classes, out)
     }
 
@@ -126,7 +128,14 @@ macro_rules! linear_classifier {
                 &self.linear.classes
             }
             fn predict_into(&self, x: ndarray::ArrayView2<'_, f64>, out: &mut [i64]) {
-                self.linear.predict_into(x, out)
+                self.linear.predict_into(x, out);
+            }
+            fn predict_vouching(
+                &self,
+                x: ndarray::ArrayView2<'_, f64>,
+                out: &mut [i64],
+            ) -> Option<bool> {
+                Some(self.linear.predict_into(x, out))
             }
             fn scores(
                 &self,

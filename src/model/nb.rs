@@ -269,24 +269,34 @@ impl Classifier for GaussianNb {
     }
 
     fn predict_into(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) {
+        self.predict_vouching(x, out);
+    }
+
+    /// Every joint log-likelihood sums `(x_j - θ_j)² h_j` over all features
+    /// (`h_j > 0`), the binary kernel's score `(a_j x_j + b_j) x_j`: a NaN
+    /// or infinite feature leaves either non-finite.
+    fn predict_vouching(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) -> Option<bool> {
         let k = self.classes.len();
         if let Some(binary) = &self.binary {
             // Positive → the second class wins (ties go to the first, as argmax).
-            binary.predict(x, &self.classes, out);
-        } else {
-            map_rows(x, out, |row| {
-                let mut best = 0;
-                let mut best_v = self.jll(row, 0);
-                for c in 1..k {
-                    let v = self.jll(row, c);
-                    if v > best_v {
-                        best = c;
-                        best_v = v;
-                    }
-                }
-                self.classes[best]
-            });
+            return Some(binary.predict(x, &self.classes, out));
         }
+        let mut finite = true;
+        map_rows(x, out, |row| {
+            let mut best = 0;
+            let mut best_v = self.jll(row, 0);
+            finite &= best_v.is_finite();
+            for c in 1..k {
+                let v = self.jll(row, c);
+                finite &= v.is_finite();
+                if v > best_v {
+                    best = c;
+                    best_v = v;
+                }
+            }
+            self.classes[best]
+        });
+        Some(finite)
     }
 
     fn scores(&self, x: ArrayView2<'_, f64>) -> (ScoreKind, Array2<f64>) {
