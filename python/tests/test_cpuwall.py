@@ -156,6 +156,26 @@ def test_bad_input_is_a_value_error_with_the_clis_text(lr):
         cpuwall.from_sklearn(LinearSVC().fit(x, lr[0].predict(x))).predict_proba(x)
 
 
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("classes", [2, 3])
+@pytest.mark.parametrize("backend", ["direct", "threads"])
+def test_a_bad_value_anywhere_in_a_large_batch_is_refused_and_huge_finite_values_are_not(family, classes, backend):
+    # 20,000 rows span many of the checked blocks and the threads' shares;
+    # the linear models and naive Bayes check through their scores, the
+    # forest row by row: either way the first bad value is named.
+    x, y = data(classes)
+    m = cpuwall.from_sklearn(FAMILIES[family]().fit(x, y))
+    rows = np.tile(x, (14, 1))[:20000]
+    for r, c, v, shown in [(19999, 7, np.nan, "NaN"), (12345, 0, -np.inf, "-inf"), (0, 3, np.inf, "inf")]:
+        bad = rows.copy()
+        bad[r, c] = v
+        with pytest.raises(ValueError, match=rf"X: row {r + 1} column {c + 1} is {shown}; features must be finite"):
+            m.predict(bad, backend=backend, n_threads=2)
+    # Finite values whose scores overflow to infinity are predicted, not refused.
+    huge = rows * 1e306
+    assert m.predict(huge, backend=backend, n_threads=2).shape == (20000,)
+
+
 def test_float32_fortran_strided_and_integer_inputs_predict_the_same_labels(lr):
     est, m, x = lr
     want = est.predict(x)
