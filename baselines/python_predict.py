@@ -109,19 +109,27 @@ def main():
             # The package alone, calls back to back as the CLI times its own,
             # so the Python/CLI ratio compares like with like (not calls
             # interleaved with scikit-learn's, whose large temporaries evict
-            # the caches).
-            alone = [per_call(calls[("cpuwall-python", "direct", rows)], 0.0) for _ in range(2 * args.rounds)]
+            # the caches). The CLI's runs alternate with these blocks: the
+            # memory bandwidth of a shared VM drifts by 20% over minutes, and
+            # two figures taken minutes apart made ratios of 1.06-1.26 out of
+            # the same code.
+            path = os.path.join(tmp, f"{name}.cpuwall")
+            model.save(path)
+            alone, cli = [], []
+            for _ in range(args.rounds):
+                alone += [per_call(calls[("cpuwall-python", "direct", rows)], 0.0) for _ in range(3)]
+                if args.cpuwall:
+                    cli.append(cli_direct(args.cpuwall, path, rows_npy, "0.3s")[0])
             med, ci = median_ci(alone)
             cells.append({"model": name, "peer": "cpuwall-python-alone", "backend": "direct", "rows": rows,
                           "runs": len(alone), "wall_seconds": med, "wall_seconds_ci95": ci,
                           "labels_identical": identical, "raw": {"wall_seconds": alone}})
             if args.cpuwall:
-                path = os.path.join(tmp, f"{name}.cpuwall")
-                model.save(path)
-                med, ci, runs = cli_direct(args.cpuwall, path, rows_npy, "1s")
-                cells.append({"model": name, "peer": "cpuwall-cli", "backend": "direct", "rows": rows, "runs": runs,
-                              "wall_seconds": med, "wall_seconds_ci95": ci, "labels_identical": identical,
-                              "raw": {"wall_seconds": []}})
+                # Each entry: the median of one CLI run's calls.
+                med, ci = median_ci(cli)
+                cells.append({"model": name, "peer": "cpuwall-cli", "backend": "direct", "rows": rows,
+                              "runs": len(cli), "wall_seconds": med, "wall_seconds_ci95": ci,
+                              "labels_identical": identical, "raw": {"wall_seconds": cli}})
             print(f"{name}: done ({'labels identical' if identical else 'LABELS DIFFER'})", file=sys.stderr)
     doc = {
         "format": "cpuwall-baseline-python",
