@@ -315,6 +315,7 @@ pub fn predict(
             let prefix = match kind {
                 ScoreKind::Probability => "p",
                 ScoreKind::Decision => "score",
+                ScoreKind::Votes => "votes",
             };
             write_scores(p, &reference, model.classes(), prefix, scores.view())?;
         } else {

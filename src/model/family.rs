@@ -41,6 +41,9 @@ pub struct Family {
     /// standardised features; `None`: the family's fit does not change
     /// under per-feature affine maps (trees) and it is fit on raw values.
     pub fold_scaling: Option<fn(&Model, &super::scale::Standardizer) -> Model>,
+    /// Whether a grid search fits it (`train --models`' default list, the
+    /// sweep's); an ensemble is made of searched models instead.
+    pub searched: bool,
 }
 
 /// A family, by its stable model-file tag. Cheap to copy, compare and use as
@@ -59,9 +62,13 @@ impl ModelKind {
         self.0
     }
 
-    /// Every registered family, in registration order.
+    /// Every family a grid search fits, in registration order.
     pub fn all() -> Vec<ModelKind> {
-        super::FAMILIES.iter().map(|f| f.kind).collect()
+        super::FAMILIES
+            .iter()
+            .filter(|f| f.searched)
+            .map(|f| f.kind)
+            .collect()
     }
 
     pub fn by_tag(tag: u8) -> Option<ModelKind> {
@@ -108,7 +115,7 @@ impl ModelKind {
     /// Every registered family's short name, comma-separated (`nb,lr,svc,rf`):
     /// the default of `--models`, so a new family is trained and swept.
     pub fn all_list() -> String {
-        let names: Vec<&str> = super::FAMILIES.iter().map(|f| f.short).collect();
+        let names: Vec<&str> = Self::all().into_iter().map(|k| k.short()).collect();
         names.join(",")
     }
 

@@ -47,6 +47,7 @@ pub static FAMILY: Family = Family {
     },
     fold_scaling: None,
     decode: decode_payload::<RandomForest>,
+    searched: true,
 };
 
 #[derive(Debug, Clone)]

@@ -81,10 +81,19 @@ impl Linear {
         let k = self.n_outputs();
         let kernel = self.kernel();
         let mut out = Array2::zeros((x.nrows(), k));
-        for (i, row) in x.rows().into_iter().enumerate() {
-            let row = row.to_vec();
-            for c in 0..k {
-                out[[i, c]] = kernel.score(&row, c);
+        let mut copy = Vec::new();
+        for (row, scores) in x.rows().into_iter().zip(out.rows_mut()) {
+            // Rows of a standard-layout batch are read in place.
+            let row = match row.to_slice() {
+                Some(r) => r,
+                None => {
+                    copy.clear();
+                    copy.extend(row.iter());
+                    &copy[..]
+                }
+            };
+            for (c, s) in scores.into_iter().enumerate() {
+                *s = kernel.score(row, c);
             }
         }
         out

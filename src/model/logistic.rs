@@ -40,6 +40,7 @@ pub static FAMILY: Family = Family {
     },
     decode: decode_payload::<LogisticRegression>,
     fold_scaling: Some(LogisticRegression::fold_scaling),
+    searched: true,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

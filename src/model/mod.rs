@@ -27,6 +27,7 @@ pub mod scale;
 pub mod store;
 pub mod svc;
 pub mod tree;
+pub mod vote;
 
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
@@ -43,6 +44,7 @@ pub static FAMILIES: &[&Family] = &[
     &logistic::FAMILY,
     &svc::FAMILY,
     &forest::FAMILY,
+    &vote::FAMILY,
 ];
 
 /// What [`Classifier::scores`] returns per class column.
@@ -52,6 +54,8 @@ pub enum ScoreKind {
     Probability,
     /// Signed distances (one column for binary problems, as scikit-learn).
     Decision,
+    /// A hard-voting ensemble's share of members voting for each class.
+    Votes,
 }
 
 /// Prediction over a borrowed batch into a caller's buffer, so that any

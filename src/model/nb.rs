@@ -35,6 +35,7 @@ pub static FAMILY: Family = Family {
         let nb = m.downcast_ref::<GaussianNb>().expect("an nb model");
         Model::new(nb.unscaled(s))
     }),
+    searched: true,
 };
 
 #[derive(Debug, Clone)]
@@ -303,10 +304,19 @@ impl Classifier for GaussianNb {
         let k = self.classes.len();
         let mut out = Array2::zeros((x.nrows(), k));
         let mut jll = vec![0.0; k];
+        let mut copy = Vec::new();
         for (i, row) in x.rows().into_iter().enumerate() {
-            let row = row.to_vec();
+            // Rows of a standard-layout batch are read in place.
+            let row = match row.to_slice() {
+                Some(r) => r,
+                None => {
+                    copy.clear();
+                    copy.extend(row.iter());
+                    &copy[..]
+                }
+            };
             for (c, j) in jll.iter_mut().enumerate() {
-                *j = self.jll(&row, c);
+                *j = self.jll(row, c);
             }
             let m = jll[argmax(&jll)];
             let z: f64 = jll.iter().map(|v| (v - m).exp()).sum();

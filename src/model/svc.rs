@@ -39,6 +39,7 @@ pub static FAMILY: Family = Family {
     },
     decode: decode_payload::<LinearSvc>,
     fold_scaling: Some(LinearSvc::fold_scaling),
+    searched: true,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
