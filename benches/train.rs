@@ -34,6 +34,7 @@ fn bench_train(c: &mut Criterion) {
             folds: 5,
             shuffle: true,
             seed: 0,
+            votes: None,
         };
         g.bench_function(format!("{kind}/grid-search"), |b| {
             b.iter(|| grid_search(&spec, &data, &|| {}).expect("search"))

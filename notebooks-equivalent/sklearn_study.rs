@@ -60,6 +60,7 @@ fn main() -> cpuwall::Result<()> {
         shuffle: false,
         seed: 0,
         out_dir: &models_dir,
+        votes: None,
     };
     let trained = train_models(
         &job,

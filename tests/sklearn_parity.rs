@@ -68,6 +68,7 @@ fn every_model_scores_within_one_point_of_scikit_learn_and_every_candidate_fits(
             folds: 5,
             shuffle: true,
             seed: 0,
+            votes: None,
         };
         let result = grid_search(&spec, &train, &|| {}).unwrap();
         assert_eq!(result.n_failed(), 0, "{kind}: failed candidates");

@@ -47,11 +47,33 @@ pub struct TrainArgs {
     /// needs the `mpi` feature). Rank 0 refits and writes the files.
     #[arg(long)]
     pub mpi: bool,
+    /// Also save an ensemble of the K best candidates (OUT/ensemble.cpuwall),
+    /// refit on all training rows, with its CV estimate in the report.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub top_k: Option<u32>,
+    /// How the ensemble's members vote: soft (average probabilities; the
+    /// default where every family gives them) or hard (count labels; the
+    /// default with svc).
+    #[arg(long, value_name = "soft|hard")]
+    pub vote: Option<String>,
+    /// Rank the candidates of all --models together for --top-k (without
+    /// it, --top-k takes one family).
+    #[arg(long)]
+    pub across_families: bool,
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
+    let models = ModelKind::parse_list(&a.models)?;
+    let vote = a.vote.as_deref().map(str::parse).transpose()?;
+    let top_k = crate::tune::top_k::plan(
+        a.top_k.map(|k| k as usize),
+        vote,
+        a.across_families,
+        &models,
+    )?;
     let req = TrainRequest {
-        models: ModelKind::parse_list(&a.models)?,
+        models,
+        top_k,
         data: a.data,
         folds: a.cv,
         solver: a.solver,
@@ -72,7 +94,15 @@ pub fn run(a: TrainArgs) -> Result<()> {
     };
     drop(bars);
     let t = &trained.models;
-    let report = training::write(t, &trained.data_line, req.folds, trained.threads, &req.out)?;
+    let e = trained.ensemble.as_ref();
+    let report = training::write(
+        t,
+        e,
+        &trained.data_line,
+        req.folds,
+        trained.threads,
+        &req.out,
+    )?;
     let style = crate::report::style::Style::stderr();
     for line in training::warnings(t) {
         eprintln!("{}", style.paint(&line, crate::report::style::Tone::Bad));
@@ -80,9 +110,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
     match a.format {
         Format::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&training::json(t)).expect("json")
+            serde_json::to_string_pretty(&training::json(t, e)).expect("json")
         ),
-        Format::Table => print!("{}", training::summary(t, &report)),
+        Format::Table => print!("{}", training::summary(t, e, &report)),
     }
     Ok(())
 }

@@ -5,33 +5,105 @@ use std::path::{Path, PathBuf};
 use crate::atomic::write_atomic;
 use crate::error::Result;
 use crate::model::params::describe;
+use crate::tune::top_k::TrainedEnsemble;
 use crate::tune::train::TrainedModel;
 
 /// Write the training report (`training-report.md`) into `dir`; its path.
 pub fn write(
     models: &[TrainedModel],
+    ensemble: Option<&TrainedEnsemble>,
     data_line: &str,
     folds: usize,
     threads: usize,
     dir: &Path,
 ) -> Result<PathBuf> {
     let path = dir.join("training-report.md");
-    write_atomic(
-        &path,
-        markdown(models, data_line, folds, threads).as_bytes(),
-    )?;
+    let mut text = markdown(models, data_line, folds, threads);
+    if let Some(e) = ensemble {
+        text.push_str(&ensemble_markdown(e, folds));
+    }
+    write_atomic(&path, text.as_bytes())?;
     Ok(path)
 }
 
 /// The `--format json` document (schema `cpuwall-train`, docs/results.md):
-/// each model's results by short name under `models`.
-pub fn json(models: &[TrainedModel]) -> crate::measure::results::train::TrainDocument<'_> {
-    crate::measure::results::train::TrainDocument::of(models)
+/// each model's results by short name under `models`, the `--top-k`
+/// ensemble's under `ensemble`.
+pub fn json<'a>(
+    models: &'a [TrainedModel],
+    ensemble: Option<&'a TrainedEnsemble>,
+) -> crate::measure::results::train::TrainDocument<'a> {
+    crate::measure::results::train::TrainDocument::of(models, ensemble)
+}
+
+/// What the ensemble's line in the console summary and the report say.
+fn ensemble_verdict(e: &TrainedEnsemble) -> String {
+    let best = &e.members[0];
+    let vs = match (e.test_accuracy, best.test_accuracy) {
+        (Some(t), Some(b)) => format!(
+            "test accuracy {t:.4} vs {b:.4} for the best single model ({}, {}): {}",
+            best.model,
+            describe(&best.params),
+            match e.beats_best_single {
+                Some(true) => "beats it",
+                _ if t == b => "ties it",
+                _ => "does not beat it",
+            }
+        ),
+        _ => "no test set".into(),
+    };
+    format!(
+        "{} vote of {} members -> {}; CV estimate {:.4}; {vs}\n",
+        e.vote.name(),
+        e.members.len(),
+        e.path.display(),
+        e.cv_accuracy
+    )
+}
+
+/// The report's ensemble section: its members and how it did.
+pub fn ensemble_markdown(e: &TrainedEnsemble, folds: usize) -> String {
+    let mut s = format!(
+        "\n## ensemble (top {}, {} vote)\n\nFile: `{}`. Members refit on all training rows in {:.3} s. A {}\nCV estimate: the ensemble scored on each of the {folds} folds from its members' predictions there (no refit): {}.\n\n| member | model | params | CV acc | train acc | test acc |\n|---|---|---|---|---|---|\n",
+        e.members.len(),
+        e.vote.name(),
+        e.path.display(),
+        e.refit_seconds,
+        ensemble_verdict(e).trim_end(),
+        e.fold_accuracy
+            .iter()
+            .map(|a| format!("{a:.4}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    for (i, m) in e.members.iter().enumerate() {
+        s.push_str(&format!(
+            "| {} | {} | {} | {:.4} | {} | {} |\n",
+            i + 1,
+            m.model,
+            describe(&m.params),
+            m.cv_accuracy,
+            fmt_acc(Some(m.train_accuracy)),
+            fmt_acc(m.test_accuracy)
+        ));
+    }
+    s.push_str(&format!(
+        "| **ensemble** | {} vote | | {:.4} | {} | {} |\n",
+        e.vote.name(),
+        e.cv_accuracy,
+        fmt_acc(Some(e.train_accuracy)),
+        fmt_acc(e.test_accuracy)
+    ));
+    s
 }
 
 /// The console summary: the study's table, each model's choice and file
-/// (and failed candidates), and where the report is.
-pub fn summary(models: &[TrainedModel], report: &Path) -> String {
+/// (and failed candidates), the ensemble, and where the report is.
+pub fn summary(
+    models: &[TrainedModel],
+    ensemble: Option<&TrainedEnsemble>,
+    report: &Path,
+) -> String {
     let rows: Vec<Vec<String>> = table_rows(models).into_iter().map(|r| r.to_vec()).collect();
     let mut s = crate::report::table::render(&TABLE_HEADER, &rows);
     for m in models {
@@ -56,6 +128,9 @@ pub fn summary(models: &[TrainedModel], report: &Path) -> String {
                 format!("; failed: {}", failed.join(", "))
             }
         ));
+    }
+    if let Some(e) = ensemble {
+        s.push_str(&format!("ensemble: {}", ensemble_verdict(e)));
     }
     s.push_str(&format!("report: {}\n", report.display()));
     s

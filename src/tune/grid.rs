@@ -33,7 +33,9 @@ pub fn grids_for(
     }
     apply_overrides(&mut grids, overrides)?;
     for &k in models {
-        validate(k, &grids[&k])?;
+        // A family no grid search fits (the ensemble) has no grid: its
+        // check says what to do instead.
+        validate(k, &grids.get(&k).cloned().unwrap_or_default())?;
     }
     Ok(grids)
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use super::grid::grids_for;
 use super::options::SolverOptions;
+use super::top_k::{TopK, TrainedEnsemble};
 use super::train::{check_train_outputs, fit_pool, train_models, TrainJob, TrainedModel};
 use crate::atomic::lock_dir;
 use crate::data::sets::{self, DataSpec};
@@ -28,11 +29,15 @@ pub struct TrainRequest {
     pub out: PathBuf,
     /// Spread the fits over MPI ranks (needs the `mpi` feature).
     pub mpi: bool,
+    /// `--top-k`: also save an ensemble of the best candidates.
+    pub top_k: Option<TopK>,
 }
 
 /// What a training run gives the one who asked.
 pub struct Trained {
     pub models: Vec<TrainedModel>,
+    /// The `--top-k` ensemble.
+    pub ensemble: Option<TrainedEnsemble>,
     /// What the data was, for people.
     pub data_line: String,
     /// Threads that fitted (all ranks').
@@ -63,6 +68,39 @@ pub fn train(req: &TrainRequest, progress: &Progress) -> Result<Option<Trained>>
         shuffle: req.solver.cv_shuffle,
         seed: req.data.seed as u64,
         out_dir: &req.out,
+        votes: req.top_k.map(|t| t.vote),
+    };
+    // Rank 0 (or the only process) builds the ensemble from the searches.
+    let finish = |models: Vec<TrainedModel>, threads: usize| -> Result<Trained> {
+        let ensemble = match req.top_k {
+            None => None,
+            Some(top) => {
+                let mut notes = Vec::new();
+                let built = pool.install(|| {
+                    super::top_k::build(
+                        top,
+                        &models,
+                        &train,
+                        Some(&test),
+                        req.folds,
+                        job.shuffle,
+                        job.seed,
+                        &req.out,
+                        &mut notes,
+                    )
+                })?;
+                for line in notes {
+                    (progress.notify)(&line);
+                }
+                Some(built)
+            }
+        };
+        Ok(Trained {
+            models,
+            ensemble,
+            data_line: data_line.clone(),
+            threads,
+        })
     };
     if req.mpi {
         #[cfg(not(feature = "mpi"))]
@@ -80,11 +118,9 @@ pub fn train(req: &TrainRequest, progress: &Progress) -> Result<Option<Trained>>
             let trained = pool.install(|| {
                 super::train::train_models_on_cluster(&cluster, &job, &train, Some(&test))
             })?;
-            return Ok(trained.map(|models| Trained {
-                models,
-                data_line,
-                threads: threads * cluster.size,
-            }));
+            return trained
+                .map(|models| finish(models, threads * cluster.size))
+                .transpose();
         }
     }
     // One run at a time writes a directory's set of models.
@@ -98,11 +134,7 @@ pub fn train(req: &TrainRequest, progress: &Progress) -> Result<Option<Trained>>
             progress.on_fit_done,
         )
     })?;
-    Ok(Some(Trained {
-        models,
-        data_line,
-        threads,
-    }))
+    finish(models, threads).map(Some)
 }
 
 /// Before any work: `--out` must be a directory (or not exist yet), and no
@@ -116,5 +148,5 @@ fn check_outputs(req: &TrainRequest) -> Result<()> {
         ("--grid-file", &req.grid_file),
     ]
     .map(|(opt, p)| (opt, p.as_deref()));
-    check_train_outputs(&req.out, &req.models, &inputs)
+    check_train_outputs(&req.out, &req.models, req.top_k.is_some(), &inputs)
 }

@@ -6,4 +6,5 @@ pub mod job;
 pub mod kfold;
 pub mod options;
 pub mod search;
+pub mod top_k;
 pub mod train;

@@ -7,13 +7,23 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::kfold::{fold_indices, stratified_folds};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::params::{describe, ParamSet};
+use crate::model::vote::Vote;
 use crate::model::{accuracy, fit, Classifier, Model, ModelKind};
+
+/// One fit's predictions on its test fold, kept for `train --top-k` to
+/// score ensembles per fold without refitting: probabilities (rows x
+/// classes, row-major) for soft voting, labels for hard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FoldVotes {
+    Probabilities(Vec<f64>),
+    Labels(Vec<i64>),
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CandidateResult {
@@ -27,6 +37,10 @@ pub struct CandidateResult {
     pub error: Option<String>,
     /// Folds whose iterative fit stopped at max_iter short of its tolerance.
     pub unconverged_folds: usize,
+    /// Each fold's predictions on its test rows, when the search keeps them
+    /// ([`SearchSpec::votes`]); empty otherwise or when a fold failed.
+    #[serde(skip)]
+    pub fold_votes: Vec<FoldVotes>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,11 +82,14 @@ pub struct SearchSpec<'a> {
     pub shuffle: bool,
     /// Seeds the fold shuffle and every model's randomness.
     pub seed: u64,
+    /// Keep every fit's test-fold predictions for this kind of vote.
+    pub votes: Option<Vote>,
 }
 
 /// What one (candidate, fold) fit gave: its accuracy or why it failed, its
-/// fit seconds, and whether it converged (`None`: not an iterative fit).
-pub type JobOutcome = (Result<f64, String>, f64, Option<bool>);
+/// fit seconds, whether it converged (`None`: not an iterative fit), and
+/// its test-fold predictions when asked for.
+pub type JobOutcome = (Result<f64, String>, f64, Option<bool>, Option<FoldVotes>);
 
 /// Runs (candidate, fold) jobs: returns every job's outcome in order, or
 /// `None` on a process that only helped (a non-root MPI rank).
@@ -94,13 +111,24 @@ fn fit_and_score(
     train: &Dataset,
     test: &Dataset,
     seed: u64,
+    votes: Option<Vote>,
 ) -> JobOutcome {
     let t = Instant::now();
     let mut converged = None;
+    let mut kept = None;
     let out = catch_unwind(AssertUnwindSafe(|| {
         let m = fit(kind, params, train, seed).map_err(|e| e.to_string())?;
         converged = m.converged();
-        Ok(accuracy(&m.predict(test.x.view()), &test.y))
+        let labels = m.predict(test.x.view());
+        let acc = accuracy(&labels, &test.y);
+        kept = match votes {
+            None => None,
+            Some(Vote::Hard) => Some(FoldVotes::Labels(labels)),
+            Some(Vote::Soft) => Some(FoldVotes::Probabilities(
+                m.scores(test.x.view()).1.into_iter().collect(),
+            )),
+        };
+        Ok(acc)
     }))
     .unwrap_or_else(|p| {
         let why = p
@@ -110,7 +138,7 @@ fn fit_and_score(
             .unwrap_or_else(|| "unknown panic".into());
         Err(format!("internal error: {why}"))
     });
-    (out, t.elapsed().as_secs_f64(), converged)
+    (out, t.elapsed().as_secs_f64(), converged, kept)
 }
 
 pub fn grid_search(
@@ -146,7 +174,14 @@ pub fn grid_search_with(
         .collect();
     let run = |c: usize, f: usize| {
         let (train, test) = &splits[f];
-        let r = fit_and_score(spec.kind, &spec.candidates[c], train, test, spec.seed);
+        let r = fit_and_score(
+            spec.kind,
+            &spec.candidates[c],
+            train,
+            test,
+            spec.seed,
+            spec.votes,
+        );
         on_fit_done();
         r
     };
@@ -157,10 +192,11 @@ pub fn grid_search_with(
     let mut candidates = Vec::with_capacity(spec.candidates.len());
     for (c, params) in spec.candidates.iter().enumerate() {
         let mine = &outcomes[c * spec.folds..(c + 1) * spec.folds];
-        let fit_seconds = mine.iter().map(|(_, s, _)| s).sum();
-        let error = mine.iter().find_map(|(r, _, _)| r.clone().err());
-        let fold_accuracy: Vec<f64> = mine.iter().filter_map(|(r, _, _)| r.clone().ok()).collect();
+        let fit_seconds = mine.iter().map(|o| o.1).sum();
+        let error = mine.iter().find_map(|o| o.0.clone().err());
+        let fold_accuracy: Vec<f64> = mine.iter().filter_map(|o| o.0.clone().ok()).collect();
         let unconverged_folds = mine.iter().filter(|o| o.2 == Some(false)).count();
+        let fold_votes: Vec<FoldVotes> = mine.iter().filter_map(|o| o.3.clone()).collect();
         let (mean, std) = if error.is_none() {
             let m = fold_accuracy.iter().sum::<f64>() / fold_accuracy.len() as f64;
             let v = fold_accuracy.iter().map(|a| (a - m) * (a - m)).sum::<f64>()
@@ -175,6 +211,11 @@ pub fn grid_search_with(
             mean_accuracy: mean,
             std_accuracy: std,
             fit_seconds,
+            fold_votes: if fold_votes.len() == spec.folds {
+                fold_votes
+            } else {
+                Vec::new()
+            },
             error,
             unconverged_folds,
         });

@@ -12,7 +12,8 @@ use crate::data::Dataset;
 use crate::error::Result;
 use crate::model::params::ParamSet;
 use crate::model::store::{self, ModelHeader};
-use crate::model::{accuracy, Classifier, ModelKind};
+use crate::model::vote::Vote;
+use crate::model::{accuracy, Classifier, Model, ModelKind};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainedModel {
@@ -34,6 +35,9 @@ pub struct TrainedModel {
     pub n_unconverged: usize,
     pub path: PathBuf,
     pub candidates: Vec<CandidateResult>,
+    /// The best candidate refit on all training rows (what `path` holds).
+    #[serde(skip)]
+    pub fitted: Model,
 }
 
 pub struct TrainJob<'a> {
@@ -44,6 +48,8 @@ pub struct TrainJob<'a> {
     pub shuffle: bool,
     pub seed: u64,
     pub out_dir: &'a Path,
+    /// `--top-k`: keep every fit's test-fold predictions for this vote.
+    pub votes: Option<Vote>,
 }
 
 /// Default file name of a model kind in a model directory.
@@ -87,6 +93,13 @@ pub fn resolve_model(name: &str, dir: &Path) -> Result<Resolved> {
     let path = model_file(name, dir);
     let mut trained_seconds = None;
     if let Ok(kind) = name.parse::<ModelKind>() {
+        if !path.exists() && !kind.family().searched {
+            return Err(crate::error::Error::usage(format!(
+                "{} not found: an ensemble is made of trained models (cpuwall train --models lr --top-k 5 --out {})",
+                path.display(),
+                dir.display()
+            )));
+        }
         if !path.exists() {
             let t = std::time::Instant::now();
             train_default(kind, dir)?;
@@ -177,6 +190,7 @@ pub fn models_dir(given: &Option<PathBuf>) -> Result<PathBuf> {
 pub fn check_train_outputs(
     out: &Path,
     models: &[ModelKind],
+    ensemble: bool,
     inputs: &[(&str, Option<&Path>)],
 ) -> Result<()> {
     if out.exists() && !out.is_dir() {
@@ -188,6 +202,7 @@ pub fn check_train_outputs(
     let outputs: Vec<PathBuf> = models
         .iter()
         .map(|k| model_path(out, *k))
+        .chain(ensemble.then(|| super::top_k::ensemble_path(out)))
         .chain([out.join("training-report.md")])
         .collect();
     let inputs: Vec<(&str, &Path)> = inputs
@@ -235,6 +250,7 @@ pub fn train_models_with(
             folds: job.folds,
             shuffle: job.shuffle,
             seed: job.seed,
+            votes: job.votes,
         };
         let Some(result) = grid_search_with(&spec, train, on_fit_done, runner)? else {
             continue;
@@ -276,6 +292,7 @@ pub fn train_models_with(
             n_unconverged: result.n_unconverged(),
             path,
             candidates: result.candidates,
+            fitted: result.model,
         });
     }
     Ok(out)
@@ -298,6 +315,7 @@ pub fn train_default(kind: ModelKind, dir: &Path) -> Result<TrainedModel> {
         shuffle: true,
         seed: 0,
         out_dir: dir,
+        votes: None,
     };
     let mut trained = train_models(&job, &train, Some(&test), &|_, _| {}, &|| {})?;
     Ok(trained.remove(0))

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::Header;
+use crate::tune::top_k::TrainedEnsemble;
 use crate::tune::train::TrainedModel;
 
 #[derive(Debug, Clone, Serialize)]
@@ -13,13 +14,17 @@ pub struct TrainDocument<'a> {
     #[serde(flatten)]
     pub header: Header,
     pub models: BTreeMap<&'static str, &'a TrainedModel>,
+    /// `train --top-k`: the ensemble of the best candidates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ensemble: Option<&'a TrainedEnsemble>,
 }
 
 impl<'a> TrainDocument<'a> {
-    pub fn of(models: &'a [TrainedModel]) -> Self {
+    pub fn of(models: &'a [TrainedModel], ensemble: Option<&'a TrainedEnsemble>) -> Self {
         TrainDocument {
             header: Header::new(super::TRAIN),
             models: models.iter().map(|m| (m.model.short(), m)).collect(),
+            ensemble,
         }
     }
 }
