@@ -91,8 +91,18 @@ class Model:
     def predict_proba(self, X, *, columns="by-name"):
         """Class probabilities, one row per input row, columns in `classes_` order."""
         kind, scores = self._scores(X, columns)
+        if kind == "votes":
+            raise AttributeError("a hard-voting ensemble has no predict_proba (as scikit-learn's VotingClassifier); "
+                                 "use predict, or vote_shares for each class's share of the members' votes")
         if kind != "probability":
             raise AttributeError("a LinearSVC has no predict_proba; use decision_function")
+        return scores
+
+    def vote_shares(self, X, *, columns="by-name"):
+        """A hard-voting ensemble's share of members voting for each class (columns in `classes_` order)."""
+        kind, scores = self._scores(X, columns)
+        if kind != "votes":
+            raise AttributeError(f"a {self.kind} model has no vote shares; only a hard-voting ensemble has")
         return scores
 
     def decision_function(self, X, *, columns="by-name"):

@@ -10,20 +10,25 @@ StandardScaler, every shape and finiteness check.
 Supported (exact float64 parameters): GaussianNB, LogisticRegression
 (binary and multinomial), LinearSVC, RandomForestClassifier; a Pipeline of
 one of them, optionally after a StandardScaler (folded into the model as
-`cpuwall train --scale standard` does). Anything else is refused with a
-TypeError naming these; a supported estimator that cannot be converted
-exactly raises ValueError.
+`cpuwall train --scale standard` does); a VotingClassifier (soft or hard,
+without weights) of these. Anything else is refused with a TypeError
+naming these; a supported estimator that cannot be converted exactly
+raises ValueError.
 
 The document ("cpuwall-sklearn", version 1): format, version,
 sklearn_version, estimator, n_features_in, feature_names_in (or null),
 classes (integers; 0..k-1 when the estimator's are not integers),
 class_names (the estimator's labels as text, or null), params, model (the
 family's arrays, row-major, as flat lists of floats), scaler (optional:
-mean and scale of a StandardScaler).
+mean and scale of a StandardScaler). A VotingClassifier's model is
+{"voting": "soft" | "hard", "members": [one document per fitted member]};
+its members are fitted on the codes 0..k-1 of its classes, as scikit-learn
+fits them.
 """
 import math
 
-SUPPORTED = "GaussianNB, LogisticRegression, LinearSVC, RandomForestClassifier (or a Pipeline of one, optionally after a StandardScaler)"
+SUPPORTED = ("GaussianNB, LogisticRegression, LinearSVC, RandomForestClassifier (or a Pipeline of one, optionally after a "
+             "StandardScaler), or a VotingClassifier of them")
 
 
 class ExportError(ValueError):
@@ -75,8 +80,12 @@ def export(model):
     from sklearn.naive_bayes import GaussianNB
     from sklearn.svm import LinearSVC
 
+    from sklearn.ensemble import VotingClassifier
+
     scaler, est = split_pipeline(model)
     name = type(est).__name__
+    if type(est) is VotingClassifier and scaler is None:
+        return export_voting(est)
     if type(est) not in (GaussianNB, LogisticRegression, LinearSVC, RandomForestClassifier):
         raise TypeError(f"{name} is not supported; supported: {SUPPORTED}")
     if not hasattr(est, "classes_"):
@@ -139,6 +148,45 @@ def export(model):
         # scikit-learn compares float32(x) <= threshold.
         out["model"] = {"trees": trees, "input_dtype": "float32"}
     return out
+
+
+def export_voting(vc):
+    """A fitted VotingClassifier: its classes and each fitted member's document."""
+    import numpy as np
+    import sklearn
+    from sklearn.svm import LinearSVC
+
+    if not hasattr(vc, "estimators_"):
+        raise ValueError("VotingClassifier is not fitted; fit it before converting it")
+    if vc.weights is not None:
+        raise ExportError("a VotingClassifier with weights: cpuwall's ensembles weigh members equally")
+    if vc.voting not in ("soft", "hard"):
+        raise ExportError(f"voting={vc.voting!r}: cpuwall votes soft or hard")
+    members = []
+    for est in vc.estimators_:
+        _, inner = split_pipeline(est)
+        if vc.voting == "soft" and isinstance(inner, LinearSVC):
+            raise ExportError("soft voting over a LinearSVC, which has no predict_proba; use voting='hard'")
+        members.append(export(est))
+    if len(members) < 2:
+        raise ExportError(f"a VotingClassifier of {len(members)} fitted member: cpuwall's ensembles have at least 2")
+    classes = list(vc.classes_)
+    if all(isinstance(c, (int, np.integer)) and not isinstance(c, (bool, np.bool_)) for c in classes):
+        labels, class_names = [int(c) for c in classes], None
+    else:
+        labels, class_names = list(range(len(classes))), [str(c) for c in classes]
+    return {
+        "format": "cpuwall-sklearn",
+        "version": 1,
+        "sklearn_version": sklearn.__version__,
+        "estimator": "VotingClassifier",
+        "n_features_in": int(vc.n_features_in_),
+        "feature_names_in": [str(n) for n in vc.feature_names_in_] if hasattr(vc, "feature_names_in_") else None,
+        "classes": labels,
+        "class_names": class_names,
+        "params": {"voting": vc.voting},
+        "model": {"voting": vc.voting, "members": members},
+    }
 
 
 def class_labels(model):

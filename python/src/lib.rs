@@ -324,6 +324,7 @@ impl NativeModel {
         let kind = match kind {
             ScoreKind::Probability => "probability",
             ScoreKind::Decision => "decision",
+            ScoreKind::Votes => "votes",
         };
         Ok((kind, array, notice))
     }

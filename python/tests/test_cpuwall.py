@@ -364,3 +364,55 @@ def test_an_isa_that_is_no_path_is_refused_on_import():
     r = _in_fresh_python("import cpuwall", "sse9")
     assert r.returncode != 0
     assert "ValueError" in r.stderr and "CPUWALL_ISA" in r.stderr and "use one of scalar" in r.stderr
+
+
+def voting(kinds, voting_kind, classes, labels=None):
+    from sklearn.ensemble import VotingClassifier
+
+    x, y = data(classes, labels=labels)
+    estimators = [(f"{k}{i}", FAMILIES[k]()) for i, k in enumerate(kinds)]
+    # Members that disagree: a forest of 3 shallow trees next to the others.
+    estimators.append(("small_rf", RandomForestClassifier(n_estimators=3, max_depth=3, random_state=1)))
+    vc = VotingClassifier(estimators, voting=voting_kind).fit(x[:1000], y[:1000])
+    return vc, x
+
+
+@pytest.mark.parametrize("classes,labels", [(2, None), (3, None), (3, ["cat", "dog", "emu"])])
+def test_a_soft_voting_classifier_predicts_its_labels_and_probabilities(classes, labels):
+    vc, x = voting(["nb", "lr", "rf"], "soft", classes, labels)
+    m = cpuwall.from_sklearn(vc)
+    assert m.kind == "ensemble"
+    assert list(m.classes_) == list(vc.classes_)
+    np.testing.assert_array_equal(m.predict(x), vc.predict(x))
+    np.testing.assert_allclose(m.predict_proba(x), vc.predict_proba(x), rtol=0, atol=1e-9)
+    for backend in ["direct", "threads"]:
+        np.testing.assert_array_equal(m.predict(x, backend=backend, n_threads=2), vc.predict(x))
+
+
+@pytest.mark.parametrize("classes,labels", [(2, [-4, 9]), (3, None)])
+def test_a_hard_voting_classifier_breaks_ties_to_the_lowest_class_as_scikit_learn(classes, labels):
+    # Four members, so a 2-2 split happens on some rows: the lowest class wins.
+    vc, x = voting(["nb", "lr", "svc"], "hard", classes, labels)
+    m = cpuwall.from_sklearn(vc)
+    votes = np.stack([e.predict(x) for e in vc.estimators_])
+    tied = [(np.bincount(col, minlength=classes).max() * 2 == len(col)) for col in votes.T]
+    assert sum(tied) > 0, "no tied rows: the tie rule is not exercised"
+    np.testing.assert_array_equal(m.predict(x), vc.predict(x))
+    with pytest.raises(AttributeError, match="hard"):
+        m.predict_proba(x)
+
+
+def test_voting_classifiers_cpuwall_cannot_reproduce_are_refused():
+    from sklearn.ensemble import VotingClassifier
+
+    x, y = data(2)
+    soft_svc = VotingClassifier([("a", GaussianNB()), ("b", LinearSVC())], voting="soft")
+    # scikit-learn fits it; predict_proba would fail there too.
+    soft_svc.fit(x, y)
+    with pytest.raises(ValueError, match="LinearSVC, which has no predict_proba"):
+        cpuwall.from_sklearn(soft_svc)
+    weighted = VotingClassifier([("a", GaussianNB()), ("b", LogisticRegression())], weights=[2, 1]).fit(x, y)
+    with pytest.raises(ValueError, match="weights"):
+        cpuwall.from_sklearn(weighted)
+    with pytest.raises(ValueError, match="not fitted"):
+        cpuwall.from_sklearn(VotingClassifier([("a", GaussianNB()), ("b", LogisticRegression())]))

@@ -21,7 +21,8 @@ pub const VERSION: u32 = 1;
 /// much anyway; the bounds keep `k x d` from overflowing).
 pub const MAX_FEATURES: usize = 1 << 24;
 pub const MAX_CLASSES: usize = 1 << 16;
-pub const SUPPORTED: &str = "GaussianNB, LogisticRegression, LinearSVC, RandomForestClassifier";
+pub const SUPPORTED: &str =
+    "GaussianNB, LogisticRegression, LinearSVC, RandomForestClassifier, VotingClassifier";
 
 #[derive(Deserialize)]
 struct Exchange {
@@ -71,6 +72,13 @@ struct TreeJson {
     feature: Vec<i64>,
     threshold: Vec<f64>,
     value: Vec<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VotingJson {
+    voting: String,
+    members: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -213,6 +221,7 @@ pub fn from_json(path: &Path, text: &str) -> Result<Imported> {
                 .map_err(bad)?;
             Model::new(trees::forest(classes, d, &raw, f32_input).map_err(bad)?)
         }
+        "VotingClassifier" => voting(path, ex.model.clone(), classes, d)?,
         other => {
             return Err(bad(format!(
                 "estimator '{other}' is not supported; cpuwall imports {SUPPORTED}"
@@ -251,6 +260,43 @@ pub fn from_json(path: &Path, text: &str) -> Result<Imported> {
         class_names,
         origin: format!("scikit-learn {} {}", ex.sklearn_version, ex.estimator),
     })
+}
+
+/// A `VotingClassifier`: each member a document of its own (members are
+/// fitted on the codes 0..k-1 of the ensemble's classes).
+fn voting(path: &Path, v: serde_json::Value, classes: Vec<i64>, d: usize) -> Result<Model> {
+    use crate::model::vote::{Member, Vote, Voting};
+    let bad = |m: String| Error::data(path, m);
+    let m: VotingJson = typed(path, v, "VotingClassifier")?;
+    let vote: Vote = m
+        .voting
+        .parse()
+        .map_err(|_| bad(format!("voting '{}', expected soft or hard", m.voting)))?;
+    let mut members = Vec::with_capacity(m.members.len());
+    for (i, doc) in m.members.iter().enumerate() {
+        // One level only: a member may not be an ensemble itself.
+        if doc.get("estimator").and_then(|e| e.as_str()) == Some("VotingClassifier") {
+            return Err(bad(format!("member {i} is itself a VotingClassifier")));
+        }
+        let member = from_json(path, &doc.to_string()).map_err(|e| match e {
+            Error::Data { message, .. } => bad(format!("member {i}: {message}")),
+            other => other,
+        })?;
+        if member.model.n_features() != d {
+            return Err(bad(format!(
+                "member {i} takes {} features, the ensemble {d}",
+                member.model.n_features()
+            )));
+        }
+        members.push(Member {
+            model: member.model,
+            params: Default::default(),
+            cv_accuracy: None,
+        });
+    }
+    Ok(Model::new(
+        Voting::new(vote, classes, members).map_err(|e| bad(e.to_string()))?,
+    ))
 }
 
 fn typed<T: serde::de::DeserializeOwned>(
