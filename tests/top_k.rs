@@ -221,3 +221,46 @@ fn bad_top_k_requests_are_one_line_and_exit_2_before_any_fit() {
         "an ensemble is made of trained models (cpuwall train --models lr --top-k 5",
     );
 }
+
+#[test]
+fn serve_answers_with_the_ensembles_labels_and_only_soft_voting_offers_probabilities() {
+    use common::serving::{http, post, rows, Server};
+    let dir = tempfile::tempdir().unwrap();
+    let (soft_dir, hard_dir) = (dir.path().join("soft"), dir.path().join("hard"));
+    assert_succeeds(&train_top_k(&soft_dir, &["--models", "lr", "--top-k", "3"]));
+    assert_succeeds(&train_top_k(
+        &hard_dir,
+        &["--models", "nb,svc", "--top-k", "3", "--across-families"],
+    ));
+    let (soft, hard) = (
+        soft_dir.join("ensemble.cpuwall"),
+        hard_dir.join("ensemble.cpuwall"),
+    );
+    let spec = format!("soft={},hard={}", soft.display(), hard.display());
+    let server = Server::start(&["--model", &spec]);
+    let x = rows(300);
+    let flat: Vec<f64> = x.iter().flatten().copied().collect();
+    let x2 = ndarray::Array2::from_shape_vec((300, 10), flat).unwrap();
+    for (name, path) in [("soft", &soft), ("hard", &hard)] {
+        let want = store::load(path).unwrap().model.predict(x2.view());
+        let (status, body) = post(server.addr, name, &serde_json::json!({ "rows": x }));
+        assert_eq!(status, 200, "{body}");
+        let got: Vec<i64> = serde_json::from_value(body["labels"].clone()).unwrap();
+        assert_eq!(got, want, "{name}");
+        let (status, _, meta) = http(server.addr, "GET", &format!("/v2/models/{name}"), b"");
+        assert_eq!(status, 200);
+        let meta: serde_json::Value = serde_json::from_slice(&meta).unwrap();
+        let outputs: Vec<&str> = meta["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["name"].as_str().unwrap())
+            .collect();
+        let want_outputs = if name == "soft" {
+            vec!["label", "probabilities"]
+        } else {
+            vec!["label"]
+        };
+        assert_eq!(outputs, want_outputs, "{name}");
+    }
+}
