@@ -108,6 +108,9 @@ fn training_across_ranks_gives_the_single_process_model() {
         "svc.C=0.1,10",
         "--grid",
         "rf.n_estimators=20",
+        "--top-k",
+        "3",
+        "--across-families",
         "--format",
         "json",
     ];
@@ -154,6 +157,39 @@ fn training_across_ranks_gives_the_single_process_model() {
                 cpuwall::model::store::load(&dir.path().join(format!("m/{m}.cpuwall"))).unwrap();
             assert_eq!(a.model, b.model, "{m}");
         }
+        // The --top-k ensemble (hard vote: svc is among them): its CV
+        // estimate from fold predictions that crossed ranks, its members.
+        assert_eq!(single["ensemble"], {
+            let mut e = multi["ensemble"].clone();
+            e["refit_seconds"] = single["ensemble"]["refit_seconds"].clone();
+            e["path"] = single["ensemble"]["path"].clone();
+            e
+        });
+        let a = cpuwall::model::store::load(&single_dir.path().join("m/ensemble.cpuwall")).unwrap();
+        let b = cpuwall::model::store::load(&dir.path().join("m/ensemble.cpuwall")).unwrap();
+        assert_eq!(a.model, b.model, "the ensemble on {ranks} ranks");
+        // ... and it predicts over the ranks like any model.
+        let v = json(&mpirun(
+            ranks,
+            dir.path(),
+            &[
+                "predict",
+                "--model",
+                "m/ensemble.cpuwall",
+                "--rows",
+                "20003",
+                "--backend",
+                "mpi",
+                "--repeat",
+                "1",
+                "--format",
+                "json",
+            ],
+        ));
+        assert_eq!(
+            v["predictions_identical"], true,
+            "the ensemble on {ranks} ranks: {v}"
+        );
     }
 }
 
