@@ -83,15 +83,7 @@ impl Linear {
         let mut out = Array2::zeros((x.nrows(), k));
         let mut copy = Vec::new();
         for (row, scores) in x.rows().into_iter().zip(out.rows_mut()) {
-            // Rows of a standard-layout batch are read in place.
-            let row = match row.to_slice() {
-                Some(r) => r,
-                None => {
-                    copy.clear();
-                    copy.extend(row.iter());
-                    &copy[..]
-                }
-            };
+            let row = super::row_slice(&row, &mut copy);
             for (c, s) in scores.into_iter().enumerate() {
                 *s = kernel.score(row, c);
             }

@@ -156,6 +156,20 @@ pub fn predict_finite(
     Ok(())
 }
 
+/// A row as a slice: read in place when contiguous (rows of a
+/// standard-layout batch), else copied into `copy`.
+#[inline]
+pub fn row_slice<'r>(row: &'r ndarray::ArrayView1<'_, f64>, copy: &'r mut Vec<f64>) -> &'r [f64] {
+    match row.to_slice() {
+        Some(r) => r,
+        None => {
+            copy.clear();
+            copy.extend(row.iter());
+            &copy[..]
+        }
+    }
+}
+
 /// Call `f` on every row of `x` as a contiguous slice, writing its result to
 /// `out`. Standard-layout input goes straight from memory (the hot path); any
 /// other layout is copied row by row into one scratch buffer.
@@ -283,10 +297,27 @@ mod tests {
             gen.n_informative = 3;
             gen.n_redundant = 1;
             let data = gen.generate().unwrap();
-            for family in FAMILIES {
-                let model = fit(family.kind, &ParamSet::new(), &data, 0).unwrap();
-                out.push((format!("{} {classes}", family.kind), model, data.x.clone()));
+            let mut voters = Vec::new();
+            for kind in ModelKind::all() {
+                let model = fit(kind, &ParamSet::new(), &data, 0).unwrap();
+                if kind != svc::KIND {
+                    voters.push(vote::Member {
+                        model: model.clone(),
+                        params: ParamSet::new(),
+                        cv_accuracy: None,
+                    });
+                }
+                out.push((format!("{kind} {classes}"), model, data.x.clone()));
             }
+            // An ensemble of the others: it cannot vouch (its forest member
+            // lets a NaN through), so it is checked block by block.
+            let classes_of = out.last().unwrap().1.classes().to_vec();
+            let ensemble = vote::Voting::new(vote::Vote::Soft, classes_of, voters).unwrap();
+            out.push((
+                format!("ensemble {classes}"),
+                Model::new(ensemble),
+                data.x.clone(),
+            ));
         }
         out
     }
@@ -348,7 +379,7 @@ mod tests {
             let mut out = vec![0i64; x.nrows()];
             let vouched = model.predict_vouching(x.view(), &mut out);
             assert_eq!(out, model.predict(x.view()), "{name}");
-            let want = if model.kind() == forest::KIND {
+            let want = if [forest::KIND, vote::KIND].contains(&model.kind()) {
                 None
             } else {
                 Some(true)

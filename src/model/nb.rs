@@ -306,15 +306,7 @@ impl Classifier for GaussianNb {
         let mut jll = vec![0.0; k];
         let mut copy = Vec::new();
         for (i, row) in x.rows().into_iter().enumerate() {
-            // Rows of a standard-layout batch are read in place.
-            let row = match row.to_slice() {
-                Some(r) => r,
-                None => {
-                    copy.clear();
-                    copy.extend(row.iter());
-                    &copy[..]
-                }
-            };
+            let row = super::row_slice(&row, &mut copy);
             for (c, j) in jll.iter_mut().enumerate() {
                 *j = self.jll(row, c);
             }

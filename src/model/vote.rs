@@ -186,22 +186,26 @@ impl Voting {
                 }
             }
             Vote::Hard => {
-                let n = x.nrows();
-                let mut counts = vec![0u32; n * k];
-                let mut labels = vec![0i64; n];
-                for m in &self.members {
-                    m.model.predict_into(x, &mut labels);
-                    let classes = m.model.classes();
-                    for (r, l) in labels.iter().enumerate() {
-                        let c = classes
-                            .binary_search(l)
-                            .expect("a member predicts its classes");
-                        counts[r * k + c] += 1;
-                    }
-                }
+                let mut counts = vec![0u32; x.nrows() * k];
+                self.each_vote(x, |r, c| counts[r * k + c] += 1);
                 for (o, row) in out.iter_mut().zip(counts.chunks_exact(k)) {
                     *o = first_max(row);
                 }
+            }
+        }
+    }
+
+    /// `f(row, class position)` for every member's label of every row.
+    fn each_vote(&self, x: ArrayView2<'_, f64>, mut f: impl FnMut(usize, usize)) {
+        let mut labels = vec![0i64; x.nrows()];
+        for m in &self.members {
+            m.model.predict_into(x, &mut labels);
+            let classes = m.model.classes();
+            for (r, l) in labels.iter().enumerate() {
+                let c = classes
+                    .binary_search(l)
+                    .expect("a member predicts its classes");
+                f(r, c);
             }
         }
     }
@@ -277,20 +281,9 @@ impl Classifier for Voting {
         match self.vote {
             Vote::Soft => (ScoreKind::Probability, self.average(x)),
             Vote::Hard => {
-                let k = self.classes.len();
-                let mut out = Array2::zeros((x.nrows(), k));
-                let mut labels = vec![0i64; x.nrows()];
+                let mut out = Array2::zeros((x.nrows(), self.classes.len()));
                 let share = 1.0 / self.members.len() as f64;
-                for m in &self.members {
-                    m.model.predict_into(x, &mut labels);
-                    let classes = m.model.classes();
-                    for (r, l) in labels.iter().enumerate() {
-                        let c = classes
-                            .binary_search(l)
-                            .expect("a member predicts its classes");
-                        out[[r, c]] += share;
-                    }
-                }
+                self.each_vote(x, |r, c| out[[r, c]] += share);
                 (ScoreKind::Votes, out)
             }
         }
