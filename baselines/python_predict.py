@@ -112,12 +112,17 @@ def main():
             # the caches). The CLI's runs alternate with these blocks: the
             # memory bandwidth of a shared VM drifts by 20% over minutes, and
             # two figures taken minutes apart made ratios of 1.06-1.26 out of
-            # the same code.
+            # the same code. Each CLI run reads the rows into fresh memory, and
+            # its speed depends on where they land (one nb model, four runs:
+            # 5.7-8.1 ms a call); each block here predicts a fresh copy of the
+            # rows likewise, not the one array of the whole process.
             path = os.path.join(tmp, f"{name}.cpuwall")
             model.save(path)
             alone, cli = [], []
             for _ in range(args.rounds):
-                alone += [per_call(calls[("cpuwall-python", "direct", rows)], 0.0) for _ in range(3)]
+                fresh = x.copy()
+                alone += [per_call(lambda: model.predict(fresh, backend="direct"), 0.0) for _ in range(3)]
+                del fresh
                 if args.cpuwall:
                     cli.append(cli_direct(args.cpuwall, path, rows_npy, "0.3s")[0])
             med, ci = median_ci(alone)
