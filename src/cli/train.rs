@@ -65,12 +65,8 @@ pub struct TrainArgs {
 pub fn run(a: TrainArgs) -> Result<()> {
     let models = ModelKind::parse_list(&a.models)?;
     let vote = a.vote.as_deref().map(str::parse).transpose()?;
-    let top_k = crate::tune::top_k::plan(
-        a.top_k.map(|k| k as usize),
-        vote,
-        a.across_families,
-        &models,
-    )?;
+    let k = a.top_k.map(|k| k as usize);
+    let top_k = crate::tune::top_k::plan(k, vote, a.across_families, &models)?;
     let req = TrainRequest {
         models,
         top_k,
