@@ -131,7 +131,6 @@ impl NativeModel {
         let Some(mut backends) = locked else {
             return cpuwall::model::predict_finite(self.model.as_ref(), x, out, origin);
         };
-        cpuwall::data::check_finite_parallel(x, origin, threads)?;
         let backend = match backends.entry((kind, threads)) {
             std::collections::hash_map::Entry::Occupied(b) => b.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
@@ -144,7 +143,7 @@ impl NativeModel {
                 v.insert(kind.build(&setup)?)
             }
         };
-        backend.predict(x, out)?;
+        backend.predict_finite(x, out, origin)?;
         // No call may come for a while: the team stops spinning.
         backend.rest();
         Ok(())

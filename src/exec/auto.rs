@@ -63,6 +63,19 @@ impl Backend for Auto {
         }
     }
 
+    fn predict_finite(
+        &mut self,
+        x: ArrayView2<'_, f64>,
+        out: &mut [i64],
+        origin: &std::path::Path,
+    ) -> Result<CallCost> {
+        if x.nrows() >= self.threads_from_rows {
+            self.threads.predict_finite(x, out, origin)
+        } else {
+            self.direct.predict_finite(x, out, origin)
+        }
+    }
+
     fn rest(&mut self) {
         self.threads.rest();
     }

@@ -28,4 +28,15 @@ impl Backend for Direct {
         self.model.predict_into(x, out);
         Ok(CallCost::default())
     }
+
+    fn predict_finite(
+        &mut self,
+        x: ArrayView2<'_, f64>,
+        out: &mut [i64],
+        origin: &std::path::Path,
+    ) -> Result<CallCost> {
+        super::check_batch(self.model.n_features(), x, out)?;
+        crate::model::predict_finite(self.model.as_ref(), x, out, origin)?;
+        Ok(CallCost::default())
+    }
 }

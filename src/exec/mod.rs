@@ -62,6 +62,19 @@ pub trait Backend: Send {
     fn name(&self) -> String;
     /// Predict every row of `x` into `out` (`out.len() == x.nrows()`).
     fn predict(&mut self, x: ArrayView2<'_, f64>, out: &mut [i64]) -> Result<CallCost>;
+    /// [`Backend::predict`], refusing NaN and infinite features (the error
+    /// names the row and column; `origin` names the batch): the Python
+    /// package's call, which checks inside the call. By default a checking
+    /// pass, then the prediction.
+    fn predict_finite(
+        &mut self,
+        x: ArrayView2<'_, f64>,
+        out: &mut [i64],
+        origin: &std::path::Path,
+    ) -> Result<CallCost> {
+        crate::data::check_finite(x, origin)?;
+        self.predict(x, out)
+    }
     /// No call is coming soon: stop any helper threads spinning for the next
     /// one (their CPU would be charged to whatever is measured meanwhile).
     fn rest(&mut self) {}
