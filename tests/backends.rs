@@ -300,3 +300,38 @@ fn every_backend_labels_forest_rows_as_the_node_walk_does() {
         }
     }
 }
+
+/// The Python package's checked call on the threads backend: every chunk of
+/// a model that vouches for its rows (lr) and of one that cannot (rf) ends
+/// in the same labels as direct; the first bad value is named by its row in
+/// the whole batch, wherever its chunk is; finite rows whose scores overflow
+/// are predicted.
+#[test]
+fn threads_predict_finite_names_the_bad_value_and_matches_direct() {
+    for kind in [logistic::KIND, forest::KIND] {
+        let model = Arc::new(small_model(kind, 3, 5));
+        let x = rows(60_000, 6, 9);
+        let mut threads = Threads::new(model.clone(), 2, Some(4096)).unwrap();
+        let mut want = vec![0; x.nrows()];
+        Direct::new(model.clone())
+            .predict(x.view(), &mut want)
+            .unwrap();
+        let mut got = vec![0; x.nrows()];
+        let origin = Path::new("X");
+        threads.predict_finite(x.view(), &mut got, origin).unwrap();
+        assert_eq!(got, want, "{kind}");
+        for (r, c) in [(0, 0), (31_234, 2), (59_999, 5)] {
+            let mut bad = x.clone();
+            bad[[r, c]] = f64::NAN;
+            let e = threads
+                .predict_finite(bad.view(), &mut got, origin)
+                .unwrap_err();
+            let want = format!("X: row {} column {} is NaN", r + 1, c + 1);
+            assert!(e.to_string().contains(&want), "{kind}: {e}");
+        }
+        let huge = x.mapv(|v| v * 1e306);
+        threads
+            .predict_finite(huge.view(), &mut got, origin)
+            .unwrap();
+    }
+}
