@@ -78,8 +78,9 @@ pub struct PredictOptions {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// With --out X.csv: after y, one column per class, p_<class> (nb, lr,
-    /// rf probabilities) or score_<class> (svc decision values; one column,
-    /// the second class's, for two classes, as scikit-learn).
+    /// rf, soft-voting ensemble probabilities), score_<class> (svc decision
+    /// values; one column, the second class's, for two classes, as
+    /// scikit-learn) or votes_<class> (a hard-voting ensemble's vote shares).
     #[arg(long, requires = "out")]
     pub proba: bool,
 }
