@@ -201,7 +201,7 @@ pub fn map_rows<T>(x: ArrayView2<'_, f64>, out: &mut [T], mut f: impl FnMut(&[f6
 
 /// Index of the largest value; the first wins ties (numpy's argmax).
 #[inline]
-pub fn argmax(values: &[f64]) -> usize {
+pub fn argmax<T: PartialOrd>(values: &[T]) -> usize {
     let mut best = 0;
     for (i, v) in values.iter().enumerate().skip(1) {
         if *v > values[best] {

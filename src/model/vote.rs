@@ -18,7 +18,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
 use super::params::{describe, Grid, ParamSet, ParamValue};
-use super::{Classifier, Family, Fitted, Model, ModelKind, ScoreKind};
+use super::{argmax, Classifier, Family, Fitted, Model, ModelKind, ScoreKind};
 use crate::error::{Error, Result};
 
 /// Tag 4 in model files.
@@ -182,14 +182,14 @@ impl Voting {
             Vote::Soft => {
                 let avg = self.average(x);
                 for (o, row) in out.iter_mut().zip(avg.rows()) {
-                    *o = first_max(row.as_slice().expect("a fresh array"));
+                    *o = argmax(row.as_slice().expect("a fresh array"));
                 }
             }
             Vote::Hard => {
                 let mut counts = vec![0u32; x.nrows() * k];
                 self.each_vote(x, |r, c| counts[r * k + c] += 1);
                 for (o, row) in out.iter_mut().zip(counts.chunks_exact(k)) {
-                    *o = first_max(row);
+                    *o = argmax(row);
                 }
             }
         }
@@ -231,17 +231,6 @@ impl Voting {
 pub fn gives_probabilities(model: &Model) -> bool {
     let probe = Array2::zeros((1, model.n_features()));
     model.scores(probe.view()).0 == ScoreKind::Probability
-}
-
-/// The position of the first largest value (numpy's `argmax`).
-fn first_max<T: PartialOrd + Copy>(v: &[T]) -> usize {
-    let mut best = 0;
-    for (i, x) in v.iter().enumerate().skip(1) {
-        if *x > v[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 impl Classifier for Voting {
@@ -438,7 +427,7 @@ mod tests {
         }
         let mean = sum / 3.0;
         for (r, row) in mean.rows().into_iter().enumerate() {
-            assert_eq!(labels[r], first_max(row.as_slice().unwrap()) as i64);
+            assert_eq!(labels[r], argmax(row.as_slice().unwrap()) as i64);
         }
         assert_eq!(v.scores(x.view()).1, mean);
     }
