@@ -12,9 +12,11 @@ predicts (make_classification(ROWS x 10, random_state=1)):
                the call overhead, each timed over a batch of calls
   ROWS rows    est.predict(X) vs Model.predict(X) on direct and auto, and
                `cpuwall predict --backend direct` on the same model file and
-               rows (the CLI's figure, read from its JSON) against the
-               package's direct calls timed back to back as the CLI times
-               its own (Python/CLI)
+               rows (the CLI's figure, read from its JSON) against a fresh
+               Python process that loads the same two files and times its
+               direct calls as the CLI times its own (Python/CLI), and
+               against the package's direct calls back to back in this
+               process (in-process/CLI)
 
 Calls are interleaved over rounds (a noisy neighbour slows all alike); each
 cell has the median and a 95% CI of the median. Labels are compared. The
@@ -58,6 +60,30 @@ def cli_direct(exe, model_file, rows_npy, min_time):
                           "--min-time", min_time, "--format", "json"], check=True, capture_output=True, text=True)
     b = json.loads(out.stdout)["backends"]["direct"]
     return b["wall_seconds"], b["wall_seconds_ci95"], b["runs"]
+
+
+# A fresh Python process loading the model file and the rows file and timing
+# its direct calls for at least MIN_TIME seconds, median per call: what the
+# CLI does, in Python (`cpuwall-python-fresh`).
+FRESH = """
+import sys, time
+import numpy as np
+import cpuwall
+model, x, min_time = cpuwall.load(sys.argv[1]), np.load(sys.argv[2]), float(sys.argv[3])
+model.predict(x, backend="direct")
+samples, start = [], time.perf_counter()
+while time.perf_counter() - start < min_time or len(samples) < 3:
+    t = time.perf_counter()
+    model.predict(x, backend="direct")
+    samples.append(time.perf_counter() - t)
+print(float(np.median(samples)))
+"""
+
+
+def python_fresh(model_file, rows_npy, min_time):
+    out = subprocess.run([sys.executable, "-c", FRESH, model_file, rows_npy, str(min_time)], check=True,
+                         capture_output=True, text=True)
+    return float(out.stdout.split()[-1])
 
 
 def fmt(s):
@@ -107,7 +133,7 @@ def main():
                               "wall_seconds": med, "wall_seconds_ci95": ci, "labels_identical": identical,
                               "raw": {"wall_seconds": s}})
             # The package alone, calls back to back as the CLI times its own,
-            # so the Python/CLI ratio compares like with like (not calls
+            # so the in-process/CLI ratio compares like with like (not calls
             # interleaved with scikit-learn's, whose large temporaries evict
             # the caches). The CLI's runs alternate with these blocks: the
             # memory bandwidth of a shared VM drifts by 20% over minutes, and
@@ -116,19 +142,37 @@ def main():
             # its speed depends on where they land (one nb model, four runs:
             # 5.7-8.1 ms a call); each block here predicts a fresh copy of the
             # rows likewise, not the one array of the whole process.
+            #
+            # A process's own history matters too: in this process (which has
+            # run scikit-learn and allocated and freed its temporaries) the
+            # package's calls took 6.2-7.7 ms a call while CLI runs alternating
+            # with them took 3.1-3.4 ms (svc, one run), yet a fresh Python
+            # process loading the same model file and rows took what the CLI
+            # took, run after run (lr: 7.1-7.6 ms each, both, in a slow phase
+            # of the machine). So the Python/CLI ratio is taken between fresh
+            # processes alternating round by round, each loading the same two
+            # files and timing its direct calls for 0.3 s; the in-process
+            # blocks stay in the table beside it.
             path = os.path.join(tmp, f"{name}.cpuwall")
             model.save(path)
-            alone, cli = [], []
+            alone, fresh_runs, cli = [], [], []
             for _ in range(args.rounds):
                 fresh = x.copy()
                 alone += [per_call(lambda: model.predict(fresh, backend="direct"), 0.0) for _ in range(3)]
                 del fresh
                 if args.cpuwall:
+                    fresh_runs.append(python_fresh(path, rows_npy, 0.3))
                     cli.append(cli_direct(args.cpuwall, path, rows_npy, "0.3s")[0])
             med, ci = median_ci(alone)
             cells.append({"model": name, "peer": "cpuwall-python-alone", "backend": "direct", "rows": rows,
                           "runs": len(alone), "wall_seconds": med, "wall_seconds_ci95": ci,
                           "labels_identical": identical, "raw": {"wall_seconds": alone}})
+            if args.cpuwall:
+                # Each entry: the median of one fresh process's calls.
+                med, ci = median_ci(fresh_runs)
+                cells.append({"model": name, "peer": "cpuwall-python-fresh", "backend": "direct", "rows": rows,
+                              "runs": len(fresh_runs), "wall_seconds": med, "wall_seconds_ci95": ci,
+                              "labels_identical": identical, "raw": {"wall_seconds": fresh_runs}})
             if args.cpuwall:
                 # Each entry: the median of one CLI run's calls.
                 med, ci = median_ci(cli)
@@ -163,22 +207,27 @@ def table(doc):
     out = [f"Python, one process, {doc['environment']['cpu_model']} ({doc['environment']['cores']} cores, "
            f"ISA {doc['environment']['isa']}), scikit-learn {doc['environment']['sklearn']}; median (95% CI)", "",
            f"| model | sklearn 1 row | cpuwall 1 row | ratio | sklearn {rows:.0e} | cpuwall direct | ratio | "
-           f"cpuwall auto | cpuwall direct alone | CLI direct | Python/CLI | labels |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           f"cpuwall auto | cpuwall direct alone | in-process/CLI | Python fresh process | CLI direct | "
+           f"Python/CLI | labels |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for m in dict.fromkeys(c["model"] for c in doc["cells"]):
         s1, c1 = by[(m, "scikit-learn", None, 1)], by[(m, "cpuwall-python", "direct", 1)]
         sn, cn = by[(m, "scikit-learn", None, rows)], by[(m, "cpuwall-python", "direct", rows)]
         ca = by[(m, "cpuwall-python", "auto", rows)]
         cli = by.get((m, "cpuwall-cli", "direct", rows))
         alone = by.get((m, "cpuwall-python-alone", "direct", rows), cn)
+        fresh = by.get((m, "cpuwall-python-fresh", "direct", rows))
+
+        def ratio(a, b):
+            return f"{a['wall_seconds'] / b['wall_seconds']:.2f}" if a and b else "-"
 
         def cell(c):
             return f"{fmt(c['wall_seconds'])} ({fmt(c['wall_seconds_ci95'][0])}–{fmt(c['wall_seconds_ci95'][1])})"
 
         out.append(f"| {m} | {cell(s1)} | {cell(c1)} | {s1['wall_seconds'] / c1['wall_seconds']:.1f}× | {cell(sn)} | "
                    f"{cell(cn)} | {sn['wall_seconds'] / cn['wall_seconds']:.1f}× | {cell(ca)} | {cell(alone)} | "
-                   f"{cell(cli) if cli else '-'} | "
-                   f"{(alone['wall_seconds'] / cli['wall_seconds']) if cli else float('nan'):.2f} | "
+                   f"{ratio(alone, cli)} | {cell(fresh) if fresh else '-'} | {cell(cli) if cli else '-'} | "
+                   f"{ratio(fresh, cli)} | "
                    f"{'identical' if cn['labels_identical'] else 'DIFFER'} |")
     return "\n".join(out)
 
