@@ -14,6 +14,7 @@
 //! So each family here is a small, direct implementation of the method
 //! scikit-learn/liblinear use, tested against scikit-learn's fixtures.
 
+pub mod cut_tree;
 pub mod family;
 pub mod forest;
 pub mod kernel;

@@ -4,7 +4,8 @@
 //! **Lossless quantisation.** For each feature, the forest's split
 //! thresholds on it are sorted and made distinct (`cuts`). A row's value `x`
 //! becomes its rank `q(x)`, the number of cuts strictly below it, once per
-//! row and feature (a binary search shared by every tree). For the cut of
+//! row and feature (shared by every tree; [`CutTree`] searches 8 cuts a
+//! step). For the cut of
 //! rank `j`, `x > cut[j]` exactly when `q(x) > j`: the cuts below `x` are a
 //! prefix of the sorted list. So a node compares two u16 ranks and decides
 //! exactly as the f64 comparison would: NaN is below no cut (rank 0) and
@@ -66,6 +67,7 @@
 
 use std::ops::Range;
 
+use super::cut_tree::{CutTree, LOCKSTEP};
 use super::tree::{Node, LEAF};
 use crate::isa::Isa;
 
@@ -160,6 +162,8 @@ pub struct QuantisedForest {
     cuts: Vec<f64>,
     /// Feature `f`'s cuts are `cuts[cut_start[f]..cut_start[f + 1]]`.
     cut_start: Vec<usize>,
+    /// Feature `f`'s cuts as a search tree, to rank many rows.
+    cut_trees: Vec<CutTree>,
     pick: Pick,
     isa: Isa,
 }
@@ -186,6 +190,7 @@ impl QuantisedForest {
         }
         let mut cuts = Vec::new();
         let mut cut_start = vec![0];
+        let mut cut_trees = Vec::with_capacity(n_features);
         for mut c in per_feature {
             c.sort_by(f64::total_cmp);
             // `==`, not bits: -0.0 and 0.0 split every x alike.
@@ -193,6 +198,7 @@ impl QuantisedForest {
             if c.len() > MAX_CUTS {
                 return None;
             }
+            cut_trees.push(CutTree::new(&c));
             cuts.extend(c);
             cut_start.push(cuts.len());
         }
@@ -201,6 +207,7 @@ impl QuantisedForest {
             roots: Vec::with_capacity(roots.len()),
             cuts,
             cut_start,
+            cut_trees,
             pick: match isa {
                 Isa::Avx512 if n_features <= PERMUTE_FEATURES => Pick::Permute,
                 _ if n_features <= SHUFFLE_FEATURES => Pick::Shuffle,
@@ -348,7 +355,7 @@ impl QuantisedForest {
         let stride = self.row_bytes(d) / 2;
         let rows = block.len() / d;
         let mut q = vec![0i16; count * stride];
-        if rows < SEARCHES {
+        if rows < LOCKSTEP {
             // A few rows (one, when serving): one search per value.
             for (row, out) in block.chunks_exact(d).zip(q.chunks_exact_mut(stride)) {
                 for (f, (&x, o)) in row.iter().zip(&mut out[..d]).enumerate() {
@@ -357,18 +364,18 @@ impl QuantisedForest {
             }
             return q;
         }
-        for f in 0..d {
-            let cuts = self.cuts(f);
+        for (f, tree) in self.cut_trees.iter().enumerate() {
             let column = |r: usize| block[r * d + f];
             let mut r = 0;
             while r < rows {
-                let n = SEARCHES.min(rows - r);
-                let mut xs = [f64::NAN; SEARCHES];
+                let n = LOCKSTEP.min(rows - r);
+                let mut xs = [f64::NAN; LOCKSTEP];
                 for (i, x) in xs.iter_mut().take(n).enumerate() {
                     *x = column(r + i);
                 }
-                for (i, rank) in ranks(cuts, &xs).into_iter().take(n).enumerate() {
-                    q[(r + i) * stride + f] = bias(rank);
+                for (i, rank) in tree.ranks(self.isa, &xs).into_iter().take(n).enumerate() {
+                    // At most 65,535 cuts (checked in `build`).
+                    q[(r + i) * stride + f] = bias(rank as u16);
                 }
                 r += n;
             }
@@ -452,33 +459,8 @@ impl RankedRows {
     }
 }
 
-/// Values ranked at once by [`ranks`].
-const SEARCHES: usize = 16;
-
-/// How many of `cuts` (ascending) are below each of `xs`: branch-free
-/// binary searches (each step's outcome is a coin flip), [`SEARCHES`] in
-/// lockstep so that their loads overlap instead of waiting one on another
-/// (one search at a time spent ~40 ns on 10,000 cuts). NaN is below none.
-#[inline]
-fn ranks(cuts: &[f64], xs: &[f64; SEARCHES]) -> [u16; SEARCHES] {
-    let mut base = [0usize; SEARCHES];
-    if cuts.is_empty() {
-        return [0; SEARCHES];
-    }
-    let mut size = cuts.len();
-    while size > 1 {
-        let half = size / 2;
-        for (b, &x) in base.iter_mut().zip(xs) {
-            let mid = *b + half;
-            *b = std::hint::select_unpredictable(cuts[mid] < x, mid, *b);
-        }
-        size -= half;
-    }
-    // At most 65,535 cuts (checked in `build`).
-    std::array::from_fn(|i| (base[i] + (cuts[base[i]] < xs[i]) as usize) as u16)
-}
-
-/// [`ranks`] of one value.
+/// How many of `cuts` (ascending) are below `x`: a branch-free binary
+/// search (each step's outcome is a coin flip). NaN is below none.
 #[inline]
 fn rank(cuts: &[f64], x: f64) -> u16 {
     if cuts.is_empty() {
