@@ -1,0 +1,373 @@
+//! The lanes' walk, generic over how a row crosses a block; instantiated
+//! once per crossing inside an entry point compiled for its ISA (`add_*`).
+
+use std::arch::x86_64::*;
+use std::hint::select_unpredictable;
+
+use super::{Block, QuantisedForest, EXIT_OF_MASK, LANES, LEAF_EXIT};
+
+/// One call's work: trees `roots` of the first `rows` rows of `q`
+/// (`row_bytes` each, laid out for `f`'s pick) added to `acc`
+/// (`rows x k` sums) from `values`.
+pub struct Job<'a> {
+    pub f: &'a QuantisedForest,
+    pub roots: &'a [u32],
+    pub q: &'a [i16],
+    pub row_bytes: usize,
+    pub rows: usize,
+    pub k: usize,
+    pub values: &'a [f64],
+    pub acc: &'a mut [f64],
+}
+
+/// How one row crosses one block: the exit it takes.
+trait Cross {
+    /// # Safety
+    /// The crossing's ISA; `block` is a block of the forest, `row` a
+    /// quantised row of the layout the forest was built for.
+    unsafe fn exit(block: &Block, row: *const u8) -> u32;
+}
+
+struct Shuffle;
+
+impl Cross for Shuffle {
+    #[inline(always)]
+    unsafe fn exit(block: &Block, row: *const u8) -> u32 {
+        let idx = _mm_load_si128(block.features.as_ptr() as *const __m128i);
+        let lo = _mm_shuffle_epi8(_mm_loadu_si128(row as *const __m128i), idx);
+        let hi = _mm_shuffle_epi8(
+            _mm_loadu_si128(row.add(16) as *const __m128i),
+            _mm_xor_si128(idx, _mm_set1_epi8(-128)),
+        );
+        let x = _mm_or_si128(lo, hi);
+        let t = _mm_load_si128(block.thresholds.as_ptr() as *const __m128i);
+        let right = _mm_cmpgt_epi16(x, t);
+        // Packed with zeros: the mask's bits 8..16 are clear.
+        let mask = _mm_movemask_epi8(_mm_packs_epi16(right, _mm_setzero_si128())) as usize;
+        let e = *EXIT_OF_MASK.get_unchecked(mask);
+        *block.exits.get_unchecked(e as usize)
+    }
+}
+
+/// AVX-512 (BW + VL): the row's ranks in one register (two for 64-
+/// feature rows), the block's eight u16 feature indices pick eight of
+/// them (`vpermw`, `vpermt2w` across two registers), one compare writes
+/// the "went right" mask straight to a mask register. `BYTES`: the
+/// row's bytes, 32, 64 or 128.
+struct Permute<const BYTES: usize>;
+
+impl<const BYTES: usize> Cross for Permute<BYTES> {
+    #[inline(always)]
+    unsafe fn exit(block: &Block, row: *const u8) -> u32 {
+        let idx = _mm_load_si128(block.features.as_ptr() as *const __m128i);
+        let picked = match BYTES {
+            32 => {
+                let x = _mm256_loadu_si256(row as *const __m256i);
+                _mm256_castsi256_si128(_mm256_permutexvar_epi16(_mm256_castsi128_si256(idx), x))
+            }
+            64 => {
+                let x = _mm512_loadu_si512(row as *const __m512i);
+                _mm512_castsi512_si128(_mm512_permutexvar_epi16(_mm512_castsi128_si512(idx), x))
+            }
+            _ => {
+                let a = _mm512_loadu_si512(row as *const __m512i);
+                let b = _mm512_loadu_si512(row.add(64) as *const __m512i);
+                _mm512_castsi512_si128(_mm512_permutex2var_epi16(a, _mm512_castsi128_si512(idx), b))
+            }
+        };
+        let t = _mm_load_si128(block.thresholds.as_ptr() as *const __m128i);
+        let mask = _mm_cmpgt_epi16_mask(picked, t) as usize;
+        let e = *EXIT_OF_MASK.get_unchecked(mask);
+        *block.exits.get_unchecked(e as usize)
+    }
+}
+
+struct Path;
+
+impl Cross for Path {
+    /// The three splits on the row's path only, one after another.
+    #[inline(always)]
+    unsafe fn exit(block: &Block, row: *const u8) -> u32 {
+        let features = block.features.as_ptr() as *const u16;
+        let ranks = row as *const i16;
+        let mut p = 0usize;
+        for _ in 0..3 {
+            let f = features.add(p).read_unaligned() as usize;
+            let right = *ranks.add(f) > *block.thresholds.get_unchecked(p);
+            p = 2 * p + 1 + right as usize;
+        }
+        *block.exits.get_unchecked(p - 7)
+    }
+}
+
+/// Add the class probabilities of `leaf` (an exit, or its value offset)
+/// to row `r`'s sums.
+///
+/// # Safety
+/// The leaf's offset + k is within `values`, `(r + 1) * k <= acc.len()`.
+#[inline(always)]
+unsafe fn add_leaf(acc: &mut [f64], r: usize, k: usize, values: &[f64], leaf: u32) {
+    let leaf = (leaf & !LEAF_EXIT) as usize;
+    let probs = values.get_unchecked(leaf..leaf + k);
+    for (a, p) in acc
+        .get_unchecked_mut(r * k..(r + 1) * k)
+        .iter_mut()
+        .zip(probs)
+    {
+        *a += p;
+    }
+}
+
+/// [`add_leaf`] for `K` classes.
+///
+/// # Safety
+/// As [`add_leaf`].
+#[inline(always)]
+unsafe fn add_leaf_k<const K: usize>(acc: &mut [f64], r: usize, values: &[f64], leaf: u32) {
+    let leaf = (leaf & !LEAF_EXIT) as usize;
+    let probs = values.as_ptr().add(leaf);
+    let sums = acc.as_mut_ptr().add(r * K);
+    for c in 0..K {
+        *sums.add(c) += *probs.add(c);
+    }
+}
+
+#[target_feature(enable = "avx2")]
+pub unsafe fn add_shuffle(job: Job<'_>) {
+    tile::<Shuffle>(job)
+}
+
+#[target_feature(enable = "avx2")]
+pub unsafe fn add_path(job: Job<'_>) {
+    tile::<Path>(job)
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub unsafe fn add_permute(job: Job<'_>) {
+    match job.row_bytes {
+        32 => tile::<Permute<32>>(job),
+        64 => tile::<Permute<64>>(job),
+        _ => {
+            debug_assert_eq!(job.row_bytes, 128);
+            tile::<Permute<128>>(job)
+        }
+    }
+}
+
+/// One tile: its rows through every tree, by [`walk_trees`] when they
+/// are fewer than the lanes, else by [`walk`].
+///
+/// # Safety
+/// As [`walk`].
+#[inline(always)]
+unsafe fn tile<C: Cross>(job: Job<'_>) {
+    if job.rows < LANES {
+        walk_trees::<C>(job)
+    } else {
+        walk::<C>(job)
+    }
+}
+
+/// Add each (row, leaf exit)'s class probabilities to the row's sums,
+/// in the order given (each row's trees in tree order). A fixed class
+/// count lets the adds unroll (two classes: ~15% of the walk's time went
+/// to the general loop's bookkeeping).
+///
+/// # Safety
+/// As [`add_leaf`], for every pair.
+#[inline(always)]
+unsafe fn add_leaves(
+    acc: &mut [f64],
+    k: usize,
+    values: &[f64],
+    leaves: impl Iterator<Item = (usize, u32)>,
+) {
+    match k {
+        2 => leaves.for_each(|(r, leaf)| add_leaf_k::<2>(acc, r, values, leaf)),
+        3 => leaves.for_each(|(r, leaf)| add_leaf_k::<3>(acc, r, values, leaf)),
+        4 => leaves.for_each(|(r, leaf)| add_leaf_k::<4>(acc, r, values, leaf)),
+        _ => leaves.for_each(|(r, leaf)| add_leaf(acc, r, k, values, leaf)),
+    }
+}
+
+/// Fewer rows than lanes (a single row, when serving): the lanes walk
+/// (row, tree) pairs, so one row's trees are in flight together instead
+/// of one tree at a time with most lanes idle. Each pair's leaf is kept
+/// and the sums taken in tree order afterwards, as [`walk`] does.
+///
+/// # Safety
+/// As [`walk`].
+#[inline(always)]
+unsafe fn walk_trees<C: Cross>(job: Job<'_>) {
+    let Job {
+        f,
+        roots,
+        q,
+        row_bytes,
+        rows,
+        k,
+        values,
+        acc,
+    } = job;
+    const G: usize = LANES;
+    let base = q.as_ptr() as *const u8;
+    let blocks = f.blocks.as_ptr() as *const u8;
+    let block = |b: u32| &*(blocks.add(b as usize) as *const Block);
+    let trees = roots.len();
+    let pairs = rows * trees;
+    // Pair i = row i / trees, tree i % trees.
+    let mut leaves = vec![0u32; pairs];
+    let (mut next, mut next_row, mut next_tree) = (0usize, 0usize, 0usize);
+    let mut pair = [0usize; G];
+    let mut row = [0usize; G];
+    // A lane whose state is a leaf exit has no pair left.
+    let mut state = [LEAF_EXIT; G];
+    let mut take = |l: usize, pair: &mut [usize; G], row: &mut [usize; G], state: &mut [u32; G]| {
+        if next < pairs {
+            pair[l] = next;
+            row[l] = next_row * row_bytes;
+            state[l] = roots[next_tree];
+            next += 1;
+            next_tree += 1;
+            if next_tree == trees {
+                next_tree = 0;
+                next_row += 1;
+            }
+        } else {
+            state[l] = LEAF_EXIT;
+        }
+    };
+    for l in 0..G {
+        take(l, &mut pair, &mut row, &mut state);
+    }
+    loop {
+        let mut busy = false;
+        for l in 0..G {
+            let s = state[l];
+            if s & LEAF_EXIT != 0 {
+                continue;
+            }
+            busy = true;
+            let exit = C::exit(block(s), base.add(row[l]));
+            if exit & LEAF_EXIT != 0 {
+                *leaves.get_unchecked_mut(pair[l]) = exit;
+                take(l, &mut pair, &mut row, &mut state);
+            } else {
+                state[l] = exit;
+            }
+        }
+        if !busy {
+            break;
+        }
+    }
+    let by_row = leaves.chunks_exact(trees).enumerate();
+    add_leaves(
+        acc,
+        k,
+        values,
+        by_row.flat_map(|(r, row)| row.iter().map(move |&leaf| (r, leaf))),
+    );
+}
+
+/// Each of `LANES` rows in flight takes the next row as soon as it
+/// reaches a leaf. Leaves are logged as (row, leaf) and added after each
+/// tree, so every row sums its trees in tree order.
+///
+/// # Safety
+/// AVX2; `q` holds at least `rows + LANES + 1` quantised rows of
+/// `row_bytes` bytes for `C`'s layout; `acc.len() == rows * k`; every
+/// leaf offset + k within `values`.
+#[inline(always)]
+unsafe fn walk<C: Cross>(job: Job<'_>) {
+    let Job {
+        f,
+        roots,
+        q,
+        row_bytes,
+        rows,
+        k,
+        values,
+        acc,
+    } = job;
+    const G: usize = LANES;
+    // Rows from `rows` on are dummies that idle lanes walk; a lane's row
+    // is a byte offset into `q`, used as it stands. A tile of at most `G`
+    // rows starts with its lanes past the rows done and goes straight to
+    // the drain.
+    let base = q.as_ptr() as *const u8;
+    let blocks = f.blocks.as_ptr() as *const u8;
+    let block = |b: u32| &*(blocks.add(b as usize) as *const Block);
+    let end = rows * row_bytes;
+    let shift = row_bytes.trailing_zeros();
+    // Leaves reached, in order: the row's byte offset and the exit.
+    let mut log_row: Vec<u32> = vec![0; rows + 2 * G];
+    let mut log_leaf: Vec<u32> = vec![0; rows + 2 * G];
+    for &root in roots {
+        let mut row = [0usize; G];
+        let mut state = [root; G];
+        for (l, r) in row.iter_mut().enumerate() {
+            *r = l * row_bytes;
+        }
+        let mut next_row = G * row_bytes;
+        let mut n = 0usize;
+        // One step of lane `l`; the twelve lanes are written out (a
+        // loop over them spent ~10% of the instructions on its own
+        // bookkeeping and kept every lane's state in memory).
+        macro_rules! step {
+            ($($l:literal)*) => {$({
+                let r = row[$l];
+                let next = C::exit(block(state[$l]), base.add(r));
+                let leaf = next & LEAF_EXIT != 0;
+                // Written every step, kept (n moves on) at a leaf.
+                *log_row.get_unchecked_mut(n) = r as u32;
+                *log_leaf.get_unchecked_mut(n) = next;
+                n += leaf as usize;
+                row[$l] = select_unpredictable(leaf, next_row, r);
+                // A select, not `leaf * row_bytes`: this chain runs
+                // through every lane's step (a multiply made it 4
+                // cycles a lane).
+                next_row += select_unpredictable(leaf, row_bytes, 0);
+                state[$l] = select_unpredictable(leaf, root, next);
+            })*};
+        }
+        const _: () = assert!(LANES == 12);
+        while next_row < end {
+            step!(0 1 2 3 4 5 6 7 8 9 10 11);
+        }
+        // Drain: the rows still in flight, lockstep through the sink
+        // (lanes holding dummy rows are done from the start).
+        for l in 0..G {
+            if row[l] >= end {
+                state[l] = LEAF_EXIT;
+            }
+        }
+        loop {
+            let mut all_done = LEAF_EXIT;
+            for l in 0..G {
+                let s = state[l];
+                let done = s & LEAF_EXIT != 0;
+                let b = select_unpredictable(done, 0, s);
+                let next = C::exit(block(b), base.add(row[l]));
+                state[l] = select_unpredictable(done, s, next);
+                all_done &= state[l];
+            }
+            if all_done & LEAF_EXIT != 0 {
+                break;
+            }
+        }
+        for l in 0..G {
+            if row[l] < end {
+                *log_row.get_unchecked_mut(n) = row[l] as u32;
+                *log_leaf.get_unchecked_mut(n) = state[l];
+                n += 1;
+            }
+        }
+        let log = log_row[..n].iter().zip(&log_leaf[..n]);
+        add_leaves(
+            acc,
+            k,
+            values,
+            log.map(|(&r, &leaf)| ((r >> shift) as usize, leaf)),
+        );
+    }
+}
