@@ -557,25 +557,18 @@ impl RandomForest {
                     break;
                 }
                 let bound = self.remaining[t] + margin;
+                // Branch-free (whether a row is decided is a coin flip):
+                // every row writes its label (an undecided row's is
+                // overwritten later) and moves to slot `kept`, which only a
+                // row still undecided keeps.
                 let mut kept = 0;
                 for i in 0..n {
-                    let a = &acc[i * k..(i + 1) * k];
-                    let best = argmax(a);
-                    let second = a
-                        .iter()
-                        .enumerate()
-                        .filter(|&(c, _)| c != best)
-                        .fold(f64::NEG_INFINITY, |m, (_, &v)| m.max(v));
-                    if a[best] - second > bound {
-                        out[first + order[i]] = self.classes[best];
-                    } else {
-                        if kept != i {
-                            tile.move_row(i, kept);
-                            acc.copy_within(i * k..(i + 1) * k, kept * k);
-                            order[kept] = order[i];
-                        }
-                        kept += 1;
-                    }
+                    let (best, lead) = lead(&acc[i * k..(i + 1) * k]);
+                    out[first + order[i]] = self.classes[best];
+                    tile.move_row(i, kept);
+                    acc.copy_within(i * k..(i + 1) * k, kept * k);
+                    order[kept] = order[i];
+                    kept += (lead <= bound) as usize;
                 }
                 n = kept;
             }
@@ -584,6 +577,22 @@ impl RandomForest {
             }
         });
     }
+}
+
+/// The first largest of `sums` and its lead over the largest of the others.
+#[inline(always)]
+fn lead(sums: &[f64]) -> (usize, f64) {
+    if let [a, b] = *sums {
+        // `argmax`'s tie rule: the first.
+        return ((b > a) as usize, (a - b).abs());
+    }
+    let best = argmax(sums);
+    let second = sums
+        .iter()
+        .enumerate()
+        .filter(|&(c, _)| c != best)
+        .fold(f64::NEG_INFINITY, |m, (_, &v)| m.max(v));
+    (best, sums[best] - second)
 }
 
 /// One tile's rows: ranked for the quantised blocks, or the values

@@ -462,8 +462,19 @@ pub struct RankedRows {
 impl RankedRows {
     /// Copy row `from` over row `to`.
     pub fn move_row(&mut self, from: usize, to: usize) {
-        let s = self.stride;
-        self.q.copy_within(from * s..(from + 1) * s, to * s);
+        // Fixed widths copy in a register or two (not a `memmove` call).
+        match self.stride {
+            16 => self.copy_row::<16>(from, to),
+            32 => self.copy_row::<32>(from, to),
+            64 => self.copy_row::<64>(from, to),
+            s => self.q.copy_within(from * s..(from + 1) * s, to * s),
+        }
+    }
+
+    #[inline(always)]
+    fn copy_row<const S: usize>(&mut self, from: usize, to: usize) {
+        let row: [i16; S] = self.q[from * S..(from + 1) * S].try_into().expect("a row");
+        self.q[to * S..(to + 1) * S].copy_from_slice(&row);
     }
 }
 
