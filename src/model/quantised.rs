@@ -217,9 +217,7 @@ impl QuantisedForest {
             cut_start,
             cut_trees,
             pick: match isa {
-                Isa::Avx512 if n_features > SHUFFLE_FEATURES && n_features <= PERMUTE_FEATURES => {
-                    Pick::Permute
-                }
+                Isa::Avx512 if n_features <= PERMUTE_FEATURES => Pick::Permute,
                 _ if n_features <= SHUFFLE_FEATURES => Pick::Shuffle,
                 _ => Pick::Path,
             },
@@ -383,19 +381,7 @@ impl QuantisedForest {
                 for (i, x) in xs.iter_mut().take(n).enumerate() {
                     *x = column(r + i);
                 }
-                for (i, rank) in tree
-                    .ranks(
-                        if std::env::var_os("RANK2").is_some() {
-                            Isa::Avx2
-                        } else {
-                            self.isa
-                        },
-                        &xs,
-                    )
-                    .into_iter()
-                    .take(n)
-                    .enumerate()
-                {
+                for (i, rank) in tree.ranks(self.isa, &xs).into_iter().take(n).enumerate() {
                     // At most 65,535 cuts (checked in `build`).
                     q[(r + i) * stride + f] = bias(rank as u16);
                 }
