@@ -38,9 +38,9 @@
 //! **AVX-512** ([`Pick::Permute`], up to 64 features): the block names its
 //! features as u16 indices, one `vpermw` picks the eight ranks from the
 //! row's ranks held in one 32- or 64-byte register (`vpermt2w` from two for
-//! 33-64 features), and one `vpcmpgtw`
-//! writes the 8-bit "went right" mask straight into a mask register: four
-//! instructions for the pick and compare instead of AVX2's seven. The
+//! 33-64 features) in place of AVX2's two shuffles, an xor and an or; the
+//! compare, pack and movemask follow as on AVX2 (a compare into a mask
+//! register and `kmovd` out was slower, see the kernel). The
 //! layout is chosen for the process's ISA ([`crate::isa::current`],
 //! `CPUWALL_ISA`); every path takes every row to the same leaf.
 //!
@@ -153,8 +153,7 @@ enum Pick {
     /// AVX2, up to 16 features: two byte shuffles pick the seven ranks.
     Shuffle,
     /// AVX-512, up to 64 features: one `vpermw` (`vpermt2w`) picks them
-    /// from the row's ranks in one register (two), one `vpcmpgtw` into a
-    /// mask register compares.
+    /// from the row's ranks in one register (two).
     Permute,
     /// Wider rows: the three splits on the row's path, one after another.
     Path,
