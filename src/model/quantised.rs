@@ -81,8 +81,9 @@ use crate::isa::Isa;
 
 /// Marks an exit that is a leaf; the low bits are its value offset.
 pub const LEAF_EXIT: u32 = 1 << 31;
-/// Rows in flight at once (refilled as they finish).
-pub const LANES: usize = 12;
+/// Rows in flight at once at most (refilled as they finish; each crossing
+/// takes its own count, see `simd::tile`).
+pub const LANES: usize = 16;
 /// Quantised rows that go through every tree before the next rows start
 /// (bytes), so that each tree's blocks are fetched once per tile and then
 /// served from L1/L2: 16,384 rows of up to 16 features, 4,096 of 40. (A
