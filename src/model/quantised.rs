@@ -70,8 +70,9 @@
 //! and 772-830 ms against three levels' 660-693 ms (the trees are sparse
 //! below their first levels: 12,547 blocks of 128 bytes and 10,112 of 256
 //! against 16,785 of 64, so few crossings are saved and the blocks no
-//! longer fit the caches as well); 16 and 24 lanes instead of 12 on
-//! AVX-512, 3-6% faster, but 2% slower on AVX2, within this VM's drift.
+//! longer fit the caches as well). 16 lanes instead of 12 were 4-6%
+//! faster on AVX-512 (24: alike) and up to 5% slower on AVX2: each crossing
+//! takes its own count (`simd::tile`).
 
 use std::ops::Range;
 
