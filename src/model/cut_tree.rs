@@ -1,7 +1,7 @@
 //! A feature's sorted cuts as a static 9-ary search tree (an "S+ tree"), to
 //! rank a row's values for the quantised forest: how many cuts are strictly
-//! below `x`, with one 8-wide compare and a popcount per level instead of
-//! one compare per halving.
+//! below `x`, with one node's 8 compares (two 4-wide on AVX2) and a
+//! popcount per level instead of one compare per halving.
 //!
 //! **Layout.** The bottom layer is the cuts themselves, 8 to a node (one
 //! cache line), padded with +inf. Each layer above has a node per 9 nodes
