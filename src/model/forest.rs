@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::family::decode_payload;
 use super::params::{Grid, ParamReader, ParamSet};
-use super::quantised::{QuantisedForest, RankedRows};
+use super::quantised::{QuantisedForest, RankedRows, VOTE_CLASSES as MAX_VOTE_CLASSES};
 use super::tree::{grow, Columns, Node, TreeParams, LEAF};
 use super::{argmax, encode_labels, Classifier, Family, Fitted, Model, ModelKind, ScoreKind};
 use crate::data::Dataset;
@@ -347,7 +347,14 @@ impl RandomForest {
     /// [`Isa::supported`]); for tests and benchmarks of each path.
     pub fn on_isa(mut self, isa: Isa) -> Self {
         self.isa = isa;
-        self.quantised = QuantisedForest::build(&self.nodes, &self.roots, self.n_features, isa);
+        self.quantised = QuantisedForest::build(
+            &self.nodes,
+            &self.roots,
+            &self.values,
+            self.classes.len(),
+            self.n_features,
+            isa,
+        );
         self
     }
 
@@ -366,6 +373,9 @@ impl RandomForest {
     pub fn layout_name(&self) -> String {
         match &self.quantised {
             None => "node by node".into(),
+            Some(q) if q.counts_votes() => {
+                format!("quantised 3-level blocks, {}, votes counted", q.crossing())
+            }
             Some(q) => format!("quantised 3-level blocks, {}", q.crossing()),
         }
     }
@@ -510,7 +520,7 @@ impl RandomForest {
     }
 
     /// Add trees `trees` of the first `rows` rows of `tile` to `acc`.
-    fn add_trees(&self, tile: &TileRows, rows: usize, trees: Range<usize>, acc: &mut [f64]) {
+    fn add_trees(&self, tile: &mut TileRows, rows: usize, trees: Range<usize>, acc: &mut [f64]) {
         let k = self.classes.len();
         let d = self.n_features;
         match (tile, &self.quantised) {
@@ -531,6 +541,9 @@ impl RandomForest {
     /// argmax, so the label is the one the full sum gives, bit for bit.
     /// Undecided rows are gathered to the front every [`EXIT_STEP`] trees.
     fn labels(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) {
+        if let Some(q) = self.quantised.as_ref().filter(|q| q.counts_votes()) {
+            return self.labels_by_votes(q, x, out);
+        }
         let k = self.classes.len();
         let trees = self.n_trees();
         let margin = 1e-9 * trees as f64;
@@ -551,7 +564,7 @@ impl RandomForest {
                 } else {
                     (t + EXIT_STEP).min(trees)
                 };
-                self.add_trees(&tile, n, t..next, &mut acc);
+                self.add_trees(&mut tile, n, t..next, &mut acc);
                 t = next;
                 if t == trees {
                     break;
@@ -577,6 +590,79 @@ impl RandomForest {
             }
         });
     }
+}
+
+impl RandomForest {
+    /// [`Self::labels`] on a layout that counts votes (every leaf pure):
+    /// the same early exit on exact counts, where a tree moves a lead by
+    /// at most one vote (`remaining[t]` is `trees - t`).
+    fn labels_by_votes(&self, q: &QuantisedForest, x: ArrayView2<'_, f64>, out: &mut [i64]) {
+        let k = self.classes.len();
+        let d = self.n_features;
+        let trees = self.n_trees();
+        let mut order: Vec<usize> = Vec::new();
+        let mut counts = [0u16; MAX_VOTE_CLASSES];
+        self.for_each_tile(x, |first, block| {
+            let rows = block.len() / d;
+            let mut ranked = q.rank_rows(block, d);
+            order.clear();
+            order.extend(0..rows);
+            let mut n = rows;
+            let mut t = 0;
+            while t < trees && n > 0 {
+                let next = if t < self.decidable_from {
+                    self.decidable_from
+                } else {
+                    (t + EXIT_STEP).min(trees)
+                };
+                q.add_votes(&mut ranked, n, t..next, k);
+                t = next;
+                if t == trees {
+                    break;
+                }
+                let left = (trees - t) as u32;
+                // Branch-free, as in `labels`.
+                let mut kept = 0;
+                for i in 0..n {
+                    counts
+                        .iter_mut()
+                        .zip(ranked.votes(i, k))
+                        .for_each(|(c, v)| *c = v);
+                    let (best, lead) = vote_lead(&counts[..k]);
+                    out[first + order[i]] = self.classes[best];
+                    ranked.move_row(i, kept);
+                    order[kept] = order[i];
+                    kept += (lead <= left) as usize;
+                }
+                n = kept;
+            }
+            for i in 0..n {
+                counts
+                    .iter_mut()
+                    .zip(ranked.votes(i, k))
+                    .for_each(|(c, v)| *c = v);
+                out[first + order[i]] = self.classes[vote_lead(&counts[..k]).0];
+            }
+        });
+    }
+}
+
+/// The first most voted class of `votes` and its lead over the most voted
+/// of the others (`argmax`'s tie rule, as on the sums).
+#[inline(always)]
+fn vote_lead(votes: &[u16]) -> (usize, u32) {
+    if let [a, b] = *votes {
+        return ((b > a) as usize, (a as i32 - b as i32).unsigned_abs());
+    }
+    let best = argmax(votes);
+    let second = votes
+        .iter()
+        .enumerate()
+        .filter(|&(c, _)| c != best)
+        .map(|(_, &v)| v)
+        .max()
+        .unwrap_or(0);
+    (best, (votes[best] - second) as u32)
 }
 
 /// The first largest of `sums` and its lead over the largest of the others.
@@ -727,7 +813,7 @@ impl Classifier for RandomForest {
             let rows = block.len() / self.n_features;
             acc.clear();
             acc.resize(rows * k, 0.0);
-            self.add_trees(&self.tile_of(block), rows, 0..trees, &mut acc);
+            self.add_trees(&mut self.tile_of(block), rows, 0..trees, &mut acc);
             for (r, a) in acc.chunks_exact(k).enumerate() {
                 for c in 0..k {
                     out[[first + r, c]] = a[c] / trees as f64;
@@ -805,6 +891,32 @@ mod tests {
                 .zip(&probs)
                 .filter(|(a, b)| a.to_bits() != b.to_bits());
             assert_eq!(differing.count(), 0, "{isa}: probabilities");
+        }
+    }
+
+    /// Pure leaves (fully grown trees) are counted as votes when the
+    /// classes' slots fit in the row's spare room; otherwise, and for leaves
+    /// that are not pure, the walk adds the leaves' probabilities. Either
+    /// way every ISA agrees with the node walk.
+    #[test]
+    fn pure_leaves_are_counted_as_votes_where_the_row_has_room() {
+        for (d, classes, depth, counted) in [
+            (10, 2, None, true),     // 3 slots + 10 ranks in 16
+            (13, 2, None, true),     // 16 of 16
+            (14, 2, None, false),    // 17: no room left
+            (40, 4, None, true),     // 13 slots + 40 ranks in 64
+            (10, 9, None, false),    // more classes than the exit's bits
+            (10, 2, Some(3), false), // leaves not pure
+        ] {
+            let train = dataset(600, d, classes, d as u64);
+            let forest = RandomForest::fit(&config(9, depth), &train, 3).unwrap();
+            for isa in crate::isa::available().into_iter().skip(1) {
+                let f = forest.clone().on_isa(isa);
+                let q = f.quantised.as_ref().expect("a quantised layout");
+                assert_eq!(q.counts_votes(), counted, "d = {d}, k = {classes}, {isa}");
+            }
+            let test = dataset(2000, d, classes, 98);
+            assert_traversals_agree(&forest, &test.x);
         }
     }
 

@@ -175,7 +175,30 @@ pub struct QuantisedForest {
     cut_trees: Vec<CutTree>,
     pick: Pick,
     isa: Isa,
+    /// `Some` when rows count their trees' votes ([`Votes`]).
+    votes: Option<Votes>,
 }
+
+/// Pure leaves as votes. When every leaf's class probabilities are one 1.0
+/// and zeros (every leaf of a fully grown classifier), a leaf's exit is
+/// [`LEAF_EXIT`] | `c * k` for its class `c`, and each quantised row starts
+/// with `header` u16 slots in which the walk counts its votes: class `c`'s
+/// count sits at slot `c * k`, and a row adds its exit's low six bits to
+/// its own address at every step (a block's byte offset is a multiple of
+/// 64, so a step that reaches no leaf adds 0 to slot 0). The ranks follow
+/// the header. A vote count is the sum of the leaves' 1.0s and 0.0s exactly,
+/// so labels are the node walk's bit for bit; probabilities still add the
+/// leaves' values (an identity table, `onehot`: row `c` is class `c`'s leaf).
+#[derive(Debug, Clone, PartialEq)]
+struct Votes {
+    /// u16 slots before a row's ranks: `(k - 1) * k + 1`.
+    header: usize,
+    /// `k x k`, the identity: the leaf values the exits point to.
+    onehot: Vec<f64>,
+}
+
+/// Classes up to which the votes fit the exit's low six bits (`c * k < 64`).
+pub const VOTE_CLASSES: usize = 8;
 
 #[derive(Clone, Copy)]
 enum Slot {
@@ -189,7 +212,14 @@ impl QuantisedForest {
     /// value offset; thresholds are not NaN), for the kernels of `isa`.
     /// `None` when the forest does not fit the layout or `isa` has no
     /// quantised traversal ([`Self::runs_on`]).
-    pub fn build(nodes: &[Node], roots: &[u32], n_features: usize, isa: Isa) -> Option<Self> {
+    pub fn build(
+        nodes: &[Node],
+        roots: &[u32],
+        values: &[f64],
+        k: usize,
+        n_features: usize,
+        isa: Isa,
+    ) -> Option<Self> {
         if n_features == 0 || n_features > u16::MAX as usize - 1 || !Self::runs_on(isa) {
             return None;
         }
@@ -223,19 +253,59 @@ impl QuantisedForest {
                 _ => Pick::Path,
             },
             isa,
+            votes: None,
         };
+        f.votes = f.votes_for(nodes, roots, values, k, n_features);
         // Exits still to fill: (block, exit, node below it). Iterative, so
         // a degenerate tree thousands of levels deep cannot exhaust the stack.
         let mut pending: Vec<(usize, usize, usize)> = Vec::new();
         for &root in roots {
             // (A one-leaf tree is a block of "never right" slots.)
-            let r = f.block(nodes, root as usize, &mut pending)?;
+            let r = f.block(nodes, values, root as usize, &mut pending)?;
             f.roots.push(r);
             while let Some((b, e, n)) = pending.pop() {
-                f.blocks[b].exits[e] = f.block(nodes, n, &mut pending)?;
+                f.blocks[b].exits[e] = f.block(nodes, values, n, &mut pending)?;
             }
         }
         Some(f)
+    }
+
+    /// [`Votes`] when every leaf of `nodes` is one class's (a 1.0 among
+    /// 0.0s), the classes' slots fit the exit and the header fits in the
+    /// row's spare slots (so the row is as wide as without it), and a count
+    /// cannot overflow a u16.
+    fn votes_for(
+        &self,
+        nodes: &[Node],
+        roots: &[u32],
+        values: &[f64],
+        k: usize,
+        d: usize,
+    ) -> Option<Votes> {
+        let header = (k.checked_sub(1)?) * k + 1;
+        let fits = (2..=VOTE_CLASSES).contains(&k)
+            && roots.len() <= u16::MAX as usize
+            && header + d <= self.row_bytes(d) / 2;
+        let pure = nodes
+            .iter()
+            .filter(|nd| nd.feature == LEAF)
+            .all(|nd| leaf_class(&values[nd.child as usize..nd.child as usize + k]).is_some());
+        (fits && pure).then(|| Votes {
+            header,
+            onehot: (0..k * k)
+                .map(|i| if i / k == i % k { 1.0 } else { 0.0 })
+                .collect(),
+        })
+    }
+
+    /// u16 slots before a row's ranks (the vote counts).
+    fn header(&self) -> usize {
+        self.votes.as_ref().map_or(0, |v| v.header)
+    }
+
+    /// Whether rows count their trees' votes (pure leaves, see [`Votes`]).
+    pub fn counts_votes(&self) -> bool {
+        self.votes.is_some()
     }
 
     /// Feature `f`'s cuts.
@@ -256,6 +326,7 @@ impl QuantisedForest {
     fn block(
         &mut self,
         nodes: &[Node],
+        values: &[f64],
         top: usize,
         pending: &mut Vec<(usize, usize, usize)>,
     ) -> Option<u32> {
@@ -272,7 +343,8 @@ impl QuantisedForest {
                 Slot::Node(n) if nodes[n].feature != LEAF => {
                     let nd = &nodes[n];
                     block.thresholds[p] = self.threshold_rank(nd);
-                    let f = nd.feature as usize;
+                    // The row's ranks follow its vote counts.
+                    let f = nd.feature as usize + self.header();
                     match self.pick {
                         Pick::Shuffle => {
                             let high = if f >= 8 { 0x80 } else { 0 };
@@ -302,7 +374,16 @@ impl QuantisedForest {
                     if value & LEAF_EXIT != 0 {
                         return None;
                     }
-                    block.exits[e] = LEAF_EXIT | value;
+                    block.exits[e] = LEAF_EXIT
+                        | match &self.votes {
+                            // The class's slot, and its row of `onehot`.
+                            Some(v) => {
+                                let k = v.onehot.len().isqrt();
+                                let probs = &values[value as usize..value as usize + k];
+                                (leaf_class(probs)? * k) as u32
+                            }
+                            None => value,
+                        };
                 }
                 Slot::Node(n) => pending.push((index, e, n)),
             }
@@ -362,12 +443,13 @@ impl QuantisedForest {
     /// (see [`Self::row_bytes`]); rows from `rows` to `count` are zeros.
     fn quantise(&self, block: &[f64], d: usize, count: usize) -> Vec<i16> {
         let stride = self.row_bytes(d) / 2;
+        let h = self.header();
         let rows = block.len() / d;
         let mut q = vec![0i16; count * stride];
         if rows < LOCKSTEP {
             // A few rows (one, when serving): one search per value.
             for (row, out) in block.chunks_exact(d).zip(q.chunks_exact_mut(stride)) {
-                for (f, (&x, o)) in row.iter().zip(&mut out[..d]).enumerate() {
+                for (f, (&x, o)) in row.iter().zip(&mut out[h..h + d]).enumerate() {
                     *o = bias(rank(self.cuts(f), x));
                 }
             }
@@ -384,7 +466,7 @@ impl QuantisedForest {
                 }
                 for (i, rank) in tree.ranks(self.isa, &xs).into_iter().take(n).enumerate() {
                     // At most 65,535 cuts (checked in `build`).
-                    q[(r + i) * stride + f] = bias(rank as u16);
+                    q[(r + i) * stride + h + f] = bias(rank as u16);
                 }
                 r += n;
             }
@@ -408,36 +490,62 @@ impl QuantisedForest {
     /// `values` are the forest's leaf values.
     pub fn add_trees(
         &self,
-        ranked: &RankedRows,
+        ranked: &mut RankedRows,
         rows: usize,
         trees: Range<usize>,
         k: usize,
         values: &[f64],
         acc: &mut [f64],
     ) {
-        assert!(rows <= ranked.rows && acc.len() == rows * k);
+        assert!(acc.len() == rows * k);
+        // With votes, the exits point into the identity table.
+        let values = self.votes.as_ref().map_or(values, |v| &v.onehot);
+        self.walk(ranked, rows, trees, k, values, acc, false);
+    }
+
+    /// Count trees `trees`' votes of the first `rows` rows of `ranked` in
+    /// their vote slots ([`RankedRows::votes`]); only for a layout that
+    /// [counts votes](Self::counts_votes).
+    pub fn add_votes(&self, ranked: &mut RankedRows, rows: usize, trees: Range<usize>, k: usize) {
+        let v = self.votes.as_ref().expect("a layout that counts votes");
+        self.walk(ranked, rows, trees, k, &v.onehot, &mut [], true);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn walk(
+        &self,
+        ranked: &mut RankedRows,
+        rows: usize,
+        trees: Range<usize>,
+        k: usize,
+        values: &[f64],
+        acc: &mut [f64],
+        votes: bool,
+    ) {
+        assert!(rows <= ranked.rows);
         let roots = &self.roots[trees];
         #[cfg(target_arch = "x86_64")]
         {
-            let q = &ranked.q;
             let row_bytes = ranked.stride * 2;
             let job = simd::Job {
                 f: self,
                 roots,
-                q,
+                q: &mut ranked.q,
                 row_bytes,
                 rows,
                 k,
                 values,
                 acc,
+                votes,
             };
             // SAFETY: the CPU runs `self.isa` (AVX2 or AVX-512: `build`
             // refuses others) and the pick was chosen for it; `q` holds
             // `ranked.rows + LANES + 1 >= rows + LANES + 1` rows of
-            // `row_bytes` laid out for the pick; the forest was validated
-            // (every feature < d, so every block's features index within a
-            // row; every leaf offset + k within `values`); `acc` holds
-            // `rows * k` sums.
+            // `row_bytes` laid out for the pick (the vote slots first when
+            // the layout has them, which `votes` needs); the forest was
+            // validated (every feature < d, so every block's features
+            // index within a row; every leaf offset + k within `values`);
+            // `acc` holds `rows * k` sums unless the walk counts votes.
             unsafe {
                 match self.pick {
                     Pick::Shuffle => simd::add_shuffle(job),
@@ -447,7 +555,7 @@ impl QuantisedForest {
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = (roots, k, values, acc);
+        let _ = (roots, k, values, acc, votes);
     }
 }
 
@@ -461,6 +569,12 @@ pub struct RankedRows {
 }
 
 impl RankedRows {
+    /// Row `i`'s vote counts, class by class (a layout that counts votes,
+    /// `k` classes).
+    pub fn votes(&self, i: usize, k: usize) -> impl Iterator<Item = u16> + '_ {
+        (0..k).map(move |c| self.q[i * self.stride + c * k] as u16)
+    }
+
     /// Copy row `from` over row `to`.
     pub fn move_row(&mut self, from: usize, to: usize) {
         // Fixed widths copy in a register or two (not a `memmove` call).
@@ -477,6 +591,13 @@ impl RankedRows {
         let row: [i16; S] = self.q[from * S..(from + 1) * S].try_into().expect("a row");
         self.q[to * S..(to + 1) * S].copy_from_slice(&row);
     }
+}
+
+/// The class of a leaf whose probabilities are one 1.0 among 0.0s.
+fn leaf_class(probs: &[f64]) -> Option<usize> {
+    let one = probs.iter().position(|&p| p == 1.0)?;
+    let others_zero = probs.iter().enumerate().all(|(c, &p)| c == one || p == 0.0);
+    others_zero.then_some(one)
 }
 
 /// How many of `cuts` (ascending) are below `x`: a branch-free binary

@@ -8,16 +8,18 @@ use super::{Block, QuantisedForest, EXIT_OF_MASK, LANES, LEAF_EXIT};
 
 /// One call's work: trees `roots` of the first `rows` rows of `q`
 /// (`row_bytes` each, laid out for `f`'s pick) added to `acc`
-/// (`rows x k` sums) from `values`.
+/// (`rows x k` sums) from `values`, or, with `votes`, counted in each
+/// row's vote slots (`acc` unused).
 pub struct Job<'a> {
     pub f: &'a QuantisedForest,
     pub roots: &'a [u32],
-    pub q: &'a [i16],
+    pub q: &'a mut [i16],
     pub row_bytes: usize,
     pub rows: usize,
     pub k: usize,
     pub values: &'a [f64],
     pub acc: &'a mut [f64],
+    pub votes: bool,
 }
 
 /// How one row crosses one block: the exit it takes.
@@ -122,6 +124,17 @@ unsafe fn add_leaf(acc: &mut [f64], r: usize, k: usize, values: &[f64], leaf: u3
     }
 }
 
+/// Count a leaf's vote in its row's slot (the exit's low six bits: the
+/// class's slot `c * k`, 0 for a block, which adds 0).
+///
+/// # Safety
+/// `row` is a row of a layout that counts votes.
+#[inline(always)]
+unsafe fn vote(row: *mut u8, exit: u32) {
+    let slot = row.add(2 * (exit & 63) as usize) as *mut u16;
+    slot.write_unaligned(slot.read_unaligned().wrapping_add((exit >> 31) as u16));
+}
+
 /// [`add_leaf`] for `K` classes.
 ///
 /// # Safety
@@ -168,10 +181,11 @@ pub unsafe fn add_permute(job: Job<'_>) {
 /// As [`walk`].
 #[inline(always)]
 unsafe fn tile<C: Cross, const G: usize>(job: Job<'_>) {
-    if job.rows < LANES {
-        walk_trees::<C>(job)
-    } else {
-        walk::<C, G>(job)
+    match (job.rows < LANES, job.votes) {
+        (true, false) => walk_trees::<C, false>(job),
+        (true, true) => walk_trees::<C, true>(job),
+        (false, false) => walk::<C, G, false>(job),
+        (false, true) => walk::<C, G, true>(job),
     }
 }
 
@@ -205,7 +219,7 @@ unsafe fn add_leaves(
 /// # Safety
 /// As [`walk`].
 #[inline(always)]
-unsafe fn walk_trees<C: Cross>(job: Job<'_>) {
+unsafe fn walk_trees<C: Cross, const VOTES: bool>(job: Job<'_>) {
     let Job {
         f,
         roots,
@@ -215,9 +229,10 @@ unsafe fn walk_trees<C: Cross>(job: Job<'_>) {
         k,
         values,
         acc,
+        votes: _,
     } = job;
     const G: usize = LANES;
-    let base = q.as_ptr() as *const u8;
+    let base = q.as_mut_ptr() as *mut u8;
     let blocks = f.blocks.as_ptr() as *const u8;
     let block = |b: u32| &*(blocks.add(b as usize) as *const Block);
     let trees = roots.len();
@@ -267,6 +282,13 @@ unsafe fn walk_trees<C: Cross>(job: Job<'_>) {
             break;
         }
     }
+    if VOTES {
+        for (r, row) in leaves.chunks_exact(trees).enumerate() {
+            row.iter()
+                .for_each(|&leaf| vote(base.add(r * row_bytes), leaf));
+        }
+        return;
+    }
     let by_row = leaves.chunks_exact(trees).enumerate();
     add_leaves(
         acc,
@@ -285,7 +307,7 @@ unsafe fn walk_trees<C: Cross>(job: Job<'_>) {
 /// `row_bytes` bytes for `C`'s layout; `acc.len() == rows * k`; every
 /// leaf offset + k within `values`.
 #[inline(always)]
-unsafe fn walk<C: Cross, const G: usize>(job: Job<'_>) {
+unsafe fn walk<C: Cross, const G: usize, const VOTES: bool>(job: Job<'_>) {
     let Job {
         f,
         roots,
@@ -295,20 +317,23 @@ unsafe fn walk<C: Cross, const G: usize>(job: Job<'_>) {
         k,
         values,
         acc,
+        votes: _,
     } = job;
     const { assert!((G == 12 || G == 16) && G <= LANES) };
     // Rows from `rows` on are dummies that idle lanes walk; a lane's row
     // is a byte offset into `q`, used as it stands. A tile of at most `G`
     // rows starts with its lanes past the rows done and goes straight to
     // the drain.
-    let base = q.as_ptr() as *const u8;
+    let base = q.as_mut_ptr() as *mut u8;
     let blocks = f.blocks.as_ptr() as *const u8;
     let block = |b: u32| &*(blocks.add(b as usize) as *const Block);
     let end = rows * row_bytes;
     let shift = row_bytes.trailing_zeros();
     // Leaves reached, in order: the row's byte offset and the exit.
-    let mut log_row: Vec<u32> = vec![0; rows + 2 * G];
-    let mut log_leaf: Vec<u32> = vec![0; rows + 2 * G];
+    // (Counting votes, only the drain's leaves are logged.)
+    let logged = if VOTES { 2 * G } else { rows + 2 * G };
+    let mut log_row: Vec<u32> = vec![0; logged];
+    let mut log_leaf: Vec<u32> = vec![0; logged];
     for &root in roots {
         let mut row = [0usize; G];
         let mut state = [root; G];
@@ -325,10 +350,14 @@ unsafe fn walk<C: Cross, const G: usize>(job: Job<'_>) {
                 let r = row[$l];
                 let next = C::exit(block(state[$l]), base.add(r));
                 let leaf = next & LEAF_EXIT != 0;
-                // Written every step, kept (n moves on) at a leaf.
-                *log_row.get_unchecked_mut(n) = r as u32;
-                *log_leaf.get_unchecked_mut(n) = next;
-                n += leaf as usize;
+                if VOTES {
+                    vote(base.add(r), next);
+                } else {
+                    // Written every step, kept (n moves on) at a leaf.
+                    *log_row.get_unchecked_mut(n) = r as u32;
+                    *log_leaf.get_unchecked_mut(n) = next;
+                    n += leaf as usize;
+                }
                 row[$l] = select_unpredictable(leaf, next_row, r);
                 // A select, not `leaf * row_bytes`: this chain runs
                 // through every lane's step (a multiply made it 4
@@ -371,6 +400,12 @@ unsafe fn walk<C: Cross, const G: usize>(job: Job<'_>) {
                 *log_leaf.get_unchecked_mut(n) = state[l];
                 n += 1;
             }
+        }
+        if VOTES {
+            for (&r, &leaf) in log_row[..n].iter().zip(&log_leaf[..n]) {
+                vote(base.add(r as usize), leaf);
+            }
+            continue;
         }
         let log = log_row[..n].iter().zip(&log_leaf[..n]);
         add_leaves(
