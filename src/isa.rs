@@ -112,6 +112,28 @@ pub fn current() -> Isa {
     *CHOSEN.get_or_init(|| from_env().ok().flatten().unwrap_or_else(detected))
 }
 
+/// Whether the CPU is AMD's (cpuid's vendor string, "AuthenticAMD"). Zen 4
+/// runs AVX-512's forest crossing faster with fewer rows in flight than
+/// Intel's cores do (`quantised::QuantisedForest::lanes`).
+pub fn amd() -> bool {
+    static AMD: OnceLock<bool> = OnceLock::new();
+    *AMD.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // (Safe in newer Rust; cpuid leaf 0 exists on every x86-64.)
+            #[allow(unused_unsafe)]
+            let id = unsafe { std::arch::x86_64::__cpuid(0) };
+            let vendor: Vec<u8> = [id.ebx, id.edx, id.ecx]
+                .iter()
+                .flat_map(|r| r.to_le_bytes())
+                .collect();
+            vendor == b"AuthenticAMD"
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

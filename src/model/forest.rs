@@ -345,6 +345,14 @@ impl RandomForest {
 
     /// The same forest on the kernels of `isa` (which must run here:
     /// [`Isa::supported`]); for tests and benchmarks of each path.
+    /// The same forest with `lanes` rows in flight on its quantised
+    /// layout (12 or 16), whatever this CPU's vendor would choose.
+    #[cfg(test)]
+    fn with_lanes(mut self, lanes: usize) -> Self {
+        self.quantised = self.quantised.map(|q| q.with_lanes(lanes));
+        self
+    }
+
     pub fn on_isa(mut self, isa: Isa) -> Self {
         self.isa = isa;
         self.quantised = QuantisedForest::build(
@@ -373,10 +381,16 @@ impl RandomForest {
     pub fn layout_name(&self) -> String {
         match &self.quantised {
             None => "node by node".into(),
-            Some(q) if q.counts_votes() => {
-                format!("quantised 3-level blocks, {}, votes counted", q.crossing())
-            }
-            Some(q) => format!("quantised 3-level blocks, {}", q.crossing()),
+            Some(q) => format!(
+                "quantised 3-level blocks, {}, {} rows in flight{}",
+                q.crossing(),
+                q.lanes(),
+                if q.counts_votes() {
+                    ", votes counted"
+                } else {
+                    ""
+                }
+            ),
         }
     }
 
@@ -876,21 +890,23 @@ mod tests {
         (labels, probs)
     }
 
-    /// On every ISA this CPU runs, each row must reach the same leaves as
-    /// the full node walk: probabilities equal bit for bit, labels equal
-    /// (rows leaving early included).
+    /// On every ISA this CPU runs, with 12 and 16 rows in flight, each row
+    /// must reach the same leaves as the full node walk: probabilities
+    /// equal bit for bit, labels equal (rows leaving early included).
     fn assert_traversals_agree(forest: &RandomForest, x: &Array2<f64>) {
         let (labels, probs) = reference(forest, x);
         for isa in crate::isa::available() {
-            let f = forest.clone().on_isa(isa);
-            assert_eq!(f.n_blocks() > 0, isa >= Isa::Avx2, "{isa}: the layout");
-            assert_eq!(f.predict(x.view()), labels, "{isa}: labels");
-            let p = f.scores(x.view()).1;
-            let differing = p
-                .iter()
-                .zip(&probs)
-                .filter(|(a, b)| a.to_bits() != b.to_bits());
-            assert_eq!(differing.count(), 0, "{isa}: probabilities");
+            for lanes in [12, 16] {
+                let f = forest.clone().on_isa(isa).with_lanes(lanes);
+                assert_eq!(f.n_blocks() > 0, isa >= Isa::Avx2, "{isa}: the layout");
+                assert_eq!(f.predict(x.view()), labels, "{isa}, {lanes} lanes: labels");
+                let p = f.scores(x.view()).1;
+                let differing = p
+                    .iter()
+                    .zip(&probs)
+                    .filter(|(a, b)| a.to_bits() != b.to_bits());
+                assert_eq!(differing.count(), 0, "{isa}, {lanes} lanes: probabilities");
+            }
         }
     }
 

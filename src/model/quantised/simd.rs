@@ -151,31 +151,40 @@ unsafe fn add_leaf_k<const K: usize>(acc: &mut [f64], r: usize, values: &[f64], 
 
 #[target_feature(enable = "avx2")]
 pub unsafe fn add_shuffle(job: Job<'_>) {
-    tile::<Shuffle, 12>(job)
+    match job.f.lanes {
+        16 => tile::<Shuffle, 16>(job),
+        _ => tile::<Shuffle, 12>(job),
+    }
 }
 
 #[target_feature(enable = "avx2")]
 pub unsafe fn add_path(job: Job<'_>) {
-    tile::<Path, 12>(job)
+    match job.f.lanes {
+        16 => tile::<Path, 16>(job),
+        _ => tile::<Path, 12>(job),
+    }
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub unsafe fn add_permute(job: Job<'_>) {
-    match job.row_bytes {
-        32 => tile::<Permute<32>, 16>(job),
-        64 => tile::<Permute<64>, 16>(job),
+    match (job.row_bytes, job.f.lanes) {
+        (32, 16) => tile::<Permute<32>, 16>(job),
+        (32, _) => tile::<Permute<32>, 12>(job),
+        (64, 16) => tile::<Permute<64>, 16>(job),
+        (64, _) => tile::<Permute<64>, 12>(job),
+        (_, 16) => tile::<Permute<128>, 16>(job),
         _ => {
             debug_assert_eq!(job.row_bytes, 128);
-            tile::<Permute<128>, 16>(job)
+            tile::<Permute<128>, 12>(job)
         }
     }
 }
 
 /// One tile: its rows through every tree, by [`walk_trees`] when they
-/// are fewer than the lanes, else by [`walk`] with `G` lanes (12 for
-/// AVX2's crossings; 16 for AVX-512's, 4-6% faster there on the study's
-/// forest, 602-615 against 634-644 ms at 1e6 rows, while AVX2's shuffles
-/// were 0-5% slower with 16).
+/// are fewer than the lanes, else by [`walk`] with `G` lanes (the
+/// forest's [`QuantisedForest::lanes`]: 12 for AVX2's crossings, whose
+/// shuffles were 0-5% slower with 16; for AVX-512's, 16 on Intel's cores
+/// and 12 on AMD's).
 ///
 /// # Safety
 /// As [`walk`].
