@@ -76,11 +76,10 @@
 //! the subtrees with the most leaves (each block's shape, one of up to 256,
 //! riding in its feature indices' top bits, which `vpermw` ignores, so the
 //! movemask of the packed compare and indices indexes the shape's exit
-//! table): 8% fewer blocks, 2.5% faster on the AVX-512 Xeon VM (476 against 465
-//! ms), but 7% slower on a Zen 4 EPYC VM (both runs on one core each at the
-//! same time, six rounds, swapped), 11% slower with the 3-level layout
-//! kept: the kernel's extra table pointer costs more than the crossings
-//! saved.
+//! table): 8% fewer blocks; on the Xeon VM 2.5% faster (465 against 476
+//! ms); on a Zen 4 EPYC VM (both binaries on one core each at the same
+//! time, rounds swapped) 7% slower with 16 lanes, 0.98x (0.93-1.02, four
+//! rounds) with 12: too little for a second layout.
 
 use std::ops::Range;
 
