@@ -264,12 +264,11 @@ impl QuantisedForest {
             pick,
             isa,
             votes: None,
-            lanes: if pick == Pick::Permute && !crate::isa::amd() {
-                16
-            } else {
-                12
-            },
+            lanes: 12,
         };
+        if pick == Pick::Permute && (f.row_bytes(n_features) > 64 || !crate::isa::amd()) {
+            f.lanes = 16;
+        }
         f.votes = f.votes_for(nodes, roots, values, k, n_features);
         // Exits still to fill: (block, exit, node below it). Iterative, so
         // a degenerate tree thousands of levels deep cannot exhaust the stack.
@@ -326,10 +325,13 @@ impl QuantisedForest {
     /// Rows in flight when a tile's rows are at least that many: 12 for
     /// AVX2's crossings; for AVX-512's, 16 on Intel's cores (4-6% faster
     /// than 12 on the Xeon VM, study forest at 1e6 rows: 602-615 against
-    /// 634-644 ms) and 12 on AMD's (on a Zen 4 EPYC VM, 12 took 0.86x of
-    /// 16's time, median of six rounds with both on one core each at the
-    /// same time, and 0.91x in eight alternating rounds by themselves: with
-    /// 16 the lanes' rows and blocks no longer stay in registers).
+    /// 634-644 ms) and on AMD's for rows of 128 bytes (33-64 features),
+    /// 12 on AMD's for narrower rows. On a Zen 4 EPYC VM, both builds on
+    /// one core each at the same time, rounds swapped: the study's forest
+    /// (32-byte rows) took 0.86x of 16's time with 12 (six rounds; 0.91x
+    /// in eight alternating rounds alone), a 24-feature forest (64 bytes)
+    /// 0.94x (0.87-1.07, three rounds), the 40-feature 4-class one (128
+    /// bytes, two registers a row) 1.21x (three rounds).
     pub fn lanes(&self) -> usize {
         self.lanes
     }
