@@ -381,16 +381,17 @@ impl RandomForest {
     pub fn layout_name(&self) -> String {
         match &self.quantised {
             None => "node by node".into(),
-            Some(q) => format!(
-                "quantised 3-level blocks, {}, {} rows in flight{}",
-                q.crossing(),
-                q.lanes(),
-                if q.counts_votes() {
-                    ", votes counted"
-                } else {
-                    ""
-                }
-            ),
+            Some(q) => {
+                let (sums, votes) = (q.lanes(false), q.lanes(true));
+                let lanes = match q.counts_votes() {
+                    true if votes != sums => {
+                        format!("{votes} rows in flight ({sums} for probabilities), votes counted")
+                    }
+                    true => format!("{votes} rows in flight, votes counted"),
+                    false => format!("{sums} rows in flight"),
+                };
+                format!("quantised 3-level blocks, {}, {lanes}", q.crossing())
+            }
         }
     }
 

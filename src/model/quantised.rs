@@ -184,8 +184,9 @@ pub struct QuantisedForest {
     isa: Isa,
     /// `Some` when rows count their trees' votes ([`Votes`]).
     votes: Option<Votes>,
-    /// Rows in flight (12 or 16; see [`Self::lanes`]).
-    lanes: usize,
+    /// Rows in flight, summing leaves and counting votes (12 or 16; see
+    /// [`Self::lanes`]).
+    lanes: [usize; 2],
 }
 
 /// Pure leaves as votes. When every leaf's class probabilities are one 1.0
@@ -264,10 +265,11 @@ impl QuantisedForest {
             pick,
             isa,
             votes: None,
-            lanes: 12,
+            lanes: [12, 12],
         };
-        if pick == Pick::Permute && (f.row_bytes(n_features) > 64 || !crate::isa::amd()) {
-            f.lanes = 16;
+        if pick == Pick::Permute {
+            let narrow_amd = f.row_bytes(n_features) <= 64 && crate::isa::amd();
+            f.lanes = [16, if narrow_amd { 12 } else { 16 }];
         }
         f.votes = f.votes_for(nodes, roots, values, k, n_features);
         // Exits still to fill: (block, exit, node below it). Iterative, so
@@ -322,18 +324,20 @@ impl QuantisedForest {
         self.votes.is_some()
     }
 
-    /// Rows in flight when a tile's rows are at least that many: 12 for
-    /// AVX2's crossings; for AVX-512's, 16 on Intel's cores (4-6% faster
-    /// than 12 on the Xeon VM, study forest at 1e6 rows: 602-615 against
-    /// 634-644 ms) and on AMD's for rows of 128 bytes (33-64 features),
-    /// 12 on AMD's for narrower rows. On a Zen 4 EPYC VM, both builds on
-    /// one core each at the same time, rounds swapped: the study's forest
-    /// (32-byte rows) took 0.86x of 16's time with 12 (six rounds; 0.91x
-    /// in eight alternating rounds alone), a 24-feature forest (64 bytes)
-    /// 0.94x (0.87-1.07, three rounds), the 40-feature 4-class one (128
-    /// bytes, two registers a row) 1.21x (three rounds).
-    pub fn lanes(&self) -> usize {
-        self.lanes
+    /// Rows in flight when a tile's rows are at least that many, summing
+    /// leaves' probabilities or counting votes (`votes`): 12 for AVX2's
+    /// crossings; 16 for AVX-512's, but 12 for votes on AMD's cores in rows
+    /// of up to 64 bytes (32 features). On the Xeon VM 16 was 4-6% faster
+    /// than 12 (study forest at 1e6 rows: 602-615 against 634-644 ms). On a
+    /// Zen 4 EPYC VM (both builds on one core each at the same time, rounds
+    /// swapped), 12 against 16: the study forest's labels (votes, 32-byte
+    /// rows) 0.86x the time (six rounds; 0.91x in eight alternating rounds
+    /// alone), a 24-feature forest's (64 bytes) 0.94x (0.87-1.07, three
+    /// rounds), the 40-feature 4-class forest's (128 bytes, two registers
+    /// a row) 1.21x; the study forest's probabilities (sums, Python
+    /// `predict_proba`, one process, four alternating calls) 1.21x.
+    pub fn lanes(&self, votes: bool) -> usize {
+        self.lanes[votes as usize]
     }
 
     /// The same layout walked with `lanes` rows in flight (12 or 16), so
@@ -341,7 +345,7 @@ impl QuantisedForest {
     #[cfg(test)]
     pub fn with_lanes(mut self, lanes: usize) -> Self {
         assert!(lanes == 12 || lanes == 16);
-        self.lanes = lanes;
+        self.lanes = [lanes; 2];
         self
     }
 

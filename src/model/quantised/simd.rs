@@ -151,7 +151,7 @@ unsafe fn add_leaf_k<const K: usize>(acc: &mut [f64], r: usize, values: &[f64], 
 
 #[target_feature(enable = "avx2")]
 pub unsafe fn add_shuffle(job: Job<'_>) {
-    match job.f.lanes {
+    match job.f.lanes(job.votes) {
         16 => tile::<Shuffle, 16>(job),
         _ => tile::<Shuffle, 12>(job),
     }
@@ -159,7 +159,7 @@ pub unsafe fn add_shuffle(job: Job<'_>) {
 
 #[target_feature(enable = "avx2")]
 pub unsafe fn add_path(job: Job<'_>) {
-    match job.f.lanes {
+    match job.f.lanes(job.votes) {
         16 => tile::<Path, 16>(job),
         _ => tile::<Path, 12>(job),
     }
@@ -167,7 +167,7 @@ pub unsafe fn add_path(job: Job<'_>) {
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub unsafe fn add_permute(job: Job<'_>) {
-    match (job.row_bytes, job.f.lanes) {
+    match (job.row_bytes, job.f.lanes(job.votes)) {
         (32, 16) => tile::<Permute<32>, 16>(job),
         (32, _) => tile::<Permute<32>, 12>(job),
         (64, 16) => tile::<Permute<64>, 16>(job),
@@ -183,8 +183,8 @@ pub unsafe fn add_permute(job: Job<'_>) {
 /// One tile: its rows through every tree, by [`walk_trees`] when they
 /// are fewer than the lanes, else by [`walk`] with `G` lanes (the
 /// forest's [`QuantisedForest::lanes`]: 12 for AVX2's crossings, whose
-/// shuffles were 0-5% slower with 16; for AVX-512's, 16 on Intel's cores
-/// and 12 on AMD's).
+/// shuffles were 0-5% slower with 16; 16 for AVX-512's but where AMD's
+/// cores count votes in narrow rows).
 ///
 /// # Safety
 /// As [`walk`].
