@@ -574,11 +574,7 @@ impl RandomForest {
             let mut n = rows;
             let mut t = 0;
             while t < trees && n > 0 {
-                let next = if t < self.decidable_from {
-                    self.decidable_from
-                } else {
-                    (t + EXIT_STEP).min(trees)
-                };
+                let next = self.next_check(t);
                 self.add_trees(&mut tile, n, t..next, &mut acc);
                 t = next;
                 if t == trees {
@@ -608,6 +604,17 @@ impl RandomForest {
 }
 
 impl RandomForest {
+    /// The tree count after `t` trees at which undecided rows are next
+    /// checked: from the first count that can decide a row, then every
+    /// `EXIT_STEP` trees, and the last tree.
+    fn next_check(&self, t: usize) -> usize {
+        if t < self.decidable_from {
+            self.decidable_from
+        } else {
+            (t + EXIT_STEP).min(self.n_trees())
+        }
+    }
+
     /// [`Self::labels`] on a layout that counts votes (every leaf pure):
     /// the same early exit on exact counts, where a tree moves a lead by
     /// at most one vote (`remaining[t]` is `trees - t`).
@@ -625,11 +632,7 @@ impl RandomForest {
             let mut n = rows;
             let mut t = 0;
             while t < trees && n > 0 {
-                let next = if t < self.decidable_from {
-                    self.decidable_from
-                } else {
-                    (t + EXIT_STEP).min(trees)
-                };
+                let next = self.next_check(t);
                 q.add_votes(&mut ranked, n, t..next, k);
                 t = next;
                 if t == trees {
