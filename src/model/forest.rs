@@ -829,6 +829,22 @@ impl Classifier for RandomForest {
         let mut acc = Vec::new();
         self.for_each_tile(x, |first, block| {
             let rows = block.len() / self.n_features;
+            if let Some(q) = self.quantised.as_ref().filter(|q| q.counts_votes()) {
+                // Pure leaves: a class's sum of 1.0s and 0.0s in tree order
+                // is its vote count exactly, so count / trees is the sums'
+                // probability bit for bit, without a leaf log or float adds.
+                // Study forest, 1e6 rows, Python `predict_proba` on one
+                // core of the Zen 4 VM, six alternating processes: 888 ms
+                // against the sums' 994 ms (0.89x, every round faster).
+                let mut ranked = q.rank_rows(block, self.n_features);
+                q.add_votes(&mut ranked, rows, 0..trees, k);
+                for r in 0..rows {
+                    for (c, v) in ranked.votes(r, k).enumerate() {
+                        out[[first + r, c]] = v as f64 / trees as f64;
+                    }
+                }
+                return;
+            }
             acc.clear();
             acc.resize(rows * k, 0.0);
             self.add_trees(&mut self.tile_of(block), rows, 0..trees, &mut acc);

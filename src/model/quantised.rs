@@ -197,8 +197,10 @@ pub struct QuantisedForest {
 /// its own address at every step (a block's byte offset is a multiple of
 /// 64, so a step that reaches no leaf adds 0 to slot 0). The ranks follow
 /// the header. A vote count is the sum of the leaves' 1.0s and 0.0s exactly,
-/// so labels are the node walk's bit for bit; probabilities still add the
-/// leaves' values (an identity table, `onehot`: row `c` is class `c`'s leaf).
+/// so labels are the node walk's bit for bit, and so are probabilities
+/// (count / trees, one division as after the sum). [`QuantisedForest::add_trees`]
+/// still works on such a layout, adding the leaves' values from an
+/// identity table (`onehot`: row `c` is class `c`'s leaf).
 #[derive(Debug, Clone, PartialEq)]
 struct Votes {
     /// u16 slots before a row's ranks: `(k - 1) * k + 1`.
