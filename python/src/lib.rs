@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use ndarray::{ArrayView2, ShapeBuilder};
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -317,9 +317,9 @@ impl NativeModel {
         let view = rows.view();
         cpuwall::data::check_finite(view, Path::new(ORIGIN)).map_err(py_err)?;
         let (kind, scores) = py.detach(|| self.model.scores(view));
-        let (n, k) = scores.dim();
-        let flat: Vec<f64> = scores.into_iter().collect();
-        let array = PyArray1::from_vec(py, flat).reshape([n, k])?.into_any();
+        // Handed over as it is, not copied (16 MB for 1e6 rows of two
+        // classes).
+        let array = PyArray2::from_owned_array(py, scores).into_any();
         let kind = match kind {
             ScoreKind::Probability => "probability",
             ScoreKind::Decision => "decision",
