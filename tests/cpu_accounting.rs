@@ -23,8 +23,13 @@ fn reported_cpu_matches_getrusage_for_threads_and_for_workers() {
     let x = study_data(120_000, 10, 1).unwrap().x;
     let mut out = vec![0; x.nrows()];
 
-    // Threads: this process's CPU clock vs getrusage(RUSAGE_SELF).
-    let mut threads = Threads::new(model.clone(), 2, None).unwrap();
+    // Threads: this process's CPU clock vs getrusage(RUSAGE_SELF). Small
+    // chunks: a helper that finishes its last chunk before the caller
+    // spins until the next call: CPU the kernel counts and no call owns.
+    // With the default two chunks a member, that wait could last a quarter
+    // of a call (the test failed about one run in three on a noisy 2-core
+    // VM, e.g. 0.522 against 0.557 s).
+    let mut threads = Threads::new(model.clone(), 2, Some(1000)).unwrap();
     let before = self_rusage_cpu();
     // Repeat until the job is big enough to compare (release builds are
     // fast, debug builds slow; a fixed count would suit only one).
