@@ -28,6 +28,9 @@ trait Cross {
     /// The crossing's ISA; `block` is a block of the forest, `row` a
     /// quantised row of the layout the forest was built for.
     unsafe fn exit(block: &Block, row: *const u8) -> u32;
+    /// Whether the lanes keep row and block in one register ([`Packed`])
+    /// rather than two ([`Split`]).
+    const PACKED: bool = true;
 }
 
 struct Shuffle;
@@ -91,6 +94,12 @@ impl<const BYTES: usize> Cross for Permute<BYTES> {
 struct Path;
 
 impl Cross for Path {
+    /// A 40-feature 4-class forest's labels on the Zen 4 VM took 1.12x
+    /// the time with [`Packed`] lanes (2,751-3,371 against 2,582-2,849 ms,
+    /// seven alternating rounds): the three loads a crossing need the
+    /// registers the packing frees.
+    const PACKED: bool = false;
+
     /// The three splits on the row's path only, one after another.
     #[inline(always)]
     unsafe fn exit(block: &Block, row: *const u8) -> u32 {
@@ -193,8 +202,137 @@ unsafe fn tile<C: Cross, const G: usize>(job: Job<'_>) {
     match (job.rows < LANES, job.votes) {
         (true, false) => walk_trees::<C, false>(job),
         (true, true) => walk_trees::<C, true>(job),
-        (false, false) => walk::<C, G, false>(job),
-        (false, true) => walk::<C, G, true>(job),
+        (false, false) if C::PACKED => walk::<C, Packed<G>, G, false>(job),
+        (false, false) => walk::<C, Split<G>, G, false>(job),
+        (false, true) if C::PACKED => walk::<C, Packed<G>, G, true>(job),
+        (false, true) => walk::<C, Split<G>, G, true>(job),
+    }
+}
+
+/// The lanes' rows and blocks between steps of [`walk`]'s main loop: lane
+/// `l` starts on row `l` at the root; a lane that reaches a leaf takes the
+/// next row not yet started, at the root again.
+trait Lanes<const G: usize> {
+    /// `row_bytes` a row, rows up to byte offset `end` (a multiple of
+    /// `row_bytes`, below 2^32) to walk.
+    fn start(root: u32, row_bytes: usize, end: usize) -> Self;
+    /// Lane `l`'s row (byte offset) and block.
+    fn at(&self, l: usize) -> (usize, u32);
+    /// Lane `l` goes on to `next`, or to the next row when `leaf`.
+    fn advance(&mut self, l: usize, leaf: bool, next: u32);
+    /// Whether a row is still to start.
+    fn more(&self) -> bool;
+    /// Every lane's row and block.
+    fn rows_and_blocks(&self) -> ([usize; G], [u32; G]);
+}
+
+/// Row and block in one register (row's byte offset in the high half):
+/// with 12 or 16 lanes, rows and blocks apart took 24 or 32 registers
+/// and most of them lived on the stack, a load and a store each a step.
+/// The study forest's labels on the Zen 4 VM (1e6 rows, alternating
+/// processes): AVX-512 0.94x the time (701 against 742 ms, six rounds;
+/// 0.86x with both builds at once on one core each), AVX2's shuffles
+/// 0.93x (801 against 859 ms); the 40-feature 4-class forest (AVX-512,
+/// 16 lanes) 0.85x (1,792 against 2,113 ms, four rounds). Callgrind
+/// counts 7.8% more instructions on AVX2: fewer are loads and stores.
+struct Packed<const G: usize> {
+    lane: [u64; G],
+    /// The next row to start, with the root: what a lane at a leaf takes.
+    fresh: u64,
+    /// `row_bytes` in the high half.
+    step: u64,
+    /// `end` in the high half.
+    end: u64,
+}
+
+impl<const G: usize> Lanes<G> for Packed<G> {
+    #[inline(always)]
+    fn start(root: u32, row_bytes: usize, end: usize) -> Self {
+        let mut lane = [0u64; G];
+        for (l, x) in lane.iter_mut().enumerate() {
+            *x = ((l * row_bytes) as u64) << 32 | root as u64;
+        }
+        Packed {
+            lane,
+            fresh: ((G * row_bytes) as u64) << 32 | root as u64,
+            step: (row_bytes as u64) << 32,
+            end: (end as u64) << 32,
+        }
+    }
+
+    #[inline(always)]
+    fn at(&self, l: usize) -> (usize, u32) {
+        ((self.lane[l] >> 32) as usize, self.lane[l] as u32)
+    }
+
+    #[inline(always)]
+    fn advance(&mut self, l: usize, leaf: bool, next: u32) {
+        let moved = self.lane[l] >> 32 << 32 | next as u64;
+        self.lane[l] = select_unpredictable(leaf, self.fresh, moved);
+        // A select, not `leaf * step`: this chain runs through every
+        // lane's step (a multiply made it 4 cycles a lane).
+        self.fresh += select_unpredictable(leaf, self.step, 0);
+    }
+
+    #[inline(always)]
+    fn more(&self) -> bool {
+        // The root in the low half: below `end` exactly when the row is.
+        self.fresh < self.end
+    }
+
+    #[inline(always)]
+    fn rows_and_blocks(&self) -> ([usize; G], [u32; G]) {
+        (
+            std::array::from_fn(|l| self.at(l).0),
+            std::array::from_fn(|l| self.at(l).1),
+        )
+    }
+}
+
+/// Rows and blocks in registers of their own.
+struct Split<const G: usize> {
+    row: [usize; G],
+    block: [u32; G],
+    next_row: usize,
+    root: u32,
+    row_bytes: usize,
+    end: usize,
+}
+
+impl<const G: usize> Lanes<G> for Split<G> {
+    #[inline(always)]
+    fn start(root: u32, row_bytes: usize, end: usize) -> Self {
+        Split {
+            row: std::array::from_fn(|l| l * row_bytes),
+            block: [root; G],
+            next_row: G * row_bytes,
+            root,
+            row_bytes,
+            end,
+        }
+    }
+
+    #[inline(always)]
+    fn at(&self, l: usize) -> (usize, u32) {
+        (self.row[l], self.block[l])
+    }
+
+    #[inline(always)]
+    fn advance(&mut self, l: usize, leaf: bool, next: u32) {
+        self.row[l] = select_unpredictable(leaf, self.next_row, self.row[l]);
+        // A select, as in `Packed::advance`.
+        self.next_row += select_unpredictable(leaf, self.row_bytes, 0);
+        self.block[l] = select_unpredictable(leaf, self.root, next);
+    }
+
+    #[inline(always)]
+    fn more(&self) -> bool {
+        self.next_row < self.end
+    }
+
+    #[inline(always)]
+    fn rows_and_blocks(&self) -> ([usize; G], [u32; G]) {
+        (self.row, self.block)
     }
 }
 
@@ -316,7 +454,7 @@ unsafe fn walk_trees<C: Cross, const VOTES: bool>(job: Job<'_>) {
 /// `row_bytes` bytes for `C`'s layout; `acc.len() == rows * k`; every
 /// leaf offset + k within `values`.
 #[inline(always)]
-unsafe fn walk<C: Cross, const G: usize, const VOTES: bool>(job: Job<'_>) {
+unsafe fn walk<C: Cross, L: Lanes<G>, const G: usize, const VOTES: bool>(job: Job<'_>) {
     let Job {
         f,
         roots,
@@ -344,20 +482,15 @@ unsafe fn walk<C: Cross, const G: usize, const VOTES: bool>(job: Job<'_>) {
     let mut log_row: Vec<u32> = vec![0; logged];
     let mut log_leaf: Vec<u32> = vec![0; logged];
     for &root in roots {
-        let mut row = [0usize; G];
-        let mut state = [root; G];
-        for (l, r) in row.iter_mut().enumerate() {
-            *r = l * row_bytes;
-        }
-        let mut next_row = G * row_bytes;
+        let mut lanes = L::start(root, row_bytes, end);
         let mut n = 0usize;
         // One step of lane `l`; the lanes are written out (a
         // loop over them spent ~10% of the instructions on its own
         // bookkeeping and kept every lane's state in memory).
         macro_rules! step {
             ($($l:literal)*) => {$({
-                let r = row[$l];
-                let next = C::exit(block(state[$l]), base.add(r));
+                let (r, b) = lanes.at($l);
+                let next = C::exit(block(b), base.add(r));
                 let leaf = next & LEAF_EXIT != 0;
                 if VOTES {
                     vote(base.add(r), next);
@@ -367,21 +500,17 @@ unsafe fn walk<C: Cross, const G: usize, const VOTES: bool>(job: Job<'_>) {
                     *log_leaf.get_unchecked_mut(n) = next;
                     n += leaf as usize;
                 }
-                row[$l] = select_unpredictable(leaf, next_row, r);
-                // A select, not `leaf * row_bytes`: this chain runs
-                // through every lane's step (a multiply made it 4
-                // cycles a lane).
-                next_row += select_unpredictable(leaf, row_bytes, 0);
-                state[$l] = select_unpredictable(leaf, root, next);
+                lanes.advance($l, leaf, next);
             })*};
         }
-        while next_row < end {
+        while lanes.more() {
             if G == 16 {
                 step!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
             } else {
                 step!(0 1 2 3 4 5 6 7 8 9 10 11);
             }
         }
+        let (row, mut state) = lanes.rows_and_blocks();
         // Drain: the rows still in flight, lockstep through the sink
         // (lanes holding dummy rows are done from the start).
         for l in 0..G {
