@@ -475,6 +475,9 @@ unsafe fn walk<C: Cross, L: Lanes<G>, const G: usize, const VOTES: bool>(job: Jo
     let blocks = f.blocks.as_ptr() as *const u8;
     let block = |b: u32| &*(blocks.add(b as usize) as *const Block);
     let end = rows * row_bytes;
+    // Row offsets travel as u32 (the log, `Packed`'s high half): callers
+    // pass one tile, 512 KB.
+    assert!(end <= u32::MAX as usize, "a tile of rows under 4 GB");
     let shift = row_bytes.trailing_zeros();
     // Leaves reached, in order: the row's byte offset and the exit.
     // (Counting votes, only the drain's leaves are logged.)
