@@ -382,13 +382,11 @@ impl RandomForest {
         match &self.quantised {
             None => "node by node".into(),
             Some(q) => {
-                let (sums, votes) = (q.lanes(false), q.lanes(true));
+                // Labels and probabilities both count votes on such a
+                // layout (`scores`), so one count of rows in flight.
                 let lanes = match q.counts_votes() {
-                    true if votes != sums => {
-                        format!("{votes} rows in flight ({sums} for probabilities), votes counted")
-                    }
-                    true => format!("{votes} rows in flight, votes counted"),
-                    false => format!("{sums} rows in flight"),
+                    true => format!("{} rows in flight, votes counted", q.lanes(true)),
+                    false => format!("{} rows in flight", q.lanes(false)),
                 };
                 format!("quantised 3-level blocks, {}, {lanes}", q.crossing())
             }
@@ -961,6 +959,18 @@ mod tests {
                 let f = forest.clone().on_isa(isa);
                 let q = f.quantised.as_ref().expect("a quantised layout");
                 assert_eq!(q.counts_votes(), counted, "d = {d}, k = {classes}, {isa}");
+                // `inspect` names the lanes the walk takes: the votes' for
+                // labels and probabilities alike, else the sums'.
+                let lanes = q.lanes(counted);
+                let named = match counted {
+                    true => format!(", {lanes} rows in flight, votes counted"),
+                    false => format!(", {lanes} rows in flight"),
+                };
+                assert!(
+                    f.layout_name().ends_with(&named),
+                    "{}: {named}",
+                    f.layout_name()
+                );
             }
             let test = dataset(2000, d, classes, 98);
             assert_traversals_agree(&forest, &test.x);
