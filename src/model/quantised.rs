@@ -19,8 +19,9 @@
 //! **Blocks.** Each tree is cut into blocks of three levels: seven split
 //! slots in breadth-first order (`p` → `2p+1`, `2p+2`) with eight exits.
 //! A block is one 64-byte cache line: 8 threshold ranks (16 bytes), 16 bytes
-//! naming the features, 8 exits (byte offsets of the next blocks, or
-//! [`LEAF_EXIT`] | the leaf's value offset). Where a leaf sits above the
+//! naming the features, 8 exits (the next blocks, or [`LEAF_EXIT`] | the
+//! leaf's value offset; a next block as the byte step down to it from this
+//! block, or for [`Pick::Path`] as its byte offset). Where a leaf sits above the
 //! third level, its slot and those under it never go right, so the leaf
 //! comes out at the leftmost exit below it. The f64 layout this replaces
 //! needed two cache lines per block (`Block` of 8 f64 thresholds).
@@ -282,7 +283,13 @@ impl QuantisedForest {
             let r = f.block(nodes, values, root as usize, &mut pending)?;
             f.roots.push(r);
             while let Some((b, e, n)) = pending.pop() {
-                f.blocks[b].exits[e] = f.block(nodes, values, n, &mut pending)?;
+                let below = f.block(nodes, values, n, &mut pending)?;
+                // A block comes after the block above it, so the step down
+                // is positive (and a multiple of 64, as offsets are).
+                f.blocks[b].exits[e] = match f.pick {
+                    Pick::Path => below,
+                    _ => below - (b * BLOCK_BYTES) as u32,
+                };
             }
         }
         Some(f)
