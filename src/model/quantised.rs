@@ -80,7 +80,21 @@
 //! table): 8% fewer blocks; on the Xeon VM 2.5% faster (465 against 476
 //! ms); on a Zen 4 EPYC VM (both binaries on one core each at the same
 //! time, rounds swapped) 7% slower with 16 lanes, 0.98x (0.93-1.02, four
-//! rounds) with 12: too little for a second layout.
+//! rounds) with 12: too little for a second layout. Blocks of up to fifteen
+//! splits grown the same way (192 bytes: sixteen u16 features and
+//! thresholds, and for each of sixteen exits the splits on its path and
+//! the way it leaves each, `care` and `want`; the exit is the one with
+//! `right & care == want`, sixteen compares of the broadcast "went right"
+//! bits): 2.48 crossings per row and tree against 3.45 (ten of the study
+//! forest's trees, 20,000 rows, simulated), 11,293 blocks (2.2 MB) against
+//! 16,785 (1.1 MB); on an Emerald Rapids Xeon VM (one core, sequential
+//! alternating runs, 1e6 rows) 1.17x the time (748 against 640 ms) with the
+//! compare into a mask register and `vpbroadcastw`, 1.27x (819) with a
+//! movemask and `pext`, 1.36x (870) broadcasting through memory; 8, 16 or
+//! 24 lanes alike. At seven splits in that layout, 946 ms: the time follows
+//! the crossings, ~8.8 cycles each against ~5.4 for a three-level block
+//! (Intel issues compares into a mask register and broadcasts from a
+//! general register on one port, port 5, as it does `vpermw`).
 
 use std::ops::Range;
 
@@ -97,7 +111,8 @@ pub const LANES: usize = 16;
 /// (bytes), so that each tree's blocks are fetched once per tile and then
 /// served from L1/L2: 16,384 rows of up to 16 features, 4,096 of 40. (A
 /// 40-feature forest of 2,600 nodes a tree: 32 KB tiles 1.2x slower than
-/// 512 KB, 2 MB 1.1x faster; 10 features: 4,096 to 65,536 rows alike.)
+/// 512 KB, 2 MB 1.1x faster; 10 features: 4,096 to 65,536 rows alike, and
+/// on an Emerald Rapids Xeon VM 32 KB to 1 MB alike, 645-680 ms a call.)
 const TILE_BYTES: usize = 512 << 10;
 /// Features up to which a row's ranks fit two 16-byte registers.
 pub const SHUFFLE_FEATURES: usize = 16;
