@@ -184,6 +184,16 @@ enum Pick {
     Path,
 }
 
+impl Pick {
+    /// Whether an exit to a block holds that block's byte offset rather
+    /// than the step down to it: where rows cross split by split, whose
+    /// lanes keep row and block apart (the one crossing whose
+    /// `simd::Cross::PACKED` is false; `simd::tile` checks they agree).
+    fn absolute_exits(self) -> bool {
+        self == Pick::Path
+    }
+}
+
 /// A forest laid out as quantised blocks. Block 0 is a sink that rows which
 /// already reached a leaf step through (its result is never used).
 #[derive(Debug, Clone, PartialEq)]
@@ -301,9 +311,9 @@ impl QuantisedForest {
                 let below = f.block(nodes, values, n, &mut pending)?;
                 // A block comes after the block above it, so the step down
                 // is positive (and a multiple of 64, as offsets are).
-                f.blocks[b].exits[e] = match f.pick {
-                    Pick::Path => below,
-                    _ => below - (b * BLOCK_BYTES) as u32,
+                f.blocks[b].exits[e] = match f.pick.absolute_exits() {
+                    true => below,
+                    false => below - (b * BLOCK_BYTES) as u32,
                 };
             }
         }

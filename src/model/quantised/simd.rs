@@ -29,9 +29,10 @@ trait Cross {
     /// quantised row of the layout the forest was built for.
     unsafe fn exit(block: &Block, row: *const u8) -> u32;
     /// Whether the lanes keep row and block in one register ([`Packed`])
-    /// rather than two ([`Split`]). The layout's exits to blocks match:
-    /// the step down from the block crossed where packed (a lane moves on
-    /// with one add), the next block's offset where split ([`below`]).
+    /// rather than two ([`Split`]). The layout's exits to blocks match
+    /// (`Pick::absolute_exits`): the step down from the block crossed
+    /// where packed (a lane moves on with one add), the next block's
+    /// offset where split ([`below`]).
     const PACKED: bool = true;
 }
 
@@ -221,6 +222,8 @@ pub unsafe fn add_permute(job: Job<'_>) {
 /// As [`walk`].
 #[inline(always)]
 unsafe fn tile<C: Cross, const G: usize>(job: Job<'_>) {
+    // The lanes read exits as the layout wrote them.
+    debug_assert_eq!(C::PACKED, !job.f.pick.absolute_exits());
     match (job.rows < LANES, job.votes) {
         (true, false) => walk_trees::<C, false>(job),
         (true, true) => walk_trees::<C, true>(job),
