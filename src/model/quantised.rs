@@ -311,9 +311,10 @@ impl QuantisedForest {
                 let below = f.block(nodes, values, n, &mut pending)?;
                 // A block comes after the block above it, so the step down
                 // is positive (and a multiple of 64, as offsets are).
-                f.blocks[b].exits[e] = match f.pick.absolute_exits() {
-                    true => below,
-                    false => below - (b * BLOCK_BYTES) as u32,
+                f.blocks[b].exits[e] = if f.pick.absolute_exits() {
+                    below
+                } else {
+                    below - (b * BLOCK_BYTES) as u32
                 };
             }
         }
