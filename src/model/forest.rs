@@ -362,8 +362,21 @@ impl RandomForest {
             self.classes.len(),
             self.n_features,
             isa,
-        );
+        )
+        .map(|q| q.chained(&self.checks()));
         self
+    }
+
+    /// The tree counts at which [`Self::labels`] looks for decided rows
+    /// ([`Self::next_check`]), the last all trees.
+    fn checks(&self) -> Vec<usize> {
+        let mut checks = Vec::new();
+        let mut t = 0;
+        while t < self.n_trees() {
+            t = self.next_check(t);
+            checks.push(t);
+        }
+        checks
     }
 
     /// The same forest walked node by node only (`CPUWALL_ISA=scalar`).
@@ -384,9 +397,13 @@ impl RandomForest {
             Some(q) => {
                 // Labels and probabilities both count votes on such a
                 // layout (`scores`), so one count of rows in flight.
-                let lanes = match q.counts_votes() {
-                    true => format!("{} rows in flight, votes counted", q.lanes(true)),
-                    false => format!("{} rows in flight", q.lanes(false)),
+                let lanes = match (q.counts_votes(), q.chains_trees()) {
+                    (true, Some(n)) => format!(
+                        "{} rows in flight, votes counted, trees chained (up to {n} a group)",
+                        q.lanes(true)
+                    ),
+                    (true, None) => format!("{} rows in flight, votes counted", q.lanes(true)),
+                    (false, _) => format!("{} rows in flight", q.lanes(false)),
                 };
                 format!("quantised 3-level blocks, {}, {lanes}", q.crossing())
             }
@@ -953,6 +970,8 @@ mod tests {
             (10, 9, None, false),    // more classes than the exit's bits
             (10, 2, Some(3), false), // leaves not pure
         ] {
+            // Two classes' votes are counted in the lanes, trees chained.
+            let chained = counted && classes == 2;
             let train = dataset(600, d, classes, d as u64);
             let forest = RandomForest::fit(&config(9, depth), &train, 3).unwrap();
             for isa in crate::isa::available().into_iter().skip(1) {
@@ -962,9 +981,14 @@ mod tests {
                 // `inspect` names the lanes the walk takes: the votes' for
                 // labels and probabilities alike, else the sums'.
                 let lanes = q.lanes(counted);
-                let named = match counted {
-                    true => format!(", {lanes} rows in flight, votes counted"),
-                    false => format!(", {lanes} rows in flight"),
+                let named = match (counted, chained) {
+                    // Nine trees: rows are looked at after 5 and 9.
+                    (true, true) => {
+                        assert_eq!(f.checks(), [5, 9]);
+                        format!(", {lanes} rows in flight, votes counted, trees chained (up to 5 a group)")
+                    }
+                    (true, false) => format!(", {lanes} rows in flight, votes counted"),
+                    (false, _) => format!(", {lanes} rows in flight"),
                 };
                 assert!(
                     f.layout_name().ends_with(&named),
@@ -1017,6 +1041,50 @@ mod tests {
         let f = stumps(&[1, 1, 1, 1, 1, 0, 0, 0]);
         assert_traversals_agree(&f, &x);
         assert_eq!(f.predict(x.view()), vec![1, 0]);
+    }
+
+    /// Two classes' votes counted with the trees chained: groups end where
+    /// the labels look for decided rows, cut at 127 trees (a lane's count
+    /// is seven bits), and each row's counts are its trees' votes. 300
+    /// stumps, class 1 to the right in every third: 100 votes against 200
+    /// whichever way a row goes, decided from tree 151, so the first
+    /// group is cut into 127 and 24 trees.
+    #[test]
+    fn chained_trees_count_every_trees_vote() {
+        let right: Vec<usize> = (0..300).map(|t| (t % 3 == 0) as usize).collect();
+        let f = stumps(&right);
+        assert_eq!(f.decidable_from, 151);
+        assert_eq!(f.checks()[..3], [151, 159, 167]);
+        assert_eq!(*f.checks().last().unwrap(), 300);
+        // Rows on both sides, more than the lanes, not a multiple of them.
+        let x0: Vec<f64> = (0..37)
+            .map(|i| if i % 4 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let x = Array2::from_shape_vec((37, 1), x0.clone()).unwrap();
+        for isa in crate::isa::available().into_iter().skip(1) {
+            let f = f.clone().on_isa(isa);
+            let q = f.quantised.as_ref().expect("a quantised layout");
+            assert_eq!(q.chains_trees(), Some(127), "{isa}");
+            assert!(f
+                .layout_name()
+                .ends_with("trees chained (up to 127 a group)"));
+            let p = f.scores(x.view()).1;
+            for (i, &v) in x0.iter().enumerate() {
+                let (ones, label) = if v > 0.0 { (100.0, 0) } else { (200.0, 1) };
+                // One row alone walks (row, tree) pairs, unchained.
+                assert_eq!(f.predict(x.slice(ndarray::s![i..i + 1, ..])), vec![label]);
+                assert_eq!(
+                    [p[[i, 0]], p[[i, 1]]],
+                    [(300.0 - ones) / 300.0, ones / 300.0],
+                    "{isa}, row {i}"
+                );
+            }
+            assert_eq!(
+                f.predict(x.view()),
+                x0.iter().map(|&v| (v <= 0.0) as i64).collect::<Vec<_>>()
+            );
+        }
+        assert_traversals_agree(&f, &x);
     }
 
     /// A row counted as decided keeps its label whichever classes the
