@@ -197,19 +197,28 @@ pub unsafe fn add_path(job: Job<'_>) {
     }
 }
 
+/// `$walk::<Permute<BYTES>, G>($job)` for rows of `$bytes` (32, 64 or
+/// 128) and `$lanes` lanes (16, else 12).
+macro_rules! by_width {
+    ($walk:ident, $bytes:expr, $lanes:expr, $job:expr) => {
+        match ($bytes, $lanes) {
+            (32, 16) => $walk::<Permute<32>, 16>($job),
+            (32, _) => $walk::<Permute<32>, 12>($job),
+            (64, 16) => $walk::<Permute<64>, 16>($job),
+            (64, _) => $walk::<Permute<64>, 12>($job),
+            (_, 16) => $walk::<Permute<128>, 16>($job),
+            (bytes, _) => {
+                debug_assert_eq!(bytes, 128);
+                $walk::<Permute<128>, 12>($job)
+            }
+        }
+    };
+}
+
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub unsafe fn add_permute(job: Job<'_>) {
-    match (job.row_bytes, job.f.lanes(job.votes)) {
-        (32, 16) => tile::<Permute<32>, 16>(job),
-        (32, _) => tile::<Permute<32>, 12>(job),
-        (64, 16) => tile::<Permute<64>, 16>(job),
-        (64, _) => tile::<Permute<64>, 12>(job),
-        (_, 16) => tile::<Permute<128>, 16>(job),
-        _ => {
-            debug_assert_eq!(job.row_bytes, 128);
-            tile::<Permute<128>, 12>(job)
-        }
-    }
+    let lanes = job.f.lanes(job.votes);
+    by_width!(tile, job.row_bytes, lanes, job)
 }
 
 /// One tile: its rows through every tree, by [`walk_trees`] when they
@@ -408,6 +417,58 @@ unsafe fn add_leaves(
     }
 }
 
+/// `$step` for every lane (`G`: 12 or 16, written out), round after
+/// round while `$lanes` have a row left to start.
+macro_rules! rounds {
+    ($lanes:ident, $step:ident) => {
+        while $lanes.more() {
+            if G == 16 {
+                $step!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+            } else {
+                $step!(0 1 2 3 4 5 6 7 8 9 10 11);
+            }
+        }
+    };
+}
+
+/// The rows still in flight when no row is left to start (lane `l` on
+/// row offset `row[l]` at `state[l]`), lockstep until each reaches its
+/// leaf: a lane past `end` (a dummy row) is done from the start, a done
+/// lane steps through the sink (block 0) and keeps its state, and `on(s,
+/// exit)` is a lane's state after taking `exit` from state `s`, at
+/// `block(s)`.
+///
+/// # Safety
+/// As the walk's: every `row[l]` within `q`, every state a block's.
+#[inline(always)]
+unsafe fn drain<'b, C: Cross, const G: usize>(
+    row: &[usize; G],
+    state: &mut [u32; G],
+    end: usize,
+    base: *const u8,
+    block: impl Fn(u32) -> &'b Block,
+    on: impl Fn(u32, u32) -> u32,
+) {
+    for l in 0..G {
+        if row[l] >= end {
+            state[l] = LEAF_EXIT;
+        }
+    }
+    loop {
+        let mut all_done = LEAF_EXIT;
+        for l in 0..G {
+            let s = state[l];
+            let done = s & LEAF_EXIT != 0;
+            let next = C::exit(block(select_unpredictable(done, 0, s)), base.add(row[l]));
+            state[l] = select_unpredictable(done, s, on(s, next));
+            all_done &= state[l];
+        }
+        if all_done & LEAF_EXIT != 0 {
+            break;
+        }
+    }
+}
+
 /// Fewer rows than lanes (a single row, when serving): the lanes walk
 /// (row, tree) pairs, so one row's trees are in flight together instead
 /// of one tree at a time with most lanes idle. Each pair's leaf is kept
@@ -562,35 +623,9 @@ unsafe fn walk<C: Cross, L: Lanes<G>, const G: usize, const VOTES: bool>(job: Jo
                 lanes.advance($l, leaf, next);
             })*};
         }
-        while lanes.more() {
-            if G == 16 {
-                step!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
-            } else {
-                step!(0 1 2 3 4 5 6 7 8 9 10 11);
-            }
-        }
+        rounds!(lanes, step);
         let (row, mut state) = lanes.rows_and_blocks();
-        // Drain: the rows still in flight, lockstep through the sink
-        // (lanes holding dummy rows are done from the start).
-        for l in 0..G {
-            if row[l] >= end {
-                state[l] = LEAF_EXIT;
-            }
-        }
-        loop {
-            let mut all_done = LEAF_EXIT;
-            for l in 0..G {
-                let s = state[l];
-                let done = s & LEAF_EXIT != 0;
-                let b = select_unpredictable(done, 0, s);
-                let next = C::exit(block(b), base.add(row[l]));
-                state[l] = select_unpredictable(done, s, below::<C>(b, next));
-                all_done &= state[l];
-            }
-            if all_done & LEAF_EXIT != 0 {
-                break;
-            }
-        }
+        drain::<C, G>(&row, &mut state, end, base, block, below::<C>);
         for l in 0..G {
             if row[l] < end {
                 *log_row.get_unchecked_mut(n) = row[l] as u32;
@@ -639,17 +674,7 @@ pub unsafe fn chain_shuffle(job: ChainJob<'_>) {
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub unsafe fn chain_permute(job: ChainJob<'_>) {
-    match (job.row_bytes, job.lanes) {
-        (32, 16) => chain::<Permute<32>, 16>(job),
-        (32, _) => chain::<Permute<32>, 12>(job),
-        (64, 16) => chain::<Permute<64>, 16>(job),
-        (64, _) => chain::<Permute<64>, 12>(job),
-        (_, 16) => chain::<Permute<128>, 16>(job),
-        _ => {
-            debug_assert_eq!(job.row_bytes, 128);
-            chain::<Permute<128>, 12>(job)
-        }
-    }
+    by_width!(chain, job.row_bytes, job.lanes, job)
 }
 
 /// [`walk`] through a chained group, counting votes in the lanes: a
@@ -700,34 +725,9 @@ unsafe fn chain<C: Cross, const G: usize>(job: ChainJob<'_>) {
             (last.add(r) as *mut u32).write_unaligned(moved);
         })*};
     }
-    while lanes.more() {
-        if G == 16 {
-            step!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
-        } else {
-            step!(0 1 2 3 4 5 6 7 8 9 10 11);
-        }
-    }
-    // Drain, as in `walk`: a finished lane steps through the sink (block
-    // 0) and keeps its state.
+    rounds!(lanes, step);
     let (row, mut state) = lanes.rows_and_blocks();
-    for l in 0..G {
-        if row[l] >= end {
-            state[l] = LEAF_EXIT;
-        }
-    }
-    loop {
-        let mut all_done = LEAF_EXIT;
-        for l in 0..G {
-            let s = state[l];
-            let done = s & LEAF_EXIT != 0;
-            let next = C::exit(block(select_unpredictable(done, 0, s)), base.add(row[l]));
-            state[l] = select_unpredictable(done, s, s.wrapping_add(next));
-            all_done &= state[l];
-        }
-        if all_done & LEAF_EXIT != 0 {
-            break;
-        }
-    }
+    drain::<C, G>(&row, &mut state, end, base, block, u32::wrapping_add);
     for l in 0..G {
         if row[l] < end {
             (last.add(row[l]) as *mut u32).write_unaligned(state[l]);
