@@ -970,14 +970,21 @@ mod tests {
             (10, 9, None, false),    // more classes than the exit's bits
             (10, 2, Some(3), false), // leaves not pure
         ] {
-            // Two classes' votes are counted in the lanes, trees chained.
-            let chained = counted && classes == 2;
             let train = dataset(600, d, classes, d as u64);
             let forest = RandomForest::fit(&config(9, depth), &train, 3).unwrap();
             for isa in crate::isa::available().into_iter().skip(1) {
                 let f = forest.clone().on_isa(isa);
                 let q = f.quantised.as_ref().expect("a quantised layout");
                 assert_eq!(q.counts_votes(), counted, "d = {d}, k = {classes}, {isa}");
+                // Votes are counted in the lanes, trees chained, where a
+                // lane holds row and block (not split by split: 40
+                // features under AVX2).
+                let chained = counted && !q.split_by_split();
+                assert_eq!(
+                    q.chains_trees().is_some(),
+                    chained,
+                    "d = {d}, k = {classes}, {isa}"
+                );
                 // `inspect` names the lanes the walk takes: the votes' for
                 // labels and probabilities alike, else the sums'.
                 let lanes = q.lanes(counted);
@@ -1044,8 +1051,8 @@ mod tests {
     }
 
     /// Two classes' votes counted with the trees chained: groups end where
-    /// the labels look for decided rows, cut at 127 trees (a lane's count
-    /// is seven bits), and each row's counts are its trees' votes. 300
+    /// the labels look for decided rows, cut at 127 trees (the most a
+    /// group holds), and each row's counts are its trees' votes. 300
     /// stumps, class 1 to the right in every third: 100 votes against 200
     /// whichever way a row goes, decided from tree 151, so the first
     /// group is cut into 127 and 24 trees.
@@ -1085,6 +1092,79 @@ mod tests {
             );
         }
         assert_traversals_agree(&f, &x);
+    }
+
+    /// Stumps on feature 0 of `d`, `k` classes: tree t sends a right-going
+    /// row (x0 > 0) to class `right[t]`, a left-going one to `left[t]`.
+    fn class_stumps(k: usize, d: usize, right: &[usize], left: &[usize]) -> RandomForest {
+        let mut nodes = Vec::new();
+        let mut roots = Vec::new();
+        for (&r, &l) in right.iter().zip(left) {
+            let i = nodes.len() as u32;
+            roots.push(i);
+            nodes.push(Node {
+                threshold: 0.0,
+                feature: 0,
+                child: i + 1,
+            });
+            // Class c's leaf values (one 1.0) sit at c * k.
+            for class in [l, r] {
+                nodes.push(Node {
+                    threshold: 0.0,
+                    feature: LEAF,
+                    child: (class * k) as u32,
+                });
+            }
+        }
+        let onehot = (0..k * k).map(|i| (i / k == i % k) as u8 as f64).collect();
+        RandomForest::from_checked_parts((0..k as i64).collect(), d, nodes, roots, onehot).unwrap()
+    }
+
+    /// More classes' votes counted with the trees chained: each class but
+    /// the first counts in its own bits of the lane, above the block's,
+    /// so the more classes the fewer trees a group holds. Five classes of
+    /// 80 stumps (5 KB of blocks, 13 bits): 18 bits left make four 4-bit
+    /// counts, 15 trees a group, so the first group (to tree 41, where a
+    /// row can first be decided) is cut in three; four and three classes
+    /// of about 40 stumps: groups up to the looks. Every row's
+    /// probabilities are its trees' votes exactly, in a batch and one row
+    /// at a time, on every ISA and lane count.
+    #[test]
+    fn chained_trees_count_every_classes_votes() {
+        // Five classes' 21 vote slots and 40 ranks fill 64 of AVX-512's
+        // 64: only AVX-512 counts them.
+        for (k, d, trees, most) in [(5, 40, 80, 15), (4, 1, 40, 21), (3, 1, 41, 21)] {
+            // Trees vote unevenly, so each count differs from the others.
+            let right: Vec<usize> = (0..trees).map(|t| (t * t + t / 3) % k).collect();
+            let left: Vec<usize> = (0..trees).map(|t| (3 * t + 1) % (k - 1)).collect();
+            let f = class_stumps(k, d, &right, &left);
+            let counts = |side: &[usize]| -> Vec<f64> {
+                (0..k)
+                    .map(|c| side.iter().filter(|&&v| v == c).count() as f64)
+                    .collect()
+            };
+            let (on_right, on_left) = (counts(&right), counts(&left));
+            assert!(on_left[k - 1] == 0.0 && on_right.iter().filter(|&&n| n > 0.0).count() > 2);
+            let x0: Vec<f64> = (0..37)
+                .map(|i| if i % 4 == 0 { 1.0 } else { -1.0 })
+                .collect();
+            let x = Array2::from_shape_fn((37, d), |(i, j)| if j == 0 { x0[i] } else { 0.5 });
+            for isa in crate::isa::available().into_iter().skip(1) {
+                let f = f.clone().on_isa(isa);
+                let q = f.quantised.as_ref().expect("a quantised layout");
+                let chained = k <= 4 || isa >= Isa::Avx512;
+                assert_eq!(q.chains_trees(), chained.then_some(most), "k = {k}, {isa}");
+                let p = f.scores(x.view()).1;
+                for (i, &v) in x0.iter().enumerate() {
+                    let votes = if v > 0.0 { &on_right } else { &on_left };
+                    let want: Vec<f64> = votes.iter().map(|n| n / trees as f64).collect();
+                    assert_eq!(p.row(i).to_vec(), want, "k = {k}, {isa}, row {i}");
+                    let label = argmax(votes) as i64;
+                    assert_eq!(f.predict(x.slice(ndarray::s![i..i + 1, ..])), vec![label]);
+                }
+            }
+            assert_traversals_agree(&f, &x);
+        }
     }
 
     /// A row counted as decided keeps its label whichever classes the

@@ -53,15 +53,17 @@
 //! tree order: the result is the node walk's, bit for bit. With fewer rows
 //! than lanes (one row, serving) the lanes walk (row, tree) pairs instead.
 //!
-//! **Chained trees.** Two classes' pure leaves ([`Votes`]) are counted in
-//! the lanes rather than in the rows: a copy of the blocks ([`Chain`])
-//! turns each leaf into a step to the next tree's root that also adds the
-//! leaf's vote above the block's bits, so a row walks the trees between
-//! two looks at which rows are decided without leaving its lane, and only
-//! its final count is stored. The per-step vote this replaces (a
-//! read-modify-write in the row) was ~25% of a step; on an Emerald Rapids
-//! Xeon VM the study forest's labels took 0.80x the time (1e6 rows, three
-//! sequential alternating rounds: 536 against 670 ms).
+//! **Chained trees.** Pure leaves' votes ([`Votes`]) are counted in the
+//! lanes rather than in the rows: a copy of the blocks ([`Chain`]) turns
+//! each leaf into a step to the next tree's root that also adds the leaf's
+//! vote above the block's bits (a count a class but the first), so a row
+//! walks the trees between two looks at which rows are decided without
+//! leaving its lane, and only its final counts are stored. The per-step
+//! vote this replaces (a read-modify-write in the row) was ~25% of a step;
+//! on an Emerald Rapids Xeon VM (1e6 rows, three sequential alternating
+//! rounds) the study forest's labels took 0.80x the time (536 against 670
+//! ms), the 40-feature 4-class forest's 0.79x (1,389 against 1,761 ms, 7
+//! trees a group).
 //!
 //! **Measured** on a 2-core AMD EPYC VM (Zen 5, AVX2 without AVX-512, ~2.8
 //! GHz by a chain of dependent adds; `cargo bench --bench interleaved -- rf`):
@@ -114,12 +116,13 @@ use crate::isa::Isa;
 
 /// Marks an exit that is a leaf; the low bits are its value offset.
 pub const LEAF_EXIT: u32 = 1 << 31;
-/// The bits of a chained lane's low half that hold its block's byte
-/// offset ([`Chain`]); the bits above count votes.
-pub const CHAIN_BLOCK: u32 = (1 << 24) - 1;
-/// Trees a chained group may hold: its class-1 votes count in bits 24..31
-/// of a lane's low half, below [`LEAF_EXIT`].
+/// Trees a chained group may hold at most ([`Chain`]; fewer where the
+/// vote counts' bits are fewer).
 const CHAIN_TREES: usize = 127;
+/// The bits of a chained lane's low half that hold its block's byte
+/// offset, unless a narrower offset leaves room for more trees' votes
+/// ([`Chain`]): a mask the walk takes as an immediate.
+pub const CHAIN_BLOCK: u32 = (1 << 24) - 1;
 /// Rows in flight at once at most (refilled as they finish; each crossing
 /// takes its own count, see `simd::tile`).
 pub const LANES: usize = 16;
@@ -229,30 +232,67 @@ pub struct QuantisedForest {
     /// Rows in flight, summing leaves and counting votes (12 or 16; see
     /// [`Self::lanes`]).
     lanes: [usize; 2],
-    /// `Some` when two classes' votes are counted with the trees chained
+    /// `Some` when the votes are counted with the trees chained
     /// ([`Chain`]).
     chain: Option<Chain>,
 }
 
-/// Two classes' votes counted in the lanes, with the trees chained in
-/// groups (the trees walked between two looks at which rows are decided,
+/// Votes counted in the lanes, with the trees chained in groups (the
+/// trees walked between two looks at which rows are decided,
 /// [`QuantisedForest::chained`]): a copy of the blocks in which a leaf of
 /// any tree but a group's last is not a leaf but a step to the next
-/// tree's root, plus the leaf's class-1 vote at bit 24; a group's last
-/// tree's leaves are [`LEAF_EXIT`] plus that vote. A lane adds every exit
-/// it takes to its low half (the block, [`CHAIN_BLOCK`]), so a row walks
-/// its group's trees one after another without leaving its lane and
-/// arrives at the group's end with its class-1 votes counted in bits
-/// 24..31; class 0's are the rest. Counts are the per-tree votes summed,
-/// so labels and probabilities are the same bit for bit.
+/// tree's root, plus the leaf's vote; a group's last tree's leaves are
+/// [`LEAF_EXIT`] plus that vote. A lane's low half holds its block's byte
+/// offset in bits `0..shift` and above them one `width`-bit count for
+/// each class but class 0 (class `c`'s at bit `shift + (c - 1) * width`,
+/// so its vote adds `1` there), below [`LEAF_EXIT`]. A lane adds every
+/// exit it takes to its low half, so a row walks its group's trees one
+/// after another without leaving its lane and arrives at the group's end
+/// with its votes counted; class 0's are the rest. A group holds at most
+/// `2^width - 1` trees, so no count carries into the next. Counts are the
+/// per-tree votes summed, so labels and probabilities are the same bit for
+/// bit.
 #[derive(Debug, Clone, PartialEq)]
 struct Chain {
     blocks: Vec<Block>,
     /// The tree counts at which groups end, ascending, the last all trees.
     ends: Vec<usize>,
+    /// Bits of a lane's low half that hold a block's byte offset.
+    shift: u32,
+    /// Bits of each class's count above them.
+    width: u32,
 }
 
 impl Chain {
+    /// The bits of a lane's low half that hold its block.
+    fn block_mask(&self) -> u32 {
+        (1 << self.shift) - 1
+    }
+
+    /// Class `c`'s count (`c >= 1`) in a lane's last low half `last`.
+    fn count(&self, last: u32, c: usize) -> u16 {
+        let field = (1 << self.width) - 1;
+        ((last >> (self.shift + (c as u32 - 1) * self.width)) & field) as u16
+    }
+
+    /// Add each of the first `rows` rows' counts from its last lane state
+    /// (`ranked.last`) to its vote slots, a group of `trees` trees of `K`
+    /// classes.
+    fn add_counts<const K: usize>(&self, ranked: &mut RankedRows, rows: usize, trees: u16) {
+        let stride = ranked.stride;
+        for (i, row) in ranked.q.chunks_exact_mut(stride).take(rows).enumerate() {
+            let last = ranked.last[i * stride / 2];
+            debug_assert!(last & LEAF_EXIT != 0, "row {i} reached its group's end");
+            let mut rest = trees;
+            for c in 1..K {
+                let n = self.count(last, c);
+                row[c * K] = (row[c * K] as u16).wrapping_add(n) as i16;
+                rest -= n;
+            }
+            row[0] = (row[0] as u16).wrapping_add(rest) as i16;
+        }
+    }
+
     /// The groups (tree ranges) that make up `trees`, or `None` when its
     /// ends are not a group's.
     fn groups(&self, trees: Range<usize>) -> Option<Vec<Range<usize>>> {
@@ -286,6 +326,13 @@ struct Votes {
     header: usize,
     /// `k x k`, the identity: the leaf values the exits point to.
     onehot: Vec<f64>,
+}
+
+impl Votes {
+    /// The classes `k`.
+    fn classes(&self) -> usize {
+        self.onehot.len().isqrt()
+    }
 }
 
 /// Classes up to which the votes fit the exit's low six bits (`c * k < 64`).
@@ -403,31 +450,46 @@ impl QuantisedForest {
         })
     }
 
-    /// The same layout counting two classes' votes with its trees chained
-    /// in groups ending at `checks` (ascending tree counts, the last all
-    /// trees; a group longer than [`CHAIN_TREES`] is cut), when it counts
-    /// votes of two classes, its lanes keep row and block in one register
-    /// and its blocks' offsets fit [`CHAIN_BLOCK`]; else unchanged.
+    /// The same layout counting its votes with its trees chained in groups
+    /// ending at `checks` (ascending tree counts, the last all trees; a
+    /// group longer than the counts' bits hold, or than [`CHAIN_TREES`],
+    /// is cut), when it counts votes, its lanes keep row and block in one
+    /// register, and its blocks' offsets leave room above them for at
+    /// least three trees' votes of each class; else unchanged.
     pub fn chained(mut self, checks: &[usize]) -> Self {
         self.chain = self.chain_for(checks);
         self
     }
 
     fn chain_for(&self, checks: &[usize]) -> Option<Chain> {
-        let k = 2;
+        let k = self.votes.as_ref()?.classes();
         let trees = self.roots.len();
-        let fits = self.votes.as_ref()?.header == (k - 1) * k + 1
-            && !self.pick.absolute_exits()
-            && self.blocks.len() * BLOCK_BYTES <= CHAIN_BLOCK as usize
-            && checks.last() == Some(&trees);
+        // Offsets run below `blocks * BLOCK_BYTES`, a power of two or less.
+        let least = (self.blocks.len() * BLOCK_BYTES)
+            .next_power_of_two()
+            .trailing_zeros();
+        let groups = |shift: u32| {
+            let width = 31u32.checked_sub(shift)? / (k as u32 - 1);
+            Some((shift, width, CHAIN_TREES.min((1 << width) - 1)))
+        };
+        // `CHAIN_BLOCK`'s offset where it fits, unless a narrower one
+        // holds more trees a group (two classes: 127 trees either way; four
+        // classes of the 40-feature study forest, 2.3 MB of blocks: 7
+        // trees at 22 bits against 3 at 24, and 0.96x the time).
+        let fixed = CHAIN_BLOCK.trailing_ones();
+        let (shift, width, most) = match (groups(least)?, groups(fixed)) {
+            (narrow, Some(wide)) if least <= fixed && wide.2 >= narrow.2 => wide,
+            (narrow, _) => narrow,
+        };
+        let fits = !self.pick.absolute_exits() && width >= 2 && checks.last() == Some(&trees);
         if !fits {
             return None;
         }
         let mut ends = Vec::new();
         let mut start = 0;
         for &end in checks {
-            while end > start + CHAIN_TREES {
-                start += CHAIN_TREES;
+            while end > start + most {
+                start += most;
                 ends.push(start);
             }
             if end > start {
@@ -447,8 +509,11 @@ impl QuantisedForest {
             for (b, block) in blocks[first..stop].iter_mut().enumerate() {
                 let offset = ((first + b) * BLOCK_BYTES) as u32;
                 for e in block.exits.iter_mut().filter(|e| **e & LEAF_EXIT != 0) {
-                    // Class 1's slot is `1 * k`.
-                    let vote = (((*e & !LEAF_EXIT) as usize == k) as u32) << 24;
+                    // Class c's slot is `c * k`; class 0 counts the rest.
+                    let vote = match (*e & !LEAF_EXIT) as usize / k {
+                        0 => 0,
+                        c => 1 << (shift + (c as u32 - 1) * width),
+                    };
                     *e = vote
                         + match on {
                             // Trees are laid out one after another.
@@ -458,11 +523,16 @@ impl QuantisedForest {
                 }
             }
         }
-        Some(Chain { blocks, ends })
+        Some(Chain {
+            blocks,
+            ends,
+            shift,
+            width,
+        })
     }
 
-    /// The most trees a chained group holds, when two classes' votes are
-    /// counted with the trees chained ([`Chain`]).
+    /// The most trees a chained group holds, when the votes are counted
+    /// with the trees chained ([`Chain`]).
     pub fn chains_trees(&self) -> Option<usize> {
         let chain = self.chain.as_ref()?;
         let starts = std::iter::once(0).chain(chain.ends.iter().copied());
@@ -738,6 +808,7 @@ impl QuantisedForest {
         {
             let job = simd::ChainJob {
                 blocks: &chain.blocks,
+                block_mask: chain.block_mask(),
                 root: self.roots[group.start],
                 q: &ranked.q,
                 row_bytes,
@@ -758,13 +829,20 @@ impl QuantisedForest {
             }
         }
         let trees = group.len() as u16;
-        let (k, stride) = (2, ranked.stride);
-        for (i, row) in ranked.q.chunks_exact_mut(stride).take(rows).enumerate() {
-            let last = ranked.last[i * stride / 2];
-            debug_assert!(last & LEAF_EXIT != 0, "row {i} reached its group's end");
-            let one = ((last >> 24) & 127) as u16;
-            row[0] = (row[0] as u16).wrapping_add(trees - one) as i16;
-            row[k] = (row[k] as u16).wrapping_add(one) as i16;
+        // The classes known to the compiler: a loop as short as before
+        // there were more than two (callgrind: the generic loop took 77
+        // million more instructions on the study forest, 1e5 rows).
+        match self.votes.as_ref().map_or(2, Votes::classes) {
+            2 => chain.add_counts::<2>(ranked, rows, trees),
+            3 => chain.add_counts::<3>(ranked, rows, trees),
+            4 => chain.add_counts::<4>(ranked, rows, trees),
+            5 => chain.add_counts::<5>(ranked, rows, trees),
+            6 => chain.add_counts::<6>(ranked, rows, trees),
+            7 => chain.add_counts::<7>(ranked, rows, trees),
+            k => {
+                debug_assert_eq!(k, VOTE_CLASSES);
+                chain.add_counts::<VOTE_CLASSES>(ranked, rows, trees)
+            }
         }
     }
 
@@ -929,6 +1007,8 @@ mod tests {
         let chain = Chain {
             blocks: Vec::new(),
             ends: vec![5, 9, 17],
+            shift: 24,
+            width: 7,
         };
         assert_eq!(chain.groups(0..17), Some(vec![0..5, 5..9, 9..17]));
         assert_eq!(chain.groups(5..9), Some(std::iter::once(5..9).collect()));
@@ -936,6 +1016,23 @@ mod tests {
         assert_eq!(chain.groups(0..8), None);
         assert_eq!(chain.groups(3..9), None);
         assert_eq!(chain.groups(9..9), None);
+    }
+
+    /// A chained lane's last low half: the block's offset below `shift`,
+    /// then one `width`-bit count a class from class 1, under the exit bit.
+    #[test]
+    fn a_chained_lanes_counts_are_read_class_by_class_above_its_block() {
+        let chain = Chain {
+            blocks: Vec::new(),
+            ends: vec![6],
+            shift: 12,
+            width: 2,
+        };
+        assert_eq!(chain.block_mask(), 0xFFF);
+        let last = LEAF_EXIT | (2 << 16) | (1 << 14) | (3 << 12) | 0xFC0;
+        let counts: Vec<u16> = (1..4).map(|c| chain.count(last, c)).collect();
+        assert_eq!(counts, [3, 1, 2]);
+        assert_eq!(chain.count(LEAF_EXIT | 0xFFF, 1), 0, "the block is no vote");
     }
 
     #[test]
