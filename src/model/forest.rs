@@ -1008,12 +1008,12 @@ mod tests {
         }
     }
 
-    /// Two-leaf stumps on feature 0 (right when x0 > 0): tree t sends a
-    /// right-going row to class `right[t]`, a left-going one to the other.
-    fn stumps(right: &[usize]) -> RandomForest {
+    /// Stumps on feature 0 of `d`, `k` classes: tree t sends a right-going
+    /// row (x0 > 0) to class `right[t]`, a left-going one to `left[t]`.
+    fn class_stumps(k: usize, d: usize, right: &[usize], left: &[usize]) -> RandomForest {
         let mut nodes = Vec::new();
         let mut roots = Vec::new();
-        for &c in right {
+        for (&r, &l) in right.iter().zip(left) {
             let i = nodes.len() as u32;
             roots.push(i);
             nodes.push(Node {
@@ -1021,17 +1021,24 @@ mod tests {
                 feature: 0,
                 child: i + 1,
             });
-            // values: [1, 0] at 0 (class 0), [0, 1] at 2 (class 1).
-            for class in [1 - c, c] {
+            // Class c's leaf values (one 1.0) sit at c * k.
+            for class in [l, r] {
                 nodes.push(Node {
                     threshold: 0.0,
                     feature: LEAF,
-                    child: 2 * class as u32,
+                    child: (class * k) as u32,
                 });
             }
         }
-        RandomForest::from_checked_parts(vec![0, 1], 1, nodes, roots, vec![1.0, 0.0, 0.0, 1.0])
-            .unwrap()
+        let onehot = (0..k * k).map(|i| (i / k == i % k) as u8 as f64).collect();
+        RandomForest::from_checked_parts((0..k as i64).collect(), d, nodes, roots, onehot).unwrap()
+    }
+
+    /// Two-leaf stumps on feature 0 (right when x0 > 0): tree t sends a
+    /// right-going row to class `right[t]`, a left-going one to the other.
+    fn stumps(right: &[usize]) -> RandomForest {
+        let left: Vec<usize> = right.iter().map(|&c| 1 - c).collect();
+        class_stumps(2, 1, right, &left)
     }
 
     /// A lead equal to what the trees left could take back does not decide
@@ -1092,32 +1099,6 @@ mod tests {
             );
         }
         assert_traversals_agree(&f, &x);
-    }
-
-    /// Stumps on feature 0 of `d`, `k` classes: tree t sends a right-going
-    /// row (x0 > 0) to class `right[t]`, a left-going one to `left[t]`.
-    fn class_stumps(k: usize, d: usize, right: &[usize], left: &[usize]) -> RandomForest {
-        let mut nodes = Vec::new();
-        let mut roots = Vec::new();
-        for (&r, &l) in right.iter().zip(left) {
-            let i = nodes.len() as u32;
-            roots.push(i);
-            nodes.push(Node {
-                threshold: 0.0,
-                feature: 0,
-                child: i + 1,
-            });
-            // Class c's leaf values (one 1.0) sit at c * k.
-            for class in [l, r] {
-                nodes.push(Node {
-                    threshold: 0.0,
-                    feature: LEAF,
-                    child: (class * k) as u32,
-                });
-            }
-        }
-        let onehot = (0..k * k).map(|i| (i / k == i % k) as u8 as f64).collect();
-        RandomForest::from_checked_parts((0..k as i64).collect(), d, nodes, roots, onehot).unwrap()
     }
 
     /// More classes' votes counted with the trees chained: each class but
