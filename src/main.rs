@@ -1,10 +1,6 @@
 use clap::Parser;
 
 fn main() {
-    // Output piped into `head` and closed early: end quietly like other
-    // command-line tools instead of panicking on the failed write.
-    // SAFETY: restoring the default disposition of one signal.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     // candle asks for its thread count on every CPU op and, without this
     // variable, parses /proc/cpuinfo each time (7% of a training run).
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
@@ -24,6 +20,19 @@ fn main() {
         Ok(cli) => cli,
         Err(e) => usage_error(e),
     };
+    // Output piped into `head` and closed early: end quietly like other
+    // command-line tools instead of panicking on the failed write. Not for
+    // the commands that talk over sockets: hyper writes with writev, which
+    // (unlike send) raises SIGPIPE when the peer has reset, and one client
+    // must never kill the server; there a dead socket is an EPIPE error
+    // that costs only its own connection.
+    let disposition = if cli.command.talks_over_sockets() {
+        libc::SIG_IGN
+    } else {
+        libc::SIG_DFL
+    };
+    // SAFETY: setting the disposition of one signal, before any threads.
+    unsafe { libc::signal(libc::SIGPIPE, disposition) };
     if let Err(e) = cpuwall::cli::run(cli) {
         eprintln!("error: {e}");
         std::process::exit(e.exit_code());

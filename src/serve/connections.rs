@@ -119,3 +119,46 @@ pub async fn refuse_connection(mut stream: tokio::net::TcpStream) {
     })
     .await;
 }
+
+/// What went wrong with a client's connection, one line each the first
+/// time it happens: a client that resets, vanishes or stalls costs its own
+/// request and nothing else, and a flood of them writes no flood of lines.
+#[derive(Default)]
+pub struct ClientFaults {
+    logged: [std::sync::atomic::AtomicBool; 4],
+}
+
+impl ClientFaults {
+    /// Note `e`, the error that ended one connection (logged if it is the
+    /// first of its kind).
+    pub fn seen(&self, e: &hyper::Error) {
+        let (class, what) = fault_class(e);
+        if !self.logged[class].swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "note: a client {what}; only its own request was lost (later ones like it are not logged)"
+            );
+        }
+    }
+}
+
+/// The class (an index) of a connection's error, and what it says.
+fn fault_class(e: &hyper::Error) -> (usize, String) {
+    use std::error::Error as _;
+    let io = e
+        .source()
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind);
+    match io {
+        Some(std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe) => {
+            (0, "reset its connection".into())
+        }
+        _ if e.is_timeout() => (
+            1,
+            "took longer than --client-timeout to send a request".into(),
+        ),
+        _ if e.is_incomplete_message() => {
+            (2, "closed its connection in the middle of a request".into())
+        }
+        _ => (3, format!("connection failed: {e}")),
+    }
+}

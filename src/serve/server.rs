@@ -30,7 +30,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 
 use super::batcher::{has_probabilities, Batcher, Batching, Refused};
-use super::connections::{listen, refuse_connection, OpenConnections};
+use super::connections::{listen, refuse_connection, ClientFaults, OpenConnections};
 use super::metrics::Metrics;
 use super::request::{self, Problem};
 use super::v2::{self, ModelInfo};
@@ -325,6 +325,7 @@ async fn run(
     };
     let mut stop = std::pin::pin!(shutdown_signal());
     let open = Arc::new(OpenConnections::default());
+    let faults = Arc::new(ClientFaults::default());
     on_ready(local);
     loop {
         let accepted = tokio::select! {
@@ -368,10 +369,15 @@ async fn run(
         let metrics = app.metrics.clone();
         metrics.connections.fetch_add(1, Ordering::Relaxed);
         let open = open.clone();
+        let faults = faults.clone();
         tokio::spawn(async move {
             // Dropping the connection (when evicted) closes its socket.
             tokio::select! {
-                _ = watched => {}
+                r = watched => {
+                    if let Err(e) = r {
+                        faults.seen(&e);
+                    }
+                }
                 _ = conn_state.close.notified() => {}
             }
             open.remove(conn_state.id);
