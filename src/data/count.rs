@@ -30,6 +30,15 @@ pub fn count_arg(text: &str) -> std::result::Result<u64, String> {
     parse_count(text).map_err(|e| e.to_string())
 }
 
+/// clap value parser for a count that is a limit, where 0 would mean
+/// nothing can happen (`--chunk-rows 0`, `--max-connections 0`): at least 1.
+pub fn positive_count_arg(text: &str) -> std::result::Result<u64, String> {
+    match parse_count(text) {
+        Ok(0) => Err(format!("'{text}' is 0; this limit must be at least 1")),
+        other => other.map_err(|e| e.to_string()),
+    }
+}
+
 /// Human form of a count, the way the study labels batch sizes: `1e6`, `250`.
 pub fn format_count(n: u64) -> String {
     if n >= 1000 {
@@ -113,12 +122,13 @@ pub fn parallelism_arg(s: &str) -> std::result::Result<usize, String> {
     }
 }
 
-/// clap value parser for a timeout in seconds: finite, above zero, at most a day.
+/// clap value parser for a timeout (`60`, `90s`, `500ms`): above zero, at
+/// most a day.
 pub fn timeout_arg(s: &str) -> std::result::Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+    match parse_seconds(s) {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
         _ => Err(format!(
-            "'{s}' is not a timeout in seconds above 0 and at most 86400"
+            "'{s}' is not a timeout above 0 and at most 86400s (a day)"
         )),
     }
 }
@@ -136,7 +146,12 @@ pub fn seconds_arg(s: &str) -> std::result::Result<f64, String> {
     parse_seconds(s).map_err(|e| e.to_string())
 }
 
-/// A duration: `0.2s`, `200ms` or plain seconds.
+/// The longest duration any option takes: a week. Longer ones are
+/// mistakes (`1e20`), and `Duration` cannot hold every f64 of seconds.
+pub const MAX_SECONDS: f64 = 604_800.0;
+
+/// A duration: `0.2s`, `200ms`, `500us` or plain seconds, from 0 to a week
+/// ([`MAX_SECONDS`]). The one parser every duration option goes through.
 pub fn parse_seconds(text: &str) -> Result<f64> {
     let t = text.trim();
     let (num, scale) = if let Some(v) = t.strip_suffix("ms") {
@@ -149,11 +164,22 @@ pub fn parse_seconds(text: &str) -> Result<f64> {
         (t, 1.0)
     };
     match num.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v * scale),
+        Ok(v) if v.is_finite() && v >= 0.0 && v * scale <= MAX_SECONDS => Ok(v * scale),
+        Ok(v) if v.is_finite() && v > 0.0 => Err(Error::usage(format!(
+            "duration '{text}' is too long: at most {MAX_SECONDS}s (a week)"
+        ))),
+        Ok(v) if v < 0.0 => Err(Error::usage(format!(
+            "invalid duration '{text}': a duration cannot be negative; write 0.2s, 200ms or 500us"
+        ))),
         _ => Err(Error::usage(format!(
             "invalid duration '{text}': write 0.2s, 200ms or 500us"
         ))),
     }
+}
+
+/// A duration option's value as a `Duration` (see [`parse_seconds`]).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
+    parse_seconds(text).map(std::time::Duration::from_secs_f64)
 }
 
 /// clap value parser for a size in bytes: `8MiB`, `64KiB`, `1MB`, `1000`.
@@ -221,6 +247,23 @@ mod tests {
         assert!((parse_seconds("250µs").unwrap() - 2.5e-4).abs() < 1e-15);
         assert_eq!(parse_seconds("3").unwrap(), 3.0);
         assert!(parse_seconds("5 minutes").is_err());
+    }
+
+    #[test]
+    fn durations_beyond_a_week_or_below_zero_are_refused_with_the_limit() {
+        for huge in ["1e20", "1e300", "1e300s", "18446744073709551616", "604801"] {
+            let e = parse_seconds(huge).unwrap_err().to_string();
+            assert!(e.contains("at most 604800s (a week)"), "{huge}: {e}");
+        }
+        assert_eq!(parse_seconds("604800").unwrap(), MAX_SECONDS);
+        assert_eq!(
+            parse_duration("7e8ms").unwrap_err().to_string(),
+            "duration '7e8ms' is too long: at most 604800s (a week)"
+        );
+        let e = parse_seconds("-1ms").unwrap_err().to_string();
+        assert!(e.contains("cannot be negative"), "{e}");
+        assert!(timeout_arg("1e300").is_err());
+        assert_eq!(timeout_arg("90s").unwrap(), 90.0);
     }
 
     #[test]

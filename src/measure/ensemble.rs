@@ -52,7 +52,7 @@ pub struct BenchOptions {
     #[arg(long, default_value_t = 500)]
     pub segment: usize,
     /// Seconds a member process may stay silent before it is killed.
-    #[arg(long, default_value_t = 120.0, value_parser = timeout_arg, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 120.0, value_parser = timeout_arg, allow_hyphen_values = true)]
     pub worker_timeout: f64,
 }
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 use super::compare::{build_all, compare, Compared};
 use super::run::{warm_up, warmup_arg, Repeats, Warmup, MIN_SAMPLES};
 use crate::atomic::refuse_overwriting_inputs;
-use crate::data::count::{count_arg, parallelism_arg, seconds_arg, timeout_arg};
+use crate::data::count::{
+    count_arg, parallelism_arg, positive_count_arg, seconds_arg, timeout_arg,
+};
 use crate::data::csv::delimiter_arg;
 use crate::data::source::RowSource;
 use crate::data::{check_memory, write_labels, write_scores};
@@ -54,22 +56,22 @@ pub struct PredictOptions {
     #[arg(long, value_parser = parallelism_arg)]
     pub workers: Option<usize>,
     /// Rows per chunk for threads (default: sized by the model's cost).
-    #[arg(long, value_parser = count_arg)]
+    #[arg(long, value_parser = positive_count_arg)]
     pub chunk_rows: Option<u64>,
     /// Minimum timed samples per backend (default 6; raises the count, never lowers --min-time).
     #[arg(long)]
     pub repeat: Option<usize>,
     /// Minimum measured time per backend (e.g. 0.5s, 200ms); tiny calls are timed in batches.
-    #[arg(long, default_value = "0.5s", value_parser = seconds_arg)]
+    #[arg(long, default_value = "0.5s", value_parser = seconds_arg, allow_hyphen_values = true)]
     pub min_time: f64,
     /// Passes over the rows before timing: a duration (300ms) or a number of passes (5; 0: none).
-    #[arg(long, default_value = "300ms", value_parser = warmup_arg)]
+    #[arg(long, default_value = "300ms", value_parser = warmup_arg, allow_hyphen_values = true)]
     pub warmup: Warmup,
     /// Batch size from which auto uses threads (default: measured once, cached).
     #[arg(long, value_parser = count_arg)]
     pub threads_from: Option<u64>,
     /// Seconds a worker may take for its share before it is killed.
-    #[arg(long, default_value_t = 60.0, value_parser = timeout_arg, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 60.0, value_parser = timeout_arg, allow_hyphen_values = true)]
     pub worker_timeout: f64,
     /// Where nb/lr/svc/rf model files live (must exist; default: ./models, made on first use).
     #[arg(long)]

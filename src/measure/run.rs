@@ -200,14 +200,27 @@ impl Default for Warmup {
 /// whole number of passes (`5`; `0`: none).
 pub fn warmup_arg(s: &str) -> std::result::Result<Warmup, String> {
     if let Ok(n) = s.trim().parse::<usize>() {
+        if n > MAX_WARMUP_PASSES {
+            return Err(format!(
+                "--warmup {s}: at most {MAX_WARMUP_PASSES} passes (or a duration, e.g. 300ms)"
+            ));
+        }
         return Ok(Warmup::Passes(n));
     }
-    crate::data::count::parse_seconds(s)
-        .map(|secs| Warmup::Time(Duration::from_secs_f64(secs)))
-        .map_err(|_| {
-            format!("'{s}' is neither a duration (300ms, 0.5s) nor a number of passes (5)")
-        })
+    crate::data::count::parse_duration(s)
+        .map(Warmup::Time)
+        .map_err(
+            |e| match s.trim().starts_with('-') || e.to_string().contains("too long") {
+                true => format!("--warmup: {e}"),
+                false => {
+                    format!("'{s}' is neither a duration (300ms, 0.5s) nor a number of passes (5)")
+                }
+            },
+        )
 }
+
+/// The most warm-up passes `--warmup` takes.
+pub const MAX_WARMUP_PASSES: usize = 1_000_000;
 
 /// Predict `x` over and over for `warmup` (a time: at least once), before
 /// any backend is timed. On this VM a batch freshly written to memory reads

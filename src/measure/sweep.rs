@@ -48,10 +48,10 @@ pub struct SweepOptions {
     #[arg(long, default_value = "10..1e7")]
     pub rows: String,
     /// Minimum measured time per cell (e.g. 0.2s, 200ms).
-    #[arg(long, default_value = "0.2s")]
-    pub min_time: String,
+    #[arg(long, default_value = "0.2s", value_parser = crate::data::count::seconds_arg, allow_hyphen_values = true)]
+    pub min_time: f64,
     /// Passes over each model's rows before timing: a duration (300ms) or a number of passes (5).
-    #[arg(long, default_value = "300ms", value_parser = warmup_arg)]
+    #[arg(long, default_value = "300ms", value_parser = warmup_arg, allow_hyphen_values = true)]
     pub warmup: Warmup,
     /// At most this many timed samples per cell: caps --min-time for slow cells.
     #[arg(long, default_value_t = 1000)]
@@ -80,7 +80,7 @@ impl SweepOptions {
             models_dir: crate::tune::train::models_dir(&self.models_dir)?,
             backends: crate::exec::parse_backend_list(&self.backends, "--backends")?,
             rows: crate::data::count::parse_batch_sizes(&self.rows)?,
-            min_time: crate::data::count::parse_seconds(&self.min_time)?,
+            min_time: self.min_time,
             max_repeats: self.max_repeats,
             warmup: self.warmup,
             threads: self.threads,

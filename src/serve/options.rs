@@ -11,7 +11,9 @@ use clap::Args;
 use super::batcher::Batching;
 use super::load::{LoadConfig, Search};
 use super::server::{ServeConfig, ServedModel};
-use crate::data::count::{bytes_arg, count_arg, parallelism_arg, positive_arg, seconds_arg};
+use crate::data::count::{
+    bytes_arg, count_arg, parallelism_arg, positive_arg, positive_count_arg, seconds_arg,
+};
 use crate::error::{Error, Result};
 use crate::exec::BackendKind;
 use crate::measure::results::load::{Mode, Protocol};
@@ -42,28 +44,28 @@ pub struct ServeOptions {
     #[arg(long, value_parser = count_arg)]
     pub threads_from: Option<u64>,
     /// Most rows predicted as one batch (1 turns micro-batching off).
-    #[arg(long, default_value = "1024", value_parser = count_arg)]
+    #[arg(long, default_value = "1024", value_parser = positive_count_arg)]
     pub max_batch: u64,
     /// Longest a request waits for others to join its batch, from its arrival (only when
     /// others are already queued; a lone request goes at once). E.g. 500us, 2ms.
-    #[arg(long, default_value = "500us", value_parser = seconds_arg)]
+    #[arg(long, default_value = "500us", value_parser = seconds_arg, allow_hyphen_values = true)]
     pub max_wait: f64,
     /// Rows that may wait per model; a request that does not fit gets 503 with Retry-After.
-    #[arg(long, default_value = "10000", value_parser = count_arg)]
+    #[arg(long, default_value = "10000", value_parser = positive_count_arg)]
     pub queue: u64,
     /// Largest request body (413 above), e.g. 8MiB, 64KiB.
     #[arg(long, default_value = "8MiB", value_parser = bytes_arg)]
     pub max_body: usize,
     /// Seconds a client may take to send a request (headers or body); idle keep-alive
     /// connections are closed after it too.
-    #[arg(long, default_value = "30s", value_parser = seconds_arg)]
+    #[arg(long, default_value = "30s", value_parser = seconds_arg, allow_hyphen_values = true)]
     pub client_timeout: f64,
     /// On SIGTERM/Ctrl-C, seconds to wait for in-flight requests before exiting.
-    #[arg(long, default_value = "30s", value_parser = seconds_arg)]
+    #[arg(long, default_value = "30s", value_parser = seconds_arg, allow_hyphen_values = true)]
     pub grace: f64,
     /// Connections held open at once; one more closes the connection idle longest (or, when
     /// every one is mid-request, is answered 503).
-    #[arg(long, default_value = "1024", value_parser = count_arg)]
+    #[arg(long, default_value = "1024", value_parser = positive_count_arg)]
     pub max_connections: u64,
     /// Bytes of request bodies read and parsed at once, all connections together (503
     /// beyond), e.g. 256MiB: with --queue, what bounds the server's memory.
@@ -85,10 +87,8 @@ impl ServeOptions {
                 a.backend
             )));
         }
-        if a.max_batch == 0 || a.queue == 0 || a.client_timeout <= 0.0 {
-            return Err(Error::usage(
-                "--max-batch, --queue and --client-timeout must be above 0",
-            ));
+        if a.client_timeout <= 0.0 {
+            return Err(Error::usage("--client-timeout must be above 0"));
         }
         if a.body_memory < a.max_body {
             return Err(Error::usage(format!(
@@ -143,25 +143,25 @@ pub struct LoadOptions {
     #[arg(long, default_value_t = 64, value_parser = parallelism_arg)]
     pub connections: usize,
     /// Measured time per run (e.g. 10s).
-    #[arg(long, default_value = "10s", value_parser = seconds_arg)]
+    #[arg(long, default_value = "10s", value_parser = seconds_arg, allow_hyphen_values = true)]
     pub duration: f64,
     /// Load sent before measuring, at the same rate.
-    #[arg(long, default_value = "1s", value_parser = seconds_arg)]
+    #[arg(long, default_value = "1s", value_parser = seconds_arg, allow_hyphen_values = true)]
     pub warmup: f64,
     /// Rows in each request.
-    #[arg(long, default_value = "1", value_parser = count_arg)]
+    #[arg(long, default_value = "1", value_parser = positive_count_arg)]
     pub rows_per_request: u64,
     /// The model's feature count (default: read from the server's /models).
     #[arg(long, value_parser = count_arg)]
     pub features: Option<u64>,
     /// Longest wait for one answer; slower ones count as timeout errors.
-    #[arg(long, default_value = "10s", value_parser = seconds_arg)]
+    #[arg(long, default_value = "10s", value_parser = seconds_arg, allow_hyphen_values = true)]
     pub timeout: f64,
     /// Raise the rate (x2 from --rate, then bisect) to the highest one whose p99 stays under --p99.
     #[arg(long)]
     pub find_max: bool,
     /// --find-max's latency target (e.g. 10ms).
-    #[arg(long, default_value = "10ms", value_parser = seconds_arg)]
+    #[arg(long, default_value = "10ms", value_parser = seconds_arg, allow_hyphen_values = true)]
     pub p99: f64,
     /// --find-max: most doubling steps.
     #[arg(long, default_value_t = 12)]
