@@ -103,6 +103,19 @@ fn layout<R: std::io::Read>(
             ));
         }
     }
+    // A file without a header would lose its first row to column names.
+    let named: Vec<&String> = header.iter().filter(|h| !h.is_empty()).collect();
+    if named.iter().all(|h| h.trim().parse::<f64>().is_ok()) {
+        let shown: Vec<&str> = named.iter().take(3).map(|h| h.as_str()).collect();
+        return Err(Error::data(
+            path,
+            format!(
+                "the first line holds only numbers ({}{}), not column names: the file has no header line; add one naming the columns (e.g. f0,f1,...,y), or write the file with pandas' to_csv",
+                shown.join(", "),
+                if named.len() > 3 { ", ..." } else { "" }
+            ),
+        ));
+    }
     // pandas' `to_csv()` writes the index as a first column with an empty
     // name: leave it out (its cells are checked to be integers) rather than
     // let it become a feature. Any other column without a name is refused.
@@ -338,6 +351,18 @@ mod tests {
         assert_eq!(f.x, ndarray::array![[1.5, 2.0], [-1.0, 1000.0]]);
         assert_eq!(y, [3, 4]);
         assert_eq!(f.notes.len(), 1, "the pandas index is named");
+    }
+
+    #[test]
+    fn a_first_line_of_numbers_is_refused_not_taken_as_names() {
+        let err = parse_bytes(b"0.5,1.25,3\n1,2,4\n", true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no header line"), "{err}");
+        assert!(err.contains("0.5, 1.25, 3"), "{err}");
+        // One numeric name among words is still a header.
+        let (f, _) = parse_bytes(b"2019,b,y\n1,2,4\n", true).unwrap();
+        assert_eq!(f.names, ["2019", "b"]);
     }
 
     /// Whatever parses is consistent (one value per row and name, one

@@ -270,9 +270,10 @@ fn integers(path: &Path, npy: &Npy) -> Result<Vec<i64>> {
     };
     let n = element_count(path, npy, width)?;
     let signed = kind.starts_with('i');
-    Ok(npy.data[..n * width]
+    npy.data[..n * width]
         .chunks_exact(width)
-        .map(|c| {
+        .enumerate()
+        .map(|(i, c)| {
             let mut b = [0u8; 8];
             if big {
                 for (k, v) in c.iter().rev().enumerate() {
@@ -283,12 +284,22 @@ fn integers(path: &Path, npy: &Npy) -> Result<Vec<i64>> {
             }
             let raw = u64::from_le_bytes(b);
             if signed && width < 8 && (raw >> (width * 8 - 1)) & 1 == 1 {
-                (raw | (u64::MAX << (width * 8))) as i64
+                Ok((raw | (u64::MAX << (width * 8))) as i64)
+            } else if !signed && raw > i64::MAX as u64 {
+                // A uint64 above 2^63 - 1 has no i64: a cast would wrap it
+                // to a negative class.
+                Err(Error::data(
+                    path,
+                    format!(
+                        "label {} is {raw}, beyond the largest class cpuwall keeps (2^63 - 1); renumber the classes",
+                        i + 1
+                    ),
+                ))
             } else {
-                raw as i64
+                Ok(raw as i64)
             }
         })
-        .collect())
+        .collect()
 }
 
 fn endian(descr: &str) -> (bool, &str) {
@@ -501,6 +512,25 @@ mod tests {
         assert_eq!(x[[3, 2]], 2.0);
         let y = labels_of(p, decode(p, &labels_to_bytes(&[5, -1, 7])).unwrap()).unwrap();
         assert_eq!(y, [5, -1, 7]);
+    }
+
+    #[test]
+    fn uint64_labels_above_i64_are_refused_never_wrapped() {
+        let p = Path::new("y.npy");
+        let mut bytes = header_bytes("<u8", "(3,)");
+        for v in [3u64, 10_000_000_000_000_000_000, 7] {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        let err = labels_of(p, decode(p, &bytes).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("label 2 is 10000000000000000000"), "{err}");
+        let mut fine = header_bytes("<u8", "(2,)");
+        for v in [i64::MAX as u64, 0] {
+            fine.extend_from_slice(&v.to_le_bytes());
+        }
+        let y = labels_of(p, decode(p, &fine).unwrap()).unwrap();
+        assert_eq!(y, [i64::MAX, 0]);
     }
 
     /// Whatever decodes holds exactly the bytes its header declares, and

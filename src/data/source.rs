@@ -130,6 +130,13 @@ impl RowSource {
                         ),
                     ));
                 }
+                if !features.generated {
+                    notify(&format!(
+                        "{}: a .npy file has no column names, so its columns are taken by position as the model's features {}",
+                        p.display(),
+                        super::columns::list(&features.names)
+                    ));
+                }
                 x
             }
             RowSource::Csv {
