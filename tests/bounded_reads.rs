@@ -194,3 +194,71 @@ fn an_ensemble_member_that_is_not_safetensors_costs_its_first_bytes() {
     });
     assert_fails(&out, 2, "not a safetensors weights file");
 }
+
+/// Run cpuwall with `args`: its output and its own peak resident memory
+/// (wait4's rusage, so no other process counts), bytes.
+fn cpuwall_peak_rss(args: &[&str]) -> (std::process::ExitStatus, String, u64) {
+    use std::os::unix::process::ExitStatusExt;
+    // Reaped by wait4 below, which also gives its rusage.
+    #[allow(clippy::zombie_processes)]
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_cpuwall"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.unwrap(), &mut stderr).unwrap();
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is valid; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(rc, pid);
+    (
+        std::process::ExitStatus::from_raw(status),
+        stderr,
+        usage.ru_maxrss as u64 * 1024,
+    )
+}
+
+/// The first 16 bytes of a model file: magic, version, header length.
+fn model_head(version: u32, head_len: u32) -> Vec<u8> {
+    let mut b = b"CPUWALL\x1a".to_vec();
+    b.extend_from_slice(&version.to_le_bytes());
+    b.extend_from_slice(&head_len.to_le_bytes());
+    b
+}
+
+#[test]
+fn a_future_version_is_refused_from_its_header_without_reading_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = sparse(dir.path(), "future.cpuwall", &model_head(99, 40), 1 << 30);
+    let (st, err, peak) = cpuwall_peak_rss(&["inspect", &p]);
+    assert_eq!(st.code(), Some(2), "{err}");
+    assert!(err.contains("format version 99 is newer"), "{err}");
+    assert!(peak < 64 << 20, "read {} MiB of a 1 GiB file", peak >> 20);
+}
+
+#[test]
+fn a_damaged_payload_length_is_called_corrupt_and_costs_no_read() {
+    // A real model, its payload length field's top byte flipped.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = run_in(
+        dir.path(),
+        &["train", "--models", "nb", "--rows", "200", "--out", d],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let model = dir.path().join("nb.cpuwall");
+    let mut b = std::fs::read(&model).unwrap();
+    let head_len = u32::from_le_bytes(b[12..16].try_into().unwrap()) as usize;
+    b[16 + head_len + 6] ^= 0xff;
+    let bad = dir.path().join("bad.cpuwall");
+    std::fs::write(&bad, &b).unwrap();
+    let (st, err, peak) = cpuwall_peak_rss(&["inspect", bad.to_str().unwrap()]);
+    assert_eq!(st.code(), Some(2), "{err}");
+    assert!(err.contains("corrupted"), "{err}");
+    assert!(!err.contains("truncated"), "{err}");
+    assert!(peak < 64 << 20);
+}

@@ -113,9 +113,12 @@ pub fn save(path: &Path, header: &ModelHeader, model: &Model) -> Result<()> {
 /// The largest model file cpuwall reads (a forest of 10^7 nodes is ~0.5 GB).
 pub const MAX_FILE_BYTES: u64 = 4 << 30;
 
-/// Read and check a model file. Bounded: the magic is checked on the first
-/// 8 bytes before anything else is read, and the rest is read only up to the
-/// file's own size (`/dev/zero`, a pipe or a 1 GB foreign file cost 8 bytes).
+/// Read and check a model file. Bounded, and nothing is trusted before it
+/// is checked: the magic on the first 8 bytes, then the version (a future
+/// one is refused before more is read), then the header and payload
+/// lengths, and only then the rest, up to what they announce and never
+/// past the file's own size (`/dev/zero`, a pipe or a 1 GB foreign file
+/// cost 8 bytes; a damaged length field costs nothing).
 pub fn load(path: &Path) -> Result<StoredModel> {
     use std::io::Read;
     let problem = |p| Error::model_file(path, p);
@@ -130,15 +133,6 @@ pub fn load(path: &Path) -> Result<StoredModel> {
             "is a directory, not a model file".into(),
         )));
     }
-    let mut bytes = Vec::new();
-    let mut reader = file.take(MAGIC.len() as u64);
-    reader.read_to_end(&mut bytes).map_err(cannot)?;
-    if bytes.as_slice() != MAGIC {
-        return Err(problem(
-            decode(&bytes).err().unwrap_or(ModelFileProblem::NotAModel),
-        ));
-    }
-    // A regular file is read to its size; anything else up to the ceiling.
     let too_big = || {
         problem(ModelFileProblem::Invalid(format!(
             "larger than {} GB, the most a model file may be",
@@ -148,15 +142,52 @@ pub fn load(path: &Path) -> Result<StoredModel> {
     if meta.is_file() && meta.len() > MAX_FILE_BYTES {
         return Err(too_big());
     }
-    let cap = if meta.is_file() {
+    // A regular file is read to its size at most; anything else up to the
+    // ceiling.
+    let size = if meta.is_file() {
         meta.len()
     } else {
         MAX_FILE_BYTES + 1
     };
-    let mut reader = reader
-        .into_inner()
-        .take(cap.saturating_sub(MAGIC.len() as u64));
-    reader.read_to_end(&mut bytes).map_err(cannot)?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut bytes = Vec::new();
+    // Read up to `upto` bytes of the file in all (no further than its size).
+    let mut fill = |bytes: &mut Vec<u8>, upto: u64| -> Result<()> {
+        let want = upto.min(size).saturating_sub(bytes.len() as u64);
+        (&mut reader)
+            .take(want)
+            .read_to_end(bytes)
+            .map_err(cannot)
+            .map(drop)
+    };
+    fill(&mut bytes, MAGIC.len() as u64)?;
+    if bytes.as_slice() != MAGIC {
+        return Err(problem(
+            decode(&bytes).err().unwrap_or(ModelFileProblem::NotAModel),
+        ));
+    }
+    fill(&mut bytes, FIXED as u64)?;
+    if bytes.len() == FIXED {
+        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        if version > FORMAT_VERSION {
+            return Err(problem(ModelFileProblem::FutureVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            }));
+        }
+        let head_len = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes"));
+        fill(&mut bytes, FIXED as u64 + u64::from(head_len) + 8)?;
+        // One byte past what the lengths announce shows a file that is
+        // longer than they say.
+        let upto = match declared_len(&bytes) {
+            Some(total) if total > MAX_FILE_BYTES => {
+                return Err(problem(ModelFileProblem::Corrupted))
+            }
+            Some(total) => total + 1,
+            None => size,
+        };
+        fill(&mut bytes, upto)?;
+    }
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(too_big());
     }
@@ -204,6 +235,8 @@ pub fn decode(b: &[u8]) -> std::result::Result<StoredModel, ModelFileProblem> {
             });
         }
         return Err(match declared_len(b) {
+            // No model file is that large: the length field is damaged.
+            Some(expected) if expected > MAX_FILE_BYTES => ModelFileProblem::Corrupted,
             Some(expected) if expected > n as u64 => ModelFileProblem::Truncated {
                 expected,
                 found: n as u64,
