@@ -74,25 +74,46 @@ pub struct DirLock {
 /// process that holds it: two runs writing one set of files would leave a
 /// mix of both.
 pub fn lock_dir(dir: &Path, what: &str) -> Result<DirLock> {
-    use std::io::{Read, Seek};
-    use std::os::fd::AsRawFd;
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::io(format!("cannot create directory {}", dir.display()), e))?;
-    let path = dir.join(".cpuwall.lock");
+    take_lock(&dir.join(".cpuwall.lock"), dir, what)
+}
+
+/// Take the output file `out` for this run, or fail at once, naming the
+/// process that holds it: two runs writing one results file (and its
+/// partial file) would lose one run's results. The lock is a hidden file
+/// beside it (`.NAME.lock`).
+pub fn lock_output(out: &Path, what: &str) -> Result<DirLock> {
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("cannot create directory {}", dir.display()), e))?;
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    take_lock(&dir.join(format!(".{name}.lock")), out, what)
+}
+
+fn take_lock(path: &Path, subject: &Path, what: &str) -> Result<DirLock> {
+    use std::io::{Read, Seek};
+    use std::os::fd::AsRawFd;
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(&path)
+        .open(path)
         .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
     // SAFETY: flock on a descriptor we own.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         let mut holder = String::new();
         let _ = file.read_to_string(&mut holder);
         return Err(Error::Runtime(format!(
-            "another {what} is writing {} (pid {}); wait for it to finish or choose another directory",
-            dir.display(),
+            "another {what} is writing {} (pid {}); wait for it to finish or choose another --out",
+            subject.display(),
             holder.trim()
         )));
     }

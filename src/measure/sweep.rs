@@ -234,6 +234,8 @@ pub fn sweep(
     on_cell: &mut dyn FnMut(&SweepResults) -> Result<()>,
 ) -> Result<SweepResults> {
     job.check_outputs()?;
+    // One sweep at a time writes a results file (and its partial file).
+    let _lock = crate::atomic::lock_output(&job.out, "cpuwall sweep")?;
     let max_rows = *job
         .rows
         .iter()

@@ -73,7 +73,12 @@ pub fn train(req: &TrainRequest, progress: &Progress) -> Result<Option<Trained>>
     // Rank 0 (or the only process) builds the ensemble from the searches.
     let finish = |models: Vec<TrainedModel>, threads: usize| -> Result<Trained> {
         let ensemble = match req.top_k {
-            None => None,
+            None => {
+                if let Some(line) = super::train::stale_ensemble_note(&req.out, &train) {
+                    (progress.notify)(&line);
+                }
+                None
+            }
             Some(top) => {
                 let mut notes = Vec::new();
                 let built = pool.install(|| {

@@ -209,8 +209,34 @@ pub fn check_train_outputs(
         .iter()
         .filter_map(|(opt, p)| p.map(|p| (*opt, p)))
         .collect();
+    // Each output must be writable now, not after minutes of fitting.
+    if let Some(dir) = outputs.iter().find(|p| p.is_dir()) {
+        return Err(crate::error::Error::usage(format!(
+            "--out: {} is a directory, where train writes a file; remove or rename it, or choose another --out",
+            dir.display()
+        )));
+    }
     let outputs: Vec<(&str, &Path)> = outputs.iter().map(|p| ("--out", p.as_path())).collect();
     crate::atomic::refuse_overwriting_inputs(&outputs, &inputs)
+}
+
+/// A line for people when `out` holds an ensemble this run does not
+/// rewrite (no `--top-k`) and that was fitted on other data than `train`:
+/// its members are no longer the models beside it.
+pub fn stale_ensemble_note(out: &Path, train: &Dataset) -> Option<String> {
+    let path = super::top_k::ensemble_path(out);
+    if !path.is_file() {
+        return None;
+    }
+    let same_data = crate::model::store::load(&path)
+        .map(|m| m.header.data_hash == train.content_hash())
+        .unwrap_or(false);
+    (!same_data).then(|| {
+        format!(
+            "note: {} is from an earlier run on other data and was not refitted; delete it, or train with --top-k to refit it",
+            path.display()
+        )
+    })
 }
 
 /// The thread pool the fits run on: `jobs` threads (0 or None: all cores).
