@@ -30,11 +30,14 @@ pub fn run(a: ExportArgs) -> Result<()> {
     refuse_overwriting_inputs(&[("--onnx", &a.onnx)], &[("MODEL", &path)])?;
     let resolved = resolve_model(&a.model, &dir)?;
     let kind = resolved.stored.header.kind;
-    let bytes = crate::interop::export::to_onnx(&resolved.stored.model).ok_or_else(|| {
-        Error::usage(format!(
+    let h = &resolved.stored.header;
+    let names = (!h.features().generated).then(|| h.feature_names());
+    let bytes = crate::interop::export::to_onnx(&resolved.stored.model, names.as_deref())
+        .ok_or_else(|| {
+            Error::usage(format!(
             "{kind} models have no ONNX export (lr, svc and rf have); predict with cpuwall itself"
         ))
-    })?;
+        })?;
     write_atomic(&a.onnx, &bytes)?;
     eprintln!(
         "{} ({kind}) -> {} ({} bytes, ONNX ai.onnx.ml)",

@@ -8,8 +8,8 @@ use prost::Message;
 
 use super::onnx::proto::{
     attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto,
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto,
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
+    TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use crate::model::forest::RandomForest;
 use crate::model::logistic::LogisticRegression;
@@ -109,10 +109,15 @@ fn node(
     }
 }
 
+/// The model's metadata key under which its feature names travel (a JSON
+/// list), for `cpuwall import` to read back: ONNX inputs are one tensor.
+pub const FEATURE_NAMES_KEY: &str = "cpuwall.feature_names";
+
 /// The ONNX bytes of `model`: input `X` (`N x features`), outputs `label`
 /// (int64) and `probabilities` (float: class probabilities for nb/lr/rf,
-/// decision scores for svc). `None` for a family without an ONNX form.
-pub fn to_onnx(model: &Model) -> Option<Vec<u8>> {
+/// decision scores for svc); its real `feature_names`, if it has them, in
+/// the metadata. `None` for a family without an ONNX form.
+pub fn to_onnx(model: &Model, feature_names: Option<&[String]>) -> Option<Vec<u8>> {
     let d = model.n_features() as i64;
     let k = model.classes().len() as i64;
     let classes = model.classes().to_vec();
@@ -222,6 +227,13 @@ pub fn to_onnx(model: &Model) -> Option<Vec<u8>> {
         producer_name: Some("cpuwall".into()),
         producer_version: Some(env!("CARGO_PKG_VERSION").into()),
         graph: Some(graph),
+        metadata_props: feature_names
+            .map(|names| StringStringEntryProto {
+                key: Some(FEATURE_NAMES_KEY.into()),
+                value: Some(serde_json::to_string(names).expect("json")),
+            })
+            .into_iter()
+            .collect(),
         ..Default::default()
     };
     Some(m.encode_to_vec())

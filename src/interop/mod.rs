@@ -60,7 +60,13 @@ pub fn import(path: &Path) -> Result<StoredModel> {
 /// package converted in memory) in errors and in the header's origin.
 pub fn import_bytes(path: &Path, bytes: &[u8]) -> Result<StoredModel> {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
-    let imported = if first == Some(b'{') {
+    // ONNX is protobuf, never text that starts like JSON; and a `.json`
+    // file is answered as JSON whatever it holds.
+    let json = matches!(first, Some(b'{' | b'[' | b'"'))
+        || path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let imported = if json {
         let text = std::str::from_utf8(bytes).map_err(|_| {
             Error::data(
                 path,
@@ -109,6 +115,14 @@ fn stored(path: &Path, bytes: &[u8], im: Imported) -> Result<StoredModel> {
         ));
     }
     crate::data::columns::check_unique(path, &names)?;
+    // Two classes under one name could not be told apart in any answer.
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = im.class_names.iter().find(|c| !seen.insert(c.as_str())) {
+        return Err(Error::data(
+            path,
+            format!("class name '{twice}' is given to two classes; class names must be distinct"),
+        ));
+    }
     let header = ModelHeader {
         kind: model.kind(),
         n_features: n,

@@ -92,6 +92,11 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Imported> {
     let attrs: HashMap<&str, &AttributeProto> =
         node.attribute.iter().map(|a| (a.name(), a)).collect();
     let (classes, class_names) = class_labels(&attrs).map_err(bad)?;
+    let meta = model
+        .metadata_props
+        .iter()
+        .find(|p| p.key() == super::export::FEATURE_NAMES_KEY)
+        .map(|p| p.value().to_string());
     let producer = format!(
         "ONNX {} {} {}",
         op(node),
@@ -102,9 +107,21 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Imported> {
         "LinearClassifier" => linear(&attrs, classes, declared).map_err(bad)?,
         _ => forest(&attrs, classes, declared, double_input).map_err(bad)?,
     };
+    // Feature names a cpuwall export put in the metadata (a JSON list).
+    let feature_names = meta
+        .as_deref()
+        .map(|v| {
+            serde_json::from_str::<Vec<String>>(v).map_err(|e| {
+                bad(format!(
+                    "metadata '{}' is not a list of names ({e})",
+                    super::export::FEATURE_NAMES_KEY
+                ))
+            })
+        })
+        .transpose()?;
     Ok(Imported {
         model,
-        feature_names: None,
+        feature_names,
         class_names,
         origin: producer.trim().to_string(),
     })
