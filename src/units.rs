@@ -41,7 +41,13 @@ pub fn times(r: f64) -> String {
     } else if r >= 1.0 {
         format!("{r:.2}×")
     } else {
-        format!("{}×", format!("{r:.3}").trim_end_matches('0'))
+        let s = format!("{r:.3}");
+        // 0.9995 and above round up to 1: written as the ratios above it.
+        if s.starts_with('1') {
+            "1.00×".into()
+        } else {
+            format!("{}×", s.trim_end_matches('0'))
+        }
     }
 }
 
@@ -74,6 +80,8 @@ mod tests {
         assert_eq!(times(2.0), "2.00×");
         assert_eq!(times(0.452), "0.452×");
         assert_eq!(times(0.5), "0.5×");
+        assert_eq!(times(0.9996), "1.00×");
+        assert_eq!(times(0.9994), "0.999×");
         assert_eq!(times(f64::NAN), "-");
     }
 }

@@ -141,7 +141,7 @@ fn v2_answers_equal_the_native_routes_in_json_and_binary() {
     }
     // Binary tensors both ways (tritonclient's default): FP32 in, INT64 out.
     let json_part = json!({
-        "inputs": [{"name": "x", "shape": [40, 10], "datatype": "FP32", "parameters": {"binary_data_size": 40 * 10 * 4}}],
+        "inputs": [{"name": "input", "shape": [40, 10], "datatype": "FP32", "parameters": {"binary_data_size": 40 * 10 * 4}}],
         "outputs": [{"name": "label", "parameters": {"binary_data": true}}],
     })
     .to_string();
@@ -191,15 +191,15 @@ fn v2_bad_requests_get_400_naming_what_to_send_and_the_server_stays_healthy() {
     let one = rows(1);
     let cases: Vec<(Value, &str)> = vec![
         (
-            json!({"inputs": [{"name": "x", "shape": [2, 10], "datatype": "FP64", "data": one[0]}]}),
+            json!({"inputs": [{"name": "input", "shape": [2, 10], "datatype": "FP64", "data": one[0]}]}),
             "shape [2, 10] (20 values) but its data has 10",
         ),
         (
-            json!({"inputs": [{"name": "x", "shape": [1, 9], "datatype": "FP64", "data": one[0]}]}),
+            json!({"inputs": [{"name": "input", "shape": [1, 9], "datatype": "FP64", "data": one[0]}]}),
             "takes [N, 10]",
         ),
         (
-            json!({"inputs": [{"name": "x", "shape": [1, 10], "datatype": "BYTES", "data": one[0]}]}),
+            json!({"inputs": [{"name": "input", "shape": [1, 10], "datatype": "BYTES", "data": one[0]}]}),
             "not numeric",
         ),
         (
@@ -231,9 +231,9 @@ fn v2_bad_requests_get_400_naming_what_to_send_and_the_server_stays_healthy() {
         "{e}"
     );
     // Python's json.dumps writes NaN and Infinity; neither is JSON.
-    let nan = r#"{"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [NaN, Infinity]}]}"#;
+    let nan = r#"{"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP64", "data": [NaN, Infinity]}]}"#;
     let deep = format!(
-        r#"{{"inputs": [{{"name": "x", "shape": [1, 10], "datatype": "FP64", "data": {}}}]}}"#,
+        r#"{{"inputs": [{{"name": "input", "shape": [1, 10], "datatype": "FP64", "data": {}}}]}}"#,
         "[".repeat(100_000)
     );
     for (body, says) in [

@@ -52,7 +52,11 @@ impl Auto {
 
 impl Backend for Auto {
     fn name(&self) -> String {
-        format!("auto(threads from {} rows)", self.threads_from_rows)
+        if self.threads_from_rows == usize::MAX {
+            "auto(direct at every size: threads never paid off here)".into()
+        } else {
+            format!("auto(threads from {} rows)", self.threads_from_rows)
+        }
     }
 
     fn predict(&mut self, x: ArrayView2<'_, f64>, out: &mut [i64]) -> Result<CallCost> {
@@ -198,6 +202,23 @@ mod tests {
     use crate::data::synth::study_data;
     use crate::model::params::ParamSet;
     use crate::model::{fit, nb};
+
+    #[test]
+    fn an_auto_that_never_uses_threads_says_so_not_a_row_count() {
+        let data = study_data(200, 4, 0).unwrap();
+        let model = Arc::new(fit(nb::KIND, &ParamSet::new(), &data, 0).unwrap());
+        let threads = Threads::new(model.clone(), 2, None).unwrap();
+        let never = Auto::new(model.clone(), threads, usize::MAX).name();
+        assert_eq!(
+            never,
+            "auto(direct at every size: threads never paid off here)"
+        );
+        let threads = Threads::new(model.clone(), 2, None).unwrap();
+        assert_eq!(
+            Auto::new(model, threads, 5000).name(),
+            "auto(threads from 5000 rows)"
+        );
+    }
 
     #[test]
     fn a_cached_crossover_is_reused_and_other_builds_entries_are_dropped() {

@@ -58,8 +58,11 @@ pub struct Batching {
 /// Why a request got no answer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Refused {
-    /// The queue holds `queue_rows` already (or the request alone exceeds it).
+    /// The queue holds too many rows to take the request now.
     Full { queued_rows: usize },
+    /// The request alone has more rows than the queue ever takes: no retry
+    /// can help.
+    TooLarge { rows: usize, queue_rows: usize },
     /// The request's leader went away without answering (a bug, not load).
     Closed,
     /// The backend failed.
@@ -187,6 +190,12 @@ impl Batcher {
 
     /// Lead at once when no batch is in progress, else queue the job.
     fn enqueue(&self, job: Job, arrived: Instant) -> Enqueued {
+        if job.n > self.batching.queue_rows {
+            return Enqueued::Refused(Refused::TooLarge {
+                rows: job.n,
+                queue_rows: self.batching.queue_rows,
+            });
+        }
         let mut st = self.lock();
         if !st.leading {
             st.leading = true;

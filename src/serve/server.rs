@@ -460,9 +460,11 @@ const PARSE_INLINE_BYTES: usize = 64 << 10;
 async fn predict(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Body,
 ) -> std::result::Result<Response, ApiError> {
     let entry = app.entry(&name)?;
+    refuse_encoded(&headers)?;
     let arrival = entry.batcher.arrive();
     let (bytes, budget) = read_body(&app, body).await?;
     let d = entry.n_features;
@@ -523,6 +525,10 @@ async fn run_batch(
             Refused::Full { queued_rows } => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("model '{name}' has a full queue ({queued_rows} rows waiting); retry after a moment"),
+            ),
+            Refused::TooLarge { rows, queue_rows } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("{rows} rows in one request, more than model '{name}' queues at once (--queue {queue_rows}); send at most {queue_rows} rows a request"),
             ),
             Refused::Closed => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -600,7 +606,16 @@ async fn v2_infer(
     body: Body,
 ) -> std::result::Result<Response, ApiError> {
     let (entry, name) = v2_entry(&app, &path)?;
-    let json_length = match headers.get(v2::HEADER_LENGTH) {
+    refuse_encoded(&headers)?;
+    let mut lengths = headers.get_all(v2::HEADER_LENGTH).iter();
+    let first = lengths.next();
+    if lengths.any(|v| Some(v) != first) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "two different Inference-Header-Content-Length headers; send one",
+        ));
+    }
+    let json_length = match first {
         None => None,
         Some(v) => Some(
             v.to_str()
@@ -645,6 +660,21 @@ async fn v2_infer(
         h.insert(v2::HEADER_LENGTH, HeaderValue::from(l));
     }
     Ok(r)
+}
+
+/// Bodies are read as sent: a compressed one (`Content-Encoding: gzip`)
+/// is refused with 415, naming what is taken, never parsed as it is.
+fn refuse_encoded(headers: &HeaderMap) -> std::result::Result<(), ApiError> {
+    for v in headers.get_all(header::CONTENT_ENCODING) {
+        let coding = v.to_str().unwrap_or("?").trim();
+        if !coding.eq_ignore_ascii_case("identity") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("Content-Encoding '{coding}' is not accepted; send the body uncompressed (identity)"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A request's body, read whole within `app`'s limits: at most

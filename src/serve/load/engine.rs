@@ -49,7 +49,7 @@ pub async fn prepare(config: &LoadConfig) -> Result<Prepared> {
             .collect()
     };
     let n_bodies = rows_needed / config.rows_per_request;
-    let bodies = (0..n_bodies)
+    let bodies: Vec<Bytes> = (0..n_bodies)
         .map(|b| {
             let rows: Vec<&[f64]> = (0..config.rows_per_request)
                 .map(|r| {
@@ -78,11 +78,38 @@ pub async fn prepare(config: &LoadConfig) -> Result<Prepared> {
         Protocol::Native => format!("/v1/models/{}/predict", config.model),
         Protocol::V2 => format!("/v2/models/{}/infer", config.model),
     };
+    probe(&target, &path, bodies[0].clone(), config.timeout).await?;
     Ok(Prepared {
         target,
         path,
         bodies,
     })
+}
+
+/// Send one of the load's requests before any is counted: a request the
+/// server refuses as bad (4xx: wrong --features, --model or --protocol)
+/// would be refused every time, so the load stops with the server's own
+/// message instead of measuring a run of errors. Load-related answers
+/// (429, 503) and connection failures are left to the run to count.
+async fn probe(target: &Target, path: &str, body: Bytes, timeout: Duration) -> Result<()> {
+    let Ok(mut conn) = Conn::open(target, timeout).await else {
+        return Ok(());
+    };
+    let Ok(Ok(reply)) = tokio::time::timeout(timeout, conn.call(Method::POST, path, body)).await
+    else {
+        return Ok(());
+    };
+    if (400..500).contains(&reply.status) && !matches!(reply.status, 408 | 429) {
+        let said = serde_json::from_slice::<serde_json::Value>(&reply.body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(String::from))
+            .unwrap_or_else(|| String::from_utf8_lossy(&reply.body).trim().to_string());
+        return Err(Error::usage(format!(
+            "{}{path} refused the load's request ({}: {said}); fix --features, --model or --protocol",
+            target.host, reply.status
+        )));
+    }
+    Ok(())
 }
 
 /// The feature count from the model's v2 metadata (`inputs[0].shape`'s

@@ -59,7 +59,7 @@ impl ModelInfo {
             "name": self.name,
             "versions": ["1"],
             "platform": self.platform,
-            "inputs": [{ "name": "input", "datatype": "FP64", "shape": [-1, self.n_features] }],
+            "inputs": [{ "name": INPUT_NAME, "datatype": "FP64", "shape": [-1, self.n_features] }],
             "outputs": outputs,
         })
     }
@@ -116,6 +116,9 @@ pub struct Infer {
 /// A request the client can fix: 400 with this message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BadRequest(pub String);
+
+/// The name of every model's one input, as its metadata says.
+pub const INPUT_NAME: &str = "input";
 
 fn bad<T>(m: impl Into<String>) -> Result<T, BadRequest> {
     Err(BadRequest(m.into()))
@@ -194,6 +197,12 @@ pub fn parse_infer(
             model.n_features
         ))
     })?;
+    if input.name != INPUT_NAME {
+        return bad(format!(
+            "no input '{}'; this model's one input is \"{INPUT_NAME}\" (see GET /v2/models/{})",
+            input.name, model.name
+        ));
+    }
     let d = model.n_features;
     let dtype = Dtype::parse(&input.datatype)?;
     let (n, f) = match input.shape[..] {
@@ -226,6 +235,20 @@ pub fn parse_infer(
         (Some(flat), None) => {
             if let Some(p) = flat.problem {
                 return bad(format!("input '{}': {p}", input.name));
+            }
+            if flat.depth > input.shape.len() {
+                return bad(format!(
+                    "input '{}' nests its data {} lists deep, deeper than its shape {:?}; send it flat or nested as the shape",
+                    input.name, flat.depth, input.shape
+                ));
+            }
+            if let (Some(i), Dtype::I(8)) = (flat.above_i64, dtype) {
+                return bad(format!(
+                    "input '{}' row {}, column {}: beyond INT64's range",
+                    input.name,
+                    i / f,
+                    i % f
+                ));
             }
             if flat.values.len() != count {
                 return bad(format!(
@@ -472,7 +495,7 @@ mod tests {
     fn data_flat_or_nested_becomes_rows_and_fp32_rounds_as_the_clients_array() {
         let m = model(true, &[]);
         let flat = parse_infer(
-            br#"{"id": "a1", "inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP64", "data": [1, 2.5, -3, 4]}]}"#,
+            br#"{"id": "a1", "inputs": [{"name": "input", "shape": [2, 2], "datatype": "FP64", "data": [1, 2.5, -3, 4]}]}"#,
             None,
             &m,
         )
@@ -488,7 +511,7 @@ mod tests {
             }
         );
         let nested = parse_infer(
-            br#"{"inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [[0.1, 2], [3, 4]]}],
+            br#"{"inputs": [{"name": "input", "shape": [2, 2], "datatype": "FP32", "data": [[0.1, 2], [3, 4]]}],
                  "outputs": [{"name": "label"}]}"#,
             None,
             &m,
@@ -502,7 +525,7 @@ mod tests {
     #[test]
     fn binary_tensors_are_read_after_the_json_and_answers_go_binary_when_asked() {
         let m = model(true, &[]);
-        let json = br#"{"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}],
+        let json = br#"{"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}],
                         "outputs": [{"name": "label", "parameters": {"binary_data": true}}, {"name": "probabilities"}]}"#;
         let mut body = json.to_vec();
         body.extend_from_slice(&1.5f32.to_le_bytes());
@@ -557,7 +580,7 @@ mod tests {
     fn requests_a_client_can_fix_are_refused_with_what_to_send() {
         let one = |shape: &str, dtype: &str, data: &str| {
             refused(&format!(
-                r#"{{"inputs": [{{"name": "x", "shape": {shape}, "datatype": "{dtype}", "data": {data}}}]}}"#
+                r#"{{"inputs": [{{"name": "input", "shape": {shape}, "datatype": "{dtype}", "data": {data}}}]}}"#
             ))
         };
         assert!(one("[2, 2]", "FP64", "[1, 2, 3]")
@@ -566,7 +589,7 @@ mod tests {
         assert!(one("[2]", "FP64", "[1, 2]").contains("takes [N, 2]"));
         assert!(one("[0, 2]", "FP64", "[]").contains("N >= 1"));
         // A shape whose byte count overflows is refused, not wrapped.
-        let huge = r#"{"inputs": [{"name": "x", "shape": [4611686018427387904, 2], "datatype": "FP64", "parameters": {"binary_data_size": 16}}]}"#;
+        let huge = r#"{"inputs": [{"name": "input", "shape": [4611686018427387904, 2], "datatype": "FP64", "parameters": {"binary_data_size": 16}}]}"#;
         assert!(
             parse_infer(huge.as_bytes(), Some(huge.len()), &model(true, &[]))
                 .unwrap_err()
@@ -578,17 +601,29 @@ mod tests {
         assert!(one("[1, 2]", "FP64", "[1, null]").contains("null"));
         assert!(one("[1, 2]", "INT32", "[1, 2.5]").contains("row 0, column 1"));
         assert!(one("[1, 2]", "UINT8", "[1, 256]").contains("range"));
+        assert!(one("[1, 2]", "INT64", "[1, 9223372036854775808]").contains("INT64's range"));
+        assert!(one("[1, 2]", "INT64", "[1, 1e19]").contains("range"));
+        let max = br#"{"inputs": [{"name": "input", "shape": [1, 2], "datatype": "INT64", "data": [1, 9223372036854775807]}]}"#;
+        assert!(
+            parse_infer(max, None, &model(true, &[])).is_ok(),
+            "INT64's largest value"
+        );
+        assert!(one("[1, 2]", "FP64", "[[[1, 2]]]").contains("deeper than its shape [1, 2]"));
+        assert!(refused(
+            r#"{"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [1, 2]}]}"#
+        )
+        .contains("no input 'x'; this model's one input is \"input\""));
         assert!(one("[1, 2]", "FP64", "[true, false]").contains("booleans"));
         assert!(one("[1, 2]", "FP64", "[1, 1e999]").contains("not an inference request"));
         assert!(one("[1, 2]", "FP64", "[1, NaN]").contains("NaN and Infinity are not JSON"));
         assert!(refused(r#"{"inputs": []}"#).contains("0 inputs"));
-        assert!(refused(r#"{"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [1, 2]}], "outputs": [{"name": "proba"}]}"#)
+        assert!(refused(r#"{"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP64", "data": [1, 2]}], "outputs": [{"name": "proba"}]}"#)
             .contains("no output \"proba\""));
-        assert!(refused(r#"{"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [1, 2]}], "outputs": []}"#)
+        assert!(refused(r#"{"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP64", "data": [1, 2]}], "outputs": []}"#)
             .contains("empty"));
         assert!(refused(r#"{"input": []}"#).contains("not an inference request"));
         let deep = format!(
-            r#"{{"inputs": [{{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": {}}}]}}"#,
+            r#"{{"inputs": [{{"name": "input", "shape": [1, 2], "datatype": "FP64", "data": {}}}]}}"#,
             "[".repeat(100_000)
         );
         assert!(refused(&deep).contains("nested too deeply"));
@@ -600,14 +635,14 @@ mod tests {
         let outs = m.metadata()["outputs"].as_array().unwrap().len();
         assert_eq!(outs, 1);
         let r = parse_infer(
-            br#"{"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [1, 2]}]}"#,
+            br#"{"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP64", "data": [1, 2]}]}"#,
             None,
             &m,
         )
         .unwrap();
         assert_eq!(r.wanted.probabilities, None);
         let e = parse_infer(
-            br#"{"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [1, 2]}], "outputs": [{"name": "probabilities"}]}"#,
+            br#"{"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP64", "data": [1, 2]}], "outputs": [{"name": "probabilities"}]}"#,
             None,
             &m,
         )

@@ -102,6 +102,11 @@ pub struct Flat {
     pub bools: bool,
     /// The first value that is no number or boolean.
     pub problem: Option<String>,
+    /// How deeply the lists nest (1: flat).
+    pub depth: usize,
+    /// The first value that is an integer above INT64's range (it reads as
+    /// a float that rounds into range).
+    pub above_i64: Option<usize>,
 }
 
 impl<'de> Deserialize<'de> for Flat {
@@ -110,13 +115,16 @@ impl<'de> Deserialize<'de> for Flat {
             values: Vec::new(),
             bools: false,
             problem: None,
+            depth: 0,
+            above_i64: None,
         };
-        d.deserialize_any(FlatSeed(&mut flat))?;
+        d.deserialize_any(FlatSeed(&mut flat, 0))?;
         Ok(flat)
     }
 }
 
-struct FlatSeed<'f>(&'f mut Flat);
+/// The list being read, and how deep it is.
+struct FlatSeed<'f>(&'f mut Flat, usize);
 
 impl<'de> DeserializeSeed<'de> for FlatSeed<'_> {
     type Value = ();
@@ -143,7 +151,12 @@ impl<'de> Visitor<'de> for FlatSeed<'_> {
         f.write_str("a list of numbers, flat or nested")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(FlatSeed(&mut *self.0))?.is_some() {}
+        let level = self.1 + 1;
+        self.0.depth = self.0.depth.max(level);
+        while seq
+            .next_element_seed(FlatSeed(&mut *self.0, level))?
+            .is_some()
+        {}
         Ok(())
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
@@ -154,6 +167,9 @@ impl<'de> Visitor<'de> for FlatSeed<'_> {
         self.visit_f64(v as f64)
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        if v > i64::MAX as u64 && self.0.above_i64.is_none() {
+            self.0.above_i64 = Some(self.0.values.len());
+        }
         self.visit_f64(v as f64)
     }
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
