@@ -11,10 +11,10 @@ use super::onnx::proto::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
     TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
+use crate::model::forest::tree::LEAF;
 use crate::model::forest::RandomForest;
 use crate::model::logistic::LogisticRegression;
 use crate::model::svc::LinearSvc;
-use crate::model::tree::LEAF;
 use crate::model::{Classifier, Model};
 
 const ML: &str = "ai.onnx.ml";

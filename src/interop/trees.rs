@@ -2,8 +2,8 @@
 //! TreeEnsembleClassifier) turned into cpuwall's forest layout, where an
 //! internal node's two children sit side by side after it.
 
+use crate::model::forest::tree::{Node, LEAF};
 use crate::model::forest::RandomForest;
-use crate::model::tree::{Node, LEAF};
 
 /// One node as the source describes it. A split sends a row to `left` when
 /// `x[feature] <= threshold`, else to `right` (indices into the same tree).

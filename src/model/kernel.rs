@@ -15,22 +15,13 @@
 //!
 //! On CPUs with AVX2 but not AVX-512 the 8 lanes are two 4-wide registers
 //! (the last block loaded masked, lanes past `d` as +0.0): the same terms,
-//! sums and fold. Measured on the 2-core AVX2 VM (`cpuwall predict --model M
-//! --rows 1e6 --backend direct --min-time 1s`, old and new binary
-//! alternated, two rounds): NB 15.7 -> 6.0 ms, LR 12.7 -> 5.8 ms. A first
-//! version that copied the last block into a padded array per row was slower
-//! than the scalar loop (24 ms).
+//! sums and fold.
 //!
 //! Binary problems score 8 rows at a time: their lane sums fold together in
 //! one register network (`fold8`), are compared with 0 in one instruction
 //! and 8 labels are stored at once. Rows are prefetched 16 KiB ahead.
 //!
-//! Measured on the 2-core AVX-512 machine (`cargo bench --bench interleaved
-//! -- floor`, one run, medians of 21 interleaved rounds): at 1e6 x 10 rows NB
-//! 4.36 ms, LR 4.07 ms, SVC 4.16 ms against 4.38-4.47 ms for a plain AVX-512
-//! pass reading the same array; the previous 4-lane scalar loop (compiled for
-//! baseline x86-64) took 14-21 ms for NB. In cache, 1000 rows: NB 7.3 -> 2.5
-//! ns/row, LR 5.9 -> 1.8 ns/row.
+//! The measured record of these kernels: `docs/kernels.md`.
 
 use ndarray::ArrayView2;
 
@@ -395,9 +386,8 @@ mod avx512 {
     }
 
     /// Rows per prefetch step, and how far ahead of the rows being scored the
-    /// prefetches run. One core's hardware prefetchers alone left a plain
-    /// read of 80 MB at 5-10 ms on the 2-core machine; touching every line
-    /// 16 KiB ahead brought the same pass to 3.3-6.4 ms (issue 3 notes).
+    /// prefetches run: one core's hardware prefetchers alone leave a large
+    /// batch's read well below memory speed (docs/kernels.md).
     const STEP_ROWS: usize = 32;
     const AHEAD_BYTES: usize = 16 << 10;
 

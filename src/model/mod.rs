@@ -14,7 +14,6 @@
 //! So each family here is a small, direct implementation of the method
 //! scikit-learn/liblinear use, tested against scikit-learn's fixtures.
 
-pub mod cut_tree;
 pub mod family;
 pub mod forest;
 pub mod kernel;
@@ -23,11 +22,9 @@ pub mod logistic;
 pub mod nb;
 pub mod newton;
 pub mod params;
-pub mod quantised;
 pub mod scale;
 pub mod store;
 pub mod svc;
-pub mod tree;
 pub mod vote;
 
 use ndarray::{Array2, ArrayView2};
@@ -115,18 +112,12 @@ const CHECKED_BLOCK_BYTES: usize = 32 << 10;
 /// Predict `x` into `out` on this thread, refusing NaN and infinite
 /// features (the error names the row and column, as [`check_finite`]'s).
 /// The rows come from memory once: a separate checking pass over a batch
-/// that does not fit in cache costs as much as the prediction itself
-/// (measured on nb at 1e6 rows x 10: a pass checking first cost 11 ms
-/// against 6 ms for the prediction alone). Models that vouch for their input
-/// ([`Classifier::predict_vouching`]) check nothing more unless a score was
-/// not finite. Measured at 1e6 x 10 (nb, AVX-512, in one process): blocks of
-/// 409 rows checked right after their prediction, in L1, cost 0.7 ms over
-/// the prediction's 8.2 ms; vouching, nothing measurable. The others (the
-/// forest, ensembles) are checked in one pass and predicted in one call:
-/// a pass costs ~1% of a forest's prediction, while blocks of 409 rows cut
-/// the forest's row tiles (16,384 rows) short (rf, Python direct, 1e6 rows,
-/// builds alternated twice: 779-793 ms in blocks, 729-772 ms in one call;
-/// the CLI 767 ms).
+/// that does not fit in cache costs as much as the prediction itself.
+/// Models that vouch for their input ([`Classifier::predict_vouching`])
+/// check nothing more unless a score was not finite, in blocks of rows
+/// checked right after their prediction, while in L1. The others (the
+/// forest, ensembles) are checked in one pass and predicted in one call,
+/// so the forest's row tiles are not cut short (docs/kernels.md).
 ///
 /// [`check_finite`]: crate::data::check_finite
 pub fn predict_finite(

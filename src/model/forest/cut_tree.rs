@@ -1,36 +1,9 @@
 //! A feature's sorted cuts as a static 9-ary search tree (an "S+ tree"), to
 //! rank a row's values for the quantised forest: how many cuts are strictly
 //! below `x`, with one node's 8 compares (two 4-wide on AVX2) and a
-//! popcount per level instead of one compare per halving.
-//!
-//! **Layout.** The bottom layer is the cuts themselves, 8 to a node (one
-//! cache line), padded with +inf. Each layer above has a node per 9 nodes
-//! below; its 8 keys are the first cuts of children 1..=8 (+inf where the
-//! child is past the end). Layers are stored root first.
-//!
-//! **Descent.** At a node, `c` = the number of its keys below `x` picks child
-//! `9j + c`: child `c`'s first cut is below `x` and child `c + 1`'s is not
-//! (keys are ascending), so the cuts below `x` end inside child `c`'s
-//! range. At the bottom, the rank is the node's first position plus its keys
-//! below `x`. Compares are "less than, ordered": a NaN is below no key and
-//! walks the leftmost path to rank 0, as the binary search gives it; +inf
-//! padding is below no value, so the padding counts for nothing.
-//!
-//! **Measured** on the 2-core AVX-512 Xeon VM, the study's forest imported
-//! from scikit-learn (100 trees, 50,338 leaves, 4 levels here against ~13
-//! halvings of the lockstep binary search this replaces), `cpuwall predict
-//! --backend direct` on 1e6 rows, three alternating rounds: 720-751 ms ->
-//! 658-669 ms a call; ranking went from 15.4% of the call's samples to
-//! 11.2% (`perf record`). The AVX2 path (`CPUWALL_ISA=avx2`), same rounds:
-//! 687-703 ms -> 656-674 ms.
-//!
-//! Tried and dropped on a Zen 4 EPYC VM (1e6 rows, four sequential
-//! alternating rounds): equal-width buckets over each feature's cut range
-//! (two or four a cut, so that at most eight cuts share one; a table
-//! lookup and one window of eight compares, exact because the bucket is
-//! monotone in the value): the study forest 0.98-0.99x the time, the
-//! 40-feature forest 1.25x (40 tables of ~48 KB do not stay in L2; the
-//! descent's time goes to its bottom layer's loads either way).
+//! popcount per level instead of one compare per halving. A NaN is below
+//! no key and ranks 0, as the binary search gives it. Layout, descent and
+//! the measured record: `docs/forest.md`.
 
 use crate::isa::Isa;
 
@@ -99,9 +72,8 @@ impl CutTree {
 
     /// [`CutTree::rank`] of each of `xs`, on the kernels of `isa` (which the
     /// CPU must run; scalar otherwise). AVX-512 machines run the AVX2 kernel:
-    /// one 8-wide compare into a mask register was slower than two 4-wide
-    /// compares (40-feature forest, 2e5 rows: 365-383 against 334-347 ms a
-    /// call, three alternating rounds; 10 features: within noise).
+    /// two 4-wide compares beat one 8-wide compare into a mask register
+    /// (docs/forest.md).
     pub fn ranks(&self, isa: Isa, xs: &[f64; LOCKSTEP]) -> [usize; LOCKSTEP] {
         #[cfg(target_arch = "x86_64")]
         if isa >= Isa::Avx2 && isa.supported() {

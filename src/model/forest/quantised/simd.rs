@@ -93,10 +93,8 @@ impl<const BYTES: usize> Cross for Permute<BYTES> {
             }
         };
         let t = _mm_load_si128(block.thresholds.as_ptr() as *const __m128i);
-        // Compared in a vector register, packed and moved out, as AVX2 does:
-        // `vpcmpgtw` into a mask register and `kmovd` out was 6-7% slower
-        // (study forest, 1e6 rows: 630-652 against 590-611 ms a call, four
-        // alternating rounds), and slower than AVX2's shuffles.
+        // Compared in a vector register, packed and moved out, as AVX2 does
+        // (a compare into a mask register is slower: docs/forest.md).
         let right = _mm_cmpgt_epi16(picked, t);
         let mask = _mm_movemask_epi8(_mm_packs_epi16(right, _mm_setzero_si128())) as usize;
         let e = *EXIT_OF_MASK.get_unchecked(mask);
@@ -107,10 +105,8 @@ impl<const BYTES: usize> Cross for Permute<BYTES> {
 struct Path;
 
 impl Cross for Path {
-    /// A 40-feature 4-class forest's labels on the Zen 4 VM took 1.12x
-    /// the time with [`Packed`] lanes (2,751-3,371 against 2,582-2,849 ms,
-    /// seven alternating rounds): the three loads a crossing need the
-    /// registers the packing frees.
+    /// Split-by-split lanes keep row and block apart: the three loads a
+    /// crossing needs take the registers packing would free (docs/forest.md).
     const PACKED: bool = false;
 
     /// The three splits on the row's path only, one after another.
@@ -149,15 +145,9 @@ unsafe fn add_leaf(acc: &mut [f64], r: usize, k: usize, values: &[f64], leaf: u3
 /// Count a leaf's vote in its row's slot (the exit's low six bits: the
 /// class's slot `c * k`, 0 for a block, which adds 0).
 ///
-/// This read-modify-write every step is a large share of a step: without
-/// it (wrong answers, timing only) the study forest's walk took ~0.7x the
-/// time per tree on the Zen 4 VM. Tried and dropped there (1e6 rows):
-/// logging (row, exit) every step and counting after each tree, as the
-/// sums do, 1.14x the time; sending a step that reaches no leaf to a
-/// slot of its lane's own instead of the row's (a select of the address)
-/// 1.11x; the slots at a fixed distance outside the rows, so that no row
-/// load overlaps a vote's store, 1.17x (with 10 lanes, against 12 in
-/// place; four sequential alternating rounds).
+/// This read-modify-write is a large share of a step; chained trees
+/// (`chain`) avoid it where pure leaves allow. The alternatives
+/// measured and dropped are in docs/forest.md.
 ///
 /// # Safety
 /// `row` is a row of a layout that counts votes.
@@ -261,14 +251,9 @@ trait Lanes<const G: usize> {
 }
 
 /// Row and block in one register (row's byte offset in the high half):
-/// with 12 or 16 lanes, rows and blocks apart took 24 or 32 registers
-/// and most of them lived on the stack, a load and a store each a step.
-/// The study forest's labels on the Zen 4 VM (1e6 rows, alternating
-/// processes): AVX-512 0.94x the time (701 against 742 ms, six rounds;
-/// 0.86x with both builds at once on one core each), AVX2's shuffles
-/// 0.93x (801 against 859 ms); the 40-feature 4-class forest (AVX-512,
-/// 16 lanes) 0.85x (1,792 against 2,113 ms, four rounds). Callgrind
-/// counts 7.8% more instructions on AVX2: fewer are loads and stores.
+/// with 12 or 16 lanes, rows and blocks apart take 24 or 32 registers
+/// and most of them live on the stack, a load and a store each a step
+/// (docs/forest.md).
 struct Packed<const G: usize> {
     lane: [u64; G],
     /// The next row to start, with the root: what a lane at a leaf takes.
@@ -303,15 +288,9 @@ impl<const G: usize> Lanes<G> for Packed<G> {
     fn advance(&mut self, l: usize, leaf: bool, next: u32) {
         // `next` steps down from the lane's block (where it is a block:
         // at a leaf the lane takes `fresh`). Adding the step, rather than
-        // masking out the block and or-ing in an offset, saved an
-        // instruction and the mask's register: the study forest's labels
-        // on the Zen 4 VM (1e6 rows, one core, sequential alternating
-        // rounds, two sessions) took 0.92-0.96x the time on AVX-512 (590
-        // and 608 against 638 and 635 ms); on AVX2's shuffles 0.98x and
-        // 1.04x (noise: callgrind counts 3.1% fewer instructions for 1e5
-        // rows); the 40-feature 4-class forest 0.97x and 1.00x. (Split
-        // lanes keep offsets: an add there took AVX2's split-by-split
-        // crossing 1.07x the time.)
+        // masking out the block and or-ing in an offset, saves an
+        // instruction and the mask's register. Split lanes keep offsets
+        // (docs/forest.md).
         let moved = self.lane[l].wrapping_add(next as u64);
         self.lane[l] = select_unpredictable(leaf, self.fresh, moved);
         // A select, not `leaf * step`: this chain runs through every
@@ -598,15 +577,10 @@ unsafe fn walk<C: Cross, L: Lanes<G>, const G: usize, const VOTES: bool>(job: Jo
     for &root in roots {
         let mut lanes = L::start(root, row_bytes, end);
         let mut n = 0usize;
-        // One step of lane `l`; the lanes are written out (a
-        // loop over them spent ~10% of the instructions on its own
-        // bookkeeping and kept every lane's state in memory). Two blocks
-        // a step (the second from the first's exit, or the sink where
-        // that is a leaf; one vote and one lane update for both, ~0.85x
-        // the instructions by the crossings' spread) took 1.19x the time
-        // on an Emerald Rapids Xeon VM (779 against 657 ms, the study
-        // forest's labels at 1e6 rows; 8 and 12 lanes 800 and 823 ms):
-        // the longer chain a step, and lane state spilled.
+        // One step of lane `l`; the lanes are written out (a loop over
+        // them spends its own bookkeeping and keeps every lane's state in
+        // memory). One block a step: two a step measured slower
+        // (docs/forest.md).
         macro_rules! step {
             ($($l:literal)*) => {$({
                 let (r, b) = lanes.at($l);
@@ -705,17 +679,11 @@ unsafe fn chain_masked<C: Cross, const G: usize>(job: ChainJob<'_>) {
 /// from memory.
 /// Each step stores the lane's low half at the row's offset in `last`
 /// (a plain store, to memory no row load touches); the row's last store
-/// is its final count. Against counting a vote in the row at every step
-/// (a read-modify-write of the slot the next crossing's row load
-/// overlaps), the study forest's walk per tree took ~0.78x the time on
-/// an Emerald Rapids Xeon VM (1e6 rows, three sequential alternating
-/// rounds: 6.2 against 7.9 ms a tree).
+/// is its final count.
 ///
 /// `FIXED`: the lanes' blocks are masked with [`CHAIN_BLOCK`], an
-/// immediate, not the job's `block_mask` (equal to it). A mask in a
-/// register costs one more register in the loop: on the study forest
-/// under AVX2 the walk spilled, 2.5% more instructions (callgrind, 1e5
-/// rows: 2,304 against 2,243 million in the chain's own lines).
+/// immediate, not the job's `block_mask` (equal to it): a mask in a
+/// register makes the AVX2 walk spill (docs/forest.md).
 ///
 /// # Safety
 /// `C`'s ISA; `blocks` a chained layout for `C`'s pick, `root` its
