@@ -36,8 +36,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // and benches the ensemble.
     ("measure", &["data", "model", "exec", "tune", "ensemble"]),
     // serve sits beside measure: drives exec, writes measure's results
-    // (load), resolves model names through tune.
-    ("serve", &["data", "model", "exec", "tune", "measure"]),
+    // (load); model names are resolved by the command that starts it.
+    ("serve", &["data", "model", "exec", "measure"]),
     // report reads results (measure's types) and names what they name.
     (
         "report",

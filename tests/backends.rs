@@ -335,3 +335,14 @@ fn threads_predict_finite_names_the_bad_value_and_matches_direct() {
             .unwrap();
     }
 }
+
+#[test]
+fn every_family_says_what_its_scores_are_without_predicting() {
+    for kind in ModelKind::all() {
+        for classes in [2, 3] {
+            let model = small_model(kind, classes, 3);
+            let (scored, _) = model.scores(rows(2, 6, 1).view());
+            assert_eq!(model.score_kind(), scored, "{kind} with {classes} classes");
+        }
+    }
+}

@@ -5,8 +5,9 @@ use clap::Args;
 use super::models_dir;
 use crate::error::Result;
 use crate::report;
-use crate::serve::options::ServeOptions;
+use crate::serve::options::{Found, ServeOptions};
 use crate::serve::server::serve;
+use crate::tune::train::resolve_model;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -22,9 +23,16 @@ pub struct ServeArgs {
 }
 
 pub fn run(a: ServeArgs) -> Result<()> {
-    let config = a
-        .options
-        .config(&models_dir(&a.models_dir)?, &|line| eprintln!("{line}"))?;
+    let dir = models_dir(&a.models_dir)?;
+    let resolve = |target: &str| -> Result<Found> {
+        let r = resolve_model(target, &dir)?;
+        Ok(Found {
+            notice: r.notice(),
+            path: r.path,
+            stored: r.stored,
+        })
+    };
+    let config = a.options.config(&resolve, &|line| eprintln!("{line}"))?;
     let names: Vec<String> = config.models.iter().map(|m| m.name.clone()).collect();
     let a = &a.options;
     let summary = serve(config, &|addr| {

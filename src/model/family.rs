@@ -44,6 +44,9 @@ pub struct Family {
     /// Whether a grid search fits it (`train --models`' default list, the
     /// sweep's); an ensemble is made of searched models instead.
     pub searched: bool,
+    /// What its models' `scores` are (an ensemble's models may say
+    /// otherwise: [`crate::model::Classifier::score_kind`]).
+    pub scores: super::ScoreKind,
 }
 
 /// A family, by its stable model-file tag. Cheap to copy, compare and use as

@@ -41,6 +41,7 @@ pub static FAMILY: Family = Family {
     decode: decode_payload::<LogisticRegression>,
     fold_scaling: Some(LogisticRegression::fold_scaling),
     searched: true,
+    scores: ScoreKind::Probability,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

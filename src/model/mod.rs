@@ -84,6 +84,13 @@ pub trait Classifier: Send + Sync {
     /// Probabilities or decision values, one row per input row.
     fn scores(&self, x: ArrayView2<'_, f64>) -> (ScoreKind, Array2<f64>);
 
+    /// What [`Classifier::scores`] gives, without predicting: the one
+    /// answer to "does this model give probabilities?" (its family's,
+    /// unless the model says otherwise, as a hard-voting ensemble does).
+    fn score_kind(&self) -> ScoreKind {
+        self.kind().family().scores
+    }
+
     /// Rough single-thread cost of predicting one row, in nanoseconds; backends
     /// use it to size chunks so that each carries enough work to pay for
     /// handing it to another thread.

@@ -36,6 +36,7 @@ pub static FAMILY: Family = Family {
         Model::new(nb.unscaled(s))
     }),
     searched: true,
+    scores: ScoreKind::Probability,
 };
 
 #[derive(Debug, Clone)]

@@ -35,6 +35,7 @@ pub static FAMILY: Family = Family {
     decode,
     fold_scaling: None,
     searched: false,
+    scores: ScoreKind::Probability,
 };
 
 fn not_searched() -> Error {
@@ -165,7 +166,7 @@ impl Voting {
                     model.classes().len()
                 ));
             }
-            if self.vote == Vote::Soft && !gives_probabilities(model) {
+            if self.vote == Vote::Soft && model.score_kind() != ScoreKind::Probability {
                 return Err(format!(
                     "member {i} is a {} model, which has no probabilities: soft voting averages probabilities (scikit-learn's VotingClassifier refuses it too); use hard voting",
                     model.kind()
@@ -227,15 +228,15 @@ impl Voting {
     }
 }
 
-/// Whether a model's `scores` are probabilities (not decision values).
-pub fn gives_probabilities(model: &Model) -> bool {
-    let probe = Array2::zeros((1, model.n_features()));
-    model.scores(probe.view()).0 == ScoreKind::Probability
-}
-
 impl Classifier for Voting {
     fn kind(&self) -> ModelKind {
         KIND
+    }
+    fn score_kind(&self) -> ScoreKind {
+        match self.vote {
+            Vote::Soft => ScoreKind::Probability,
+            Vote::Hard => ScoreKind::Votes,
+        }
     }
     fn n_features(&self) -> usize {
         self.n_features
@@ -457,6 +458,7 @@ mod tests {
             "three-way ties must occur for the rule to be tested"
         );
         assert_eq!(v.scores(x.view()).0, ScoreKind::Votes);
+        assert_eq!(v.score_kind(), ScoreKind::Votes);
     }
 
     #[test]

@@ -399,6 +399,5 @@ fn predict_into(
 
 /// Whether a model gives probabilities (`"proba": true`).
 pub fn has_probabilities(model: &Model) -> bool {
-    let x = ndarray::Array2::<f64>::zeros((1, model.n_features()));
-    matches!(model.scores(x.view()).0, ScoreKind::Probability)
+    model.score_kind() == ScoreKind::Probability
 }

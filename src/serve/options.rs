@@ -3,7 +3,6 @@
 //! [`super::load::measure_server`] take. `cli/` adds the output options and
 //! prints.
 
-use std::path::Path;
 use std::time::Duration;
 
 use clap::Args;
@@ -76,7 +75,7 @@ pub struct ServeOptions {
 impl ServeOptions {
     /// Check the options and load the models (training a missing default
     /// one, with a notice): the server's config.
-    pub fn config(&self, models_dir: &Path, notify: &dyn Fn(&str)) -> Result<ServeConfig> {
+    pub fn config(&self, resolve: Resolver<'_>, notify: &dyn Fn(&str)) -> Result<ServeConfig> {
         let a = self;
         if !matches!(
             a.backend,
@@ -96,7 +95,7 @@ impl ServeOptions {
                 a.body_memory, a.max_body
             )));
         }
-        let models = resolve_models(&a.model, models_dir, notify)?;
+        let models = resolve_models(&a.model, resolve, notify)?;
         let config = ServeConfig {
             models,
             host: a.host.clone(),
@@ -228,11 +227,23 @@ impl LoadOptions {
     }
 }
 
-/// The models `--model` names: `nb,lr` (files in `dir`, trained if
-/// missing), paths (served under their file stem) or `NAME=PATH`.
+/// A model file found for a name or path of `--model`, and a line for
+/// people when finding it did something (a missing default trained).
+pub struct Found {
+    pub path: std::path::PathBuf,
+    pub stored: crate::model::store::StoredModel,
+    pub notice: Option<String>,
+}
+
+/// What turns a `--model` entry (`nb`, a path) into its model file: the
+/// command passes it in (serve trains nothing itself).
+pub type Resolver<'a> = &'a dyn Fn(&str) -> Result<Found>;
+
+/// The models `--model` names: `nb,lr` (found by `resolve`), paths (served
+/// under their file stem) or `NAME=PATH`.
 pub fn resolve_models(
     spec: &str,
-    dir: &std::path::Path,
+    resolve: Resolver<'_>,
     notify: &dyn Fn(&str),
 ) -> Result<Vec<ServedModel>> {
     let mut out = Vec::new();
@@ -265,9 +276,9 @@ pub fn resolve_models(
                 "model name '{name}' must be letters, digits, '-', '_' or '.' (it is part of the URL); write NAME=PATH"
             )));
         }
-        let resolved = crate::tune::train::resolve_model(target, dir)?;
-        if let Some(n) = resolved.notice() {
-            notify(&n);
+        let resolved = resolve(target)?;
+        if let Some(n) = &resolved.notice {
+            notify(n);
         }
         out.push(ServedModel {
             name,

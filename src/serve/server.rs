@@ -194,13 +194,14 @@ pub fn serve(config: ServeConfig, on_ready: &dyn Fn(SocketAddr)) -> Result<Serve
             metrics.clone(),
         )?);
         let h = &m.stored.header;
+        let has_proba = has_probabilities(&model);
         let info = ModelInfo {
             name: m.name.clone(),
             platform: format!("cpuwall_{}", model.kind()),
             n_features: model.n_features(),
             classes: model.classes().to_vec(),
             class_names: h.class_names.clone(),
-            has_proba: has_probabilities(&model),
+            has_proba,
         };
         listing.push(serde_json::json!({
             "name": m.name,
@@ -212,7 +213,7 @@ pub fn serve(config: ServeConfig, on_ready: &dyn Fn(SocketAddr)) -> Result<Serve
             "feature_names_generated": h.features().generated,
             "classes": model.classes(),
             "class_names": h.class_names,
-            "probabilities": has_probabilities(&model),
+            "probabilities": has_proba,
             "path": m.path.display().to_string(),
             "backend": config.backend.to_string(),
         }));
@@ -222,7 +223,7 @@ pub fn serve(config: ServeConfig, on_ready: &dyn Fn(SocketAddr)) -> Result<Serve
                 batcher,
                 n_features: model.n_features(),
                 classes: model.classes().to_vec(),
-                has_proba: has_probabilities(&model),
+                has_proba,
                 kind: model.kind().to_string(),
                 metadata: serde_json::to_vec(&info.metadata()).expect("json"),
                 info,

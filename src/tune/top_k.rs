@@ -87,7 +87,7 @@ pub fn plan(
 
 /// Whether a family's models give probabilities (svc: decision values).
 fn has_probabilities(kind: ModelKind) -> bool {
-    kind != crate::model::svc::KIND
+    kind.family().scores == crate::model::ScoreKind::Probability
 }
 
 /// One member of a trained ensemble, for the report.

@@ -54,6 +54,7 @@ pub static FAMILY: Family = Family {
     fold_scaling: None,
     decode: decode_payload::<RandomForest>,
     searched: true,
+    scores: ScoreKind::Probability,
 };
 
 #[derive(Debug, Clone)]
