@@ -1,4 +1,5 @@
 use clap::Parser;
+use cpuwall::cli::Command;
 
 fn main() {
     // candle asks for its thread count on every CPU op and, without this
@@ -26,7 +27,8 @@ fn main() {
     // (unlike send) raises SIGPIPE when the peer has reset, and one client
     // must never kill the server; there a dead socket is an EPIPE error
     // that costs only its own connection.
-    let disposition = if cli.command.talks_over_sockets() {
+    let sockets = matches!(cli.command, Command::Serve(_) | Command::Load(_));
+    let disposition = if sockets {
         libc::SIG_IGN
     } else {
         libc::SIG_DFL

@@ -65,14 +65,6 @@ pub enum Command {
     Worker(worker::WorkerArgs),
 }
 
-impl Command {
-    /// Whether the command writes to network sockets (serve, load), where a
-    /// peer's reset must be an error on that socket, never a SIGPIPE.
-    pub fn talks_over_sockets(&self) -> bool {
-        matches!(self, Command::Serve(_) | Command::Load(_))
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Table,

@@ -5,7 +5,7 @@ use clap::Args;
 use super::models_dir;
 use crate::error::Result;
 use crate::report;
-use crate::serve::options::{Found, ServeOptions};
+use crate::serve::options::ServeOptions;
 use crate::serve::server::serve;
 use crate::tune::train::resolve_model;
 
@@ -24,14 +24,7 @@ pub struct ServeArgs {
 
 pub fn run(a: ServeArgs) -> Result<()> {
     let dir = models_dir(&a.models_dir)?;
-    let resolve = |target: &str| -> Result<Found> {
-        let r = resolve_model(target, &dir)?;
-        Ok(Found {
-            notice: r.notice(),
-            path: r.path,
-            stored: r.stored,
-        })
-    };
+    let resolve = |target: &str| resolve_model(target, &dir);
     let config = a.options.config(&resolve, &|line| eprintln!("{line}"))?;
     let names: Vec<String> = config.models.iter().map(|m| m.name.clone()).collect();
     let a = &a.options;

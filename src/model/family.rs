@@ -320,6 +320,9 @@ impl Classifier for Model {
     fn scores(&self, x: ndarray::ArrayView2<'_, f64>) -> (ScoreKind, ndarray::Array2<f64>) {
         self.0.scores(x)
     }
+    fn score_kind(&self) -> ScoreKind {
+        self.0.score_kind()
+    }
     fn row_cost_ns(&self) -> f64 {
         self.0.row_cost_ns()
     }

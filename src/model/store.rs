@@ -20,7 +20,6 @@ use sha2::{Digest, Sha256};
 use super::params::ParamSet;
 use super::{Classifier, Model, ModelKind};
 use crate::atomic::write_atomic;
-use crate::data::hex;
 use crate::error::{Error, ModelFileProblem, Result};
 
 pub const MAGIC: &[u8; 8] = b"CPUWALL\x1a";
@@ -88,6 +87,27 @@ impl ModelHeader {
         } else {
             self.feature_names.clone()
         }
+    }
+}
+
+/// A model named on the command line, loaded.
+pub struct Resolved {
+    pub path: std::path::PathBuf,
+    pub stored: StoredModel,
+    /// Seconds spent training the default model because its file was missing.
+    pub trained_seconds: Option<f64>,
+}
+
+impl Resolved {
+    /// A line for people when the default model had to be trained first.
+    pub fn notice(&self) -> Option<String> {
+        self.trained_seconds.map(|s| {
+            format!(
+                "{} not found: trained the default {} model (make_classification 10000x10 seed 0, grid search, 5-fold CV) in {s:.2} s",
+                self.path.display(),
+                self.stored.header.kind
+            )
+        })
     }
 }
 
@@ -297,11 +317,6 @@ pub fn decode(b: &[u8]) -> std::result::Result<StoredModel, ModelFileProblem> {
         }
     }
     Ok(StoredModel { header, model })
-}
-
-/// Short hex digest of a file's checksum, for display.
-pub fn checksum_hex(bytes: &[u8]) -> String {
-    hex(&bytes[bytes.len().saturating_sub(SUM)..])[..16.min(2 * SUM)].to_string()
 }
 
 #[cfg(test)]

@@ -227,17 +227,9 @@ impl LoadOptions {
     }
 }
 
-/// A model file found for a name or path of `--model`, and a line for
-/// people when finding it did something (a missing default trained).
-pub struct Found {
-    pub path: std::path::PathBuf,
-    pub stored: crate::model::store::StoredModel,
-    pub notice: Option<String>,
-}
-
 /// What turns a `--model` entry (`nb`, a path) into its model file: the
 /// command passes it in (serve trains nothing itself).
-pub type Resolver<'a> = &'a dyn Fn(&str) -> Result<Found>;
+pub type Resolver<'a> = &'a dyn Fn(&str) -> Result<crate::model::store::Resolved>;
 
 /// The models `--model` names: `nb,lr` (found by `resolve`), paths (served
 /// under their file stem) or `NAME=PATH`.
@@ -277,8 +269,8 @@ pub fn resolve_models(
             )));
         }
         let resolved = resolve(target)?;
-        if let Some(n) = &resolved.notice {
-            notify(n);
+        if let Some(n) = resolved.notice() {
+            notify(&n);
         }
         out.push(ServedModel {
             name,

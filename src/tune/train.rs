@@ -57,26 +57,7 @@ pub fn model_path(dir: &Path, kind: ModelKind) -> PathBuf {
     dir.join(format!("{}.{}", kind.short(), store::EXTENSION))
 }
 
-/// A model named on the command line, loaded.
-pub struct Resolved {
-    pub path: PathBuf,
-    pub stored: store::StoredModel,
-    /// Seconds spent training the default model because its file was missing.
-    pub trained_seconds: Option<f64>,
-}
-
-impl Resolved {
-    /// A line for people when the default model had to be trained first.
-    pub fn notice(&self) -> Option<String> {
-        self.trained_seconds.map(|s| {
-            format!(
-                "{} not found: trained the default {} model (make_classification 10000x10 seed 0, grid search, 5-fold CV) in {s:.2} s",
-                self.path.display(),
-                self.stored.header.kind
-            )
-        })
-    }
-}
+pub use crate::model::store::Resolved;
 
 /// The file a model name stands for: `nb` (any family name) is
 /// `DIR/nb.cpuwall`; anything else is a path.
@@ -202,7 +183,7 @@ pub fn check_train_outputs(
     let outputs: Vec<PathBuf> = models
         .iter()
         .map(|k| model_path(out, *k))
-        .chain(ensemble.then(|| super::top_k::ensemble_path(out)))
+        .chain(ensemble.then(|| model_path(out, crate::model::vote::KIND)))
         .chain([out.join("training-report.md")])
         .collect();
     let inputs: Vec<(&str, &Path)> = inputs
@@ -224,7 +205,7 @@ pub fn check_train_outputs(
 /// rewrite (no `--top-k`) and that was fitted on other data than `train`:
 /// its members are no longer the models beside it.
 pub fn stale_ensemble_note(out: &Path, train: &Dataset) -> Option<String> {
-    let path = super::top_k::ensemble_path(out);
+    let path = model_path(out, crate::model::vote::KIND);
     if !path.is_file() {
         return None;
     }
