@@ -30,6 +30,10 @@ pub enum Error {
     /// Something failed while running (a worker died, a fit diverged, ...).
     #[error("{0}")]
     Runtime(String),
+    /// Stopped by Ctrl-C (SIGINT) before the work was done; exit 130, as a
+    /// shell reports a command that SIGINT ended.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 /// Why a model file cannot be loaded; each has its own message saying what to do.
@@ -77,6 +81,7 @@ impl Error {
         match self {
             Error::Usage(_) | Error::Data { .. } | Error::ModelFile { .. } => 2,
             Error::Io { .. } | Error::Runtime(_) => 1,
+            Error::Interrupted(_) => 130,
         }
     }
 

@@ -37,13 +37,12 @@ pub fn run(a: SweepArgs) -> Result<()> {
     })?;
     drop(steps);
     if !results.complete {
-        eprintln!(
+        return Err(crate::Error::Interrupted(format!(
             "interrupted: {} of {total} cells kept in {} (marked incomplete; {} was not changed)",
             results.cells.len(),
             job.partial_path().display(),
             job.out.display()
-        );
-        std::process::exit(130);
+        )));
     }
     a.export.write(
         || serde_json::to_string(&results).expect("json"),

@@ -21,7 +21,8 @@ use crate::measure::env::{load_average, Environment};
 use crate::model::{store, Classifier, ModelKind};
 use crate::tune::train::{model_file, resolve_model};
 
-/// Test hook: the rank named here panics once the job is running.
+/// Test hook: the rank named here panics once the job is running (test
+/// builds only: a release build has no debug assertions and ignores it).
 pub const PANIC_RANK_ENV: &str = "CPUWALL_TEST_PANIC_RANK";
 
 /// What an MPI predict measured (rank 0).
@@ -78,10 +79,11 @@ pub fn predict(job: &PredictJob) -> Result<Option<MpiPredictOutcome>> {
 }
 
 fn predict_on(cluster: &Cluster, job: &PredictJob) -> Result<Option<MpiPredictOutcome>> {
-    if std::env::var(PANIC_RANK_ENV)
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        == Some(cluster.rank)
+    if cfg!(debug_assertions)
+        && std::env::var(PANIC_RANK_ENV)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            == Some(cluster.rank)
     {
         cluster.barrier();
         panic!("test panic on rank {} ({PANIC_RANK_ENV})", cluster.rank);
