@@ -1,4 +1,5 @@
-//! Interleaved timings for the issue-3 targets, as ratios within one run.
+//! Interleaved timings of the speed targets (the linear models at memory
+//! speed, the forest against scikit-learn), as ratios within one run.
 //!
 //! This machine's memory bandwidth drifts by up to 3x within seconds (other
 //! tenants on the host), so two criterion benchmarks timed a few seconds

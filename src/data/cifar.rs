@@ -36,14 +36,6 @@ impl Images {
         &self.pixels[i * PIXELS..(i + 1) * PIXELS]
     }
 
-    /// Images `range` as f32 in [0, 1], channel-major (`n x 3 x 32 x 32`).
-    pub fn to_f32(&self, range: std::ops::Range<usize>) -> Vec<f32> {
-        self.pixels[range.start * PIXELS..range.end * PIXELS]
-            .iter()
-            .map(|&p| p as f32 / 255.0)
-            .collect()
-    }
-
     /// The standard binary encoding of these images.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.len() * RECORD);

@@ -209,12 +209,16 @@ pub fn all_finite_on(isa: crate::isa::Isa, values: &[f64]) -> bool {
     finite_body(values)
 }
 
+/// # Safety
+/// The CPU runs AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn finite_avx2(values: &[f64]) -> bool {
     finite_body(values)
 }
 
+/// # Safety
+/// The CPU runs AVX-512 F, BW, DQ and VL.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
 unsafe fn finite_avx512(values: &[f64]) -> bool {

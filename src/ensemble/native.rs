@@ -345,6 +345,10 @@ mod avx512 {
     }
 
     /// Channels `g*32 .. g*32 + Z*16` for every pool window.
+    ///
+    /// # Safety
+    /// The CPU runs AVX-512 F; `x` and `out` hold the windows and channels
+    /// the caller's shape names (every load and store stays inside them).
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
     unsafe fn window_group<const Z: usize>(

@@ -3,13 +3,11 @@
 //! output slice (no copies, no gathering). Members take chunks in order from
 //! one atomic counter, so a slow member takes fewer of them.
 //!
-//! Why not a rayon pool (DESIGN.md names one): on this 2-core VM a rayon
-//! call costs two sleep/wake-ups of halted vCPUs (the idle worker, then the
-//! blocked caller), 20-80 us. Interleaved with direct calls (300 alternating
-//! calls, medians; figures in the issue-3 note), rayon
-//! was *slower* than direct up to 30000 LR rows (0.78x) and for RF up to
-//! 1000 rows (0.86x); the spinning team ([`super::team`]) was 1.46x faster
-//! than direct at 3000 LR rows, 1.79x at 10000, and 1.72x at 100 RF rows.
+//! Why not a rayon pool: on a 2-core VM a rayon call costs two
+//! sleep/wake-ups of halted vCPUs (the idle worker, then the blocked
+//! caller), tens of microseconds, which made rayon slower than direct on
+//! batches a team already speeds up (the measured record:
+//! `docs/backends.md`).
 //! The caller works on a chunk too, and idle helpers spin (yielding the core
 //! to anything runnable) for 5 ms before they park, so back-to-back calls
 //! find them awake; that spinning is CPU this process really uses, and the

@@ -222,6 +222,10 @@ mod avx2 {
     use super::{RowKernel, LANES};
 
     /// Score of output `o` for `row` (exactly `d` values).
+    ///
+    /// # Safety
+    /// The CPU runs AVX2; `row` holds `k.d` values and `o` is one of the
+    /// kernel's outputs (the loads read `k`'s padded blocks and `row`).
     #[inline(always)]
     pub(super) unsafe fn score(k: &RowKernel, row: &[f64], o: usize) -> f64 {
         let base = o * k.blocks * LANES;
@@ -272,6 +276,8 @@ mod avx2 {
         k.bias[o] + _mm_cvtsd_f64(_mm_add_sd(a2, _mm_unpackhi_pd(a2, a2)))
     }
 
+    /// # Safety
+    /// The CPU runs AVX2; `flat` holds `out.len()` rows of `k.d` values.
     #[target_feature(enable = "avx2")]
     pub unsafe fn predict(k: &RowKernel, flat: &[f64], classes: &[i64], out: &mut [i64]) -> bool {
         let d = k.d;
@@ -311,6 +317,10 @@ mod avx512 {
     /// mirrors `RowKernel::score` operation for operation. `B` is the block
     /// count when known at compile time (fully unrolled), 0 for "read it from
     /// the kernel".
+    ///
+    /// # Safety
+    /// The CPU runs AVX-512 F; `row` points at `k.d` readable values and
+    /// `o` is one of the kernel's outputs; `B` is 0 or `k.blocks`.
     #[inline(always)]
     unsafe fn lanes<const QUAD: bool, const B: usize>(
         k: &RowKernel,
@@ -338,6 +348,9 @@ mod avx512 {
     }
 
     /// One row's score: its lanes folded, plus the bias.
+    ///
+    /// # Safety
+    /// As [`lanes`].
     #[inline(always)]
     unsafe fn score<const QUAD: bool, const B: usize>(
         k: &RowKernel,
@@ -358,6 +371,9 @@ mod avx512 {
     /// The same fold for 8 rows at once, lane-parallel: `a[slot]` holds the
     /// lanes of row `[0, 2, 4, 6, 1, 3, 5, 7][slot]`, and the result holds
     /// rows 0..8 in order. Each row's additions are exactly `score`'s.
+    ///
+    /// # Safety
+    /// The CPU runs AVX-512 F.
     #[inline(always)]
     unsafe fn fold8(a: [__m512d; 8]) -> __m512d {
         let (h01, h23) = (half_fold(a[0], a[1]), half_fold(a[2], a[3]));
@@ -368,6 +384,9 @@ mod avx512 {
     }
 
     /// (l + l+4) of two rows, their halves side by side: one add for both.
+    ///
+    /// # Safety
+    /// The CPU runs AVX-512 F.
     #[inline(always)]
     unsafe fn half_fold(x: __m512d, y: __m512d) -> __m512d {
         _mm512_add_pd(
@@ -377,6 +396,9 @@ mod avx512 {
     }
 
     /// (l + l+2) of four rows held as two `half_fold` results.
+    ///
+    /// # Safety
+    /// The CPU runs AVX-512 F.
     #[inline(always)]
     unsafe fn quarter_fold(x: __m512d, y: __m512d) -> __m512d {
         _mm512_add_pd(
@@ -392,6 +414,11 @@ mod avx512 {
     const AHEAD_BYTES: usize = 16 << 10;
 
     /// Ask for the lines `AHEAD_BYTES` past rows `[first, first + STEP_ROWS)`.
+    ///
+    /// # Safety
+    /// The CPU runs SSE (every x86-64 does); prefetches never fault, so
+    /// any `first` is sound: the address is only computed within `flat`'s
+    /// allocation or past it by wrapping arithmetic, never dereferenced.
     #[inline(always)]
     unsafe fn prefetch_ahead(flat: &[f64], d: usize, first: usize) {
         let start = (first * d * 8 + AHEAD_BYTES).min(flat.len() * 8);
@@ -404,6 +431,9 @@ mod avx512 {
         }
     }
 
+    /// # Safety
+    /// The CPU runs AVX-512 F; `flat` holds `out.len()` rows of `k.d`
+    /// values; `B` is 0 or `k.blocks`.
     #[inline(always)]
     unsafe fn run<const QUAD: bool, const B: usize>(
         k: &RowKernel,
@@ -479,6 +509,8 @@ mod avx512 {
         finite && finite8 == 0xff
     }
 
+    /// # Safety
+    /// As [`run`].
     #[inline(always)]
     unsafe fn by_width<const QUAD: bool>(
         k: &RowKernel,

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::analysis::{backends, models, sizes};
 use super::baseline::BaselineCell;
-use super::exporter::{for_extension, Doc, Exporter};
+use super::exporter::{Doc, Exporter};
 use super::svg::{chart, Reference, Series, YAxis};
 use crate::atomic::{refuse_overwriting_inputs, write_set};
 use crate::error::{Error, Result};
@@ -254,6 +254,16 @@ fn reference_sweep_text() -> &'static str {
         v.to_string()
     });
     &TEXT
+}
+
+/// The exporter for a file extension (`md`, `json`, `csv`).
+fn for_extension(ext: &str) -> Option<Box<dyn Exporter>> {
+    match ext {
+        "md" | "markdown" => Some(Box::new(super::markdown::Markdown)),
+        "json" => Some(Box::new(super::json::Json)),
+        "csv" => Some(Box::new(super::csv::Csv)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -130,14 +130,6 @@ impl Metrics {
         self.batch_rows.observe(rows as f64);
     }
 
-    /// Requests answered with `status` so far.
-    pub fn requests_with(&self, status: u16) -> u64 {
-        STATUSES
-            .iter()
-            .position(|s| *s == status)
-            .map_or(0, |i| self.requests[i].load(Ordering::Relaxed))
-    }
-
     /// Take a CPU/wall sample (called every second by the server).
     pub fn sample(&self) {
         let now = Instant::now();

@@ -99,6 +99,10 @@ mod simd {
 
     /// The descent of [`CutTree::rank`] for `LOCKSTEP` values, with `count`
     /// giving the keys below `x` of the node at `keys`.
+    ///
+    /// # Safety
+    /// `count` is sound to call for every node of `t` (its ISA runs here);
+    /// `t`'s layers are complete (every child index it computes exists).
     #[inline(always)]
     unsafe fn descend(
         t: &CutTree,

@@ -49,6 +49,9 @@ fn below<C: Cross>(b: u32, exit: u32) -> u32 {
 struct Shuffle;
 
 impl Cross for Shuffle {
+    /// # Safety
+    /// The CPU runs AVX2; `row` points at a row of at least 32 readable
+    /// bytes of biased ranks (16 features).
     #[inline(always)]
     unsafe fn exit(block: &Block, row: *const u8) -> u32 {
         let idx = _mm_load_si128(block.features.as_ptr() as *const __m128i);
@@ -74,6 +77,9 @@ impl Cross for Shuffle {
 struct Permute<const BYTES: usize>;
 
 impl<const BYTES: usize> Cross for Permute<BYTES> {
+    /// # Safety
+    /// The CPU runs AVX-512 F, BW and VL; `row` points at a row of at
+    /// least the layout's row bytes (up to 64 features).
     #[inline(always)]
     unsafe fn exit(block: &Block, row: *const u8) -> u32 {
         let idx = _mm_load_si128(block.features.as_ptr() as *const __m128i);
@@ -110,6 +116,10 @@ impl Cross for Path {
     const PACKED: bool = false;
 
     /// The three splits on the row's path only, one after another.
+    ///
+    /// # Safety
+    /// The CPU runs AVX2; `row` points at a row holding every feature the
+    /// block names.
     #[inline(always)]
     unsafe fn exit(block: &Block, row: *const u8) -> u32 {
         let features = block.features.as_ptr() as *const u16;
@@ -171,6 +181,9 @@ unsafe fn add_leaf_k<const K: usize>(acc: &mut [f64], r: usize, values: &[f64], 
     }
 }
 
+/// # Safety
+/// The CPU runs AVX2; `job` is a shuffle layout's (at most 16 features)
+/// with its rows padded as [`QuantisedForest`] lays them out.
 #[target_feature(enable = "avx2")]
 pub unsafe fn add_shuffle(job: Job<'_>) {
     match job.f.lanes(job.votes) {
@@ -179,6 +192,9 @@ pub unsafe fn add_shuffle(job: Job<'_>) {
     }
 }
 
+/// # Safety
+/// The CPU runs AVX2; `job` is a split-by-split layout's, its rows laid
+/// out as [`QuantisedForest`] lays them out.
 #[target_feature(enable = "avx2")]
 pub unsafe fn add_path(job: Job<'_>) {
     match job.f.lanes(job.votes) {
@@ -205,6 +221,9 @@ macro_rules! by_width {
     };
 }
 
+/// # Safety
+/// The CPU runs AVX-512 F, BW and VL; `job` is a permute layout's (at most
+/// 64 features), its rows laid out as [`QuantisedForest`] lays them out.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub unsafe fn add_permute(job: Job<'_>) {
     let lanes = job.f.lanes(job.votes);
@@ -640,6 +659,8 @@ pub struct ChainJob<'a> {
     pub last: &'a mut [u32],
 }
 
+/// # Safety
+/// As [`chain`], on AVX2 with a shuffle layout.
 #[target_feature(enable = "avx2")]
 pub unsafe fn chain_shuffle(job: ChainJob<'_>) {
     match (job.lanes, job.block_mask == CHAIN_BLOCK) {
@@ -650,6 +671,8 @@ pub unsafe fn chain_shuffle(job: ChainJob<'_>) {
     }
 }
 
+/// # Safety
+/// As [`chain`], on AVX-512 F, BW and VL with a permute layout.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub unsafe fn chain_permute(job: ChainJob<'_>) {
     if job.block_mask == CHAIN_BLOCK {
@@ -660,12 +683,18 @@ pub unsafe fn chain_permute(job: ChainJob<'_>) {
 }
 
 /// [`chain`] with [`CHAIN_BLOCK`] for a mask.
+///
+/// # Safety
+/// As [`chain`].
 #[inline(always)]
 unsafe fn chain_fixed<C: Cross, const G: usize>(job: ChainJob<'_>) {
     chain::<C, G, true>(job)
 }
 
 /// [`chain`] with the job's own mask.
+///
+/// # Safety
+/// As [`chain`].
 #[inline(always)]
 unsafe fn chain_masked<C: Cross, const G: usize>(job: ChainJob<'_>) {
     chain::<C, G, false>(job)
