@@ -176,3 +176,120 @@ fn the_scanner_reads_grouped_and_plain_paths() {
     let rooms: Vec<String> = named_rooms(text).into_iter().collect();
     assert_eq!(rooms, vec!["data", "exec", "model", "tune"]);
 }
+
+/// Lines of a source file.
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).unwrap().lines().count()
+}
+
+#[test]
+fn the_tree_engine_is_one_room_of_files_of_one_concern_each() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/model");
+    let forest = model.join("forest");
+    for f in [
+        "mod.rs",
+        "predict.rs",
+        "layout.rs",
+        "tree.rs",
+        "cut_tree.rs",
+        "quantised/mod.rs",
+        "quantised/chain.rs",
+        "quantised/rows.rs",
+        "quantised/simd.rs",
+    ] {
+        assert!(forest.join(f).is_file(), "src/model/forest/{f} is missing");
+    }
+    for gone in [
+        "forest.rs",
+        "tree.rs",
+        "cut_tree.rs",
+        "quantised.rs",
+        "quantised",
+    ] {
+        assert!(
+            !model.join(gone).exists(),
+            "src/model/{gone}: the tree engine lives in src/model/forest/"
+        );
+    }
+    // One concern a file: none over ~600 lines but the pure SIMD kernels.
+    let mut files = Vec::new();
+    rs_files(&forest, &mut files);
+    for f in files {
+        let n = lines(&f);
+        let kernels = f.ends_with("quantised/simd.rs");
+        assert!(
+            kernels || n <= 620,
+            "{} has {n} lines: split it by concern",
+            f.display()
+        );
+    }
+    // Nothing outside the room reaches past its door.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    rs_files(&src, &mut all);
+    for f in all.iter().filter(|f| !f.starts_with(&forest)) {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(
+            !text.contains("forest::quantised::") && !text.contains("forest::cut_tree::"),
+            "{} reaches into the tree engine's layout",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn the_cut_circles_stay_cut() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let read = |f: &str| std::fs::read_to_string(src.join(f)).unwrap();
+    // tune: top_k builds on train, never the other way round.
+    assert!(!read("tune/train.rs").contains("top_k"));
+    assert!(read("tune/top_k.rs").contains("train::"));
+    // report: the formats implement the exporter; it names none of them.
+    let exporter = read("report/exporter.rs");
+    for format in ["markdown::", "json::", "csv::"] {
+        assert!(!exporter.contains(format), "exporter.rs names {format}");
+    }
+    // serve is handed its model resolver: it names no tune.
+    let mut files = Vec::new();
+    rs_files(&src.join("serve"), &mut files);
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(!text.contains("crate::tune"), "{} names tune", f.display());
+    }
+}
+
+#[test]
+fn the_python_package_is_a_face_of_the_library_as_cli_is() {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/src");
+    let allowed: BTreeSet<&str> = ALLOWED
+        .iter()
+        .find(|(r, _)| *r == "cli")
+        .unwrap()
+        .1
+        .iter()
+        .chain(GROUND)
+        .copied()
+        .collect();
+    let mut files = Vec::new();
+    rs_files(&python, &mut files);
+    assert!(!files.is_empty(), "python/src has the binding");
+    let mut named = BTreeSet::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f)
+            .unwrap()
+            .replace("cpuwall::", "crate::");
+        named.extend(named_rooms(&text));
+    }
+    let bad: Vec<&String> = named
+        .iter()
+        .filter(|n| !allowed.contains(n.as_str()))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "python/ names {bad:?}: it may use the library's rooms, never cli/"
+    );
+    assert!(
+        named.contains("model"),
+        "the scan sees the binding's imports"
+    );
+}
