@@ -1,0 +1,135 @@
+"""README's table of measured figures, generated from the committed reports.
+
+    python tools/readme_figures.py README.md
+
+Rewrites the lines between `<!-- figures:start -->` and `<!-- figures:end -->`
+with a table whose every cell is read from a report under reports/ (and
+links to it), so README never quotes a figure by hand. Run by
+tools/regenerate-reports.sh after the reports; a report that is missing or
+whose format changed is an error, never a stale figure.
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+START, END = "<!-- figures:start -->", "<!-- figures:end -->"
+
+
+def read(rel):
+    p = ROOT / rel
+    if not p.is_file():
+        sys.exit(f"error: {rel} is missing; run tools/regenerate-reports.sh")
+    return p.read_text()
+
+
+def table_rows(text):
+    """Rows of the markdown tables in `text`, as lists of stripped cells."""
+    return [
+        [c.strip() for c in line.strip().strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("|") and not line.startswith("|---")
+    ]
+
+
+def need(value, what, rel):
+    if value is None:
+        sys.exit(f"error: {rel}: cannot find {what}; has its format changed?")
+    return value
+
+
+def stamp(text):
+    """'on DATE with cpuwall V (commit C' / 'cpuwall V (C)' as 'C, DATE'."""
+    m = re.search(r"on (\d{4}-\d\d-\d\d) with cpuwall [^ ]+ \(commit ([0-9a-f]+)", text)
+    if m:
+        return f"{m.group(2)[:7]}, {m.group(1)}"
+    m = re.search(r"cpuwall [0-9.]+ \(([0-9a-f]+)\)[,;] (\d{4}-\d\d-\d\d)", text)
+    if m:
+        return f"{m.group(1)[:7]}, {m.group(2)}"
+    m = re.search(r"(\d{4}-\d\d-\d\d); cpuwall [0-9.]+ \(([0-9a-f]+)\)", text)
+    return f"{m.group(2)[:7]}, {m.group(1)}" if m else "?"
+
+
+def forest(rel):
+    text = read(rel)
+    cells = {}
+    for r in table_rows(text):
+        if len(r) > 6 and r[1] == "1":
+            name = r[0].split(" ")[0]
+            cells.setdefault(name, r[6])
+    cpu = need(cells.get("cpuwall"), "cpuwall's one-thread ratio", rel)
+    others = ", ".join(
+        f"{n} {cells[n]}" for n in ("ONNX", "TL2cgen") if n in cells
+    ).replace("ONNX", "ONNX Runtime")
+    isa = need(re.search(r"kernels on `(\w+)`", text), "the ISA", rel).group(1)
+    cpu_model = need(re.search(r"machine \(([^,]+), (\d+) cores", text), "the CPU", rel)
+    return cpu, others, f"{cpu_model.group(1)}, {isa}", stamp(text)
+
+
+def main():
+    readme = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "README.md"
+    rows = []
+
+    cpu, others, machine, when = forest("reports/forest-peers/forest-10f2c.md")
+    rows.append(
+        ("Random forest labels, 1e6 rows, one core (100 trees, 10 features, 2 classes)",
+         f"**{cpu}** scikit-learn ({others})", machine, when, "reports/forest-peers/forest-10f2c.md"))
+    cpu, others, machine, when = forest("reports/forest-peers/forest-40f4c.md")
+    rows.append(
+        ("Random forest labels, 1e6 rows, one core (40 features, 4 classes)",
+         f"**{cpu}** scikit-learn ({others})", machine, when, "reports/forest-peers/forest-40f4c.md"))
+
+    rel = "reports/sklearn-study/sweep.md"
+    text = read(rel)
+    verdicts = re.findall(r"^- \*\*(\w+): (.*?)\*\*$", text, re.M)
+    need(verdicts or None, "the verdicts", rel)
+    env = json.loads(read("reports/sklearn-study/sweep.json"))["environment"]
+    machine = f"{env['cpu_model']}, {env['isa']}"
+    when = f"{env['git_commit'][:7]}, {env['date'][:10]}"
+    for model, verdict in verdicts:
+        faster = re.search(r"([0-9.]+×) faster than scikit-learn at (\S+) rows", verdict)
+        threads = re.search(r"threads (from \S+ rows|never pay[^;]*)", verdict)
+        cell = (f"**{faster.group(1)}** scikit-learn at {faster.group(2)} rows" if faster else "-")
+        if threads:
+            cell += f"; threads pay {threads.group(1)}"
+        rows.append((f"The study's {model}, `predict` by batch size", cell,
+                     machine, when, rel))
+
+    rel = "reports/serving.md"
+    text = read(rel)
+    for model in ("rf", "lr"):
+        m = need(re.search(rf"^- \*\*{model}\*\*: cpuwall batching ([0-9,]+ req/s).*?the first is ([0-9.,]+×) the last",
+                           text, re.M), f"the {model} verdict", rel)
+        where = re.search(r"on (.+?) \((\d+) cores, (\w+)\)", text)
+        rows.append((f"Serving {model} at p99 <= 10 ms (HTTP/1.1, one machine)",
+                     f"{m.group(1)}, **{m.group(2)}** FastAPI + scikit-learn",
+                     f"{where.group(1)}, {where.group(3)}" if where else "?", stamp(text), rel))
+
+    rel = "reports/python/predict.md"
+    text = read(rel)
+    env = json.loads(read("reports/python/results.json"))["environment"]
+    for r in table_rows(text):
+        if r and r[0] == "rf" and len(r) > 6:
+            rows.append(("Python `predict`, rf, 1e6 rows / one row",
+                         f"**{r[6]}** / **{r[3]}** scikit-learn",
+                         f"{env['cpu_model']}, {env['isa']}", f"{env['date'][:10]}", rel))
+
+    out = [START, "",
+           "| what | cpuwall against | machine, ISA | commit, date | report |",
+           "|---|---|---|---|---|"]
+    for what, cell, machine, when, link in rows:
+        out.append(f"| {what} | {cell} | {machine} | {when} | [{Path(link).name}]({link}) |")
+    out += ["", END]
+    text = readme.read_text()
+    if START not in text or END not in text:
+        sys.exit(f"error: {readme} has no {START} ... {END} block")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(head + "\n".join(out) + tail)
+    print(f"{readme}: {len(rows)} figures from reports/")
+
+
+if __name__ == "__main__":
+    main()
