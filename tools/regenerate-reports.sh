@@ -33,7 +33,7 @@ fi
 
 echo "== building cpuwall (release)"
 cargo build --release --quiet
-cw=$PWD/target/release/cpuwall
+cw=${CARGO_TARGET_DIR:-$PWD/target}/release/cpuwall
 
 venv=${VENV:-target/report-venv}
 if [ ! -x "$venv/bin/python" ]; then
@@ -42,7 +42,8 @@ fi
 echo "== Python peers into $venv"
 "$venv/bin/pip" install -q --disable-pip-version-check scikit-learn joblib numpy psutil onnxruntime skl2onnx \
     tl2cgen treelite fastapi uvicorn tensorflow-cpu
-py=$PWD/$venv/bin/python
+venv=$(cd "$venv" && pwd)
+py=$venv/bin/python
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -77,7 +78,7 @@ step "forest peers ($PEER_ROWS rows, $PEER_ROUNDS rounds)"
 # 3. The Python package against scikit-learn, in one process.
 step "Python package ($PY_ROWS rows, $PY_ROUNDS rounds)"
 "$venv/bin/pip" install -q --disable-pip-version-check maturin
-(cd python && VIRTUAL_ENV="$PWD/../$venv" "../$venv/bin/maturin" develop --release -q)
+(cd python && VIRTUAL_ENV="$venv" "$venv/bin/maturin" develop --release -q)
 mkdir -p $R/python
 "$py" baselines/python_predict.py --rows "$PY_ROWS" --rounds "$PY_ROUNDS" --cpuwall "$cw" \
     --out $R/python/results.json >$R/python/predict.md
