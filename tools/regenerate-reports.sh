@@ -45,6 +45,10 @@ echo "== Python peers into $venv"
 venv=$(cd "$venv" && pwd)
 py=$venv/bin/python
 
+echo "== the Python package, built into $venv (release)"
+"$venv/bin/pip" install -q --disable-pip-version-check maturin
+(cd python && VIRTUAL_ENV="$venv" "$venv/bin/maturin" develop --release -q)
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 started=$(date +%s)
@@ -59,26 +63,25 @@ cp "$work/models/training-report.md" $R/sklearn-study/training.md
 
 step "scikit-learn's sweep ($SWEEP_ROWS rows)"
 "$py" baselines/sklearn_sweep.py --rows "$SWEEP_ROWS" --min-time "${SWEEP_MIN%ms}e-3" \
-    --out $R/sklearn-study/sklearn_sweep.csv
+    --out $R/sklearn-study/sklearn_sweep.csv >"$work/sk.log" 2>&1 || { tail -30 "$work/sk.log"; exit 1; }
 step "cpuwall's sweep ($SWEEP_ROWS rows)"
 "$cw" sweep --models nb,lr,svc,rf --rows "$SWEEP_ROWS" --min-time "$SWEEP_MIN" \
-    --models-dir "$work/models" --out $R/sklearn-study/sweep.json
+    --models-dir "$work/models" --out $R/sklearn-study/sweep.json >/dev/null 2>"$work/sweep.log" \
+    || { tail -30 "$work/sweep.log"; exit 1; }
 "$cw" report $R/sklearn-study/sweep.json --baseline $R/sklearn-study/sklearn_sweep.csv \
     -o $R/sklearn-study/sweep.md >/dev/null
 
 # 2. The forest against scikit-learn, ONNX Runtime and TL2cgen.
 step "forest peers ($PEER_ROWS rows, $PEER_ROUNDS rounds)"
 "$py" baselines/forest_peers.py --cpuwall "$cw" --features 10 --classes 2 --rows "$PEER_ROWS" \
-    --rounds "$PEER_ROUNDS" --out-dir $R/forest-peers
+    --rounds "$PEER_ROUNDS" --out-dir $R/forest-peers >>"$work/peers.log" 2>&1 || { tail -30 "$work/peers.log"; exit 1; }
 "$py" baselines/forest_peers.py --cpuwall "$cw" --features 10 --classes 2 --rows "$PEER_ROWS" \
-    --rounds "$PEER_ROUNDS" --proba --out-dir $R/forest-peers
+    --rounds "$PEER_ROUNDS" --proba --out-dir $R/forest-peers >>"$work/peers.log" 2>&1 || { tail -30 "$work/peers.log"; exit 1; }
 "$py" baselines/forest_peers.py --cpuwall "$cw" --features 40 --classes 4 --rows "$PEER_ROWS" \
-    --rounds "$(( PEER_ROUNDS > 2 ? 2 : PEER_ROUNDS ))" --out-dir $R/forest-peers
+    --rounds "$(( PEER_ROUNDS > 2 ? 2 : PEER_ROUNDS ))" --out-dir $R/forest-peers >>"$work/peers.log" 2>&1 || { tail -30 "$work/peers.log"; exit 1; }
 
 # 3. The Python package against scikit-learn, in one process.
 step "Python package ($PY_ROWS rows, $PY_ROUNDS rounds)"
-"$venv/bin/pip" install -q --disable-pip-version-check maturin
-(cd python && VIRTUAL_ENV="$venv" "$venv/bin/maturin" develop --release -q)
 mkdir -p $R/python
 "$py" baselines/python_predict.py --rows "$PY_ROWS" --rounds "$PY_ROUNDS" --cpuwall "$cw" \
     --out $R/python/results.json >$R/python/predict.md
