@@ -346,3 +346,25 @@ fn every_family_says_what_its_scores_are_without_predicting() {
         }
     }
 }
+
+#[test]
+fn scores_go_through_the_backend_as_labels_do_and_equal_the_models() {
+    let dir = tempfile::tempdir().unwrap();
+    for kind in ModelKind::all() {
+        let model = Arc::new(small_model(kind, 3, 4));
+        let x = rows(997, 6, 8);
+        let (_, want) = model.scores(x.view());
+        // Chunks of 50 rows: every member of the team scores some of them.
+        let mut threads = Threads::new(model.clone(), 2, Some(50)).unwrap();
+        let (got, cost) = threads.scores(x.view()).unwrap();
+        assert_eq!(got, want, "{kind} threads");
+        assert!(cost.parallelism >= 1);
+        let (got, _) = Direct::new(model.clone()).scores(x.view()).unwrap();
+        assert_eq!(got, want, "{kind} direct");
+        // Workers return labels only: said, not faked.
+        let path = save(dir.path(), &model);
+        let mut p = pool(&path, 1, Duration::from_secs(30), Vec::new());
+        let e = p.scores(x.view()).unwrap_err().to_string();
+        assert!(e.contains("gives labels only"), "{e}");
+    }
+}

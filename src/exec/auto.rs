@@ -67,6 +67,14 @@ impl Backend for Auto {
         }
     }
 
+    fn scores(&mut self, x: ArrayView2<'_, f64>) -> Result<(ndarray::Array2<f64>, CallCost)> {
+        if x.nrows() >= self.threads_from_rows {
+            self.threads.scores(x)
+        } else {
+            self.direct.scores(x)
+        }
+    }
+
     fn predict_finite(
         &mut self,
         x: ArrayView2<'_, f64>,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ndarray::ArrayView2;
+use ndarray::{Array2, ArrayView2};
 
 use super::{Backend, CallCost};
 use crate::error::Result;
@@ -27,6 +27,11 @@ impl Backend for Direct {
         super::check_batch(self.model.n_features(), x, out)?;
         self.model.predict_into(x, out);
         Ok(CallCost::default())
+    }
+
+    fn scores(&mut self, x: ArrayView2<'_, f64>) -> Result<(Array2<f64>, CallCost)> {
+        super::check_features(self.model.n_features(), x)?;
+        Ok((self.model.scores(x).1, CallCost::default()))
     }
 
     fn predict_finite(

@@ -75,6 +75,18 @@ pub trait Backend: Send {
         crate::data::check_finite(x, origin)?;
         self.predict(x, out)
     }
+    /// Class scores of every row of `x` (probabilities, decision values or
+    /// vote shares, as the model's [`crate::model::Classifier::score_kind`]
+    /// says), predicted the way labels are. A backend whose workers return
+    /// labels only (processes, MPI) says so: an error, never a silent
+    /// fallback to another way of predicting.
+    fn scores(&mut self, x: ArrayView2<'_, f64>) -> Result<(ndarray::Array2<f64>, CallCost)> {
+        let _ = x;
+        Err(crate::error::Error::usage(format!(
+            "the {} backend gives labels only; ask for scores through direct, threads or auto",
+            self.name()
+        )))
+    }
     /// No call is coming soon: stop any helper threads spinning for the next
     /// one (their CPU would be charged to whatever is measured meanwhile).
     fn rest(&mut self) {}
@@ -164,14 +176,20 @@ pub fn parse_backend_list(text: &str, option: &str) -> Result<Vec<BackendKind>> 
     Ok(out)
 }
 
-/// Check a batch against a model before any backend touches it.
-pub fn check_batch(n_features: usize, x: ArrayView2<'_, f64>, out: &[i64]) -> Result<()> {
+/// `x` has the model's feature count.
+pub fn check_features(n_features: usize, x: ArrayView2<'_, f64>) -> Result<()> {
     if x.ncols() != n_features {
         return Err(Error::usage(format!(
             "the input has {} features but the model was trained on {n_features}; give data with {n_features} columns",
             x.ncols()
         )));
     }
+    Ok(())
+}
+
+/// Check a batch against a model before any backend touches it.
+pub fn check_batch(n_features: usize, x: ArrayView2<'_, f64>, out: &[i64]) -> Result<()> {
+    check_features(n_features, x)?;
     if out.len() != x.nrows() {
         return Err(Error::Runtime(format!(
             "output buffer holds {} labels for {} rows",

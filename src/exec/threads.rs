@@ -31,15 +31,20 @@ pub struct Threads {
 }
 
 /// The output's base pointer, shared with the team for one call.
-#[derive(Clone, Copy)]
-struct OutPtr(*mut i64);
-// SAFETY: members write disjoint chunks (see `Threads::predict`).
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}
+struct OutPtr<T>(*mut T);
+impl<T> Clone for OutPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for OutPtr<T> {}
+// SAFETY: members write disjoint chunks (see `Threads::run`).
+unsafe impl<T> Send for OutPtr<T> {}
+unsafe impl<T> Sync for OutPtr<T> {}
 
-impl OutPtr {
+impl<T> OutPtr<T> {
     /// A method, so closures capture the whole (Sync) wrapper, not the field.
-    fn at(self, offset: usize) -> *mut i64 {
+    fn at(self, offset: usize) -> *mut T {
         self.0.wrapping_add(offset)
     }
 }
@@ -89,6 +94,25 @@ impl Backend for Threads {
         Ok(cost)
     }
 
+    /// Each chunk's scores on the member that takes it, written into its
+    /// rows of one output: the same chunks as labels.
+    fn scores(&mut self, x: ArrayView2<'_, f64>) -> Result<(ndarray::Array2<f64>, CallCost)> {
+        super::check_features(self.model.n_features(), x)?;
+        let width = self
+            .model
+            .scores(x.slice_axis(Axis(0), (0..0).into()))
+            .1
+            .ncols();
+        let mut out = ndarray::Array2::<f64>::zeros((x.nrows(), width));
+        let model = &self.model;
+        let flat = out.as_slice_mut().expect("a new array is contiguous");
+        let cost = self.chunked(x.nrows(), flat, width, &|rows, o: &mut [f64]| {
+            let (_, s) = model.scores(x.slice_axis(Axis(0), rows.into()));
+            o.copy_from_slice(s.as_slice().expect("scores are contiguous"));
+        })?;
+        Ok((out, cost))
+    }
+
     fn rest(&mut self) {
         self.team.rest();
     }
@@ -105,12 +129,6 @@ impl Threads {
     ) -> Result<CallCost> {
         super::check_batch(self.model.n_features(), x, out)?;
         let rows = x.nrows();
-        let chunk = chunk_rows(
-            rows,
-            self.threads(),
-            self.model.row_cost_ns(),
-            self.chunk_rows,
-        );
         let model = &self.model;
         let predict = |x: ArrayView2<'_, f64>, out: &mut [i64]| match vouched {
             None => model.predict_into(x, out),
@@ -120,8 +138,30 @@ impl Threads {
                 }
             }
         };
+        self.chunked(rows, out, 1, &|r: std::ops::Range<usize>, o: &mut [i64]| {
+            predict(x.slice_axis(Axis(0), r.into()), o)
+        })
+    }
+
+    /// `rows` rows in chunks sized for the model, each handed to `f` (its
+    /// row range, and its part of `out`: `width` values a row) on the team
+    /// member that takes it; one call on this thread when one chunk holds
+    /// them all.
+    fn chunked<T: Send>(
+        &self,
+        rows: usize,
+        out: &mut [T],
+        width: usize,
+        f: &(dyn Fn(std::ops::Range<usize>, &mut [T]) + Sync),
+    ) -> Result<CallCost> {
+        let chunk = chunk_rows(
+            rows,
+            self.threads(),
+            self.model.row_cost_ns(),
+            self.chunk_rows,
+        );
         if chunk >= rows || self.threads() == 1 {
-            predict(x, out);
+            f(0..rows, out);
             return Ok(CallCost::default());
         }
         let chunks = rows.div_ceil(chunk);
@@ -141,8 +181,10 @@ impl Threads {
                 // SAFETY: the counter hands out each chunk index once, chunks are
                 // disjoint ranges of `out`, and `run` returns only after every
                 // member is done, while `out` is still borrowed by this call.
-                let oc = unsafe { std::slice::from_raw_parts_mut(base.at(start), end - start) };
-                predict(x.slice_axis(Axis(0), (start..end).into()), oc);
+                let oc = unsafe {
+                    std::slice::from_raw_parts_mut(base.at(start * width), (end - start) * width)
+                };
+                f(start..end, oc);
             }
             if took {
                 working.fetch_add(1, Ordering::Relaxed);

@@ -314,7 +314,14 @@ pub fn predict(
     )?;
     if let Some(p) = &job.out {
         if job.proba {
-            let (kind, scores) = model.scores(x.view());
+            // Through the first backend compared that gives scores (direct,
+            // threads, auto), as its labels were; processes and MPI give
+            // labels only.
+            let scores = contenders
+                .iter_mut()
+                .find_map(|c| c.backend.scores(x.view()).ok())
+                .map_or_else(|| model.scores(x.view()).1, |(s, _)| s);
+            let kind = model.score_kind();
             let prefix = match kind {
                 ScoreKind::Probability => "p",
                 ScoreKind::Decision => "score",

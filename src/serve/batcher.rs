@@ -330,17 +330,20 @@ impl Batcher {
         self.metrics
             .predicting_rows
             .fetch_add(rows as u64, Ordering::Relaxed);
+        // Probabilities, when any request asks, for the whole batch through
+        // the same backend as the labels.
+        let scores = own.proba || others.iter().any(|w| w.job.proba);
         let result = {
             let mut backend = self.backend.lock().unwrap_or_else(|e| e.into_inner());
             if others.is_empty() {
-                predict_into(backend.as_mut(), &own.values, rows, d, &mut labels)
+                predict_into(backend.as_mut(), &own.values, rows, d, &mut labels, scores)
             } else {
                 let mut x = Vec::with_capacity(rows * d);
                 x.extend_from_slice(&own.values);
                 for w in others {
                     x.extend_from_slice(&w.job.values);
                 }
-                predict_into(backend.as_mut(), &x, rows, d, &mut labels)
+                predict_into(backend.as_mut(), &x, rows, d, &mut labels, scores)
             }
         };
         self.metrics
@@ -353,12 +356,11 @@ impl Batcher {
                 let range = at..at + job.n;
                 at += job.n;
                 match &result {
-                    Ok(()) => Ok(Answer {
-                        labels: labels[range].to_vec(),
+                    Ok(scores) => Ok(Answer {
+                        labels: labels[range.clone()].to_vec(),
                         proba: job.proba.then(|| {
-                            let view = ArrayView2::from_shape((job.n, d), &job.values)
-                                .expect("rows checked when parsed");
-                            self.model.scores(view).1.iter().copied().collect()
+                            let s = scores.as_ref().expect("scores when a request asks");
+                            s.slice(ndarray::s![range, ..]).iter().copied().collect()
                         }),
                     }),
                     Err(e) => Err(Refused::Failed(e.clone())),
@@ -383,18 +385,23 @@ impl Drop for LeadGuard<'_> {
     }
 }
 
+/// Labels of the `rows x d` batch in `values` into `out`, and its scores
+/// when `scores` (both through `backend`).
 fn predict_into(
     backend: &mut dyn Backend,
     values: &[f64],
     rows: usize,
     d: usize,
     out: &mut [i64],
-) -> std::result::Result<(), String> {
+    scores: bool,
+) -> std::result::Result<Option<ndarray::Array2<f64>>, String> {
     let view = ArrayView2::from_shape((rows, d), values).map_err(|e| e.to_string())?;
-    backend
-        .predict(view, out)
-        .map(|_| ())
-        .map_err(|e| format!("prediction failed: {e}"))
+    let failed = |e: crate::error::Error| format!("prediction failed: {e}");
+    backend.predict(view, out).map_err(failed)?;
+    match scores {
+        true => Ok(Some(backend.scores(view).map_err(failed)?.0)),
+        false => Ok(None),
+    }
 }
 
 /// Whether a model gives probabilities (`"proba": true`).
