@@ -65,9 +65,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// An exclusive hold on a directory that one run writes a set of files into
-/// (released when dropped, or when the process dies).
+/// (released when dropped, or when the process dies). Dropping it removes
+/// the lock file, so a finished run leaves nothing behind; a run killed
+/// outright leaves the file, unlocked, for the next run to take.
 pub struct DirLock {
     _file: std::fs::File,
+    path: std::path::PathBuf,
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        // Unlink while still holding the lock: a run waiting on this file
+        // then finds, after taking it, that the name no longer leads to it
+        // and opens the name afresh (see `take_lock`).
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// Take `dir` for this run (creating it), or fail at once, naming the
@@ -100,27 +112,48 @@ pub fn lock_output(out: &Path, what: &str) -> Result<DirLock> {
 fn take_lock(path: &Path, subject: &Path, what: &str) -> Result<DirLock> {
     use std::io::{Read, Seek};
     use std::os::fd::AsRawFd;
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
-    // SAFETY: flock on a descriptor we own.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let mut holder = String::new();
-        let _ = file.read_to_string(&mut holder);
-        return Err(Error::Runtime(format!(
-            "another {what} is writing {} (pid {}); wait for it to finish or choose another --out",
-            subject.display(),
-            holder.trim()
-        )));
+    use std::os::unix::fs::MetadataExt;
+    // A holder removes the file when it finishes, so the lock taken may be
+    // on a file no longer at `path`; then open the name again. Bounded: each
+    // retry means another run finished in between.
+    for _ in 0..64 {
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            return Err(Error::Runtime(format!(
+                "another {what} is writing {} (pid {}); wait for it to finish or choose another --out",
+                subject.display(),
+                holder.trim()
+            )));
+        }
+        let same = match (file.metadata(), std::fs::metadata(path)) {
+            (Ok(held), Ok(named)) => held.dev() == named.dev() && held.ino() == named.ino(),
+            _ => false,
+        };
+        if !same {
+            continue;
+        }
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = write!(file, "{}", std::process::id());
+        return Ok(DirLock {
+            _file: file,
+            path: path.to_path_buf(),
+        });
     }
-    let _ = file.set_len(0);
-    let _ = file.rewind();
-    let _ = write!(file, "{}", std::process::id());
-    Ok(DirLock { _file: file })
+    Err(Error::Runtime(format!(
+        "cannot take the lock {} for {}: other runs keep taking it; try again",
+        path.display(),
+        subject.display()
+    )))
 }
 
 /// Where `path` really is: links and `..` resolved. A path that does not
@@ -238,5 +271,31 @@ mod tests {
             &[("--data", &input)],
         )
         .unwrap();
+    }
+
+    #[test]
+    fn the_output_lock_admits_one_holder_at_a_time_though_each_removes_it() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("r.json");
+        let holders = AtomicUsize::new(0);
+        let taken = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..6 {
+                s.spawn(|| {
+                    for _ in 0..300 {
+                        if let Ok(lock) = lock_output(&out, "test") {
+                            assert_eq!(holders.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+                            taken.fetch_add(1, Ordering::SeqCst);
+                            std::thread::yield_now();
+                            holders.fetch_sub(1, Ordering::SeqCst);
+                            drop(lock);
+                        }
+                    }
+                });
+            }
+        });
+        assert!(taken.load(Ordering::SeqCst) > 0);
+        assert!(!dir.path().join(".r.json.lock").exists());
     }
 }

@@ -258,6 +258,29 @@ fn a_second_sweep_into_the_same_results_file_is_refused() {
     assert_fails(&o, 1, "another cpuwall sweep is writing results/sweep.json");
     assert!(!d.join("results/sweep.json").exists());
     assert!(!d.join("results/sweep.partial.json").exists());
+    drop(held);
+    let o = run_in(
+        d,
+        &[
+            "sweep",
+            "--models",
+            "nb",
+            "--rows",
+            "10",
+            "--backends",
+            "direct",
+            "--min-time",
+            "1ms",
+            "--out",
+            "results/sweep.json",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(d.join("results/sweep.json").exists());
+    assert!(
+        !d.join("results/.sweep.json.lock").exists(),
+        "a finished sweep leaves no lock file behind"
+    );
 }
 
 #[test]

@@ -214,4 +214,9 @@ fn a_second_train_into_a_directory_in_use_is_refused_and_writes_nothing() {
             "train", "--models", "nb", "--rows", "2000", "--out", "models",
         ],
     ));
+    assert!(d.join("models/nb.cpuwall").exists());
+    assert!(
+        !d.join("models/.cpuwall.lock").exists(),
+        "a finished train leaves no lock file behind"
+    );
 }
