@@ -36,6 +36,8 @@ pub enum ColumnRule {
 pub struct Features {
     pub names: Vec<String>,
     pub generated: bool,
+    /// Whether NaN is a missing value the model routes (else refused).
+    pub missing: bool,
 }
 
 impl Features {
@@ -44,6 +46,7 @@ impl Features {
         Features {
             names: default_names(n),
             generated: true,
+            missing: false,
         }
     }
 

@@ -154,21 +154,59 @@ pub fn check_finite_from(x: ArrayView2<'_, f64>, origin: &Path, first_row: usize
     Ok(())
 }
 
+/// [`check_finite_from`], or with `missing_ok` (a model whose splits
+/// route missing values) NaN accepted as a missing value while an
+/// infinite value is still refused, naming its row and column.
+pub fn check_features(
+    x: ArrayView2<'_, f64>,
+    origin: &Path,
+    first_row: usize,
+    missing_ok: bool,
+) -> Result<()> {
+    if !missing_ok {
+        return check_finite_from(x, origin, first_row);
+    }
+    if let Some(all) = x.as_slice_memory_order() {
+        if all_finite(all) {
+            return Ok(());
+        }
+    }
+    for (r, row) in x.rows().into_iter().enumerate() {
+        if let Some(c) = row.iter().position(|v| v.is_infinite()) {
+            return Err(Error::data(
+                origin,
+                format!(
+                    "row {} column {} is {}; features must be finite numbers or NaN (missing: this model routes it)",
+                    first_row + r + 1,
+                    c + 1,
+                    row[c]
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// [`check_finite`] on `threads` threads at once, each over a contiguous
 /// share of the rows (for batches a team of threads will predict: one
 /// thread's pass over rows that do not fit in cache costs about as much as
 /// the prediction itself). The error names the first bad row of the first
 /// share that has one.
-pub fn check_finite_parallel(x: ArrayView2<'_, f64>, origin: &Path, threads: usize) -> Result<()> {
+pub fn check_finite_parallel(
+    x: ArrayView2<'_, f64>,
+    origin: &Path,
+    threads: usize,
+    missing_ok: bool,
+) -> Result<()> {
     let share = x.nrows().div_ceil(threads.max(1)).max(1);
     if threads <= 1 || x.nrows() < 2 * 4096 {
-        return check_finite(x, origin);
+        return check_features(x, origin, 0, missing_ok);
     }
     std::thread::scope(|s| {
         let handles: Vec<_> = x
             .axis_chunks_iter(ndarray::Axis(0), share)
             .enumerate()
-            .map(|(k, rows)| s.spawn(move || check_finite_from(rows, origin, k * share)))
+            .map(|(k, rows)| s.spawn(move || check_features(rows, origin, k * share, missing_ok)))
             .collect();
         handles
             .into_iter()
@@ -399,14 +437,14 @@ mod finite_tests {
     #[test]
     fn a_parallel_check_names_the_row_in_the_whole_batch() {
         let mut x = ndarray::Array2::from_elem((20_000, 3), 0.5);
-        check_finite_parallel(x.view(), Path::new("X"), 2).unwrap();
+        check_finite_parallel(x.view(), Path::new("X"), 2, false).unwrap();
         x[[15_001, 1]] = f64::NAN;
-        let e = check_finite_parallel(x.view(), Path::new("X"), 2)
+        let e = check_finite_parallel(x.view(), Path::new("X"), 2, false)
             .unwrap_err()
             .to_string();
         assert!(e.contains("X: row 15002 column 2 is NaN"), "{e}");
         x[[3, 0]] = f64::INFINITY;
-        let e = check_finite_parallel(x.view(), Path::new("X"), 4)
+        let e = check_finite_parallel(x.view(), Path::new("X"), 4, false)
             .unwrap_err()
             .to_string();
         assert!(e.contains("row 4 column 1 is inf"), "{e}");

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use ndarray::Array2;
 
 use super::columns::{align, default_names, ColumnRule, Features};
-use super::{check_finite, check_memory, csv, extension, npy, synth};
+use super::{check_memory, csv, extension, npy, synth};
 use crate::error::{Error, Result};
 
 /// Rows predicted when neither `--rows` nor `--data` says otherwise.
@@ -151,7 +151,7 @@ impl RowSource {
             }
         };
         let path = self.path().expect("a file source");
-        check_finite(x.view(), path)?;
+        super::check_features(x.view(), path, 0, features.missing)?;
         let line = format!("{} ({} rows)", path.display(), x.nrows());
         Ok((x, line))
     }

@@ -89,7 +89,12 @@ impl Backend for Threads {
         let vouched = AtomicBool::new(true);
         let cost = self.run(x, out, Some(&vouched))?;
         if !vouched.into_inner() {
-            crate::data::check_finite_parallel(x, origin, self.threads())?;
+            crate::data::check_finite_parallel(
+                x,
+                origin,
+                self.threads(),
+                self.model.routes_missing(),
+            )?;
         }
         Ok(cost)
     }

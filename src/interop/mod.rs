@@ -6,10 +6,13 @@
 //! An import is checked like a loaded model file: it is encoded and decoded
 //! through `model::store`, so every family's own checks run on it.
 
+pub mod boosted;
 pub mod export;
+pub mod lightgbm;
 pub mod onnx;
 pub mod sklearn;
 pub mod trees;
+pub mod xgboost;
 
 use std::path::Path;
 
@@ -40,7 +43,7 @@ pub fn import(path: &Path) -> Result<StoredModel> {
     let limit = Limit {
         what: "model to import",
         max: MAX_IMPORT_BYTES,
-        not_found: "file not found; give a JSON file from tools/export_sklearn.py or an .onnx file",
+        not_found: "file not found; give a JSON file from tools/export_sklearn.py, an XGBoost .json/.ubj, a LightGBM .txt or an .onnx file",
     };
     let refuse_pickle = |b: &[u8]| {
         match b {
@@ -60,24 +63,77 @@ pub fn import(path: &Path) -> Result<StoredModel> {
 /// package converted in memory) in errors and in the header's origin.
 pub fn import_bytes(path: &Path, bytes: &[u8]) -> Result<StoredModel> {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    let ext = |e: &str| path.extension().is_some_and(|x| x.eq_ignore_ascii_case(e));
+    // XGBoost's UBJSON: an object whose first key's length has a UBJSON
+    // integer marker (text JSON has a quote there).
+    let ubjson = ext("ubj")
+        || (bytes.first() == Some(&b'{')
+            && matches!(
+                bytes.get(1),
+                Some(b'L' | b'U' | b'i' | b'l' | b'I' | b'$' | b'#')
+            ));
+    if ubjson {
+        let doc = xgboost::ubjson(bytes).map_err(|e| Error::data(path, e))?;
+        return stored(path, bytes, xgboost_imported(path, &doc)?);
+    }
     // ONNX is protobuf, never text that starts like JSON; and a `.json`
     // file is answered as JSON whatever it holds.
-    let json = matches!(first, Some(b'{' | b'[' | b'"'))
-        || path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let json = matches!(first, Some(b'{' | b'[' | b'"')) || ext("json");
     let imported = if json {
         let text = std::str::from_utf8(bytes).map_err(|_| {
             Error::data(
                 path,
-                "not UTF-8 JSON; expected tools/export_sklearn.py's output",
+                "not UTF-8 JSON; expected tools/export_sklearn.py's output or an XGBoost model",
             )
         })?;
-        sklearn::from_json(path, text)?
+        if text.contains("\"learner\"") {
+            let doc: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| Error::data(path, format!("not a whole XGBoost JSON model ({e})")))?;
+            xgboost_imported(path, &doc)?
+        } else {
+            sklearn::from_json(path, text)?
+        }
+    } else if let Some(text) = std::str::from_utf8(bytes)
+        .ok()
+        .filter(|t| lightgbm::is_lightgbm(t))
+    {
+        let (model, names) = lightgbm::from_text(text)
+            .map_err(|e| Error::data(path, format!("LightGBM model: {e}")))?;
+        Imported {
+            model: Model::new(model),
+            feature_names: names.filter(|n| !generated_lightgbm(n)),
+            class_names: Vec::new(),
+            origin: "a LightGBM model file".into(),
+        }
     } else {
         onnx::from_bytes(path, bytes)?
     };
     stored(path, bytes, imported)
+}
+
+/// LightGBM names unnamed columns `Column_0, Column_1, ...`.
+fn generated_lightgbm(names: &[String]) -> bool {
+    names
+        .iter()
+        .enumerate()
+        .all(|(i, n)| *n == format!("Column_{i}"))
+}
+
+fn xgboost_imported(path: &Path, doc: &serde_json::Value) -> Result<Imported> {
+    if !xgboost::is_xgboost(doc) {
+        return Err(Error::data(
+            path,
+            "UBJSON or JSON without XGBoost's 'learner' and 'version': not an XGBoost model",
+        ));
+    }
+    let (model, names) =
+        xgboost::from_doc(doc).map_err(|e| Error::data(path, format!("XGBoost model: {e}")))?;
+    Ok(Imported {
+        model: Model::new(model),
+        feature_names: names,
+        class_names: Vec::new(),
+        origin: "an XGBoost model file".into(),
+    })
 }
 
 /// Import `file` and save it as the model file `out` (`NAME.cpuwall`),

@@ -277,7 +277,8 @@ pub fn predict(
     if let Some(n) = resolved.notice() {
         notify(&n);
     }
-    let features = resolved.stored.header.features();
+    let mut features = resolved.stored.header.features();
+    features.missing = resolved.stored.model.routes_missing();
     let model = Arc::new(resolved.stored.model);
     let nf = model.n_features();
     let (x, data) = job.source.load(job.rows, &features, copies, notify)?;

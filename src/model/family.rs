@@ -323,6 +323,9 @@ impl Classifier for Model {
     fn score_kind(&self) -> ScoreKind {
         self.0.score_kind()
     }
+    fn routes_missing(&self) -> bool {
+        self.0.routes_missing()
+    }
     fn row_cost_ns(&self) -> f64 {
         self.0.row_cost_ns()
     }

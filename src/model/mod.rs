@@ -43,6 +43,7 @@ pub static FAMILIES: &[&Family] = &[
     &svc::FAMILY,
     &forest::FAMILY,
     &vote::FAMILY,
+    &forest::boosted::FAMILY,
 ];
 
 /// What [`Classifier::scores`] returns per class column.
@@ -80,6 +81,12 @@ pub trait Classifier: Send + Sync {
     fn predict_vouching(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) -> Option<bool> {
         self.predict_into(x, out);
         None
+    }
+    /// Whether a NaN feature is data for this model: its splits route
+    /// missing values as the library that made it does (boosted trees,
+    /// forests fitted with missing values). Every other model refuses NaN.
+    fn routes_missing(&self) -> bool {
+        false
     }
     /// Probabilities or decision values, one row per input row.
     fn scores(&self, x: ArrayView2<'_, f64>) -> (ScoreKind, Array2<f64>);
@@ -133,6 +140,12 @@ pub fn predict_finite(
     out: &mut [i64],
     origin: &std::path::Path,
 ) -> Result<()> {
+    if model.routes_missing() {
+        // NaN is data here; only infinities are refused.
+        crate::data::check_features(x, origin, 0, true)?;
+        model.predict_into(x, out);
+        return Ok(());
+    }
     let block = (CHECKED_BLOCK_BYTES / (8 * x.ncols().max(1))).max(1);
     // The first block says whether the model vouches.
     let head = block.min(x.nrows());

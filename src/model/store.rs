@@ -77,6 +77,7 @@ impl ModelHeader {
                 .feature_names_generated
                 .unwrap_or_else(|| crate::data::columns::are_default_names(&names)),
             names,
+            missing: false,
         }
     }
 

@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::isa::Isa;
 use crate::rng::SplitMix64;
 
+pub mod boosted;
 pub mod cut_tree;
 mod layout;
 mod predict;

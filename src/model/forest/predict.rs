@@ -287,6 +287,15 @@ impl RandomForest {
     /// (on pure leaves, a class's vote count over the trees: the same
     /// value bit for bit, without float adds).
     pub(super) fn probabilities(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
+        let trees = self.n_trees() as f64;
+        let mut out = self.sums(x);
+        out.mapv_inplace(|s| s / trees);
+        out
+    }
+
+    /// Every tree's leaf values of `x`'s rows, summed class by class in
+    /// tree order (on pure leaves, vote counts: the same sums exactly).
+    pub(crate) fn sums(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         let k = self.classes.len();
         let mut out = Array2::zeros((x.nrows(), k));
         let trees = self.n_trees();
@@ -297,13 +306,12 @@ impl RandomForest {
             let rows = block.len() / self.n_features;
             if let Some(q) = self.quantised.as_ref().filter(|q| q.counts_votes()) {
                 // Pure leaves: a class's sum of 1.0s and 0.0s in tree order
-                // is its vote count exactly, so count / trees is the sums'
-                // probability bit for bit.
+                // is its vote count exactly.
                 let mut ranked = q.rank_rows(block, self.n_features);
                 q.add_votes(&mut ranked, rows, 0..trees, k);
                 for r in 0..rows {
                     for (c, v) in ranked.votes(r, k).enumerate() {
-                        out[[first + r, c]] = v as f64 / trees as f64;
+                        out[[first + r, c]] = v as f64;
                     }
                 }
                 return;
@@ -313,7 +321,7 @@ impl RandomForest {
             self.add_trees(&mut self.tile_of(block), rows, 0..trees, &mut acc);
             for (r, a) in acc.chunks_exact(k).enumerate() {
                 for c in 0..k {
-                    out[[first + r, c]] = a[c] / trees as f64;
+                    out[[first + r, c]] = a[c];
                 }
             }
         });

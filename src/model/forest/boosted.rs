@@ -1,0 +1,475 @@
+//! Tree ensembles made elsewhere whose trees are summed: gradient-boosted
+//! trees (XGBoost, LightGBM, scikit-learn's two) and averaged forests whose
+//! splits route missing values. They run on the forest engine unchanged:
+//!
+//! - **Margins are sums.** Each tree's leaf holds one value per class
+//!   (a boosted tree's value under its class, zeros elsewhere; binary
+//!   models keep their margin in class 1 and 0 in class 0), the base
+//!   margins are added to the first tree of each class, and the engine's
+//!   sums are the margins in the library's own order. Labels are the
+//!   sums' argmax with the engine's early exit (the link below is
+//!   monotone); scores apply the link.
+//! - **Missing values and categories are columns.** A split's rule for a
+//!   missing value (go left, go right, or treat it as 0) and a categorical
+//!   split's set become derived columns the trees compare as ordinary
+//!   `x <= t` splits: NaN becomes −∞ in a column whose splits send it left
+//!   and +∞ in one whose splits send it right; a categorical split reads a
+//!   column that is 0 for the categories that go left and 1 otherwise.
+//!   The engine never sees a NaN, and every ISA path serves these models.
+
+use ndarray::{Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
+
+use super::RandomForest;
+use crate::error::Error;
+use crate::model::family::decode_payload;
+use crate::model::params::Grid;
+use crate::model::{Classifier, Family, Fitted, ModelKind, ScoreKind};
+
+/// Tag 5 in model files.
+pub const KIND: ModelKind = ModelKind::tagged(5);
+
+pub static FAMILY: Family = Family {
+    kind: KIND,
+    short: "gbdt",
+    long: "imported tree ensemble (boosted or averaged)",
+    aliases: &["boosted", "xgboost", "lightgbm"],
+    default_grid: Grid::new,
+    check_params: |_| Err(not_fitted()),
+    fit: |_, _, _| Err(not_fitted()),
+    decode: decode_payload::<Boosted>,
+    fold_scaling: None,
+    searched: false,
+    scores: ScoreKind::Probability,
+};
+
+fn not_fitted() -> Error {
+    Error::usage(
+        "cpuwall does not fit boosted trees: import one (cpuwall import model.json|model.ubj|model.txt|model.onnx, or cpuwall.from_sklearn in Python)",
+    )
+}
+
+/// How margins become probabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Link {
+    /// Binary: p(class 1) = 1 / (1 + exp(-margin)), scaled by `sigmoid`
+    /// (LightGBM's `sigmoid:` parameter; 1 elsewhere).
+    Sigmoid,
+    /// Multiclass: the softmax of the margins.
+    Softmax,
+    /// An averaged forest: the sums over the tree count.
+    Average,
+}
+
+/// What a derived column holds for a row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Column {
+    /// `x[feature]`; NaN becomes `nan` (−∞: NaN goes left at every split
+    /// on this column; +∞: right; 0.0: LightGBM's "no missing type", which
+    /// compares a NaN as zero). With `zero_is_missing` (LightGBM's missing
+    /// type Zero) values within ±1e-35 are missing too.
+    Value {
+        feature: u32,
+        nan: f64,
+        zero_is_missing: bool,
+    },
+    /// 0.0 when `x[feature]` is a category whose bit is set in `left`
+    /// (bit `c` of word `c / 32`), else 1.0; NaN gives `nan`, and so does
+    /// a negative value when `negative_is_nan` (scikit-learn's rule);
+    /// otherwise a negative value is a category not in the set (LightGBM).
+    Category {
+        feature: u32,
+        left: Vec<u32>,
+        nan: f64,
+        negative_is_nan: bool,
+    },
+}
+
+/// LightGBM's kZeroThreshold.
+pub const ZERO_THRESHOLD: f64 = 1e-35;
+
+impl Column {
+    #[inline(always)]
+    fn value(&self, row: &[f64]) -> f64 {
+        match self {
+            Column::Value {
+                feature,
+                nan,
+                zero_is_missing,
+            } => {
+                let x = row[*feature as usize];
+                if x.is_nan() || (*zero_is_missing && x.abs() <= ZERO_THRESHOLD) {
+                    *nan
+                } else {
+                    x
+                }
+            }
+            Column::Category {
+                feature,
+                left,
+                nan,
+                negative_is_nan,
+            } => {
+                let x = row[*feature as usize];
+                if x.is_nan() || (*negative_is_nan && x < 0.0) {
+                    return *nan;
+                }
+                // Both libraries truncate the value to an integer category.
+                let c = x as i64;
+                let word = (c >> 5) as usize;
+                let hit = c >= 0 && word < left.len() && left[word] >> (c & 31) & 1 == 1;
+                if hit {
+                    0.0
+                } else {
+                    1.0
+                }
+            }
+        }
+    }
+
+    fn feature(&self) -> u32 {
+        match self {
+            Column::Value { feature, .. } | Column::Category { feature, .. } => *feature,
+        }
+    }
+}
+
+/// What a model file stores; the forest's traversal is rebuilt on load.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BoostedParts {
+    classes: Vec<i64>,
+    n_features: usize,
+    columns: Vec<Column>,
+    trees: RandomForest,
+    link: Link,
+    sigmoid: f64,
+    missing: bool,
+    source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "BoostedParts", into = "BoostedParts")]
+pub struct Boosted {
+    classes: Vec<i64>,
+    n_features: usize,
+    /// The columns the trees' splits read (their `feature` indexes this).
+    columns: Vec<Column>,
+    /// The trees over `columns`, base margins folded into the first tree
+    /// of each class; its classes are 0..k.
+    trees: RandomForest,
+    link: Link,
+    /// LightGBM's sigmoid scale (1 elsewhere).
+    sigmoid: f64,
+    /// Whether a NaN feature is data for this model (routed by its splits).
+    missing: bool,
+    /// Where the trees came from ("XGBoost 2.1.4 binary:logistic").
+    source: String,
+    /// Whether every column is `x[j]` for j in order (no copy needed when
+    /// a batch has no NaN).
+    identity: bool,
+}
+
+impl TryFrom<BoostedParts> for Boosted {
+    type Error = String;
+    fn try_from(p: BoostedParts) -> Result<Self, String> {
+        Boosted::new(
+            p.classes,
+            p.n_features,
+            p.columns,
+            p.trees,
+            p.link,
+            p.sigmoid,
+            p.missing,
+            p.source,
+        )
+    }
+}
+
+impl From<Boosted> for BoostedParts {
+    fn from(b: Boosted) -> Self {
+        BoostedParts {
+            classes: b.classes,
+            n_features: b.n_features,
+            columns: b.columns,
+            trees: b.trees,
+            link: b.link,
+            sigmoid: b.sigmoid,
+            missing: b.missing,
+            source: b.source,
+        }
+    }
+}
+
+impl Boosted {
+    /// A model from its parts, checked as a loaded file is: every column
+    /// reads a feature that exists, the trees read columns that exist and
+    /// have one value per class, the link fits the class count.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        classes: Vec<i64>,
+        n_features: usize,
+        columns: Vec<Column>,
+        trees: RandomForest,
+        link: Link,
+        sigmoid: f64,
+        missing: bool,
+        source: String,
+    ) -> Result<Self, String> {
+        let k = classes.len();
+        if k < 2 {
+            return Err("a classifier needs at least two classes".into());
+        }
+        if trees.classes.len() != k {
+            return Err(format!(
+                "the trees hold {} values per leaf for {k} classes",
+                trees.classes.len()
+            ));
+        }
+        if trees.n_features != columns.len() {
+            return Err(format!(
+                "the trees read {} columns, {} are derived",
+                trees.n_features,
+                columns.len()
+            ));
+        }
+        if let Some(c) = columns.iter().find(|c| c.feature() as usize >= n_features) {
+            return Err(format!(
+                "a column reads feature {} of {n_features}",
+                c.feature()
+            ));
+        }
+        for c in &columns {
+            if let Column::Category { left, .. } = c {
+                if left.len() > 1 << 16 {
+                    return Err("a categorical split's set is too large".into());
+                }
+            }
+        }
+        match link {
+            Link::Sigmoid if k != 2 => {
+                return Err(format!("a sigmoid link gives two classes, not {k}"))
+            }
+            Link::Softmax if k < 3 => {
+                return Err("a softmax link needs three classes or more".into())
+            }
+            _ => {}
+        }
+        if !(sigmoid.is_finite() && sigmoid > 0.0) {
+            return Err(format!("sigmoid scale {sigmoid} must be a positive number"));
+        }
+        let identity = columns.len() == n_features
+            && columns.iter().enumerate().all(|(j, c)| {
+                matches!(c, Column::Value { feature, zero_is_missing: false, .. } if *feature as usize == j)
+            });
+        Ok(Boosted {
+            classes,
+            n_features,
+            columns,
+            trees,
+            link,
+            sigmoid,
+            missing,
+            source,
+            identity,
+        })
+    }
+
+    /// Rows per derived chunk: a few of the engine's tiles, so a chunk's
+    /// derived columns stay in cache while its trees are walked.
+    fn chunk_rows(&self) -> usize {
+        (self.trees.tile_rows() * 4).max(256)
+    }
+
+    /// `f(first row, the chunk's rows as the trees read them)`, chunk by
+    /// chunk: the batch itself when its columns are the features and no
+    /// value needs a rule, else derived rows.
+    fn for_each_chunk(
+        &self,
+        x: ArrayView2<'_, f64>,
+        mut f: impl FnMut(usize, ArrayView2<'_, f64>),
+    ) {
+        let n = x.nrows();
+        let step = self.chunk_rows();
+        let cols = self.columns.len();
+        let mut buf: Vec<f64> = Vec::new();
+        let mut first = 0;
+        while first < n {
+            let end = (first + step).min(n);
+            let rows = x.slice(ndarray::s![first..end, ..]);
+            let plain = self.identity
+                && rows
+                    .as_slice()
+                    .is_some_and(|s| !s.iter().any(|v| v.is_nan()));
+            if plain {
+                f(first, rows);
+            } else {
+                buf.clear();
+                buf.reserve((end - first) * cols);
+                let mut copy = Vec::new();
+                for row in rows.rows() {
+                    let r = crate::model::row_slice(&row, &mut copy);
+                    buf.extend(self.columns.iter().map(|c| c.value(r)));
+                }
+                let view = ArrayView2::from_shape((end - first, cols), &buf).expect("shape");
+                f(first, view);
+            }
+            first = end;
+        }
+    }
+
+    /// Margins of `x`'s rows (base included), one column per class.
+    pub fn margins(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
+        let k = self.classes.len();
+        let mut out = Array2::zeros((x.nrows(), k));
+        self.for_each_chunk(x, |first, rows| {
+            let sums = self.trees.sums(rows);
+            out.slice_mut(ndarray::s![first..first + rows.nrows(), ..])
+                .assign(&sums);
+        });
+        out
+    }
+
+    /// Probabilities from margins, as each library computes them.
+    fn link(&self, mut m: Array2<f64>) -> Array2<f64> {
+        match self.link {
+            Link::Average => {
+                let t = self.trees.n_trees() as f64;
+                m.mapv_inplace(|v| v / t);
+            }
+            Link::Sigmoid => {
+                for mut row in m.rows_mut() {
+                    let margin = row[1] - row[0];
+                    let p = 1.0 / (1.0 + (-self.sigmoid * margin).exp());
+                    row[0] = 1.0 - p;
+                    row[1] = p;
+                }
+            }
+            Link::Softmax => {
+                for mut row in m.rows_mut() {
+                    let top = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    row.mapv_inplace(|v| (v - top).exp());
+                    let s: f64 = row.sum();
+                    row.mapv_inplace(|v| v / s);
+                }
+            }
+        }
+        m
+    }
+
+    pub fn n_trees(&self) -> usize {
+        self.trees.n_trees()
+    }
+
+    /// Whether NaN features are routed by the splits (accepted as data).
+    pub fn routes_missing(&self) -> bool {
+        self.missing
+    }
+
+    /// The trees over derived columns (benches, inspect).
+    pub fn trees(&self) -> &RandomForest {
+        &self.trees
+    }
+
+    /// The same model on the kernels of `isa` (tests of each path).
+    pub fn on_isa(mut self, isa: crate::isa::Isa) -> Self {
+        self.trees = self.trees.on_isa(isa);
+        self
+    }
+}
+
+impl Fitted for Boosted {
+    fn fit_notes(&self) -> String {
+        format!("{} ({} trees)", self.source, self.n_trees())
+    }
+}
+
+impl Classifier for Boosted {
+    fn kind(&self) -> ModelKind {
+        KIND
+    }
+    fn n_features(&self) -> usize {
+        self.n_features
+    }
+    fn classes(&self) -> &[i64] {
+        &self.classes
+    }
+    fn routes_missing(&self) -> bool {
+        self.missing
+    }
+
+    fn predict_into(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) {
+        assert_eq!(
+            x.nrows(),
+            out.len(),
+            "output length must equal the row count"
+        );
+        self.for_each_chunk(x, |first, rows| {
+            let dst = &mut out[first..first + rows.nrows()];
+            self.trees.labels(rows, dst);
+            // The trees' classes are 0..k: map them to this model's.
+            for l in dst.iter_mut() {
+                *l = self.classes[*l as usize];
+            }
+        });
+    }
+
+    fn scores(&self, x: ArrayView2<'_, f64>) -> (ScoreKind, Array2<f64>) {
+        (ScoreKind::Probability, self.link(self.margins(x)))
+    }
+
+    fn row_cost_ns(&self) -> f64 {
+        self.trees.row_cost_ns() + self.columns.len() as f64 * 0.5
+    }
+
+    fn layout(&self) -> Vec<(&'static str, serde_json::Value)> {
+        let k = self.classes.len();
+        let categorical = self
+            .columns
+            .iter()
+            .filter(|c| matches!(c, Column::Category { .. }))
+            .count();
+        let per_round = if matches!(self.link, Link::Softmax) {
+            k
+        } else {
+            1
+        };
+        let mut rows = vec![
+            ("source", serde_json::json!(self.source)),
+            (
+                "link",
+                serde_json::json!(match self.link {
+                    Link::Sigmoid => "sigmoid (binary)",
+                    Link::Softmax => "softmax",
+                    Link::Average => "average of the trees",
+                }),
+            ),
+            (
+                "rounds",
+                serde_json::json!(if matches!(self.link, Link::Average) {
+                    self.n_trees()
+                } else {
+                    self.n_trees() / per_round
+                }),
+            ),
+            ("trees per round", serde_json::json!(per_round)),
+            (
+                "missing values",
+                serde_json::json!(if self.missing {
+                    "routed by each split (NaN accepted)"
+                } else {
+                    "refused"
+                }),
+            ),
+            (
+                "columns",
+                serde_json::json!(format!(
+                    "{} read by the trees ({} features, {categorical} categorical sets)",
+                    self.columns.len(),
+                    self.n_features
+                )),
+            ),
+        ];
+        rows.extend(self.trees.layout_rows());
+        rows
+    }
+}
