@@ -159,11 +159,41 @@ def _rows(X):
     return x, names
 
 
+def _boosted_library_model(estimator):
+    """(model bytes, origin, classes or None) of an XGBoost or LightGBM
+    classifier or Booster; None for anything else."""
+    module = type(estimator).__module__.split(".")[0]
+    name = type(estimator).__name__
+    if module == "xgboost":
+        booster = estimator.get_booster() if hasattr(estimator, "get_booster") else estimator
+        if not hasattr(booster, "save_raw"):
+            raise TypeError(f"{name} is not supported; supported: {SUPPORTED}")
+        if hasattr(estimator, "get_booster") and not hasattr(estimator, "classes_"):
+            raise TypeError(f"{name} is not a classifier (cpuwall imports XGBClassifier and classification Boosters)")
+        return bytes(booster.save_raw("json")), f"<{name}>", getattr(estimator, "classes_", None)
+    if module == "lightgbm":
+        booster = estimator.booster_ if hasattr(estimator, "booster_") else estimator
+        if not hasattr(booster, "model_to_string"):
+            raise TypeError(f"{name} is not supported; supported: {SUPPORTED}")
+        if hasattr(estimator, "booster_") and not hasattr(estimator, "classes_"):
+            raise TypeError(f"{name} is not a classifier (cpuwall imports LGBMClassifier and classification Boosters)")
+        return booster.model_to_string().encode(), f"<{name}>", getattr(estimator, "classes_", None)
+    return None
+
+
 def from_sklearn(estimator):
-    """A fitted GaussianNB, LogisticRegression, LinearSVC or
-    RandomForestClassifier (or a Pipeline of one, optionally after a
-    StandardScaler) as a cpuwall Model, converted in process with exact
-    float64 parameters. TypeError for anything else."""
+    """A fitted scikit-learn classifier (GaussianNB, LogisticRegression,
+    LinearSVC, RandomForestClassifier, ExtraTreesClassifier,
+    DecisionTreeClassifier, HistGradientBoostingClassifier,
+    GradientBoostingClassifier, or a Pipeline of one, optionally after a
+    StandardScaler), or an XGBoost / LightGBM classifier or Booster, as a
+    cpuwall Model predicting exactly as it does. TypeError for anything
+    else."""
+    boosted = _boosted_library_model(estimator)
+    if boosted is not None:
+        data, origin, classes = boosted
+        native = _native.NativeModel.import_bytes(data, origin)
+        return Model(native, None if classes is None else list(classes))
     doc = _export(estimator)
     native = _native.NativeModel.from_exchange_json(json.dumps(doc), f"<{doc['estimator']}>")
     from .sklearn_export import class_labels
@@ -172,8 +202,18 @@ def from_sklearn(estimator):
 
 
 def load(path):
-    """A `.cpuwall` model file (written by `cpuwall train`, `import` or `Model.save`)."""
-    return Model(_native.NativeModel.load(str(path)))
+    """A model file, recognised by its content: a `.cpuwall` file (written by
+    `cpuwall train`, `import` or `Model.save`), an XGBoost model (`.json` or
+    `.ubj` from `save_model`), a LightGBM text model, an ONNX model or a
+    scikit-learn exchange document, read as `cpuwall import` reads them."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head.startswith(_MAGIC):
+        return Model(_native.NativeModel.load(str(path)))
+    return Model(_native.NativeModel.import_file(str(path)))
+
+
+_MAGIC = _native.MAGIC
 
 
 def import_onnx(path):

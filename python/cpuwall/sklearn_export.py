@@ -27,8 +27,10 @@ fits them.
 """
 import math
 
-SUPPORTED = ("GaussianNB, LogisticRegression, LinearSVC, RandomForestClassifier (or a Pipeline of one, optionally after a "
-             "StandardScaler), or a VotingClassifier of them")
+SUPPORTED = ("GaussianNB, LogisticRegression, LinearSVC, RandomForestClassifier, ExtraTreesClassifier, "
+             "DecisionTreeClassifier, HistGradientBoostingClassifier, GradientBoostingClassifier (or a Pipeline of one, "
+             "optionally after a StandardScaler), or a VotingClassifier of them; XGBClassifier, LGBMClassifier and their "
+             "Boosters through cpuwall.from_sklearn")
 
 
 class ExportError(ValueError):
@@ -41,6 +43,19 @@ def floats(a):
     bad = [v for v in out if not math.isfinite(v)]
     if bad:
         raise ExportError(f"a parameter holds {bad[0]}; cpuwall needs finite parameters")
+    return out
+
+
+def thresholds(a):
+    """Split thresholds as floats; a split of missing values from the rest
+    (threshold +inf: every number goes left) keeps its meaning at the
+    largest float64, which JSON can write."""
+    out = []
+    for v in a.ravel():
+        v = float(v)
+        if math.isnan(v):
+            raise ExportError("a split threshold is NaN")
+        out.append(max(min(v, 1.7976931348623157e308), -1.7976931348623157e308))
     return out
 
 
@@ -82,11 +97,17 @@ def export(model):
 
     from sklearn.ensemble import VotingClassifier
 
+    from sklearn.ensemble import (ExtraTreesClassifier, GradientBoostingClassifier,
+                                  HistGradientBoostingClassifier)
+    from sklearn.tree import DecisionTreeClassifier
+
     scaler, est = split_pipeline(model)
     name = type(est).__name__
     if type(est) is VotingClassifier and scaler is None:
         return export_voting(est)
-    if type(est) not in (GaussianNB, LogisticRegression, LinearSVC, RandomForestClassifier):
+    forests = (RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier)
+    boosted = (HistGradientBoostingClassifier, GradientBoostingClassifier)
+    if type(est) not in (GaussianNB, LogisticRegression, LinearSVC) + forests + boosted:
         raise TypeError(f"{name} is not supported; supported: {SUPPORTED}")
     if not hasattr(est, "classes_"):
         raise ValueError(f"{name} is not fitted; fit it before converting it")
@@ -128,26 +149,147 @@ def export(model):
             if solver == "liblinear" or multi == "ovr":
                 raise ExportError("a one-vs-rest multiclass LogisticRegression: cpuwall imports multinomial ones (the default of the other solvers)")
         out["model"] = {"coef": floats(est.coef_), "intercept": floats(np.atleast_1d(est.intercept_))}
+    elif type(est) is HistGradientBoostingClassifier:
+        out["model"] = export_hist_gradient_boosting(est, k, d)
+    elif type(est) is GradientBoostingClassifier:
+        out["model"] = export_gradient_boosting(est, k, d)
     else:
         if est.n_outputs_ != 1:
-            raise ExportError("a multi-output RandomForestClassifier: cpuwall imports single-output forests")
+            raise ExportError(f"a multi-output {name}: cpuwall imports single-output forests")
         trees = []
-        for t in est.estimators_:
+        for t in (est.estimators_ if hasattr(est, "estimators_") else [est]):
             tr = t.tree_
             value = tr.value[:, 0, :].astype(float)
             sums = value.sum(axis=1, keepdims=True)
             sums[sums == 0] = 1.0
             value = value / sums  # scikit-learn < 1.4 stored counts
-            trees.append({
+            tree = {
                 "children_left": [int(v) for v in tr.children_left],
                 "children_right": [int(v) for v in tr.children_right],
                 "feature": [int(v) for v in tr.feature],
-                "threshold": [float(v) for v in tr.threshold],
+                "threshold": thresholds(tr.threshold),
                 "value": floats(value),
-            })
+            }
+            # scikit-learn >= 1.3 routes NaN at every split of these trees.
+            if hasattr(tr, "missing_go_to_left"):
+                tree["missing_go_to_left"] = [int(v) for v in tr.missing_go_to_left]
+            trees.append(tree)
         # scikit-learn compares float32(x) <= threshold.
         out["model"] = {"trees": trees, "input_dtype": "float32"}
     return out
+
+
+def _words(codes):
+    """A set of non-negative integers as 32-bit words (bit c of word c // 32)."""
+    codes = [int(c) for c in codes]
+    if not codes:
+        return []
+    words = [0] * (max(codes) // 32 + 1)
+    for c in codes:
+        words[c // 32] |= 1 << (c % 32)
+    return words
+
+
+def export_hist_gradient_boosting(est, k, d):
+    """HistGradientBoostingClassifier: every predictor's nodes (thresholds
+    compared in float64, NaN by missing_go_to_left), the baseline, and the
+    categorical sets over the raw category values."""
+    import numpy as np
+
+    # Categorical features are ordinal-encoded first (categorical columns
+    # moved to the front); sets and known categories are mapped back to the
+    # raw values, which must be non-negative integers.
+    pre = getattr(est, "_preprocessor", None)
+    if pre is not None:
+        cat_mask = np.asarray(est.is_categorical_, dtype=bool)
+        order = list(np.flatnonzero(cat_mask)) + list(np.flatnonzero(~cat_mask))
+        enc = pre.named_transformers_["encoder"]
+        raw_cats = {}
+        for j, cats in zip(np.flatnonzero(cat_mask), enc.categories_):
+            cats = np.asarray(cats, dtype=float)
+            if np.any(cats < 0) or np.any(cats != np.floor(cats)) or np.any(cats >= 1 << 20):
+                raise ExportError(f"feature {j}'s categories are not non-negative integers below 2^20; cpuwall reads categories as such")
+            raw_cats[int(j)] = cats.astype(np.int64)
+    else:
+        order = list(range(d))
+        raw_cats = {}
+        if getattr(est, "is_categorical_", None) is not None and np.any(est.is_categorical_):
+            raise ExportError("categorical features without scikit-learn's encoder: not supported")
+    bitsets = []
+    trees = []
+    base = np.asarray(est._baseline_prediction, dtype=float).ravel()
+    for it in est._predictors:
+        for c, pred in enumerate(it):
+            nodes = pred.nodes
+            leaf = nodes["is_leaf"].astype(bool)
+            feature = [int(order[f]) if not l else -2 for f, l in zip(nodes["feature_idx"], leaf)]
+            bitset = []
+            for i in range(len(nodes)):
+                if leaf[i] or not nodes["is_categorical"][i]:
+                    bitset.append(-1)
+                    continue
+                words = np.asarray(pred.raw_left_cat_bitsets[nodes["bitset_idx"][i]], dtype=np.uint64)
+                codes = [b for b in range(256) if (int(words[b // 32]) >> (b % 32)) & 1]
+                raw = raw_cats[feature[i]]
+                bitset.append(len(bitsets))
+                bitsets.append(_words(raw[[c_ for c_ in codes if c_ < len(raw)]]))
+            trees.append({
+                "class": c,
+                "children_left": [-1 if l else int(v) for v, l in zip(nodes["left"], leaf)],
+                "children_right": [-1 if l else int(v) for v, l in zip(nodes["right"], leaf)],
+                "feature": feature,
+                "threshold": thresholds(nodes["num_threshold"]),
+                "value": floats(nodes["value"].astype(float)),
+                "missing_go_to_left": [int(v) for v in nodes["missing_go_to_left"]],
+                "bitset": bitset,
+            })
+    known = [_words(raw_cats[j]) if j in raw_cats else [] for j in range(d)]
+    return {
+        "link": "sigmoid" if k == 2 else "softmax",
+        "base": floats(base),
+        "input_dtype": "float64",
+        "missing": True,
+        "trees": trees,
+        "bitsets": bitsets,
+        "known": known,
+    }
+
+
+def export_gradient_boosting(est, k, d):
+    """GradientBoostingClassifier: each stage's regression trees (float32
+    thresholds), leaf values times the learning rate, and the init
+    estimator's constant raw prediction."""
+    import numpy as np
+    from sklearn.dummy import DummyClassifier
+
+    init = est.init_
+    if not (init == "zero" or isinstance(init, DummyClassifier)):
+        raise ExportError(f"init={type(init).__name__}: cpuwall imports GradientBoosting with the default or 'zero' init")
+    if est.loss != "log_loss":
+        raise ExportError(f"loss={est.loss!r}: cpuwall imports GradientBoostingClassifier with log_loss")
+    base = np.asarray(est._raw_predict_init(np.zeros((1, d), dtype=np.float32)), dtype=float).ravel()
+    lr = float(est.learning_rate)
+    trees = []
+    for stage in est.estimators_:
+        for c, t in enumerate(stage):
+            tr = t.tree_
+            trees.append({
+                "class": c,
+                "children_left": [int(v) for v in tr.children_left],
+                "children_right": [int(v) for v in tr.children_right],
+                "feature": [int(v) for v in tr.feature],
+                "threshold": thresholds(tr.threshold),
+                # scikit-learn adds learning_rate * value, the product in float64.
+                "value": floats(lr * tr.value[:, 0, 0].astype(float)),
+                "missing_go_to_left": [0] * tr.node_count,
+            })
+    return {
+        "link": "sigmoid" if k == 2 else "softmax",
+        "base": floats(base),
+        "input_dtype": "float32",
+        "missing": False,
+        "trees": trees,
+    }
 
 
 def export_voting(vc):

@@ -195,6 +195,15 @@ impl NativeModel {
         Ok(Self::new(stored))
     }
 
+    /// A model file's bytes as `cpuwall import` reads them (XGBoost JSON
+    /// or UBJSON, LightGBM text, ONNX, scikit-learn exchange JSON); `origin`
+    /// names it in errors.
+    #[staticmethod]
+    fn import_bytes(data: &[u8], origin: &str) -> PyResult<Self> {
+        let stored = cpuwall::interop::import_bytes(Path::new(origin), data).map_err(py_err)?;
+        Ok(Self::new(stored))
+    }
+
     /// A `.cpuwall` model file.
     #[staticmethod]
     fn load(path: PathBuf) -> PyResult<Self> {
@@ -315,7 +324,8 @@ impl NativeModel {
     ) -> PyResult<(&'static str, Bound<'py, PyAny>, Option<String>)> {
         let (rows, notice) = self.rows(&x, names, columns)?;
         let view = rows.view();
-        cpuwall::data::check_finite(view, Path::new(ORIGIN)).map_err(py_err)?;
+        cpuwall::data::check_features(view, Path::new(ORIGIN), 0, self.model.routes_missing())
+            .map_err(py_err)?;
         let (kind, scores) = py.detach(|| self.model.scores(view));
         // Handed over as it is, not copied (16 MB for 1e6 rows of two
         // classes).
@@ -344,5 +354,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeModel>()?;
     m.add_function(wrap_pyfunction!(isa, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("MAGIC", PyBytes::new(m.py(), store::MAGIC))?;
     Ok(())
 }

@@ -30,12 +30,14 @@ pub enum Test {
     LessEqualF32(f64),
     /// Left when `f32(x) < threshold` (XGBoost).
     LessF32(f32),
-    /// Left when the value's integer category is in the set (bit `c` of
-    /// word `c / 32`); `negative_is_missing`: a negative value is missing
-    /// (scikit-learn), else a category that goes right (LightGBM).
+    /// Left when the value's integer category is in `left` (bit `c` of
+    /// word `c / 32`). `strict` (scikit-learn): a negative, fractional or
+    /// unknown (not in `known`) category is missing; else (LightGBM) the
+    /// value is truncated and every category outside `left` goes right.
     InSet {
         left: Vec<u32>,
-        negative_is_missing: bool,
+        known: Vec<u32>,
+        strict: bool,
     },
 }
 
@@ -300,7 +302,8 @@ impl Columns {
             }
             Test::InSet {
                 left,
-                negative_is_missing,
+                known,
+                strict,
             } => {
                 if zero_is_missing {
                     return Err("a categorical split with missing type Zero".into());
@@ -315,8 +318,9 @@ impl Columns {
                     Column::Category {
                         feature: feature32,
                         left: left.clone(),
+                        known: known.clone(),
                         nan,
-                        negative_is_nan: *negative_is_missing,
+                        strict: *strict,
                     },
                     0.5,
                 )

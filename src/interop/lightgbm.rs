@@ -192,7 +192,8 @@ fn tree(block: &str, n_features: usize) -> Result<Vec<Node>, String> {
             (
                 Test::InSet {
                     left: cat_words[lo..hi].to_vec(),
-                    negative_is_missing: false,
+                    known: Vec::new(),
+                    strict: false,
                 },
                 Missing::Right,
             )

@@ -22,7 +22,7 @@ pub const VERSION: u32 = 1;
 pub const MAX_FEATURES: usize = 1 << 24;
 pub const MAX_CLASSES: usize = 1 << 16;
 pub const SUPPORTED: &str =
-    "GaussianNB, LogisticRegression, LinearSVC, RandomForestClassifier, VotingClassifier";
+    "GaussianNB, LogisticRegression, LinearSVC, RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier, HistGradientBoostingClassifier, GradientBoostingClassifier, VotingClassifier";
 
 #[derive(Deserialize)]
 struct Exchange {
@@ -72,6 +72,43 @@ struct TreeJson {
     feature: Vec<i64>,
     threshold: Vec<f64>,
     value: Vec<f64>,
+    /// Where each split sends NaN (scikit-learn >= 1.3); absent: the
+    /// forest refuses NaN.
+    #[serde(default)]
+    missing_go_to_left: Option<Vec<u8>>,
+}
+
+/// A boosted model's trees (HistGradientBoosting, GradientBoosting): one
+/// value per node, each tree adding to one class's margin.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BoostedJson {
+    link: String,
+    base: Vec<f64>,
+    input_dtype: String,
+    missing: bool,
+    trees: Vec<BoostedTreeJson>,
+    /// Categorical splits' sets over raw category values (32-bit words).
+    #[serde(default)]
+    bitsets: Vec<Vec<u32>>,
+    /// Per feature, its known categories (empty: not categorical).
+    #[serde(default)]
+    known: Vec<Vec<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BoostedTreeJson {
+    class: usize,
+    children_left: Vec<i64>,
+    children_right: Vec<i64>,
+    feature: Vec<i64>,
+    threshold: Vec<f64>,
+    value: Vec<f64>,
+    missing_go_to_left: Vec<u8>,
+    /// Per node: the index of its set in `bitsets`, or -1 (numerical).
+    #[serde(default)]
+    bitset: Option<Vec<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -201,8 +238,8 @@ pub fn from_json(path: &Path, text: &str) -> Result<Imported> {
                 Model::new(LogisticRegression { linear })
             }
         }
-        "RandomForestClassifier" => {
-            let m: ForestJson = typed(path, ex.model.clone(), "RandomForestClassifier")?;
+        "RandomForestClassifier" | "ExtraTreesClassifier" | "DecisionTreeClassifier" => {
+            let m: ForestJson = typed(path, ex.model.clone(), &ex.estimator)?;
             let f32_input = match m.input_dtype.as_str() {
                 "float32" => true,
                 "float64" => false,
@@ -219,7 +256,39 @@ pub fn from_json(path: &Path, text: &str) -> Result<Imported> {
                 .map(|(t, tree)| tree_nodes(t, tree, k))
                 .collect::<std::result::Result<Vec<_>, String>>()
                 .map_err(bad)?;
-            Model::new(trees::forest(classes, d, &raw, f32_input).map_err(bad)?)
+            if m.trees.iter().all(|t| t.missing_go_to_left.is_some()) && f32_input {
+                // The splits route NaN: the trees on the boosted engine's
+                // derived columns (the same walk for rows without NaN).
+                let routed: Vec<_> = raw
+                    .into_iter()
+                    .zip(&m.trees)
+                    .map(|(nodes, t)| {
+                        let left = t.missing_go_to_left.as_deref().unwrap_or(&[]);
+                        (nodes, left.iter().map(|&b| b != 0).collect::<Vec<_>>())
+                    })
+                    .collect();
+                Model::new(
+                    super::boosted::averaged(
+                        classes,
+                        d,
+                        &routed,
+                        format!(
+                            "scikit-learn {} {}, {} trees",
+                            ex.sklearn_version,
+                            ex.estimator,
+                            m.trees.len()
+                        ),
+                    )
+                    .map_err(bad)?,
+                )
+            } else {
+                Model::new(trees::forest(classes, d, &raw, f32_input).map_err(bad)?)
+            }
+        }
+        "HistGradientBoostingClassifier" | "GradientBoostingClassifier" => {
+            let m: BoostedJson = typed(path, ex.model.clone(), &ex.estimator)?;
+            let origin = format!("scikit-learn {} {}", ex.sklearn_version, ex.estimator);
+            Model::new(boosted_model(m, classes, d, &origin).map_err(bad)?)
         }
         "VotingClassifier" => voting(path, ex.model.clone(), classes, d)?,
         other => {
@@ -259,6 +328,107 @@ pub fn from_json(path: &Path, text: &str) -> Result<Imported> {
         feature_names: ex.feature_names_in,
         class_names,
         origin: format!("scikit-learn {} {}", ex.sklearn_version, ex.estimator),
+    })
+}
+
+/// HistGradientBoosting's or GradientBoosting's trees as a boosted model.
+fn boosted_model(
+    m: BoostedJson,
+    classes: Vec<i64>,
+    d: usize,
+    origin: &str,
+) -> std::result::Result<crate::model::forest::boosted::Boosted, String> {
+    use super::boosted::{Ensemble, Missing, Node, Test, Tree};
+    use crate::model::forest::boosted::Link;
+    let link = match m.link.as_str() {
+        "sigmoid" => Link::Sigmoid,
+        "softmax" => Link::Softmax,
+        other => return Err(format!("link '{other}', expected sigmoid or softmax")),
+    };
+    let f32_input = match m.input_dtype.as_str() {
+        "float32" => true,
+        "float64" => false,
+        other => {
+            return Err(format!(
+                "input_dtype '{other}', expected float32 or float64"
+            ))
+        }
+    };
+    let mut trees = Vec::with_capacity(m.trees.len());
+    for (t, tj) in m.trees.iter().enumerate() {
+        let n = tj.children_left.len();
+        let bitset = tj.bitset.clone().unwrap_or_else(|| vec![-1; n]);
+        if [
+            tj.children_right.len(),
+            tj.feature.len(),
+            tj.threshold.len(),
+            tj.value.len(),
+            tj.missing_go_to_left.len(),
+            bitset.len(),
+        ]
+        .iter()
+        .any(|&l| l != n)
+        {
+            return Err(format!("tree {t}: its arrays disagree in length"));
+        }
+        let child = |i: usize, c: i64| {
+            usize::try_from(c)
+                .ok()
+                .filter(|&c| c < n && c != i)
+                .ok_or_else(|| format!("tree {t}: node {i} points to node {c}"))
+        };
+        let mut nodes = Vec::with_capacity(n);
+        for i in 0..n {
+            let (l, r) = (tj.children_left[i], tj.children_right[i]);
+            if l == -1 && r == -1 {
+                nodes.push(Node::Leaf(tj.value[i]));
+                continue;
+            }
+            let feature = usize::try_from(tj.feature[i])
+                .map_err(|_| format!("tree {t}: node {i} splits on feature {}", tj.feature[i]))?;
+            let test = if bitset[i] >= 0 {
+                let b = bitset[i] as usize;
+                let left = m.bitsets.get(b).ok_or_else(|| {
+                    format!("tree {t}: node {i} names set {b} of {}", m.bitsets.len())
+                })?;
+                let known = m.known.get(feature).cloned().unwrap_or_default();
+                Test::InSet {
+                    left: left.clone(),
+                    known,
+                    strict: true,
+                }
+            } else if f32_input {
+                Test::LessEqualF32(tj.threshold[i])
+            } else {
+                Test::LessEqual(tj.threshold[i])
+            };
+            nodes.push(Node::Split {
+                feature,
+                test,
+                missing: if tj.missing_go_to_left[i] != 0 {
+                    Missing::Left
+                } else {
+                    Missing::Right
+                },
+                left: child(i, l)?,
+                right: child(i, r)?,
+            });
+        }
+        trees.push(Tree {
+            class: tj.class,
+            nodes,
+        });
+    }
+    let rounds = trees.len() / m.base.len().max(1);
+    super::boosted::build(Ensemble {
+        classes,
+        n_features: d,
+        trees,
+        base: m.base,
+        link,
+        sigmoid: 1.0,
+        missing: m.missing,
+        source: format!("{origin}, {rounds} iterations"),
     })
 }
 

@@ -31,9 +31,9 @@ pub const KIND: ModelKind = ModelKind::tagged(5);
 
 pub static FAMILY: Family = Family {
     kind: KIND,
-    short: "gbdt",
+    short: "trees",
     long: "imported tree ensemble (boosted or averaged)",
-    aliases: &["boosted", "xgboost", "lightgbm"],
+    aliases: &["gbdt", "boosted"],
     default_grid: Grid::new,
     check_params: |_| Err(not_fitted()),
     fit: |_, _, _| Err(not_fitted()),
@@ -74,14 +74,17 @@ pub enum Column {
         zero_is_missing: bool,
     },
     /// 0.0 when `x[feature]` is a category whose bit is set in `left`
-    /// (bit `c` of word `c / 32`), else 1.0; NaN gives `nan`, and so does
-    /// a negative value when `negative_is_nan` (scikit-learn's rule);
-    /// otherwise a negative value is a category not in the set (LightGBM).
+    /// (bit `c` of word `c / 32`), else 1.0; a missing category gives
+    /// `nan`. Missing: NaN; with `strict` (scikit-learn's rule) also a
+    /// negative or fractional value and a category not in `known`. Without
+    /// it (LightGBM) the value is truncated to an integer and any category
+    /// outside `left` (negative ones included) gives 1.0.
     Category {
         feature: u32,
         left: Vec<u32>,
+        known: Vec<u32>,
         nan: f64,
-        negative_is_nan: bool,
+        strict: bool,
     },
 }
 
@@ -107,18 +110,23 @@ impl Column {
             Column::Category {
                 feature,
                 left,
+                known,
                 nan,
-                negative_is_nan,
+                strict,
             } => {
                 let x = row[*feature as usize];
-                if x.is_nan() || (*negative_is_nan && x < 0.0) {
+                let bit = |set: &[u32], c: i64| {
+                    let word = (c >> 5) as usize;
+                    c >= 0 && word < set.len() && set[word] >> (c & 31) & 1 == 1
+                };
+                if x.is_nan() {
                     return *nan;
                 }
-                // Both libraries truncate the value to an integer category.
-                let c = x as i64;
-                let word = (c >> 5) as usize;
-                let hit = c >= 0 && word < left.len() && left[word] >> (c & 31) & 1 == 1;
-                if hit {
+                if *strict && (x < 0.0 || x.fract() != 0.0 || !bit(known, x as i64)) {
+                    return *nan;
+                }
+                // LightGBM truncates the value to an integer category.
+                if bit(left, x as i64) {
                     0.0
                 } else {
                     1.0
@@ -164,9 +172,11 @@ pub struct Boosted {
     missing: bool,
     /// Where the trees came from ("XGBoost 2.1.4 binary:logistic").
     source: String,
-    /// Whether every column is `x[j]` for j in order (no copy needed when
-    /// a batch has no NaN).
-    identity: bool,
+    /// The same trees reading the features themselves, for rows without a
+    /// NaN (there every column of `Value` kind is its feature): no derived
+    /// copy, and no more columns than features. `None` when a column is a
+    /// categorical set or treats near-zero values as missing.
+    plain: Option<RandomForest>,
 }
 
 impl TryFrom<BoostedParts> for Boosted {
@@ -239,8 +249,8 @@ impl Boosted {
             ));
         }
         for c in &columns {
-            if let Column::Category { left, .. } = c {
-                if left.len() > 1 << 16 {
+            if let Column::Category { left, known, .. } = c {
+                if left.len().max(known.len()) > 1 << 16 {
                     return Err("a categorical split's set is too large".into());
                 }
             }
@@ -257,10 +267,7 @@ impl Boosted {
         if !(sigmoid.is_finite() && sigmoid > 0.0) {
             return Err(format!("sigmoid scale {sigmoid} must be a positive number"));
         }
-        let identity = columns.len() == n_features
-            && columns.iter().enumerate().all(|(j, c)| {
-                matches!(c, Column::Value { feature, zero_is_missing: false, .. } if *feature as usize == j)
-            });
+        let plain = plain_trees(&trees, &columns, n_features)?;
         Ok(Boosted {
             classes,
             n_features,
@@ -270,7 +277,7 @@ impl Boosted {
             sigmoid,
             missing,
             source,
-            identity,
+            plain,
         })
     }
 
@@ -280,13 +287,13 @@ impl Boosted {
         (self.trees.tile_rows() * 4).max(256)
     }
 
-    /// `f(first row, the chunk's rows as the trees read them)`, chunk by
-    /// chunk: the batch itself when its columns are the features and no
-    /// value needs a rule, else derived rows.
+    /// `f(first row, the trees, the chunk's rows as those trees read
+    /// them)`, chunk by chunk: the plain trees on the batch itself where
+    /// the chunk has no NaN, else the trees on derived columns.
     fn for_each_chunk(
         &self,
         x: ArrayView2<'_, f64>,
-        mut f: impl FnMut(usize, ArrayView2<'_, f64>),
+        mut f: impl FnMut(usize, &RandomForest, ArrayView2<'_, f64>),
     ) {
         let n = x.nrows();
         let step = self.chunk_rows();
@@ -296,12 +303,12 @@ impl Boosted {
         while first < n {
             let end = (first + step).min(n);
             let rows = x.slice(ndarray::s![first..end, ..]);
-            let plain = self.identity
-                && rows
-                    .as_slice()
-                    .is_some_and(|s| !s.iter().any(|v| v.is_nan()));
-            if plain {
-                f(first, rows);
+            let plain = self.plain.as_ref().filter(|_| match rows.as_slice() {
+                Some(s) => crate::data::all_finite(s) || !s.iter().any(|v| v.is_nan()),
+                None => !rows.iter().any(|v| v.is_nan()),
+            });
+            if let Some(trees) = plain {
+                f(first, trees, rows);
             } else {
                 buf.clear();
                 buf.reserve((end - first) * cols);
@@ -311,7 +318,7 @@ impl Boosted {
                     buf.extend(self.columns.iter().map(|c| c.value(r)));
                 }
                 let view = ArrayView2::from_shape((end - first, cols), &buf).expect("shape");
-                f(first, view);
+                f(first, &self.trees, view);
             }
             first = end;
         }
@@ -321,8 +328,8 @@ impl Boosted {
     pub fn margins(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         let k = self.classes.len();
         let mut out = Array2::zeros((x.nrows(), k));
-        self.for_each_chunk(x, |first, rows| {
-            let sums = self.trees.sums(rows);
+        self.for_each_chunk(x, |first, trees, rows| {
+            let sums = trees.sums(rows);
             out.slice_mut(ndarray::s![first..first + rows.nrows(), ..])
                 .assign(&sums);
         });
@@ -373,8 +380,51 @@ impl Boosted {
     /// The same model on the kernels of `isa` (tests of each path).
     pub fn on_isa(mut self, isa: crate::isa::Isa) -> Self {
         self.trees = self.trees.on_isa(isa);
+        self.plain = self.plain.map(|p| p.on_isa(isa));
         self
     }
+}
+
+/// [`Boosted::plain`]: the trees with each split's column replaced by its
+/// feature, when every column is a feature's value with a NaN rule only.
+fn plain_trees(
+    trees: &RandomForest,
+    columns: &[Column],
+    n_features: usize,
+) -> Result<Option<RandomForest>, String> {
+    let mut source = Vec::with_capacity(columns.len());
+    for c in columns {
+        match c {
+            Column::Value {
+                feature,
+                zero_is_missing: false,
+                ..
+            } => source.push(*feature),
+            _ => return Ok(None),
+        }
+    }
+    let nodes = trees
+        .nodes
+        .iter()
+        .map(|nd| {
+            if nd.feature == super::tree::LEAF {
+                *nd
+            } else {
+                super::tree::Node {
+                    feature: source[nd.feature as usize],
+                    ..*nd
+                }
+            }
+        })
+        .collect();
+    RandomForest::from_checked_parts(
+        trees.classes.clone(),
+        n_features,
+        nodes,
+        trees.roots.clone(),
+        trees.values.clone(),
+    )
+    .map(|f| Some(f.on_isa(trees.isa())))
 }
 
 impl Fitted for Boosted {
@@ -403,9 +453,9 @@ impl Classifier for Boosted {
             out.len(),
             "output length must equal the row count"
         );
-        self.for_each_chunk(x, |first, rows| {
+        self.for_each_chunk(x, |first, trees, rows| {
             let dst = &mut out[first..first + rows.nrows()];
-            self.trees.labels(rows, dst);
+            trees.labels(rows, dst);
             // The trees' classes are 0..k: map them to this model's.
             for l in dst.iter_mut() {
                 *l = self.classes[*l as usize];
