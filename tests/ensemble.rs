@@ -221,7 +221,7 @@ fn train_then_bench_then_predict_through_the_cli() {
         "--tensorflow",
         concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/reports/cnn-study/tensorflow.json"
+            "/tests/fixtures/cnn-study/tensorflow.json"
         ),
         "--out",
         report.to_str().unwrap(),

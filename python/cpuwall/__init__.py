@@ -206,8 +206,11 @@ def load(path):
     `cpuwall train`, `import` or `Model.save`), an XGBoost model (`.json` or
     `.ubj` from `save_model`), a LightGBM text model, an ONNX model or a
     scikit-learn exchange document, read as `cpuwall import` reads them."""
-    with open(path, "rb") as f:
-        head = f.read(16)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        head = _MAGIC  # the model file loader says what is wrong, as the CLI does
     if head.startswith(_MAGIC):
         return Model(_native.NativeModel.load(str(path)))
     return Model(_native.NativeModel.import_file(str(path)))

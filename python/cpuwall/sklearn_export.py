@@ -207,6 +207,9 @@ def export_hist_gradient_boosting(est, k, d):
         raw_cats = {}
         for j, cats in zip(np.flatnonzero(cat_mask), enc.categories_):
             cats = np.asarray(cats, dtype=float)
+            # NaN, when training had it, is the last category and stays a
+            # missing value (never a code).
+            cats = cats[~np.isnan(cats)]
             if np.any(cats < 0) or np.any(cats != np.floor(cats)) or np.any(cats >= 1 << 20):
                 raise ExportError(f"feature {j}'s categories are not non-negative integers below 2^20; cpuwall reads categories as such")
             raw_cats[int(j)] = cats.astype(np.int64)

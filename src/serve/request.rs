@@ -27,10 +27,12 @@ pub enum Problem {
     Invalid(String),
 }
 
-/// Parse a predict body for a model taking `d` features.
-pub fn parse(body: &[u8], d: usize) -> Result<Rows, Problem> {
+/// Parse a predict body for a model taking `d` features; with `missing`
+/// (a model that routes missing values) a `null` cell is NaN.
+pub fn parse(body: &[u8], d: usize, missing: bool) -> Result<Rows, Problem> {
     let mut state = State {
         d,
+        missing,
         values: Vec::new(),
         n: 0,
         proba: false,
@@ -111,6 +113,7 @@ fn non_finite_at(body: &[u8], e: &serde_json::Error) -> Option<&'static str> {
 
 struct State {
     d: usize,
+    missing: bool,
     values: Vec<f64>,
     n: usize,
     proba: bool,
@@ -332,7 +335,10 @@ impl<'de> Visitor<'de> for CellSeed<'_> {
         self.not_a_number("a boolean")
     }
     fn visit_unit<E: de::Error>(self) -> Result<f64, E> {
-        self.not_a_number("null (a missing value)")
+        if self.0.missing {
+            return Ok(f64::NAN);
+        }
+        self.not_a_number("null (a missing value this model does not route)")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<f64, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
@@ -364,7 +370,7 @@ mod tests {
     use super::*;
 
     fn invalid(body: &str, d: usize) -> String {
-        match parse(body.as_bytes(), d) {
+        match parse(body.as_bytes(), d, false) {
             Err(Problem::Invalid(m)) => m,
             other => panic!("{body}: expected a 422 problem, got {other:?}"),
         }
@@ -372,12 +378,32 @@ mod tests {
 
     #[test]
     fn rows_flatten_row_major_with_integers_as_floats() {
-        let r = parse(br#"{"rows": [[1, 2.5, -3], [4e2, 0, 1e-3]]}"#, 3).unwrap();
+        let r = parse(br#"{"rows": [[1, 2.5, -3], [4e2, 0, 1e-3]]}"#, 3, false).unwrap();
         assert_eq!(r.values, vec![1.0, 2.5, -3.0, 400.0, 0.0, 1e-3]);
         assert_eq!(r.n, 2);
         assert!(!r.proba);
-        let r = parse(br#"{"proba": true, "instances": [[7, 8]]}"#, 2).unwrap();
+        let r = parse(br#"{"proba": true, "instances": [[7, 8]]}"#, 2, false).unwrap();
         assert_eq!((r.values, r.n, r.proba), (vec![7.0, 8.0], 1, true));
+    }
+
+    #[test]
+    fn null_is_a_missing_value_only_for_a_model_that_routes_it() {
+        let r = parse(br#"{"rows": [[1, null], [null, 2]]}"#, 2, true).unwrap();
+        assert_eq!(r.values[0], 1.0);
+        assert!(r.values[1].is_nan() && r.values[2].is_nan());
+        assert_eq!(r.values[3], 2.0);
+        match parse(br#"{"rows": [[1, null]]}"#, 2, false) {
+            Err(Problem::Invalid(m)) => assert!(
+                m.contains("null (a missing value this model does not route)"),
+                "{m}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        // NaN spelled as Python writes it is still not JSON.
+        assert!(matches!(
+            parse(br#"{"rows": [[1, NaN]]}"#, 2, true),
+            Err(Problem::Invalid(_))
+        ));
     }
 
     #[test]
@@ -413,9 +439,9 @@ mod tests {
             "{\"rows\": [[1,2],]}",
         ] {
             assert!(
-                matches!(parse(body.as_bytes(), 2), Err(Problem::Malformed(_))),
+                matches!(parse(body.as_bytes(), 2, false), Err(Problem::Malformed(_))),
                 "{body:?}: {:?}",
-                parse(body.as_bytes(), 2)
+                parse(body.as_bytes(), 2, false)
             );
         }
     }
@@ -432,7 +458,7 @@ mod tests {
         ) {
             let mut body = br#"{"rows": [[1.5, -2, 3e-4], [NaN, 1, 2]], "proba": true}"#.to_vec();
             crate::mutate(&mut body, &edits, cut, truncate);
-            if let Ok(r) = parse(&body, 3) {
+            if let Ok(r) = parse(&body, 3, false) {
                 proptest::prop_assert_eq!(r.values.len(), r.n * 3);
             }
         }

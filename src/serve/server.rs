@@ -125,6 +125,8 @@ fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
 struct Entry {
     batcher: Arc<Batcher>,
     n_features: usize,
+    /// Whether NaN (v1 `null`) is a missing value the model routes.
+    missing: bool,
     classes: Vec<i64>,
     has_proba: bool,
     kind: String,
@@ -202,6 +204,7 @@ pub fn serve(config: ServeConfig, on_ready: &dyn Fn(SocketAddr)) -> Result<Serve
             classes: model.classes().to_vec(),
             class_names: h.class_names.clone(),
             has_proba,
+            missing: model.routes_missing(),
         };
         listing.push(serde_json::json!({
             "name": m.name,
@@ -214,6 +217,7 @@ pub fn serve(config: ServeConfig, on_ready: &dyn Fn(SocketAddr)) -> Result<Serve
             "classes": model.classes(),
             "class_names": h.class_names,
             "probabilities": has_proba,
+            "missing_values": model.routes_missing(),
             "path": m.path.display().to_string(),
             "backend": config.backend.to_string(),
         }));
@@ -222,6 +226,7 @@ pub fn serve(config: ServeConfig, on_ready: &dyn Fn(SocketAddr)) -> Result<Serve
             Entry {
                 batcher,
                 n_features: model.n_features(),
+                missing: model.routes_missing(),
                 classes: model.classes().to_vec(),
                 has_proba,
                 kind: model.kind().to_string(),
@@ -468,13 +473,13 @@ async fn predict(
     refuse_encoded(&headers)?;
     let arrival = entry.batcher.arrive();
     let (bytes, budget) = read_body(&app, body).await?;
-    let d = entry.n_features;
+    let (d, missing) = (entry.n_features, entry.missing);
     let parsed = if bytes.len() > PARSE_INLINE_BYTES {
-        tokio::task::spawn_blocking(move || request::parse(&bytes, d))
+        tokio::task::spawn_blocking(move || request::parse(&bytes, d, missing))
             .await
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
     } else {
-        request::parse(&bytes, d)
+        request::parse(&bytes, d, missing)
     };
     // The body's bytes are gone once parsed; the rows wait in the queue,
     // which --queue bounds.

@@ -256,7 +256,9 @@ mod tests {
     use serde_json::Value;
     use std::path::Path;
 
-    const RESULTS: &str = include_str!("../../../reports/cnn-study/results.json");
+    // A frozen copy of one committed run (reports/ is regenerated; this
+    // test checks rendering, not the latest figures).
+    const RESULTS: &str = include_str!("../../../tests/fixtures/cnn-study/results.json");
 
     fn numbers(v: &Value, at: String, out: &mut Vec<String>) {
         match v {
@@ -279,9 +281,10 @@ mod tests {
         assert!(md.contains("1.416 s (1.99, 154 GFLOP/s)"), "{md}");
         assert!(!md.contains("[TF "), "{md}");
         // With TensorFlow's run of the same machine: its one graph beside fused.
-        let tf: TensorflowBaseline =
-            serde_json::from_str(include_str!("../../../reports/cnn-study/tensorflow.json"))
-                .unwrap();
+        let tf: TensorflowBaseline = serde_json::from_str(include_str!(
+            "../../../tests/fixtures/cnn-study/tensorflow.json"
+        ))
+        .unwrap();
         let md = study_markdown(&r, Some(&tf));
         assert!(
             md.contains("1.416 s (1.99, 154 GFLOP/s) [TF 5.219 s]"),

@@ -38,6 +38,9 @@ pub struct ModelInfo {
     /// The estimator's string labels, when it had them (label is BYTES).
     pub class_names: Vec<String>,
     pub has_proba: bool,
+    /// Whether NaN in a binary FP32/FP64 tensor is a missing value the
+    /// model routes (else refused).
+    pub missing: bool,
 }
 
 impl ModelInfo {
@@ -309,7 +312,10 @@ pub fn parse_infer(
             binary.len()
         ));
     }
-    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+    if let Some(i) = values
+        .iter()
+        .position(|v| !v.is_finite() && !(model.missing && v.is_nan()))
+    {
         return bad(format!(
             "input '{}' row {}, column {} is {}; features must be finite numbers",
             input.name,
@@ -481,6 +487,7 @@ mod tests {
             classes: vec![0, 1, 2],
             class_names: names.iter().map(|s| s.to_string()).collect(),
             has_proba,
+            missing: false,
         }
     }
 

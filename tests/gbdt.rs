@@ -1,0 +1,310 @@
+//! Boosted trees and the other tree ensembles people deploy, read from the
+//! files their libraries write (XGBoost JSON and UBJSON, LightGBM text,
+//! scikit-learn's exchange document) by `cpuwall import`, predict each
+//! library's own labels and probabilities on rows holding NaN, unseen and
+//! negative categories — on every backend and every ISA this CPU runs.
+//! Fixtures and expected outputs: tests/fixtures/gbdt/make_fixtures.py.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gbdt")
+}
+
+fn expected() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture_dir().join("expected.json")).unwrap())
+        .unwrap()
+}
+
+fn import(dir: &Path, source: &str) -> PathBuf {
+    let model = dir.join(format!("{source}.cpuwall"));
+    let out = run_in(
+        dir,
+        &[
+            "import",
+            fixture_dir().join(source).to_str().unwrap(),
+            "--out",
+            model.to_str().unwrap(),
+        ],
+    );
+    assert_succeeds(&out);
+    model
+}
+
+/// `predict --proba --out` with `backend` and `env`: labels and the
+/// per-class probability columns.
+fn predict(
+    dir: &Path,
+    model: &Path,
+    data: &Path,
+    backend: &str,
+    env: &[(&str, &str)],
+) -> (Vec<i64>, Vec<Vec<f64>>) {
+    let csv = dir.join("out.csv");
+    let _ = std::fs::remove_file(&csv);
+    let out = run_in_env(
+        dir,
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--backend",
+            backend,
+            "--min-time",
+            "1ms",
+            "--out",
+            csv.to_str().unwrap(),
+            "--proba",
+        ],
+        env,
+    );
+    assert_succeeds(&out);
+    let text = std::fs::read_to_string(csv).unwrap();
+    let mut labels = Vec::new();
+    let mut scores = Vec::new();
+    for line in text.lines().skip(1) {
+        let mut f = line.split(',');
+        labels.push(f.next().unwrap().parse().unwrap());
+        scores.push(f.map(|v| v.parse().unwrap()).collect());
+    }
+    (labels, scores)
+}
+
+/// The probabilities' tolerance: XGBoost sums and answers in float32
+/// (its own output is within ~3e-7 of the exact sum); the others compute
+/// in float64 as cpuwall does, in the same order.
+fn tolerance(source: &str) -> f64 {
+    if source.starts_with("xgb") {
+        1e-6
+    } else {
+        1e-12
+    }
+}
+
+fn worst(a: &[Vec<f64>], b: &serde_json::Value) -> f64 {
+    let b = b.as_array().unwrap();
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| {
+            let y = y.as_array().unwrap();
+            assert_eq!(x.len(), y.len(), "columns");
+            x.iter()
+                .zip(y)
+                .map(|(p, q)| (p - q.as_f64().unwrap()).abs())
+        })
+        .fold(0.0, f64::max)
+}
+
+fn labels_of(v: &serde_json::Value) -> Vec<i64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect()
+}
+
+/// The test rows with NaN replaced by 0 (GradientBoosting refuses NaN, and
+/// its expected outputs are on these rows).
+fn without_nan(dir: &Path, data: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(data).unwrap().replace("nan", "0");
+    let path = dir.join("clean.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn every_library_s_model_predicts_its_own_labels_and_probabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = expected();
+    let cases = exp["cases"].as_object().unwrap();
+    assert_eq!(cases.len(), 10, "five sources, binary and 4 classes");
+    for (source, e) in cases {
+        let model = import(dir.path(), source);
+        let mut data = fixture_dir().join(e["data"].as_str().unwrap());
+        if !e["nan"].as_bool().unwrap() {
+            data = without_nan(dir.path(), &data);
+        }
+        // `all` compares every backend's labels (direct, threads, processes,
+        // auto) and fails when any differs.
+        let (labels, proba) = predict(dir.path(), &model, &data, "all", &[]);
+        assert_eq!(labels, labels_of(&e["labels"]), "{source}");
+        let w = worst(&proba, &e["proba"]);
+        assert!(
+            w <= tolerance(source),
+            "{source}: probabilities differ by {w}"
+        );
+        let mut seen = labels.clone();
+        seen.sort_unstable();
+        seen.dedup();
+        assert!(seen.len() >= 2, "{source}: one class everywhere");
+    }
+}
+
+#[test]
+fn every_isa_path_gives_the_same_labels_and_probabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = expected();
+    let isas: Vec<&str> = cpuwall::isa::available()
+        .into_iter()
+        .map(|i| i.name())
+        .collect();
+    assert!(isas.contains(&"scalar"));
+    for source in [
+        "xgb-multi.ubj",
+        "lgb-binary.txt",
+        "hgb-multi.json",
+        "et-binary.json",
+    ] {
+        let e = &exp["cases"][source];
+        let model = import(dir.path(), source);
+        let data = fixture_dir().join(e["data"].as_str().unwrap());
+        for isa in &isas {
+            let (labels, proba) = predict(
+                dir.path(),
+                &model,
+                &data,
+                "direct",
+                &[(cpuwall::isa::ENV, isa)],
+            );
+            assert_eq!(labels, labels_of(&e["labels"]), "{source} on {isa}");
+            let w = worst(&proba, &e["proba"]);
+            assert!(w <= tolerance(source), "{source} on {isa}: {w}");
+        }
+    }
+}
+
+#[test]
+fn inspect_shows_rounds_links_missing_values_and_categorical_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = import(dir.path(), "lgb-multi.txt");
+    let out = run_in(dir.path(), &["inspect", model.to_str().unwrap()]);
+    assert_succeeds(&out);
+    let text = stdout(&out);
+    for needle in [
+        "trees (imported tree ensemble",
+        "LightGBM v4 multiclass num_class:4",
+        "softmax",
+        "rounds                 12",
+        "trees per round        4",
+        "routed by each split (NaN accepted)",
+        "categorical sets",
+    ] {
+        assert!(text.contains(needle), "{needle} not in:\n{text}");
+    }
+}
+
+#[test]
+fn a_model_that_does_not_route_missing_values_refuses_nan_with_row_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = import(dir.path(), "gb-binary.json");
+    let data = fixture_dir().join("test-binary.csv");
+    let out = run_in(
+        dir.path(),
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ],
+    );
+    assert_fails(&out, 2, "row 1 column 4 is NaN");
+}
+
+#[test]
+fn an_infinite_feature_is_refused_even_where_nan_is_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = import(dir.path(), "xgb-binary.json");
+    let data = dir.path().join("inf.csv");
+    std::fs::write(&data, "f0,f1,f2,f3,f4,f5\n1,nan,2,3,4,5\n1,2,inf,3,4,5\n").unwrap();
+    let out = run_in(
+        dir.path(),
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ],
+    );
+    assert_fails(&out, 2, "row 2 column 3 is inf");
+}
+
+/// Write `text` as `name` and import it: the exit code and stderr.
+fn import_text(dir: &Path, name: &str, text: &str) -> std::process::Output {
+    std::fs::write(dir.join(name), text).unwrap();
+    run_in(dir, &["import", name, "--out", "m.cpuwall"])
+}
+
+#[test]
+fn what_cpuwall_does_not_read_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let lgb = std::fs::read_to_string(fixture_dir().join("lgb-binary.txt")).unwrap();
+    let out = import_text(
+        d,
+        "linear.txt",
+        &lgb.replacen("is_linear=0", "is_linear=1", 1),
+    );
+    assert_fails(&out, 2, "linear tree");
+    let out = import_text(
+        d,
+        "reg.txt",
+        &lgb.replacen("objective=binary sigmoid:1", "objective=regression", 1),
+    );
+    assert_fails(&out, 2, "objective 'regression'");
+    let cut = &lgb[..lgb.find("end of trees").unwrap() - 200];
+    assert_fails(&import_text(d, "cut.txt", cut), 2, "cut short");
+
+    let xgb = std::fs::read_to_string(fixture_dir().join("xgb-binary.json")).unwrap();
+    let out = import_text(d, "dart.json", &xgb.replacen("\"gbtree\"", "\"dart\"", 1));
+    assert_fails(&out, 2, "booster 'dart'");
+    let out = import_text(
+        d,
+        "obj.json",
+        &xgb.replacen("binary:logistic", "reg:squarederror", 1),
+    );
+    assert_fails(&out, 2, "objective 'reg:squarederror'");
+    let out = import_text(
+        d,
+        "cat.json",
+        &xgb.replacen("\"split_type\":[0", "\"split_type\":[1", 1),
+    );
+    assert_fails(&out, 2, "categorical split");
+    assert!(!d.join("m.cpuwall").exists(), "nothing written");
+}
+
+#[test]
+fn a_mutated_model_file_is_an_error_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let lgb = std::fs::read_to_string(fixture_dir().join("lgb-binary.txt")).unwrap();
+    for (from, to) in [
+        ("left_child=", "left_child=99 "),
+        ("split_feature=", "split_feature=77 "),
+        ("num_leaves=", "num_leaves=9"),
+        ("cat_boundaries=", "cat_boundaries=999 "),
+        ("decision_type=", "decision_type=13 "),
+    ] {
+        let out = import_text(d, "bad.txt", &lgb.replacen(from, to, 1));
+        assert_eq!(out.status.code(), Some(2), "{from}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("LightGBM model: tree"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let ubj = std::fs::read(fixture_dir().join("xgb-multi.ubj")).unwrap();
+    for cut in [10, ubj.len() / 2, ubj.len() - 1] {
+        std::fs::write(d.join("cut.ubj"), &ubj[..cut]).unwrap();
+        let out = run_in(d, &["import", "cut.ubj", "--out", "m.cpuwall"]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    }
+}
