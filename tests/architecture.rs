@@ -196,6 +196,7 @@ fn the_tree_engine_is_one_room_of_files_of_one_concern_each() {
         "quantised/chain.rs",
         "quantised/rows.rs",
         "quantised/simd.rs",
+        "boosted.rs",
     ] {
         assert!(forest.join(f).is_file(), "src/model/forest/{f} is missing");
     }

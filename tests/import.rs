@@ -259,9 +259,18 @@ fn bad_models_to_import_get_one_line_and_exit_2() {
         "cpuwall imports at most 16777216 features",
     );
     let f = edited_forest(d, "other.json", |v| {
+        v["estimator"] = "AdaBoostClassifier".into()
+    });
+    assert_fails(&import(d, &f), 2, "estimator 'AdaBoostClassifier' is not supported; cpuwall imports GaussianNB, LogisticRegression, LinearSVC, RandomForestClassifier, ExtraTreesClassifier");
+    // A boosted model's document under a forest's arrays: its fields named.
+    let f = edited_forest(d, "gb.json", |v| {
         v["estimator"] = "GradientBoostingClassifier".into()
     });
-    assert_fails(&import(d, &f), 2, "estimator 'GradientBoostingClassifier' is not supported; cpuwall imports GaussianNB, LogisticRegression, LinearSVC, RandomForestClassifier");
+    assert_fails(
+        &import(d, &f),
+        2,
+        "the GradientBoostingClassifier parameters do not read",
+    );
     assert!(!d.join("m.cpuwall").exists());
 }
 

@@ -314,7 +314,7 @@ pub fn parse_infer(
     }
     if let Some(i) = values
         .iter()
-        .position(|v| !v.is_finite() && !(model.missing && v.is_nan()))
+        .position(|v| !(v.is_finite() || (model.missing && v.is_nan())))
     {
         return bad(format!(
             "input '{}' row {}, column {} is {}; features must be finite numbers",
