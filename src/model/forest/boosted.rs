@@ -296,6 +296,14 @@ impl Boosted {
         mut f: impl FnMut(usize, &RandomForest, ArrayView2<'_, f64>),
     ) {
         let n = x.nrows();
+        // A batch without NaN in one piece: the engine's own tiles, with
+        // nothing in between (one pass over the values to know).
+        if let (Some(plain), Some(all)) = (&self.plain, x.as_slice()) {
+            if crate::data::all_finite(all) {
+                f(0, plain, x);
+                return;
+            }
+        }
         let step = self.chunk_rows();
         let cols = self.columns.len();
         let mut buf: Vec<f64> = Vec::new();
@@ -457,8 +465,10 @@ impl Classifier for Boosted {
             let dst = &mut out[first..first + rows.nrows()];
             trees.labels(rows, dst);
             // The trees' classes are 0..k: map them to this model's.
-            for l in dst.iter_mut() {
-                *l = self.classes[*l as usize];
+            if self.classes.iter().enumerate().any(|(i, &c)| c != i as i64) {
+                for l in dst.iter_mut() {
+                    *l = self.classes[*l as usize];
+                }
             }
         });
     }
