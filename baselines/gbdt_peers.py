@@ -293,7 +293,7 @@ def main():
         f"library's own predict on one thread. Every predictor on one thread but the last row.",
         "",
         f"Produced by `python baselines/gbdt_peers.py --library {a.library} --classes {a.classes} --rows {rows_text(n)} "
-        f"--rounds {a.rounds}{f' --nan {a.nan}' if a.nan else ''}` on {time.strftime('%Y-%m-%d')} with {cli_version}.",
+        f"--rounds {a.rounds}{f' --nan {a.nan}' if a.nan else ''}{f' --rounds-trees {a.rounds_trees}' if a.rounds_trees != 300 else ''}` on {time.strftime('%Y-%m-%d')} with {cli_version}.",
         "",
         "| predictor | threads | wall (median) | min-max | ns per row x tree | vs the library | one row | max \\|p - library's p\\| | labels equal the library's |",
         "|---|---|---|---|---|---|---|---|---|",

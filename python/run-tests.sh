@@ -11,7 +11,7 @@ venv=${VENV:-target/ci-venv}
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
-"$venv/bin/pip" install -q --disable-pip-version-check maturin pytest scikit-learn pandas joblib skl2onnx onnxruntime xgboost-cpu lightgbm
+"$venv/bin/pip" install -q --disable-pip-version-check maturin pytest scikit-learn pandas joblib skl2onnx onnxruntime xgboost-cpu lightgbm onnxmltools
 [ -x "${CPUWALL:-target/debug/cpuwall}" ] || cargo build -q
 venv_abs=$(cd "$venv" && pwd)
 (cd python && VIRTUAL_ENV="$venv_abs" "$venv_abs/bin/maturin" develop --profile dev -q)

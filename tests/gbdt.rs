@@ -308,3 +308,56 @@ fn a_mutated_model_file_is_an_error_never_a_panic() {
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     }
 }
+
+#[test]
+fn serve_takes_null_as_a_missing_value_for_a_model_that_routes_it() {
+    use common::serving::{post, Server};
+    let dir = tempfile::tempdir().unwrap();
+    let exp = expected();
+    let e = &exp["cases"]["xgb-binary.json"];
+    let model = import(dir.path(), "xgb-binary.json");
+    let text = std::fs::read_to_string(fixture_dir().join("test-binary.csv")).unwrap();
+    // The first 40 test rows, NaN sent as null.
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .skip(1)
+        .take(40)
+        .map(|l| {
+            l.split(',')
+                .map(|v| match v.parse::<f64>() {
+                    Ok(x) if !x.is_nan() => serde_json::json!(x),
+                    _ => serde_json::Value::Null,
+                })
+                .collect()
+        })
+        .collect();
+    assert!(rows
+        .iter()
+        .any(|r| r.as_array().unwrap().contains(&serde_json::Value::Null)));
+    let s = Server::start(&["--model", model.to_str().unwrap()]);
+    let name = model.file_stem().unwrap().to_str().unwrap().to_string();
+    let (status, answer) = post(
+        s.addr,
+        &name,
+        &serde_json::json!({"rows": rows, "proba": true}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let want: Vec<i64> = labels_of(&e["labels"])[..40].to_vec();
+    assert_eq!(labels_of(&answer["labels"]), want);
+    let w = worst(
+        &answer["proba"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap())
+                    .collect()
+            })
+            .collect::<Vec<Vec<f64>>>(),
+        &serde_json::Value::Array(e["proba"].as_array().unwrap()[..40].to_vec()),
+    );
+    assert!(w <= 1e-6, "{w}");
+}

@@ -68,6 +68,17 @@ def forest(rel):
     return cpu, others, f"{cpu_model.group(1)}, {isa}", stamp(text)
 
 
+def gbdt(rel):
+    """cpuwall CLI's one-thread ratio to the library and to the fastest
+    other predictor, from a gbdt-peers report."""
+    text = read(rel)
+    m = need(re.search(r"cpuwall's CLI on one thread: ([0-9.]+x) the library's own predict, ([0-9.]+x) the fastest",
+                       text), "cpuwall's ratios", rel)
+    isa = need(re.search(r"kernels on `(\w+)`", text), "the ISA", rel).group(1)
+    cpu_model = need(re.search(r"machine \(([^,]+), (\d+) cores", text), "the CPU", rel)
+    return m.group(1), m.group(2), f"{cpu_model.group(1)}, {isa}", stamp(text)
+
+
 def main():
     readme = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "README.md"
     rows = []
@@ -80,6 +91,14 @@ def main():
     rows.append(
         ("Random forest labels, 1e6 rows, one core (40 features, 4 classes)",
          f"**{cpu}** scikit-learn ({others})", machine, when, "reports/forest-peers/forest-40f4c.md"))
+
+    for lib, name in (("xgboost", "XGBoost"), ("lightgbm", "LightGBM"),
+                      ("hist-gradient-boosting", "HistGradientBoosting")):
+        rel = f"reports/gbdt-peers/gbdt-{lib}-2c.md"
+        own, peer, machine, when = gbdt(rel)
+        rows.append(
+            (f"{name}, 300 rounds, labels, 1e6 rows x 20 features, one core",
+             f"**{own}** {name}'s own predict, {peer} the fastest other predictor", machine, when, rel))
 
     rel = "reports/sklearn-study/sweep.md"
     text = read(rel)

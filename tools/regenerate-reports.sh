@@ -2,10 +2,11 @@
 # Re-run every committed report at one commit, on this machine, with one
 # command: the study's training and sweep (with scikit-learn measured by
 # baselines/sklearn_sweep.py), the forest against its peers, the Python
-# package, serving against FastAPI, and the CNN ensemble against
+# package, boosted trees (XGBoost, LightGBM, HistGradientBoosting) against
+# their peers, serving against FastAPI, and the CNN ensemble against
 # TensorFlow; then README's table of figures from those reports.
 #
-#   bash tools/regenerate-reports.sh          # ~35-45 min on a 2-core machine
+#   bash tools/regenerate-reports.sh          # ~55-65 min on a 2-core machine
 #   QUICK=1 bash tools/regenerate-reports.sh  # a few minutes, into a temporary folder: checks the pipeline
 #
 # Sizes are short but honest: every figure is a median over interleaved
@@ -25,9 +26,11 @@ fi
 
 if [ "$QUICK" = 1 ]; then
     SWEEP_ROWS=10..1e4; SWEEP_MIN=20ms; PEER_ROWS=2e4; PEER_ROUNDS=1; PY_ROWS=2e4; PY_ROUNDS=2
+    GBDT_ROWS=2e4; GBDT_SMALL_ROWS=2e3; GBDT_TREES=20
     STEP=0.3s; WARMUP=0.1s; CONNS=16; CNN_IMAGES=64; CNN_TRAIN=64; CNN_REPEATS=1
 else
     SWEEP_ROWS=10..1e6; SWEEP_MIN=200ms; PEER_ROWS=1e6; PEER_ROUNDS=3; PY_ROWS=1e6; PY_ROUNDS=5
+    GBDT_ROWS=1e6; GBDT_SMALL_ROWS=1e5; GBDT_TREES=300
     STEP=1s; WARMUP=0.5s; CONNS=128; CNN_IMAGES=2000; CNN_TRAIN=2000; CNN_REPEATS=2
 fi
 
@@ -41,7 +44,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 echo "== Python peers into $venv"
 "$venv/bin/pip" install -q --disable-pip-version-check scikit-learn joblib numpy psutil onnxruntime skl2onnx \
-    tl2cgen treelite fastapi uvicorn tensorflow-cpu
+    tl2cgen treelite fastapi uvicorn tensorflow-cpu xgboost-cpu lightgbm onnxmltools threadpoolctl "llvmlite<0.45" lleaves
 venv=$(cd "$venv" && pwd)
 py=$venv/bin/python
 
@@ -79,6 +82,19 @@ step "forest peers ($PEER_ROWS rows, $PEER_ROUNDS rounds)"
     --rounds "$PEER_ROUNDS" --proba --out-dir $R/forest-peers >>"$work/peers.log" 2>&1 || { tail -30 "$work/peers.log"; exit 1; }
 "$py" baselines/forest_peers.py --cpuwall "$cw" --features 40 --classes 4 --rows "$PEER_ROWS" \
     --rounds "$(( PEER_ROUNDS > 2 ? 2 : PEER_ROUNDS ))" --out-dir $R/forest-peers >>"$work/peers.log" 2>&1 || { tail -30 "$work/peers.log"; exit 1; }
+
+# 2b. Boosted trees: one model per library against its own predict, ONNX
+#     Runtime, TL2cgen and lleaves; binary at full size, then 10% NaN and 4
+#     classes on fewer rows (4 classes: 1,200 trees).
+step "boosted trees ($GBDT_ROWS rows, $GBDT_TREES rounds)"
+for lib in xgboost lightgbm hist_gradient_boosting; do
+    for shape in "--classes 2 --rows $GBDT_ROWS" "--classes 2 --nan 0.1 --rows $GBDT_SMALL_ROWS" \
+                 "--classes 4 --rows $GBDT_SMALL_ROWS"; do
+        # shellcheck disable=SC2086
+        "$py" baselines/gbdt_peers.py --cpuwall "$cw" --library $lib $shape --rounds-trees "$GBDT_TREES" \
+            --rounds "$PEER_ROUNDS" --out-dir $R/gbdt-peers >>"$work/gbdt.log" 2>&1 || { tail -30 "$work/gbdt.log"; exit 1; }
+    done
+done
 
 # 3. The Python package against scikit-learn, in one process.
 step "Python package ($PY_ROWS rows, $PY_ROUNDS rounds)"

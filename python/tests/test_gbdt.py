@@ -153,3 +153,43 @@ def test_what_is_not_a_tree_classifier_is_a_type_error():
     x, y, _ = data(2, False, 10)
     with pytest.raises(TypeError, match="not a classifier"):
         cpuwall.from_sklearn(xgb.XGBRegressor(n_estimators=2).fit(x, y))
+
+
+def test_onnx_summed_ensembles_import_and_predict_as_onnx_runtime(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    onnxmltools = pytest.importorskip("onnxmltools")
+    from onnxmltools.convert.common.data_types import FloatTensorType
+    from skl2onnx import to_onnx
+
+    for classes in (2, 4):
+        x, y, test = data(classes, False, 3000)
+        xnan = test.copy()
+        xnan[::7, 3] = np.nan
+        models = [
+            ("xgb", onnxmltools.convert_xgboost(xgb.XGBClassifier(n_estimators=20, max_depth=4).fit(x, y),
+                                                initial_types=[("input", FloatTensorType([None, 20]))]), xnan),
+            ("gb", to_onnx(GradientBoostingClassifier(n_estimators=10).fit(x, y), x[:1].astype(np.float32),
+                           options={"zipmap": False}), test),
+        ]
+        for name, onx, rows in models:
+            path = tmp_path / f"{name}{classes}.onnx"
+            path.write_bytes(onx.SerializeToString())
+            sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            labels, proba = sess.run(None, {sess.get_inputs()[0].name: rows.astype(np.float32)})
+            m = cpuwall.load(path)
+            assert m.kind == "trees"
+            np.testing.assert_array_equal(m.predict(rows), labels)
+            np.testing.assert_allclose(m.predict_proba(rows), proba, rtol=0, atol=1e-6)
+
+
+def test_lightgbm_onnx_graphs_are_refused_naming_the_operator(tmp_path):
+    onnxmltools = pytest.importorskip("onnxmltools")
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    x, y, _ = data(2, False, 10)
+    onx = onnxmltools.convert_lightgbm(lgb.LGBMClassifier(n_estimators=3, verbose=-1).fit(x, y),
+                                       initial_types=[("input", FloatTensorType([None, 20]))], zipmap=False)
+    path = tmp_path / "l.onnx"
+    path.write_bytes(onx.SerializeToString())
+    with pytest.raises(ValueError, match="operator 'Mul' is not supported"):
+        cpuwall.load(path)

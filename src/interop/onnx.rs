@@ -284,9 +284,15 @@ fn forest(
     double_input: bool,
 ) -> std::result::Result<Model, String> {
     let post = text(a, "post_transform");
+    let tracks = ints(a, "nodes_missing_value_tracks_true");
+    // Summed ensembles (boosted trees: a LOGISTIC or SOFTMAX link, or
+    // splits that route missing values) go to the boosted reader.
+    if matches!(post.as_str(), "LOGISTIC" | "SOFTMAX") || tracks.iter().any(|&t| t != 0) {
+        return boosted(a, classes, declared, double_input, &post).map(Model::new);
+    }
     if !(post.is_empty() || post == "NONE") {
         return Err(format!(
-            "post_transform '{post}': cpuwall imports random forests (NONE)"
+            "post_transform '{post}': cpuwall imports averaged forests (NONE) and boosted trees (LOGISTIC, SOFTMAX)"
         ));
     }
     let base = floats(a, "base_values");
@@ -511,4 +517,228 @@ fn forest(
     let d = declared.unwrap_or(max_feature + 1);
     let forest = trees::forest(classes, d, &raw, !double_input)?;
     Ok(Model::new(forest))
+}
+
+/// A `TreeEnsembleClassifier` whose trees are summed into margins (as
+/// onnxmltools writes XGBoost and LightGBM models and skl2onnx scikit-learn's
+/// boosted trees): each tree adds to one class (a binary model's leaves
+/// carry class 1's margin under one class id), `base_values` start the
+/// margins, LOGISTIC or SOFTMAX gives probabilities; ONNX Runtime compares
+/// float32 features (float64 for a double input), and a missing value takes
+/// the true branch where `nodes_missing_value_tracks_true` says so, else the
+/// false one.
+fn boosted(
+    a: &HashMap<&str, &AttributeProto>,
+    classes: Vec<i64>,
+    declared: Option<usize>,
+    double_input: bool,
+    post: &str,
+) -> std::result::Result<crate::model::forest::boosted::Boosted, String> {
+    use super::boosted::{Ensemble, Missing, Node, Test, Tree};
+    use crate::model::forest::boosted::Link;
+    let k = classes.len();
+    let link = match (post, k) {
+        ("LOGISTIC", 2) => Link::Sigmoid,
+        ("SOFTMAX", k) if k > 2 => Link::Softmax,
+        (p, k) => {
+            return Err(format!(
+                "post_transform '{p}' with {k} classes: cpuwall imports summed trees with LOGISTIC (two classes) or SOFTMAX (three or more)"
+            ))
+        }
+    };
+    let tree_ids = ints(a, "nodes_treeids");
+    let node_ids = ints(a, "nodes_nodeids");
+    let features = ints(a, "nodes_featureids");
+    let values: Vec<f64> = match doubles(a, "nodes_values_as_tensor") {
+        Some(v) => v,
+        None => floats(a, "nodes_values")
+            .iter()
+            .map(|&v| v as f64)
+            .collect(),
+    };
+    let trues = ints(a, "nodes_truenodeids");
+    let falses = ints(a, "nodes_falsenodeids");
+    let tracks = ints(a, "nodes_missing_value_tracks_true");
+    let modes: Vec<String> = a
+        .get("nodes_modes")
+        .map(|x| {
+            x.strings
+                .iter()
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let n = tree_ids.len();
+    if [
+        node_ids.len(),
+        features.len(),
+        values.len(),
+        trues.len(),
+        falses.len(),
+        modes.len(),
+    ]
+    .iter()
+    .any(|&l| l != n)
+        || n == 0
+        || !(tracks.is_empty() || tracks.len() == n)
+    {
+        return Err(format!(
+            "the nodes_* attributes disagree in length (or are empty; {n} tree ids)"
+        ));
+    }
+    let class_trees = ints(a, "class_treeids");
+    let class_nodes = ints(a, "class_nodeids");
+    let class_ids = ints(a, "class_ids");
+    let weights: Vec<f64> = match doubles(a, "class_weights_as_tensor") {
+        Some(v) => v,
+        None => floats(a, "class_weights")
+            .iter()
+            .map(|&v| v as f64)
+            .collect(),
+    };
+    let m = class_trees.len();
+    if [class_nodes.len(), class_ids.len(), weights.len()] != [m, m, m] {
+        return Err("the class_* attributes disagree in length".into());
+    }
+    let margins = if k == 2 { 1 } else { k };
+    // Each leaf's value and the one class its tree adds to.
+    let mut leaf: HashMap<(i64, i64), f64> = HashMap::new();
+    let mut tree_class: HashMap<i64, usize> = HashMap::new();
+    for j in 0..m {
+        let c = usize::try_from(class_ids[j])
+            .ok()
+            .filter(|&c| c < margins || (k == 2 && c == 1))
+            .ok_or_else(|| format!("class_ids[{j}] is {} of {k} classes", class_ids[j]))?;
+        // A binary model's margin may sit under class id 0 or 1.
+        let c = if k == 2 { 0 } else { c };
+        if *tree_class.entry(class_trees[j]).or_insert(c) != c {
+            return Err(format!(
+                "tree {} adds to two classes; cpuwall imports summed trees of one class each",
+                class_trees[j]
+            ));
+        }
+        *leaf.entry((class_trees[j], class_nodes[j])).or_insert(0.0) += weights[j];
+    }
+    let base: Vec<f64> = match floats(a, "base_values") {
+        [] => vec![0.0; margins],
+        b if b.len() == margins => b.iter().map(|&v| v as f64).collect(),
+        [b0, b1] if k == 2 && *b0 == 0.0 => vec![*b1 as f64],
+        b => return Err(format!("{} base_values for {margins} margin(s)", b.len())),
+    };
+    // Nodes by tree, in order of appearance.
+    let mut order: Vec<i64> = Vec::new();
+    let mut members: HashMap<i64, Vec<usize>> = HashMap::new();
+    for (i, &t) in tree_ids.iter().enumerate() {
+        members
+            .entry(t)
+            .or_insert_with(|| {
+                order.push(t);
+                Vec::new()
+            })
+            .push(i);
+    }
+    let mut trees = Vec::with_capacity(order.len());
+    let mut max_feature = 0usize;
+    for t in order {
+        let nodes = &members[&t];
+        let at: HashMap<i64, usize> = nodes
+            .iter()
+            .enumerate()
+            .map(|(p, &i)| (node_ids[i], p))
+            .collect();
+        if at.len() != nodes.len() {
+            return Err(format!("tree {t} has a node id twice"));
+        }
+        let local = |id: i64| {
+            at.get(&id)
+                .copied()
+                .ok_or_else(|| format!("tree {t} points to node {id}, which it does not have"))
+        };
+        let mut pointed = vec![false; nodes.len()];
+        let mut out = Vec::with_capacity(nodes.len());
+        for &i in nodes {
+            out.push(match modes[i].as_str() {
+                "LEAF" => Node::Leaf(leaf.remove(&(t, node_ids[i])).unwrap_or(0.0)),
+                mode => {
+                    let feature = usize::try_from(features[i])
+                        .map_err(|_| format!("tree {t} splits on feature {}", features[i]))?;
+                    max_feature = max_feature.max(feature);
+                    let (tn, fnode) = (local(trues[i])?, local(falses[i])?);
+                    pointed[tn] = true;
+                    pointed[fnode] = true;
+                    let v = values[i];
+                    // Each as a left-going test, children in order.
+                    let (test, left, right) = match (mode, double_input) {
+                        ("BRANCH_LEQ", false) => (Test::LessEqualF32(v), tn, fnode),
+                        ("BRANCH_LEQ", true) => (Test::LessEqual(v), tn, fnode),
+                        ("BRANCH_LT", false) => (Test::LessF32(v as f32), tn, fnode),
+                        ("BRANCH_LT", true) => (Test::LessEqual(v.next_down()), tn, fnode),
+                        ("BRANCH_GT", false) => (Test::LessEqualF32(v), fnode, tn),
+                        ("BRANCH_GT", true) => (Test::LessEqual(v), fnode, tn),
+                        ("BRANCH_GTE", false) => (Test::LessF32(v as f32), fnode, tn),
+                        ("BRANCH_GTE", true) => (Test::LessEqual(v.next_down()), fnode, tn),
+                        (other, _) => return Err(format!(
+                            "node mode '{other}' is not supported (BRANCH_LEQ, LT, GT, GTE, LEAF)"
+                        )),
+                    };
+                    // A missing value takes the true branch where tracked,
+                    // else the false one.
+                    let to_true = tracks.get(i).is_some_and(|&x| x != 0);
+                    let nan_child = if to_true { tn } else { fnode };
+                    Node::Split {
+                        feature,
+                        test,
+                        missing: if nan_child == left {
+                            Missing::Left
+                        } else {
+                            Missing::Right
+                        },
+                        left,
+                        right,
+                    }
+                }
+            });
+        }
+        let roots: Vec<usize> = (0..nodes.len()).filter(|&i| !pointed[i]).collect();
+        let [root] = roots.as_slice() else {
+            return Err(format!(
+                "tree {t} has {} roots; a tree has one",
+                roots.len()
+            ));
+        };
+        let remap = |i: usize| {
+            if i == *root {
+                0
+            } else if i == 0 {
+                *root
+            } else {
+                i
+            }
+        };
+        out.swap(0, *root);
+        for node in &mut out {
+            if let Node::Split { left, right, .. } = node {
+                *left = remap(*left);
+                *right = remap(*right);
+            }
+        }
+        trees.push(Tree {
+            class: tree_class.get(&t).copied().unwrap_or(0),
+            nodes: out,
+        });
+    }
+    if !leaf.is_empty() {
+        return Err("class weights name a node that is not a leaf of the ensemble".into());
+    }
+    let rounds = trees.len() / margins;
+    super::boosted::build(Ensemble {
+        classes,
+        n_features: declared.unwrap_or(max_feature + 1),
+        trees,
+        base,
+        link,
+        sigmoid: 1.0,
+        missing: true,
+        source: format!("ONNX TreeEnsembleClassifier ({post}), {rounds} rounds"),
+    })
 }

@@ -461,6 +461,28 @@ impl Classifier for Boosted {
             out.len(),
             "output length must equal the row count"
         );
+        if matches!(self.link, Link::Softmax) {
+            // With k classes every round moves k margins, so the early exit
+            // rarely lets a row go and its bookkeeping costs more than it
+            // saves: the sums' argmax (the exit's own tie rule). Measured,
+            // 300 rounds x 4 classes, 1e5 rows, one core, AVX-512: 0.62 s
+            // against 0.77 s (XGBoost), 0.62 against 0.72-0.76 s
+            // (LightGBM); binary models keep the exit (XGBoost 0.26 s
+            // against 0.33-0.35 s by sums; LightGBM the same either way).
+            let same = self.classes.iter().enumerate().all(|(i, &c)| c == i as i64);
+            self.for_each_chunk(x, |first, trees, rows| {
+                let sums = trees.sums(rows);
+                for (r, row) in sums.rows().into_iter().enumerate() {
+                    let best = crate::model::argmax(row.as_slice().expect("standard layout"));
+                    out[first + r] = if same {
+                        best as i64
+                    } else {
+                        self.classes[best]
+                    };
+                }
+            });
+            return;
+        }
         self.for_each_chunk(x, |first, trees, rows| {
             let dst = &mut out[first..first + rows.nrows()];
             trees.labels(rows, dst);
@@ -529,6 +551,12 @@ impl Classifier for Boosted {
                 )),
             ),
         ];
+        if matches!(self.link, Link::Softmax) {
+            rows.push((
+                "labels",
+                serde_json::json!("the argmax of the margins, every tree walked (the early exit below is not used: it costs more than it saves with k margins)"),
+            ));
+        }
         rows.extend(self.trees.layout_rows());
         rows
     }
