@@ -153,9 +153,29 @@ pub fn build(e: Ensemble) -> Result<Boosted, String> {
             raw.push(vec![Raw::Leaf(w)]);
         }
     }
-    let inner: Vec<i64> = (0..k as i64).collect();
+    finish(
+        e.classes,
+        e.n_features,
+        columns,
+        &raw,
+        (e.link, e.sigmoid, e.missing),
+        e.source,
+    )
+}
+
+/// The model from its derived columns and trees over them (leaves one
+/// value per class; the trees' classes are 0..k).
+fn finish(
+    classes: Vec<i64>,
+    n_features: usize,
+    columns: Columns,
+    raw: &[Vec<Raw>],
+    (link, sigmoid, missing): (Link, f64, bool),
+    source: String,
+) -> Result<Boosted, String> {
+    let k = classes.len();
     let cols = columns.list;
-    let forest = trees::forest(inner, cols.len().max(1), &raw, false)?;
+    let forest = trees::forest((0..k as i64).collect(), cols.len().max(1), raw, false)?;
     let cols = if cols.is_empty() {
         // Only leaves: one column so the engine has rows to read.
         vec![Column::Value {
@@ -167,14 +187,7 @@ pub fn build(e: Ensemble) -> Result<Boosted, String> {
         cols
     };
     Boosted::new(
-        e.classes,
-        e.n_features,
-        cols,
-        forest,
-        e.link,
-        e.sigmoid,
-        e.missing,
-        e.source,
+        classes, n_features, cols, forest, link, sigmoid, missing, source,
     )
 }
 
@@ -223,26 +236,12 @@ pub fn averaged(
         }
         raw.push(out);
     }
-    let k = classes.len();
-    let cols = columns.list;
-    let forest = trees::forest((0..k as i64).collect(), cols.len().max(1), &raw, false)?;
-    let cols = if cols.is_empty() {
-        vec![Column::Value {
-            feature: 0,
-            nan: 0.0,
-            zero_is_missing: false,
-        }]
-    } else {
-        cols
-    };
-    Boosted::new(
+    finish(
         classes,
         n_features,
-        cols,
-        forest,
-        Link::Average,
-        1.0,
-        true,
+        columns,
+        &raw,
+        (Link::Average, 1.0, true),
         source,
     )
 }

@@ -277,6 +277,128 @@ fn linear(
 /// TreeEnsembleClassifier with thresholds compared as float32 (BRANCH_LEQ,
 /// LT, GT, GTE) and class weights summed per leaf; skl2onnx writes a
 /// random forest's leaf probabilities divided by the number of trees.
+/// A `TreeEnsembleClassifier`'s `nodes_*` attributes, checked to agree in
+/// length (float32 values, or the float64 tensor `cpuwall export` writes).
+struct NodeAttrs<'a> {
+    tree_ids: &'a [i64],
+    node_ids: &'a [i64],
+    features: &'a [i64],
+    values: Vec<f64>,
+    trues: &'a [i64],
+    falses: &'a [i64],
+    modes: Vec<String>,
+    /// `nodes_missing_value_tracks_true` (empty: none tracks).
+    tracks: &'a [i64],
+}
+
+fn node_attrs<'a>(
+    a: &HashMap<&str, &'a AttributeProto>,
+) -> std::result::Result<NodeAttrs<'a>, String> {
+    let n = NodeAttrs {
+        tree_ids: ints(a, "nodes_treeids"),
+        node_ids: ints(a, "nodes_nodeids"),
+        features: ints(a, "nodes_featureids"),
+        values: match doubles(a, "nodes_values_as_tensor") {
+            Some(v) => v,
+            None => floats(a, "nodes_values")
+                .iter()
+                .map(|&v| v as f64)
+                .collect(),
+        },
+        trues: ints(a, "nodes_truenodeids"),
+        falses: ints(a, "nodes_falsenodeids"),
+        modes: a
+            .get("nodes_modes")
+            .map(|x| {
+                x.strings
+                    .iter()
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        tracks: ints(a, "nodes_missing_value_tracks_true"),
+    };
+    let len = n.tree_ids.len();
+    if [
+        n.node_ids.len(),
+        n.features.len(),
+        n.values.len(),
+        n.trues.len(),
+        n.falses.len(),
+        n.modes.len(),
+    ]
+    .iter()
+    .any(|&l| l != len)
+        || len == 0
+        || !(n.tracks.is_empty() || n.tracks.len() == len)
+    {
+        return Err(format!(
+            "the nodes_* attributes disagree in length (or are empty; {len} tree ids)"
+        ));
+    }
+    Ok(n)
+}
+
+/// The `class_*` attributes: (tree ids, node ids, class ids, weights).
+type ClassAttrs<'a> = (&'a [i64], &'a [i64], &'a [i64], Vec<f64>);
+
+fn class_attrs<'a>(
+    a: &HashMap<&str, &'a AttributeProto>,
+) -> std::result::Result<ClassAttrs<'a>, String> {
+    let weights: Vec<f64> = match doubles(a, "class_weights_as_tensor") {
+        Some(v) => v,
+        None => floats(a, "class_weights")
+            .iter()
+            .map(|&v| v as f64)
+            .collect(),
+    };
+    let (trees, nodes, ids) = (
+        ints(a, "class_treeids"),
+        ints(a, "class_nodeids"),
+        ints(a, "class_ids"),
+    );
+    let m = trees.len();
+    if [nodes.len(), ids.len(), weights.len()] != [m, m, m] {
+        return Err("the class_* attributes disagree in length".into());
+    }
+    Ok((trees, nodes, ids, weights))
+}
+
+/// Put a tree's root (the node no other points to) first, as the tree
+/// builders expect, renumbering the children `children` gives of each node.
+fn root_first<N>(
+    out: &mut [N],
+    pointed: &[bool],
+    tree: i64,
+    children: impl Fn(&mut N) -> Option<(&mut usize, &mut usize)>,
+) -> std::result::Result<(), String> {
+    let roots: Vec<usize> = (0..out.len()).filter(|&i| !pointed[i]).collect();
+    let [root] = roots.as_slice() else {
+        return Err(format!(
+            "tree {tree} has {} roots; a tree has one",
+            roots.len()
+        ));
+    };
+    let root = *root;
+    let remap = |i: usize| {
+        if i == root {
+            0
+        } else if i == 0 {
+            root
+        } else {
+            i
+        }
+    };
+    out.swap(0, root);
+    for node in out.iter_mut() {
+        if let Some((left, right)) = children(node) {
+            *left = remap(*left);
+            *right = remap(*right);
+        }
+    }
+    Ok(())
+}
+
 fn forest(
     a: &HashMap<&str, &AttributeProto>,
     classes: Vec<i64>,
@@ -296,46 +418,17 @@ fn forest(
         ));
     }
     let base = floats(a, "base_values");
-    let tree_ids = ints(a, "nodes_treeids");
-    let node_ids = ints(a, "nodes_nodeids");
-    let features = ints(a, "nodes_featureids");
-    // Thresholds and weights as float32 attributes, or float64 tensors
-    // (ai.onnx.ml opset 3, as `cpuwall export` writes them).
-    let values: Vec<f64> = match doubles(a, "nodes_values_as_tensor") {
-        Some(v) => v,
-        None => floats(a, "nodes_values")
-            .iter()
-            .map(|&v| v as f64)
-            .collect(),
-    };
-    let trues = ints(a, "nodes_truenodeids");
-    let falses = ints(a, "nodes_falsenodeids");
-    let modes: Vec<String> = a
-        .get("nodes_modes")
-        .map(|x| {
-            x.strings
-                .iter()
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+    let NodeAttrs {
+        tree_ids,
+        node_ids,
+        features,
+        values,
+        trues,
+        falses,
+        modes,
+        ..
+    } = node_attrs(a)?;
     let n = tree_ids.len();
-    if [
-        node_ids.len(),
-        features.len(),
-        values.len(),
-        trues.len(),
-        falses.len(),
-        modes.len(),
-    ]
-    .iter()
-    .any(|&l| l != n)
-        || n == 0
-    {
-        return Err(format!(
-            "the nodes_* attributes disagree in length (or are empty; {n} tree ids)"
-        ));
-    }
     // Tree ids and node ids to positions.
     let mut tree_index: HashMap<i64, usize> = HashMap::new();
     let mut at: HashMap<(i64, i64), usize> = HashMap::new();
@@ -358,20 +451,8 @@ fn forest(
     }
     let k = classes.len();
     let n_trees = members.len();
-    let class_trees = ints(a, "class_treeids");
-    let class_nodes = ints(a, "class_nodeids");
-    let class_ids = ints(a, "class_ids");
-    let weights: Vec<f64> = match doubles(a, "class_weights_as_tensor") {
-        Some(v) => v,
-        None => floats(a, "class_weights")
-            .iter()
-            .map(|&v| v as f64)
-            .collect(),
-    };
+    let (class_trees, class_nodes, class_ids, weights) = class_attrs(a)?;
     let m = class_trees.len();
-    if [class_nodes.len(), class_ids.len(), weights.len()] != [m, m, m] {
-        return Err("the class_* attributes disagree in length".into());
-    }
     if let Some(i) = weights.iter().position(|w| !w.is_finite()) {
         return Err(format!(
             "class_weights[{i}] is {}; parameters must be finite",
@@ -485,30 +566,10 @@ fn forest(
             };
             out.push(node);
         }
-        let roots: Vec<usize> = (0..nodes.len()).filter(|&i| !pointed[i]).collect();
-        let [root] = roots.as_slice() else {
-            return Err(format!(
-                "tree {tree} has {} roots; a tree has one",
-                roots.len()
-            ));
-        };
-        // Put the root first, as `trees::forest` expects.
-        let remap = |i: usize| {
-            if i == *root {
-                0
-            } else if i == 0 {
-                *root
-            } else {
-                i
-            }
-        };
-        out.swap(0, *root);
-        for node in &mut out {
-            if let Raw::Split { left, right, .. } = node {
-                *left = remap(*left);
-                *right = remap(*right);
-            }
-        }
+        root_first(&mut out, &pointed, tree, |n| match n {
+            Raw::Split { left, right, .. } => Some((left, right)),
+            Raw::Leaf(_) => None,
+        })?;
         raw.push(out);
     }
     if !leaf.is_empty() {
@@ -546,60 +607,18 @@ fn boosted(
             ))
         }
     };
-    let tree_ids = ints(a, "nodes_treeids");
-    let node_ids = ints(a, "nodes_nodeids");
-    let features = ints(a, "nodes_featureids");
-    let values: Vec<f64> = match doubles(a, "nodes_values_as_tensor") {
-        Some(v) => v,
-        None => floats(a, "nodes_values")
-            .iter()
-            .map(|&v| v as f64)
-            .collect(),
-    };
-    let trues = ints(a, "nodes_truenodeids");
-    let falses = ints(a, "nodes_falsenodeids");
-    let tracks = ints(a, "nodes_missing_value_tracks_true");
-    let modes: Vec<String> = a
-        .get("nodes_modes")
-        .map(|x| {
-            x.strings
-                .iter()
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    let n = tree_ids.len();
-    if [
-        node_ids.len(),
-        features.len(),
-        values.len(),
-        trues.len(),
-        falses.len(),
-        modes.len(),
-    ]
-    .iter()
-    .any(|&l| l != n)
-        || n == 0
-        || !(tracks.is_empty() || tracks.len() == n)
-    {
-        return Err(format!(
-            "the nodes_* attributes disagree in length (or are empty; {n} tree ids)"
-        ));
-    }
-    let class_trees = ints(a, "class_treeids");
-    let class_nodes = ints(a, "class_nodeids");
-    let class_ids = ints(a, "class_ids");
-    let weights: Vec<f64> = match doubles(a, "class_weights_as_tensor") {
-        Some(v) => v,
-        None => floats(a, "class_weights")
-            .iter()
-            .map(|&v| v as f64)
-            .collect(),
-    };
+    let NodeAttrs {
+        tree_ids,
+        node_ids,
+        features,
+        values,
+        trues,
+        falses,
+        modes,
+        tracks,
+    } = node_attrs(a)?;
+    let (class_trees, class_nodes, class_ids, weights) = class_attrs(a)?;
     let m = class_trees.len();
-    if [class_nodes.len(), class_ids.len(), weights.len()] != [m, m, m] {
-        return Err("the class_* attributes disagree in length".into());
-    }
     let margins = if k == 2 { 1 } else { k };
     // Each leaf's value and the one class its tree adds to.
     let mut leaf: HashMap<(i64, i64), f64> = HashMap::new();
@@ -677,9 +696,11 @@ fn boosted(
                         ("BRANCH_GT", true) => (Test::LessEqual(v), fnode, tn),
                         ("BRANCH_GTE", false) => (Test::LessF32(v as f32), fnode, tn),
                         ("BRANCH_GTE", true) => (Test::LessEqual(v.next_down()), fnode, tn),
-                        (other, _) => return Err(format!(
+                        (other, _) => {
+                            return Err(format!(
                             "node mode '{other}' is not supported (BRANCH_LEQ, LT, GT, GTE, LEAF)"
-                        )),
+                        ))
+                        }
                     };
                     // A missing value takes the true branch where tracked,
                     // else the false one.
@@ -699,29 +720,10 @@ fn boosted(
                 }
             });
         }
-        let roots: Vec<usize> = (0..nodes.len()).filter(|&i| !pointed[i]).collect();
-        let [root] = roots.as_slice() else {
-            return Err(format!(
-                "tree {t} has {} roots; a tree has one",
-                roots.len()
-            ));
-        };
-        let remap = |i: usize| {
-            if i == *root {
-                0
-            } else if i == 0 {
-                *root
-            } else {
-                i
-            }
-        };
-        out.swap(0, *root);
-        for node in &mut out {
-            if let Node::Split { left, right, .. } = node {
-                *left = remap(*left);
-                *right = remap(*right);
-            }
-        }
+        root_first(&mut out, &pointed, t, |n| match n {
+            Node::Split { left, right, .. } => Some((left, right)),
+            Node::Leaf(_) => None,
+        })?;
         trees.push(Tree {
             class: tree_class.get(&t).copied().unwrap_or(0),
             nodes: out,
