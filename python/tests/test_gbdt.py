@@ -193,3 +193,21 @@ def test_lightgbm_onnx_graphs_are_refused_naming_the_operator(tmp_path):
     path.write_bytes(onx.SerializeToString())
     with pytest.raises(ValueError, match="operator 'Mul' is not supported"):
         cpuwall.load(path)
+
+
+def test_a_forest_with_missing_values_exports_to_onnx_and_imports_back_routing_nan(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    x, y, test = data(3, True, 3000)
+    est = RandomForestClassifier(n_estimators=8, max_depth=8, random_state=0).fit(x, y)
+    m = cpuwall.from_sklearn(est)
+    m.save(tmp_path / "rf.cpuwall")
+    subprocess.run([cli(), "export", str(tmp_path / "rf.cpuwall"), "--onnx", str(tmp_path / "rf.onnx")],
+                   check=True, capture_output=True)
+    sess = ort.InferenceSession(str(tmp_path / "rf.onnx"), providers=["CPUExecutionProvider"])
+    labels, proba = sess.run(None, {sess.get_inputs()[0].name: test})
+    np.testing.assert_array_equal(labels, est.predict(test))
+    np.testing.assert_allclose(proba, est.predict_proba(test), rtol=0, atol=1e-6)
+    back = cpuwall.load(tmp_path / "rf.onnx")
+    assert back.kind == "trees"
+    np.testing.assert_array_equal(back.predict(test), est.predict(test))
+    np.testing.assert_allclose(back.predict_proba(test), est.predict_proba(test), rtol=0, atol=1e-12)

@@ -35,7 +35,7 @@ pub fn run(a: ExportArgs) -> Result<()> {
     let bytes = crate::interop::export::to_onnx(&resolved.stored.model, names.as_deref())
         .ok_or_else(|| {
             Error::usage(format!(
-            "{kind} models have no ONNX export (lr, svc and rf have); predict with cpuwall itself"
+            "{kind} models have no ONNX export (lr, svc, rf and averaged trees have; boosted trees do not yet); predict with cpuwall itself"
         ))
         })?;
     write_atomic(&a.onnx, &bytes)?;

@@ -11,10 +11,14 @@ use crate::report;
   python tools/export_sklearn.py forest.joblib forest.json   # in your own Python
   cpuwall import forest.json --out models/forest.cpuwall
   cpuwall import model.onnx --out models/lr-onnx.cpuwall
+  cpuwall import xgb.json --out models/xgb.cpuwall           # XGBoost save_model (.json / .ubj)
+  cpuwall import lgbm.txt --out models/lgbm.cpuwall          # LightGBM save_model
   cpuwall predict --model models/forest.cpuwall --data rows.csv --out labels.csv")]
 pub struct ImportArgs {
-    /// A scikit-learn model exported by tools/export_sklearn.py (JSON), or an
-    /// ONNX file with skl2onnx's LinearClassifier or TreeEnsembleClassifier.
+    /// A scikit-learn model exported by tools/export_sklearn.py (JSON); an
+    /// XGBoost model file (save_model: JSON or UBJSON); a LightGBM text model
+    /// file; or an ONNX file with a LinearClassifier or TreeEnsembleClassifier
+    /// (skl2onnx, onnxmltools). The format is recognised by content.
     pub file: PathBuf,
     /// The model file to write (name it NAME.cpuwall; use it with --model PATH).
     #[arg(long)]

@@ -191,13 +191,16 @@ fn finish(
     )
 }
 
-/// An averaged forest (scikit-learn's forests and single trees) whose
-/// splits route missing values: `trees` in [`trees::Raw`] form over the
-/// features, `missing_left[t][i]` for each split.
+/// An averaged forest (scikit-learn's forests and single trees, or an ONNX
+/// forest that tracks missing values) whose splits route missing values:
+/// `trees` in [`trees::Raw`] form over the features, `missing_left[t][i]`
+/// for each split; `f32_input`: a threshold decides as `f32(x) <= t`
+/// (scikit-learn), else as `x <= t` in f64.
 pub fn averaged(
     classes: Vec<i64>,
     n_features: usize,
     trees_in: &[(Vec<Raw>, Vec<bool>)],
+    f32_input: bool,
     source: String,
 ) -> Result<Boosted, String> {
     let mut columns = Columns::default();
@@ -222,8 +225,12 @@ pub fn averaged(
                     } else {
                         Missing::Right
                     };
-                    let (column, threshold) =
-                        columns.split(*feature, &Test::LessEqualF32(*threshold), missing)?;
+                    let test = if f32_input {
+                        Test::LessEqualF32(*threshold)
+                    } else {
+                        Test::LessEqual(*threshold)
+                    };
+                    let (column, threshold) = columns.split(*feature, &test, missing)?;
                     Raw::Split {
                         feature: column,
                         threshold,

@@ -166,8 +166,26 @@ pub fn to_onnx(model: &Model, feature_names: Option<&[String]>) -> Option<Vec<u8
             ],
         );
         (DataType::Float, vec![n], vec![], 1)
-    } else if let Some(f) = model.downcast_ref::<RandomForest>() {
-        let (tree_node, leaf_node) = forest_attributes(f);
+    } else if let Some((f, tracks)) = model
+        .downcast_ref::<RandomForest>()
+        .map(|f| (f, None))
+        .or_else(|| {
+            model
+                .downcast_ref::<crate::model::forest::boosted::Boosted>()
+                .and_then(|b| b.averaged_forest())
+                .map(|(f, t)| (f, Some(t)))
+        })
+    {
+        let (mut tree_node, leaf_node) = forest_attributes(f);
+        if let Some(left) = tracks {
+            // A NaN takes the true (`x <= t`) branch where its split sends
+            // it left; ONNX Runtime's comparisons send it to the false one
+            // otherwise.
+            tree_node.push(ints(
+                "nodes_missing_value_tracks_true",
+                left.iter().map(|&l| l as i64).collect(),
+            ));
+        }
         // Multiclass weights are whole: average them (two-class ones are).
         let trees = if k == 2 { 1.0 } else { f.n_trees() as f32 };
         let div = node(

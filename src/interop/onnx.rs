@@ -365,13 +365,14 @@ fn class_attrs<'a>(
 }
 
 /// Put a tree's root (the node no other points to) first, as the tree
-/// builders expect, renumbering the children `children` gives of each node.
+/// builders expect, renumbering the children `children` gives of each node;
+/// the root's old position.
 fn root_first<N>(
     out: &mut [N],
     pointed: &[bool],
     tree: i64,
     children: impl Fn(&mut N) -> Option<(&mut usize, &mut usize)>,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<usize, String> {
     let roots: Vec<usize> = (0..out.len()).filter(|&i| !pointed[i]).collect();
     let [root] = roots.as_slice() else {
         return Err(format!(
@@ -396,7 +397,7 @@ fn root_first<N>(
             *right = remap(*right);
         }
     }
-    Ok(())
+    Ok(root)
 }
 
 fn forest(
@@ -407,9 +408,10 @@ fn forest(
 ) -> std::result::Result<Model, String> {
     let post = text(a, "post_transform");
     let tracks = ints(a, "nodes_missing_value_tracks_true");
-    // Summed ensembles (boosted trees: a LOGISTIC or SOFTMAX link, or
-    // splits that route missing values) go to the boosted reader.
-    if matches!(post.as_str(), "LOGISTIC" | "SOFTMAX") || tracks.iter().any(|&t| t != 0) {
+    // Summed ensembles (boosted trees: a LOGISTIC or SOFTMAX link) go to
+    // the boosted reader; an averaged forest that tracks missing values is
+    // read here and routed below.
+    if matches!(post.as_str(), "LOGISTIC" | "SOFTMAX") {
         return boosted(a, classes, declared, double_input, &post).map(Model::new);
     }
     if !(post.is_empty() || post == "NONE") {
@@ -502,7 +504,7 @@ fn forest(
     if factor != 1.0 {
         leaf.values_mut().flatten().for_each(|v| *v *= factor);
     }
-    let mut raw: Vec<Vec<Raw>> = Vec::with_capacity(n_trees);
+    let mut raw: Vec<(Vec<Raw>, Vec<bool>)> = Vec::with_capacity(n_trees);
     let mut max_feature = 0usize;
     for nodes in &members {
         let tree = tree_ids[nodes[0]];
@@ -513,6 +515,7 @@ fn forest(
         };
         // The root is the node no other node points to.
         let mut pointed = vec![false; nodes.len()];
+        let mut missing_left = Vec::with_capacity(nodes.len());
         let mut out = Vec::with_capacity(nodes.len());
         for &i in nodes {
             let node = match modes[i].as_str() {
@@ -556,6 +559,9 @@ fn forest(
                         ))
                         }
                     };
+                    // A tracked missing value takes the true branch.
+                    let to_true = tracks.get(i).is_some_and(|&x| x != 0);
+                    missing_left.push(to_true == (left == t));
                     Raw::Split {
                         feature,
                         threshold,
@@ -564,18 +570,35 @@ fn forest(
                     }
                 }
             };
+            if matches!(node, Raw::Leaf(_)) {
+                missing_left.push(false);
+            }
             out.push(node);
         }
-        root_first(&mut out, &pointed, tree, |n| match n {
+        let root = root_first(&mut out, &pointed, tree, |n| match n {
             Raw::Split { left, right, .. } => Some((left, right)),
             Raw::Leaf(_) => None,
         })?;
-        raw.push(out);
+        // The root moved first: its direction moves with it.
+        missing_left.swap(0, root);
+        raw.push((out, missing_left));
     }
     if !leaf.is_empty() {
         return Err("class weights name a node that is not a leaf of the forest".into());
     }
     let d = declared.unwrap_or(max_feature + 1);
+    if tracks.iter().any(|&t| t != 0) {
+        // Splits that route missing values: the trees on derived columns.
+        let source = format!("ONNX TreeEnsembleClassifier, {} trees", raw.len());
+        return Ok(Model::new(super::boosted::averaged(
+            classes,
+            d,
+            &raw,
+            !double_input,
+            source,
+        )?));
+    }
+    let raw: Vec<Vec<Raw>> = raw.into_iter().map(|(t, _)| t).collect();
     let forest = trees::forest(classes, d, &raw, !double_input)?;
     Ok(Model::new(forest))
 }

@@ -272,6 +272,7 @@ pub fn from_json(path: &Path, text: &str) -> Result<Imported> {
                         classes,
                         d,
                         &routed,
+                        true,
                         format!(
                             "scikit-learn {} {}, {} trees",
                             ex.sklearn_version,

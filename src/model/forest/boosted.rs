@@ -380,6 +380,31 @@ impl Boosted {
         self.missing
     }
 
+    /// An averaged forest reading its features directly, with each node's
+    /// missing-value direction (true: NaN goes to the `x <= t` side): what
+    /// ONNX's `TreeEnsembleClassifier` can say, with
+    /// `nodes_missing_value_tracks_true`. `None` for boosted models and
+    /// for columns ONNX cannot express (categorical sets, zero as missing).
+    pub fn averaged_forest(&self) -> Option<(&RandomForest, Vec<bool>)> {
+        if !matches!(self.link, Link::Average) {
+            return None;
+        }
+        let plain = self.plain.as_ref()?;
+        let left = self
+            .trees
+            .nodes
+            .iter()
+            .map(|nd| {
+                nd.feature != super::tree::LEAF
+                    && matches!(
+                        self.columns[nd.feature as usize],
+                        Column::Value { nan, .. } if nan == f64::NEG_INFINITY
+                    )
+            })
+            .collect();
+        Some((plain, left))
+    }
+
     /// The trees over derived columns (benches, inspect).
     pub fn trees(&self) -> &RandomForest {
         &self.trees

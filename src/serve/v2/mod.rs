@@ -530,6 +530,27 @@ mod tests {
     }
 
     #[test]
+    fn nan_in_a_binary_tensor_is_a_missing_value_only_for_a_model_that_routes_it() {
+        let json = br#"{"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP64", "parameters": {"binary_data_size": 16}}]}"#;
+        let mut body = json.to_vec();
+        body.extend_from_slice(&f64::NAN.to_le_bytes());
+        body.extend_from_slice(&3f64.to_le_bytes());
+        let mut m = model(true, &[]);
+        match parse_infer(&body, Some(json.len()), &m) {
+            Err(BadRequest(e)) => assert!(e.contains("row 0, column 0 is NaN"), "{e}"),
+            Ok(r) => panic!("accepted {r:?}"),
+        }
+        m.missing = true;
+        let r = parse_infer(&body, Some(json.len()), &m).unwrap();
+        assert!(r.values[0].is_nan() && r.values[1] == 3.0);
+        // Infinity stays refused.
+        let mut inf = json.to_vec();
+        inf.extend_from_slice(&f64::INFINITY.to_le_bytes());
+        inf.extend_from_slice(&3f64.to_le_bytes());
+        assert!(parse_infer(&inf, Some(json.len()), &m).is_err());
+    }
+
+    #[test]
     fn binary_tensors_are_read_after_the_json_and_answers_go_binary_when_asked() {
         let m = model(true, &[]);
         let json = br#"{"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}],
