@@ -119,7 +119,7 @@ def main():
     rel = "reports/serving.md"
     text = read(rel)
     for model in ("rf", "lr"):
-        m = need(re.search(rf"^- \*\*{model}\*\*: cpuwall batching ([0-9,]+ req/s).*?the first is ([0-9.,]+×) the last",
+        m = need(re.search(rf"^- \*\*{model}\*\*: cpuwall batching(?: \(v2\))? ([0-9,]+ req/s).*?the first is ([0-9.,]+×) the last",
                            text, re.M), f"the {model} verdict", rel)
         where = re.search(r"on (.+?) \((\d+) cores, (\w+)\)", text)
         rows.append((f"Serving {model} at p99 <= 10 ms (HTTP/1.1, one machine)",
