@@ -486,33 +486,29 @@ impl Classifier for Boosted {
             out.len(),
             "output length must equal the row count"
         );
-        if matches!(self.link, Link::Softmax) {
-            // With k classes every round moves k margins, so the early exit
-            // rarely lets a row go and its bookkeeping costs more than it
-            // saves: the sums' argmax (the exit's own tie rule). Measured,
-            // 300 rounds x 4 classes, 1e5 rows, one core, AVX-512: 0.62 s
-            // against 0.77 s (XGBoost), 0.62 against 0.72-0.76 s
-            // (LightGBM); binary models keep the exit (XGBoost 0.26 s
-            // against 0.33-0.35 s by sums; LightGBM the same either way).
-            let same = self.classes.iter().enumerate().all(|(i, &c)| c == i as i64);
-            self.for_each_chunk(x, |first, trees, rows| {
-                let sums = trees.sums(rows);
-                for (r, row) in sums.rows().into_iter().enumerate() {
-                    let best = crate::model::argmax(row.as_slice().expect("standard layout"));
-                    out[first + r] = if same {
-                        best as i64
-                    } else {
-                        self.classes[best]
-                    };
-                }
-            });
-            return;
-        }
+        // With k classes every round moves k margins, so the early exit
+        // rarely lets a row go and its bookkeeping costs more than it
+        // saves: the sums' argmax (the exit's own tie rule). Measured,
+        // 300 rounds x 4 classes, 1e5 rows, one core, AVX-512: 0.62 s
+        // against 0.77 s (XGBoost), 0.62 against 0.72-0.76 s (LightGBM).
+        // Binary models keep the exit on the blocks (XGBoost 0.26 s
+        // against 0.33-0.35 s by sums; LightGBM the same either way), not
+        // on levels, whose pass over the rows is paid again at each look
+        // (docs/boosted.md).
+        let same = self.classes.iter().enumerate().all(|(i, &c)| c == i as i64);
+        let by_sums = matches!(self.link, Link::Softmax);
         self.for_each_chunk(x, |first, trees, rows| {
             let dst = &mut out[first..first + rows.nrows()];
-            trees.labels(rows, dst);
+            if by_sums || trees.walks_levels() {
+                let sums = trees.sums(rows);
+                for (row, o) in sums.rows().into_iter().zip(dst.iter_mut()) {
+                    *o = crate::model::argmax(row.as_slice().expect("standard layout")) as i64;
+                }
+            } else {
+                trees.labels(rows, dst);
+            }
             // The trees' classes are 0..k: map them to this model's.
-            if self.classes.iter().enumerate().any(|(i, &c)| c != i as i64) {
+            if !same {
                 for l in dst.iter_mut() {
                     *l = self.classes[*l as usize];
                 }
@@ -580,6 +576,11 @@ impl Classifier for Boosted {
             rows.push((
                 "labels",
                 serde_json::json!("the argmax of the margins, every tree walked (the early exit below is not used: it costs more than it saves with k margins)"),
+            ));
+        } else if self.trees.walks_levels() {
+            rows.push((
+                "labels",
+                serde_json::json!("the argmax of the margins, every tree walked (the early exit below is not used: level by level, each look would pay the pass over the rows again)"),
             ));
         }
         rows.extend(self.trees.layout_rows());

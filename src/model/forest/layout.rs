@@ -22,6 +22,13 @@ impl RandomForest {
                     (true, None) => format!("{} rows in flight, votes counted", q.lanes(true)),
                     (false, _) => format!("{} rows in flight", q.lanes(false)),
                 };
+                if q.walks_levels() {
+                    return format!(
+                        "quantised, level by level, 16 rows a register (AVX-512 gathers); \
+                         fewer than 16 rows: 3-level blocks, {}, {lanes}",
+                        q.crossing()
+                    );
+                }
                 format!("quantised 3-level blocks, {}, {lanes}", q.crossing())
             }
         }

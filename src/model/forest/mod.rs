@@ -361,6 +361,22 @@ impl RandomForest {
         self
     }
 
+    /// The same forest with its sums added level by level where its
+    /// trees and layout allow (`on`), or through the blocks, whatever this
+    /// CPU's vendor would choose.
+    #[cfg(test)]
+    fn with_levels(mut self, on: bool) -> Self {
+        let k = self.classes.len();
+        self.quantised = self.quantised.take().map(|q| {
+            if on {
+                q.with_levels(&self.nodes, &self.roots, &self.values, k)
+            } else {
+                q.without_levels()
+            }
+        });
+        self
+    }
+
     pub fn on_isa(mut self, isa: Isa) -> Self {
         self.isa = isa;
         self.quantised = QuantisedForest::build(
@@ -390,6 +406,12 @@ impl RandomForest {
     /// The same forest walked node by node only (`CPUWALL_ISA=scalar`).
     pub fn node_by_node(self) -> Self {
         self.on_isa(Isa::Scalar)
+    }
+
+    /// Whether its sums are added level by level (shallow trees that add
+    /// to one class each, on AVX-512: `quantised::levels`).
+    pub fn walks_levels(&self) -> bool {
+        self.quantised.as_ref().is_some_and(|q| q.walks_levels())
     }
 
     /// The ISA whose kernels this forest runs.

@@ -460,3 +460,121 @@ fn thousands_of_levels_do_not_exhaust_the_stack() {
     assert!(labels.contains(&0) && labels.contains(&1));
     assert_traversals_agree(&forest, &x);
 }
+
+/// A boosted-like forest: tree `t` adds to class `t % k` only, grows to
+/// at most depth `t % 9` (0 to 8) with random gaps, splits on `d` features at
+/// sixteen shared thresholds; `deeper` adds one tree of depth 9 last.
+fn one_class_trees(k: usize, d: usize, trees: usize, deeper: bool, seed: u64) -> RandomForest {
+    let mut rng = SplitMix64::new(seed);
+    let cut = |rng: &mut SplitMix64| (rng.next_u64() % 16) as f64 * 0.25 - 2.0;
+    let (mut nodes, mut roots, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    let leaf = Node {
+        threshold: 0.0,
+        feature: LEAF,
+        child: 0,
+    };
+    for t in 0..trees + deeper as usize {
+        let (class, max_depth) = if t == trees { (0, 9) } else { (t % k, t % 9) };
+        let root = nodes.len();
+        roots.push(root as u32);
+        nodes.push(leaf);
+        let mut queue = std::collections::VecDeque::from([(root, 0usize)]);
+        while let Some((n, depth)) = queue.pop_front() {
+            // Three splits in four, the root always.
+            if depth < max_depth && (depth == 0 || !rng.next_u64().is_multiple_of(4)) {
+                let child = nodes.len();
+                nodes[n] = Node {
+                    threshold: cut(&mut rng),
+                    feature: (rng.next_u64() % d as u64) as u32,
+                    child: child as u32,
+                };
+                nodes.extend([leaf, leaf]);
+                queue.push_back((child, depth + 1));
+                queue.push_back((child + 1, depth + 1));
+            } else {
+                nodes[n].child = values.len() as u32;
+                let v = uniform(&mut rng);
+                values.extend((0..k).map(|c| if c == class { v } else { 0.0 }));
+            }
+        }
+    }
+    RandomForest::from_checked_parts((0..k as i64).collect(), d, nodes, roots, values).unwrap()
+}
+
+/// Shallow trees that add to one class each are walked level by level on
+/// AVX-512 (sixteen rows a register): every row reaches the node walk's
+/// leaf and sums its trees in tree order, so sums are the node walk's bit
+/// for bit, at every row count (a pass's 64 rows, the last rows group by
+/// group, fewer rows than a group on the blocks), for rows on the
+/// thresholds, rows of every width the layouts pick, and 2 and 3 classes.
+#[test]
+fn shallow_one_class_trees_walked_level_by_level_sum_as_the_node_walk() {
+    if !Isa::Avx512.supported() {
+        eprintln!("skipped: this CPU has no AVX-512");
+        return;
+    }
+    for (k, d) in [(2, 5), (3, 20), (2, 40), (3, 70)] {
+        let forest = one_class_trees(k, d, 60, false, 7 + d as u64);
+        let mut rng = SplitMix64::new(d as u64);
+        let x = Array2::from_shape_fn((1000, d), |_| {
+            let on = (rng.next_u64() % 16) as f64 * 0.25 - 2.0;
+            match rng.next_u64() % 3 {
+                0 => on,
+                1 => on + 1e-9,
+                _ => uniform(&mut rng),
+            }
+        });
+        let flat = x.as_standard_layout().to_owned();
+        let levels = forest.clone().on_isa(Isa::Avx512).with_levels(true);
+        assert!(levels.walks_levels(), "{k} classes, {d} features");
+        let blocks = forest.clone().on_isa(Isa::Avx512).with_levels(false);
+        assert!(!blocks.walks_levels());
+        for rows in [1, 15, 16, 17, 63, 64, 65, 130, 1000] {
+            let mut want = vec![0.0; rows * k];
+            let part = &flat.as_slice().unwrap()[..rows * d];
+            forest.walk_nodes(part, d, &forest.roots, &mut want);
+            let xs = x.slice(ndarray::s![..rows, ..]);
+            for f in [&levels, &blocks] {
+                let got = f.sums(xs);
+                let differing = got
+                    .iter()
+                    .zip(&want)
+                    .filter(|(a, b)| a.to_bits() != b.to_bits());
+                assert_eq!(
+                    differing.count(),
+                    0,
+                    "{k} classes, {d} features, {rows} rows"
+                );
+                let labels: Vec<i64> = want.chunks_exact(k).map(|a| argmax(a) as i64).collect();
+                assert_eq!(
+                    f.predict(xs),
+                    labels,
+                    "{k} classes, {d} features, {rows} rows"
+                );
+            }
+        }
+    }
+}
+
+/// Trees deeper than eight levels, or leaves that add to two classes, keep
+/// the blocks.
+#[test]
+fn deep_or_many_class_trees_are_not_walked_level_by_level() {
+    if !Isa::Avx512.supported() {
+        return;
+    }
+    let deep = one_class_trees(2, 5, 10, true, 1);
+    assert!(!deep.on_isa(Isa::Avx512).with_levels(true).walks_levels());
+    let shallow = one_class_trees(2, 5, 10, false, 1);
+    assert!(shallow
+        .clone()
+        .on_isa(Isa::Avx512)
+        .with_levels(true)
+        .walks_levels());
+    let mut two = shallow;
+    two.values.iter_mut().for_each(|v| *v += 0.5);
+    assert!(!two.on_isa(Isa::Avx512).with_levels(true).walks_levels());
+    // Averaged forests' leaves hold every class's probability.
+    let forest = RandomForest::fit(&config(5, Some(4)), &dataset(400, 4, 3, 5), 1).unwrap();
+    assert!(!forest.on_isa(Isa::Avx512).with_levels(true).walks_levels());
+}

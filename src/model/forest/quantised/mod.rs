@@ -134,6 +134,9 @@ pub struct QuantisedForest {
     /// `Some` when the votes are counted with the trees chained
     /// ([`Chain`]).
     chain: Option<Chain>,
+    /// `Some` when the trees are shallow, add to one class each and the
+    /// CPU runs AVX-512: sums are then added level by level ([`Levels`]).
+    levels: Option<Levels>,
 }
 
 /// Classes up to which the votes fit the exit's low six bits (`c * k < 64`).
@@ -196,6 +199,7 @@ impl QuantisedForest {
             votes: None,
             lanes: [12, 12],
             chain: None,
+            levels: None,
         };
         if pick == Pick::Permute {
             let narrow_amd = f.row_bytes(n_features) <= 64 && crate::isa::amd();
@@ -220,7 +224,35 @@ impl QuantisedForest {
                 };
             }
         }
+        // AMD's only: measured there (Zen 4); Intel's gathers are not
+        // measured here, so its cores keep the blocks.
+        if crate::isa::amd() {
+            f = f.with_levels(nodes, roots, values, k);
+        }
         Some(f)
+    }
+
+    /// The same layout adding sums level by level where its trees allow
+    /// ([`Levels::build`]) and it was built for AVX-512 without votes,
+    /// whatever this CPU's vendor (tests run it on every AVX-512 CPU).
+    pub fn with_levels(mut self, nodes: &[Node], roots: &[u32], values: &[f64], k: usize) -> Self {
+        if self.isa == Isa::Avx512 && self.votes.is_none() {
+            self.levels = Levels::build(&self, nodes, roots, values, k);
+        }
+        self
+    }
+
+    /// Whether sums are added level by level ([`Levels`]).
+    pub fn walks_levels(&self) -> bool {
+        self.levels.is_some()
+    }
+
+    /// The same layout without its levels: sums added through the blocks
+    /// (tests compare the two).
+    #[cfg(test)]
+    pub fn without_levels(mut self) -> Self {
+        self.levels = None;
+        self
     }
 
     /// The same layout counting its votes with its trees chained in groups
@@ -448,6 +480,16 @@ impl QuantisedForest {
         votes: bool,
     ) {
         assert!(rows <= ranked.rows);
+        #[cfg(target_arch = "x86_64")]
+        if let Some(levels) = self.levels.as_ref().filter(|_| !votes && rows >= LANES) {
+            // SAFETY: the levels were built only for AVX-512 (`build`),
+            // which this CPU runs, from this layout's splits (every
+            // feature within a row); `q` holds at least `rows` rows;
+            // `acc` holds `rows * k` sums and every tree's class is one of
+            // the forest's `k`.
+            unsafe { levels.add(trees, ranked.q.as_ptr(), ranked.stride * 2, rows, k, acc) };
+            return;
+        }
         let roots = &self.roots[trees];
         #[cfg(target_arch = "x86_64")]
         {
@@ -493,10 +535,12 @@ fn leaf_class(probs: &[f64]) -> Option<usize> {
 
 #[cfg(target_arch = "x86_64")]
 mod chain;
+mod levels;
 mod rows;
 mod simd;
 
 use chain::{Chain, Votes};
+use levels::Levels;
 pub use rows::RankedRows;
 #[cfg(test)]
 mod tests;
