@@ -203,30 +203,14 @@ impl Levels {
         };
         // One instance per level, so that each is straight-line code.
         let d = t.depth as usize;
-        if d > 0 {
-            w.level::<0>();
+        macro_rules! down_to_depth {
+            ($($level:literal)*) => {
+                $(if d > $level {
+                    w.level::<$level>();
+                })*
+            };
         }
-        if d > 1 {
-            w.level::<1>();
-        }
-        if d > 2 {
-            w.level::<2>();
-        }
-        if d > 3 {
-            w.level::<3>();
-        }
-        if d > 4 {
-            w.level::<4>();
-        }
-        if d > 5 {
-            w.level::<5>();
-        }
-        if d > 6 {
-            w.level::<6>();
-        }
-        if d > 7 {
-            w.level::<7>();
-        }
+        down_to_depth!(0 1 2 3 4 5 6 7);
         const _: () = assert!(LEVEL_DEPTH == 8);
         let leaves = self.leaves.as_ptr().add(t.leaves as usize);
         let sums = sums.add(t.class as usize * ROWS);
