@@ -361,3 +361,43 @@ fn serve_takes_null_as_a_missing_value_for_a_model_that_routes_it() {
     );
     assert!(w <= 1e-6, "{w}");
 }
+
+/// An imported boosted model named `trees.cpuwall` in `--models-dir` is
+/// swept like any family: every backend's labels identical to direct's,
+/// and a results document that passes the schema.
+#[test]
+fn an_imported_boosted_model_is_swept_like_any_family() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir(&models).unwrap();
+    let imported = import(dir.path(), "xgb-binary.json");
+    std::fs::rename(imported, models.join("trees.cpuwall")).unwrap();
+    let out = run_in(
+        dir.path(),
+        &[
+            "sweep",
+            "--models",
+            "trees",
+            "--backends",
+            "direct,threads",
+            "--rows",
+            "10..1000",
+            "--min-time",
+            "5ms",
+            "--models-dir",
+            models.to_str().unwrap(),
+            "--out",
+            "s.json",
+        ],
+    );
+    assert_succeeds(&out);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("s.json")).unwrap()).unwrap();
+    assert_valid_results(&doc, "a sweep of an imported boosted model");
+    let cells = doc["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 6, "3 sizes x 2 backends");
+    for c in cells {
+        assert_eq!(c["model"], "trees");
+        assert_eq!(c["identical_to_direct"], true, "{}", c["backend"]);
+    }
+}
