@@ -27,7 +27,7 @@ use cpuwall::measure::floor;
 use cpuwall::measure::stats::Spread;
 use cpuwall::model::forest::RandomForest;
 use cpuwall::model::params::ParamSet;
-use cpuwall::model::{fit, forest, logistic, nb, svc, Classifier, Model, ModelKind};
+use cpuwall::model::{fit, forest, logistic, nb, svc, Model, ModelKind, Predictor};
 use cpuwall::tune::train::{model_path, train_default};
 use ndarray::Array2;
 

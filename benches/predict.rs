@@ -14,7 +14,7 @@ use cpuwall::exec::build::BackendSetup;
 use cpuwall::exec::{Backend, BackendKind};
 use cpuwall::measure::floor;
 use cpuwall::model::nb::GaussianNb;
-use cpuwall::model::{forest, Classifier, Model, ModelKind};
+use cpuwall::model::{forest, Model, ModelKind, Predictor};
 use cpuwall::tune::train::{model_path, train_default};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ndarray::Array2;

@@ -15,7 +15,7 @@ use cpuwall::exec::{Backend, BackendKind};
 use cpuwall::measure::run::{measure, Repeats};
 use cpuwall::model::params::{ParamSet, ParamValue};
 use cpuwall::model::store::{self, ModelHeader};
-use cpuwall::model::{fit, forest, logistic, nb, Classifier, Model, ModelKind};
+use cpuwall::model::{fit, forest, logistic, nb, Model, ModelKind, Predictor};
 use ndarray::Array2;
 use proptest::prelude::*;
 

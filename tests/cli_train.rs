@@ -7,7 +7,7 @@ use std::path::Path;
 
 use common::*;
 use cpuwall::model::store;
-use cpuwall::model::Classifier;
+use cpuwall::model::Predictor;
 
 fn train_small(dir: &Path, models: &str) -> std::process::Output {
     cpuwall(&[

@@ -12,7 +12,7 @@ use cpuwall::exec::threads::Threads;
 use cpuwall::measure::run::measure_once;
 use cpuwall::model::params::{ParamSet, ParamValue};
 use cpuwall::model::store::{self, ModelHeader};
-use cpuwall::model::{fit, forest, Classifier};
+use cpuwall::model::{fit, forest, Predictor};
 
 #[test]
 fn reported_cpu_matches_getrusage_for_threads_and_for_workers() {

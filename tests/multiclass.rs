@@ -3,7 +3,7 @@
 use cpuwall::data::split::train_test_split;
 use cpuwall::data::synth::MakeClassification;
 use cpuwall::model::params::{ParamSet, ParamValue};
-use cpuwall::model::{accuracy, fit, forest, Classifier, ModelKind, ScoreKind};
+use cpuwall::model::{accuracy, fit, forest, ModelKind, Predictor, ScoreKind};
 
 #[test]
 fn all_four_models_learn_a_four_class_problem() {

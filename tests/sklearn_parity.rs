@@ -7,7 +7,7 @@ use cpuwall::data::split::train_test_split;
 use cpuwall::data::synth::MakeClassification;
 use cpuwall::model::nb::{GaussianNb, NbConfig};
 use cpuwall::model::params::ParamSet;
-use cpuwall::model::{accuracy, logistic, svc, Classifier, ModelKind};
+use cpuwall::model::{accuracy, logistic, svc, ModelKind, Predictor};
 use cpuwall::tune::grid::{default_grid, expand};
 use cpuwall::tune::search::{grid_search, SearchSpec};
 

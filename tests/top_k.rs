@@ -7,7 +7,7 @@ use std::path::Path;
 
 use common::*;
 use cpuwall::model::store;
-use cpuwall::model::Classifier;
+use cpuwall::model::Predictor;
 
 /// `train` on 1,500 rows with small grids, `--format json` unless `extra`
 /// names a format.

@@ -18,7 +18,7 @@ use cpuwall::data::columns::{align, ColumnRule};
 use cpuwall::exec::build::BackendSetup;
 use cpuwall::exec::{Backend, BackendKind};
 use cpuwall::model::store::{self, ModelHeader, StoredModel};
-use cpuwall::model::{Classifier, Model, ScoreKind};
+use cpuwall::model::{Model, Predictor, ScoreKind};
 
 /// Where the rows came from, in error texts ("X: row 3 column 2 is NaN ...").
 const ORIGIN: &str = "X";

@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::Format;
 use crate::error::Result;
-use crate::model::{store, Classifier};
+use crate::model::{store, Predictor};
 use crate::report;
 
 #[derive(Debug, Args)]

@@ -16,7 +16,7 @@ use super::threads::Threads;
 use super::{Backend, CallCost};
 use crate::atomic::write_atomic;
 use crate::error::Result;
-use crate::model::{Classifier, Model};
+use crate::model::{Model, Predictor};
 use crate::rng::SplitMix64;
 
 /// A backend beats direct when its wall is below this fraction of direct's

@@ -6,7 +6,7 @@ use ndarray::{Array2, ArrayView2};
 
 use super::{Backend, CallCost};
 use crate::error::Result;
-use crate::model::{Classifier, Model};
+use crate::model::{Model, Predictor};
 
 pub struct Direct {
     model: Arc<Model>,

@@ -76,7 +76,7 @@ pub trait Backend: Send {
         self.predict(x, out)
     }
     /// Class scores of every row of `x` (probabilities, decision values or
-    /// vote shares, as the model's [`crate::model::Classifier::score_kind`]
+    /// vote shares, as the model's [`crate::model::Predictor::score_kind`]
     /// says), predicted the way labels are. A backend whose workers return
     /// labels only (processes, MPI) says so: an error, never a silent
     /// fallback to another way of predicting.

@@ -20,7 +20,7 @@ use super::chunks::split_even;
 use crate::clock::Snapshot;
 use crate::data::source::RowSource;
 use crate::error::{Error, Result};
-use crate::model::{Classifier, Model};
+use crate::model::{Model, Predictor};
 
 /// Largest number of elements one collective call moves (MPI counts are i32).
 const MAX_ELEMENTS_PER_CALL: usize = 1 << 28;

@@ -22,7 +22,7 @@ use super::chunks::chunk_rows;
 use super::team::Team;
 use super::{Backend, CallCost};
 use crate::error::{Error, Result};
-use crate::model::{Classifier, Model};
+use crate::model::{Model, Predictor};
 
 pub struct Threads {
     model: Arc<Model>,
@@ -75,7 +75,7 @@ impl Backend for Threads {
         self.run(x, out, None)
     }
 
-    /// Each chunk is predicted through [`Classifier::predict_vouching`]: the
+    /// Each chunk is predicted through [`Predictor::predict_vouching`]: the
     /// models that vouch for their rows (nb, lr, svc) read them once; when a
     /// chunk cannot vouch (a forest, an ensemble) or saw a non-finite score,
     /// the rows are checked afterwards on every thread. Before, a checking

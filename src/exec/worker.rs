@@ -19,7 +19,7 @@ use super::child::{numbers, serve, Fault};
 use super::shm::{map_peer, view_mut};
 use crate::clock::process_cpu;
 use crate::error::{Error, Result};
-use crate::model::{store, Classifier, Model};
+use crate::model::{store, Model, Predictor};
 
 /// Test hook (`exec::child::Fault`): `die-once:<marker file>` dies on its
 /// first job unless the marker exists, `hang` never answers a job.

@@ -15,7 +15,7 @@ use crate::model::forest::tree::LEAF;
 use crate::model::forest::RandomForest;
 use crate::model::logistic::LogisticRegression;
 use crate::model::svc::LinearSvc;
-use crate::model::{Classifier, Model};
+use crate::model::{Model, Predictor};
 
 const ML: &str = "ai.onnx.ml";
 

@@ -19,7 +19,7 @@ use std::path::Path;
 use crate::data::bounded::{self, Limit};
 use crate::error::{Error, Result};
 use crate::model::store::{self, ModelHeader, StoredModel};
-use crate::model::{Classifier, Model};
+use crate::model::{Model, Predictor};
 
 /// The largest file `import` reads.
 pub const MAX_IMPORT_BYTES: u64 = 1 << 30;

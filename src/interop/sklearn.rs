@@ -13,7 +13,7 @@ use crate::model::linear::{FitInfo, Linear};
 use crate::model::logistic::LogisticRegression;
 use crate::model::nb::GaussianNb;
 use crate::model::svc::LinearSvc;
-use crate::model::{Classifier, Model};
+use crate::model::{Model, Predictor};
 
 pub const FORMAT: &str = "cpuwall-sklearn";
 pub const VERSION: u32 = 1;

@@ -147,7 +147,7 @@ pub fn forest(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Classifier;
+    use crate::model::Predictor;
     use proptest::prelude::*;
 
     fn split(feature: usize, threshold: f64, left: usize, right: usize) -> Raw {

@@ -18,7 +18,7 @@ use crate::exec::build::BackendSetup;
 use crate::exec::mpi::{local_rows, predict_local, Cluster, MpiRun};
 use crate::exec::BackendKind;
 use crate::measure::env::{load_average, Environment};
-use crate::model::{store, Classifier, ModelKind};
+use crate::model::{store, ModelKind, Predictor};
 use crate::tune::train::{model_file, resolve_model};
 
 /// Test hook: the rank named here panics once the job is running (test

@@ -17,7 +17,7 @@ use crate::data::{check_memory, write_labels, write_scores};
 use crate::error::{Error, Result};
 use crate::exec::build::{cores, current_exe, BackendSetup};
 use crate::exec::BackendKind;
-use crate::model::{Classifier, ModelKind, ScoreKind};
+use crate::model::{ModelKind, Predictor, ScoreKind};
 use crate::tune::train::{model_file, resolve_model, DEFAULT_FEATURES};
 
 /// `cpuwall predict`'s options (clap, flattened into the CLI).

@@ -12,7 +12,7 @@ use super::stats::{is_shaky, median_ci95, Spread};
 use crate::clock::{process_cpu, thread_cpu, Usage};
 use crate::error::Result;
 use crate::exec::{Backend, CallCost};
-use crate::model::Classifier;
+use crate::model::Predictor;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Repeats {
@@ -229,7 +229,7 @@ pub const MAX_WARMUP_PASSES: usize = 1_000_000;
 /// ms; sleeping in between did not help, passes did), so without this the
 /// first backend timed, direct, paid for it alone, and every speedup over
 /// direct came out ~1.5x too high.
-pub fn warm_up(model: &dyn Classifier, x: ArrayView2<'_, f64>, out: &mut [i64], warmup: Warmup) {
+pub fn warm_up(model: &dyn Predictor, x: ArrayView2<'_, f64>, out: &mut [i64], warmup: Warmup) {
     match warmup {
         Warmup::Passes(n) => (0..n).for_each(|_| model.predict_into(x, out)),
         Warmup::Time(at_least) => {

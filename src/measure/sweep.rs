@@ -19,7 +19,7 @@ use crate::data::synth::study_data;
 use crate::error::{Error, Result};
 use crate::exec::build::{cores, current_exe, BackendSetup};
 use crate::exec::BackendKind;
-use crate::model::{Classifier, ModelKind};
+use crate::model::{ModelKind, Predictor};
 use crate::tune::train::{model_path, resolve_model};
 
 /// `dir/NAME.partial.EXT` for `dir/NAME.EXT`.

@@ -2,7 +2,7 @@
 //! backend, the store and the tuner work with.
 //!
 //! A family file (`nb.rs`, `forest.rs`, ...) holds its parameters, its fit,
-//! its prediction (`Classifier`), its default grid and one `pub static
+//! its prediction (`Predictor`), its default grid and one `pub static
 //! FAMILY: Family`; `super::FAMILIES` lists them. Nothing else in cpuwall
 //! names a family: names, grids, fitting and file decoding all go through
 //! the registry.
@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::params::{Grid, ParamSet};
-use super::{Classifier, ScoreKind};
+use super::{Predictor, ScoreKind};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 
@@ -45,7 +45,7 @@ pub struct Family {
     /// sweep's); an ensemble is made of searched models instead.
     pub searched: bool,
     /// What its models' `scores` are (an ensemble's models may say
-    /// otherwise: [`crate::model::Classifier::score_kind`]).
+    /// otherwise: [`crate::model::Predictor::score_kind`]).
     pub scores: super::ScoreKind,
 }
 
@@ -178,9 +178,9 @@ impl<'de> Deserialize<'de> for ModelKind {
     }
 }
 
-/// What a family's fitted model adds to [`Classifier`]: the checks and notes
+/// What a family's fitted model adds to [`Predictor`]: the checks and notes
 /// the store and the training report use.
-pub trait Fitted: Classifier + fmt::Debug {
+pub trait Fitted: Predictor + fmt::Debug {
     /// Internal consistency after loading (sizes, indices), so a crafted
     /// file cannot make prediction index out of bounds.
     fn validate(&self) -> std::result::Result<(), String> {
@@ -222,7 +222,7 @@ impl<T: Fitted + Clone + PartialEq + Serialize + 'static> AnyFitted for T {
 }
 
 /// A fitted model of any family.
-// `Classifier: Send + Sync`, so every boxed model is too.
+// `Predictor: Send + Sync`, so every boxed model is too.
 pub struct Model(Box<dyn AnyFitted>);
 
 impl Model {
@@ -301,7 +301,7 @@ impl fmt::Debug for Model {
     }
 }
 
-impl Classifier for Model {
+impl Predictor for Model {
     fn kind(&self) -> ModelKind {
         self.0.kind()
     }

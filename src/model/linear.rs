@@ -114,11 +114,11 @@ impl Linear {
     }
 }
 
-/// `Classifier` for a model holding a [`Linear`] in its field `linear`;
+/// `Predictor` for a model holding a [`Linear`] in its field `linear`;
 /// only the kind and what `scores` returns differ between LR and SVC.
 macro_rules! linear_classifier {
     ($ty:ty, $kind:expr, $score_kind:expr, $scores:ident) => {
-        impl $crate::model::Classifier for $ty {
+        impl $crate::model::Predictor for $ty {
             fn kind(&self) -> $crate::model::ModelKind {
                 $kind
             }

@@ -1,4 +1,4 @@
-//! Models: one [`Classifier`] trait for prediction, one file per family, the
+//! Models: one [`Predictor`] trait for prediction, one file per family, the
 //! model file format in `store.rs`.
 //!
 //! Why not the named crates for fitting/prediction (measured on this 2-core
@@ -46,7 +46,7 @@ pub static FAMILIES: &[&Family] = &[
     &forest::boosted::FAMILY,
 ];
 
-/// What [`Classifier::scores`] returns per class column.
+/// What [`Predictor::scores`] returns per class column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ScoreKind {
     /// Class probabilities; rows sum to 1.
@@ -59,7 +59,7 @@ pub enum ScoreKind {
 
 /// Prediction over a borrowed batch into a caller's buffer, so that any
 /// backend can hand any row range of any input to any model without copying.
-pub trait Classifier: Send + Sync {
+pub trait Predictor: Send + Sync {
     fn kind(&self) -> ModelKind;
     fn n_features(&self) -> usize;
     /// Sorted class labels; predictions are drawn from these.
@@ -70,7 +70,7 @@ pub trait Classifier: Send + Sync {
     /// hands in a buffer it did not zero.
     fn predict_into(&self, x: ArrayView2<'_, f64>, out: &mut [i64]);
 
-    /// [`Classifier::predict_into`], and whether every score the labels
+    /// [`Predictor::predict_into`], and whether every score the labels
     /// came from was finite, where the model can tell. `Some(true)` vouches
     /// that every value of `x` was finite: each score of these models sums
     /// a term of every feature, and a NaN or infinite feature leaves that sum
@@ -91,7 +91,7 @@ pub trait Classifier: Send + Sync {
     /// Probabilities or decision values, one row per input row.
     fn scores(&self, x: ArrayView2<'_, f64>) -> (ScoreKind, Array2<f64>);
 
-    /// What [`Classifier::scores`] gives, without predicting: the one
+    /// What [`Predictor::scores`] gives, without predicting: the one
     /// answer to "does this model give probabilities?" (its family's,
     /// unless the model says otherwise, as a hard-voting ensemble does).
     fn score_kind(&self) -> ScoreKind {
@@ -127,7 +127,7 @@ const CHECKED_BLOCK_BYTES: usize = 32 << 10;
 /// features (the error names the row and column, as [`check_finite`]'s).
 /// The rows come from memory once: a separate checking pass over a batch
 /// that does not fit in cache costs as much as the prediction itself.
-/// Models that vouch for their input ([`Classifier::predict_vouching`])
+/// Models that vouch for their input ([`Predictor::predict_vouching`])
 /// check nothing more unless a score was not finite, in blocks of rows
 /// checked right after their prediction, while in L1. The others (the
 /// forest, ensembles) are checked in one pass and predicted in one call,
@@ -135,7 +135,7 @@ const CHECKED_BLOCK_BYTES: usize = 32 << 10;
 ///
 /// [`check_finite`]: crate::data::check_finite
 pub fn predict_finite(
-    model: &dyn Classifier,
+    model: &dyn Predictor,
     x: ArrayView2<'_, f64>,
     out: &mut [i64],
     origin: &std::path::Path,

@@ -9,7 +9,7 @@ use super::family::decode_payload;
 use super::kernel::RowKernel;
 use super::params::{Grid, ParamReader, ParamSet};
 use super::{
-    argmax, encode_labels, map_rows, Classifier, Family, Fitted, Model, ModelKind, ScoreKind,
+    argmax, encode_labels, map_rows, Family, Fitted, Model, ModelKind, Predictor, ScoreKind,
 };
 use crate::data::Dataset;
 use crate::error::Result;
@@ -259,7 +259,7 @@ impl GaussianNb {
     }
 }
 
-impl Classifier for GaussianNb {
+impl Predictor for GaussianNb {
     fn kind(&self) -> ModelKind {
         KIND
     }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::params::ParamSet;
-use super::{Classifier, Model, ModelKind};
+use super::{Model, ModelKind, Predictor};
 use crate::atomic::write_atomic;
 use crate::error::{Error, ModelFileProblem, Result};
 

@@ -18,7 +18,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
 use super::params::{describe, Grid, ParamSet, ParamValue};
-use super::{argmax, Classifier, Family, Fitted, Model, ModelKind, ScoreKind};
+use super::{argmax, Family, Fitted, Model, ModelKind, Predictor, ScoreKind};
 use crate::error::{Error, Result};
 
 /// Tag 4 in model files.
@@ -228,7 +228,7 @@ impl Voting {
     }
 }
 
-impl Classifier for Voting {
+impl Predictor for Voting {
     fn kind(&self) -> ModelKind {
         KIND
     }

@@ -21,7 +21,7 @@ pub fn header_json(h: &ModelHeader, path: &Path) -> String {
 }
 
 /// What `inspect` shows for people: the header's table, then how the model
-/// is laid out for prediction ([`crate::model::Classifier::layout`]).
+/// is laid out for prediction ([`crate::model::Predictor::layout`]).
 pub fn inspect_table(h: &ModelHeader, path: &Path, layout: &[(&str, Value)]) -> String {
     let mut out = header_table(h, path);
     for (k, v) in layout {

@@ -32,7 +32,7 @@ use super::metrics::Metrics;
 use crate::error::Result;
 use crate::exec::build::BackendSetup;
 use crate::exec::{Backend, BackendKind};
-use crate::model::{Classifier, Model, ScoreKind};
+use crate::model::{Model, Predictor, ScoreKind};
 
 /// Batches expected to take longer than this (nanoseconds, from the model's
 /// cost per row) are predicted with the runtime told that this thread blocks.

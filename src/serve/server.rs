@@ -38,7 +38,7 @@ use crate::error::{Error, Result};
 use crate::exec::build::BackendSetup;
 use crate::exec::BackendKind;
 use crate::model::store::StoredModel;
-use crate::model::Classifier;
+use crate::model::Predictor;
 
 /// A model to serve under `name`.
 pub struct ServedModel {

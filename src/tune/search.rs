@@ -14,7 +14,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::params::{describe, ParamSet};
 use crate::model::vote::Vote;
-use crate::model::{accuracy, fit, Classifier, Model, ModelKind};
+use crate::model::{accuracy, fit, Model, ModelKind, Predictor};
 
 /// One fit's predictions on its test fold, kept for `train --top-k` to
 /// score ensembles per fold without refitting: probabilities (rows x

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::model::params::{describe, ParamSet};
 use crate::model::store::{self, ModelHeader};
 use crate::model::vote::{self, Member, Vote, Voting};
-use crate::model::{accuracy, fit, Classifier, Fitted, Model, ModelKind};
+use crate::model::{accuracy, fit, Fitted, Model, ModelKind, Predictor};
 
 /// What `--top-k`, `--vote` and `--across-families` asked for.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -194,7 +194,7 @@ pub fn build(
         .collect::<Result<_>>()?;
     let refit_seconds = t.elapsed().as_secs_f64();
 
-    let acc = |m: &dyn Classifier, d: &Dataset| accuracy(&m.predict(d.x.view()), &d.y);
+    let acc = |m: &dyn Predictor, d: &Dataset| accuracy(&m.predict(d.x.view()), &d.y);
     let members: Vec<MemberResult> = ranked
         .iter()
         .zip(&models)

@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::model::params::ParamSet;
 use crate::model::store::{self, ModelHeader};
 use crate::model::vote::Vote;
-use crate::model::{accuracy, Classifier, Model, ModelKind};
+use crate::model::{accuracy, Model, ModelKind, Predictor};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainedModel {

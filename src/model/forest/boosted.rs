@@ -24,7 +24,7 @@ use super::RandomForest;
 use crate::error::Error;
 use crate::model::family::decode_payload;
 use crate::model::params::Grid;
-use crate::model::{Classifier, Family, Fitted, ModelKind, ScoreKind};
+use crate::model::{Family, Fitted, ModelKind, Predictor, ScoreKind};
 
 /// Tag 5 in model files.
 pub const KIND: ModelKind = ModelKind::tagged(5);
@@ -466,7 +466,7 @@ impl Fitted for Boosted {
     }
 }
 
-impl Classifier for Boosted {
+impl Predictor for Boosted {
     fn kind(&self) -> ModelKind {
         KIND
     }

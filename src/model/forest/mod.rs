@@ -12,7 +12,7 @@ use self::quantised::QuantisedForest;
 use self::tree::{grow, Columns, Node, TreeParams, LEAF};
 use super::family::decode_payload;
 use super::params::{Grid, ParamReader, ParamSet};
-use super::{encode_labels, Classifier, Family, Fitted, Model, ModelKind, ScoreKind};
+use super::{encode_labels, Family, Fitted, Model, ModelKind, Predictor, ScoreKind};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::isa::Isa;
@@ -488,7 +488,7 @@ impl Fitted for RandomForest {
     }
 }
 
-impl Classifier for RandomForest {
+impl Predictor for RandomForest {
     fn kind(&self) -> ModelKind {
         KIND
     }
