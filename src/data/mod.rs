@@ -19,12 +19,16 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-/// Row-major `f64` features with integer class labels and the features'
-/// names (a CSV header's, or `f0..fN-1` for `.npy` and synthetic data).
+/// Row-major `f64` features with integer class labels (or, for
+/// regression, real targets) and the features' names (a CSV header's, or
+/// `f0..fN-1` for `.npy` and synthetic data).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
     pub x: Array2<f64>,
+    /// Class labels; empty for a regression data set.
     pub y: Vec<i64>,
+    /// A regression data set's real targets, one per row (`None`: labels).
+    pub targets: Option<Vec<f64>>,
     pub names: Vec<String>,
     /// The names are generated `f0..fN-1` (synthetic or `.npy` data), not
     /// a header's: a model trained on them takes columns by position.
@@ -39,8 +43,35 @@ impl Dataset {
         Dataset {
             x,
             y,
+            targets: None,
             names,
             generated_names: true,
+        }
+    }
+
+    /// A regression data set: real targets, features named `f0..fN-1`.
+    pub fn regression(x: Array2<f64>, targets: Vec<f64>) -> Self {
+        assert_eq!(
+            x.nrows(),
+            targets.len(),
+            "features and targets differ in length"
+        );
+        let names = columns::default_names(x.ncols());
+        Dataset {
+            x,
+            y: Vec::new(),
+            targets: Some(targets),
+            names,
+            generated_names: true,
+        }
+    }
+
+    /// Classification or regression.
+    pub fn task(&self) -> crate::model::Task {
+        if self.targets.is_some() {
+            crate::model::Task::Regression
+        } else {
+            crate::model::Task::Classification
         }
     }
 
@@ -79,10 +110,19 @@ impl Dataset {
     /// Rows picked by index, in that order (used for folds and splits).
     pub fn select(&self, rows: &[usize]) -> Dataset {
         let x = self.x.select(ndarray::Axis(0), rows);
-        let y = rows.iter().map(|&r| self.y[r]).collect();
+        let y = if self.y.is_empty() {
+            Vec::new()
+        } else {
+            rows.iter().map(|&r| self.y[r]).collect()
+        };
+        let targets = self
+            .targets
+            .as_ref()
+            .map(|t| rows.iter().map(|&r| t[r]).collect());
         Dataset {
             x,
             y,
+            targets,
             names: self.names.clone(),
             generated_names: self.generated_names,
         }
@@ -118,6 +158,9 @@ impl Dataset {
             h.update(v.to_le_bytes());
         }
         for v in &self.y {
+            h.update(v.to_le_bytes());
+        }
+        for v in self.targets.iter().flatten() {
             h.update(v.to_le_bytes());
         }
         hex(&h.finalize())
@@ -339,6 +382,30 @@ pub fn write_labels(path: &Path, labels: &[i64]) -> Result<()> {
             let mut s = String::from("y\n");
             for v in labels {
                 s.push_str(&format!("{v}\n"));
+            }
+            s.into_bytes()
+        }
+    };
+    crate::atomic::write_atomic(path, &bytes)
+}
+
+/// Write a regressor's predictions, given as output words
+/// ([`crate::model::value_word`]): `.npy` (float64), anything else CSV with
+/// one column `prediction`, floats in shortest round-trip form; atomically.
+pub fn write_values(path: &Path, words: &[i64]) -> Result<()> {
+    let values = words.iter().map(|&w| crate::model::word_value(w));
+    let bytes = match extension(path).as_str() {
+        "npy" => {
+            let mut out = npy::header_bytes("<f8", &format!("({},)", words.len()));
+            for v in values {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out
+        }
+        _ => {
+            let mut s = String::from("prediction\n");
+            for v in values {
+                s.push_str(&format!("{v:?}\n"));
             }
             s.into_bytes()
         }

@@ -78,16 +78,18 @@ pub struct Ensemble {
 /// The ensemble as a model: derived columns made once each, leaves one
 /// value per class, base margins folded into each class's first tree.
 pub fn build(e: Ensemble) -> Result<Boosted, String> {
+    // No classes: a regressor (one margin, its value).
     let k = e.classes.len();
-    if k < 2 {
-        return Err(format!("{k} classes; a classifier needs two or more"));
+    if k == 1 {
+        return Err(format!("{k} class; a classifier needs two or more"));
     }
     if e.trees.is_empty() {
         return Err("the model has no trees".into());
     }
     // Binary models keep their margin in class 1 (class 0's sum stays 0).
     let slot = |class: usize| if k == 2 { 1 } else { class };
-    let per_class = if k == 2 { 1 } else { k };
+    let per_class = if k <= 2 { 1 } else { k };
+    let width = k.max(1);
     if e.base.len() != per_class {
         return Err(format!(
             "{} base margins for {per_class} margin(s)",
@@ -116,7 +118,7 @@ pub fn build(e: Ensemble) -> Result<Boosted, String> {
                     if !v.is_finite() {
                         return Err(format!("tree {t}: leaf {i} has value {v}"));
                     }
-                    let mut w = vec![0.0; k];
+                    let mut w = vec![0.0; width];
                     w[slot(tree.class)] = base + v;
                     Raw::Leaf(w)
                 }
@@ -148,7 +150,7 @@ pub fn build(e: Ensemble) -> Result<Boosted, String> {
     // A class no tree adds to still starts at its base margin.
     for (c, done) in based.iter().enumerate() {
         if !done {
-            let mut w = vec![0.0; k];
+            let mut w = vec![0.0; width];
             w[slot(c)] = e.base[c];
             raw.push(vec![Raw::Leaf(w)]);
         }
@@ -173,7 +175,8 @@ fn finish(
     (link, sigmoid, missing): (Link, f64, bool),
     source: String,
 ) -> Result<Boosted, String> {
-    let k = classes.len();
+    // A regressor's trees hold one value per leaf.
+    let k = classes.len().max(1);
     let cols = columns.list;
     let forest = trees::forest((0..k as i64).collect(), cols.len().max(1), raw, false)?;
     let cols = if cols.is_empty() {
@@ -195,12 +198,14 @@ fn finish(
 /// forest that tracks missing values) whose splits route missing values:
 /// `trees` in [`trees::Raw`] form over the features, `missing_left[t][i]`
 /// for each split; `f32_input`: a threshold decides as `f32(x) <= t`
-/// (scikit-learn), else as `x <= t` in f64.
+/// (scikit-learn), else as `x <= t` in f64. No `classes`: a regressor
+/// (leaves of one value), whose `missing` may be false (its trees were
+/// fitted without NaN, which is then refused).
 pub fn averaged(
     classes: Vec<i64>,
     n_features: usize,
     trees_in: &[(Vec<Raw>, Vec<bool>)],
-    f32_input: bool,
+    (f32_input, missing): (bool, bool),
     source: String,
 ) -> Result<Boosted, String> {
     let mut columns = Columns::default();
@@ -248,7 +253,7 @@ pub fn averaged(
         n_features,
         columns,
         &raw,
-        (Link::Average, 1.0, true),
+        (Link::Average, 1.0, missing),
         source,
     )
 }

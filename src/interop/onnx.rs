@@ -594,7 +594,7 @@ fn forest(
             classes,
             d,
             &raw,
-            !double_input,
+            (!double_input, true),
             source,
         )?));
     }

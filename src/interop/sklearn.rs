@@ -272,7 +272,7 @@ pub fn from_json(path: &Path, text: &str) -> Result<Imported> {
                         classes,
                         d,
                         &routed,
-                        true,
+                        (true, true),
                         format!(
                             "scikit-learn {} {}, {} trees",
                             ex.sklearn_version,

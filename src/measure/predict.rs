@@ -13,11 +13,11 @@ use crate::data::count::{
 };
 use crate::data::csv::delimiter_arg;
 use crate::data::source::RowSource;
-use crate::data::{check_memory, write_labels, write_scores};
+use crate::data::{check_memory, write_labels, write_scores, write_values};
 use crate::error::{Error, Result};
 use crate::exec::build::{cores, current_exe, BackendSetup};
 use crate::exec::BackendKind;
-use crate::model::{ModelKind, Predictor, ScoreKind};
+use crate::model::{ModelKind, Predictor, ScoreKind, Task};
 use crate::tune::train::{model_file, resolve_model, DEFAULT_FEATURES};
 
 /// `cpuwall predict`'s options (clap, flattened into the CLI).
@@ -274,6 +274,13 @@ pub fn predict(
         }
     }
     let resolved = resolve_model(&job.model, &job.models_dir)?;
+    let regressor = resolved.stored.model.task() == Task::Regression;
+    if regressor && job.proba {
+        return Err(Error::usage(format!(
+            "--proba: {} is a regressor, which has no class scores; drop --proba (--out writes its predicted values)",
+            resolved.path.display()
+        )));
+    }
     if let Some(n) = resolved.notice() {
         notify(&n);
     }
@@ -314,7 +321,9 @@ pub fn predict(
         &|| false,
     )?;
     if let Some(p) = &job.out {
-        if job.proba {
+        if regressor {
+            write_values(p, &reference)?;
+        } else if job.proba {
             // Through the first backend compared that gives scores (direct,
             // threads, auto), as its labels were; processes and MPI give
             // labels only.
@@ -327,6 +336,7 @@ pub fn predict(
                 ScoreKind::Probability => "p",
                 ScoreKind::Decision => "score",
                 ScoreKind::Votes => "votes",
+                ScoreKind::Value => "value",
             };
             write_scores(p, &reference, model.classes(), prefix, scores.view())?;
         } else {

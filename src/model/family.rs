@@ -44,6 +44,9 @@ pub struct Family {
     /// Whether a grid search fits it (`train --models`' default list, the
     /// sweep's); an ensemble is made of searched models instead.
     pub searched: bool,
+    /// What its fit makes (an imported family may hold either: its models
+    /// say, [`crate::model::Predictor::task`]).
+    pub task: super::Task,
     /// What its models' `scores` are (an ensemble's models may say
     /// otherwise: [`crate::model::Predictor::score_kind`]).
     pub scores: super::ScoreKind,
@@ -65,11 +68,16 @@ impl ModelKind {
         self.0
     }
 
-    /// Every family a grid search fits, in registration order.
+    /// Every classifier family a grid search fits, in registration order.
     pub fn all() -> Vec<ModelKind> {
+        Self::searched(super::Task::Classification)
+    }
+
+    /// Every family a grid search fits for `task`, in registration order.
+    pub fn searched(task: super::Task) -> Vec<ModelKind> {
         super::FAMILIES
             .iter()
-            .filter(|f| f.searched)
+            .filter(|f| f.searched && f.task == task)
             .map(|f| f.kind)
             .collect()
     }
@@ -304,6 +312,9 @@ impl fmt::Debug for Model {
 impl Predictor for Model {
     fn kind(&self) -> ModelKind {
         self.0.kind()
+    }
+    fn task(&self) -> super::Task {
+        self.0.task()
     }
     fn n_features(&self) -> usize {
         self.0.n_features()

@@ -176,6 +176,42 @@ impl RowKernel {
         self.predict_on(crate::isa::current(), x, classes, out)
     }
 
+    /// A one-output kernel's scores themselves, as output words
+    /// ([`crate::model::value_word`]): a linear regressor's predictions, the
+    /// same additions as every path's labels come from. Returns whether
+    /// every score was finite (see [`RowKernel::predict`]).
+    pub fn values(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) -> bool {
+        self.values_on(crate::isa::current(), x, out)
+    }
+
+    /// [`RowKernel::values`] on the path of `isa`.
+    pub fn values_on(&self, isa: Isa, x: ArrayView2<'_, f64>, out: &mut [i64]) -> bool {
+        assert_eq!(
+            x.nrows(),
+            out.len(),
+            "output length must equal the row count"
+        );
+        assert_eq!(self.outputs, 1, "values come from one output");
+        #[cfg(target_arch = "x86_64")]
+        if let (Some(flat), true) = (x.as_slice(), self.d > 0 && isa.supported()) {
+            match isa {
+                // SAFETY: the CPU runs `isa` (checked above); `flat` holds
+                // `out.len()` rows of `d` values.
+                Isa::Avx512 => return unsafe { avx512::values(self, flat, out) },
+                Isa::Avx2 => return unsafe { avx2::values(self, flat, out) },
+                Isa::Scalar => {}
+            }
+        }
+        let _ = isa;
+        let mut finite = true;
+        map_rows(x, out, |row| {
+            let s = self.score(row, 0);
+            finite &= s.is_finite();
+            crate::model::value_word(s)
+        });
+        finite
+    }
+
     /// [`RowKernel::predict`] on the path of `isa` (which this CPU must
     /// run: [`Isa::supported`]; a path it lacks falls back to scalar).
     pub fn predict_on(
@@ -302,6 +338,20 @@ mod avx2 {
                 }
                 classes[best]
             };
+        }
+        finite
+    }
+
+    /// # Safety
+    /// The CPU runs AVX2; `flat` holds `out.len()` rows of `k.d` values.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn values(k: &RowKernel, flat: &[f64], out: &mut [i64]) -> bool {
+        let d = k.d;
+        let mut finite = true;
+        for (i, o) in out.iter_mut().enumerate() {
+            let s = score(k, &flat[i * d..(i + 1) * d], 0);
+            finite &= s.is_finite();
+            *o = crate::model::value_word(s);
         }
         finite
     }
@@ -434,8 +484,10 @@ mod avx512 {
     /// # Safety
     /// The CPU runs AVX-512 F; `flat` holds `out.len()` rows of `k.d`
     /// values; `B` is 0 or `k.blocks`.
+    /// `VALUES`: one output's scores themselves as output words (a
+    /// regressor's; `classes` unused), else labels.
     #[inline(always)]
-    unsafe fn run<const QUAD: bool, const B: usize>(
+    unsafe fn run<const QUAD: bool, const B: usize, const VALUES: bool>(
         k: &RowKernel,
         flat: &[f64],
         classes: &[i64],
@@ -449,7 +501,11 @@ mod avx512 {
         } else {
             (1u8 << left) - 1
         };
-        let labels = [classes[0], classes[1]];
+        let labels = if VALUES {
+            [0, 0]
+        } else {
+            [classes[0], classes[1]]
+        };
         let (neg, pos) = (_mm512_set1_epi64(labels[0]), _mm512_set1_epi64(labels[1]));
         let bias = _mm512_set1_pd(k.bias[0]);
         // Finite scores: a bit per lane of the 8-row path, and the rest.
@@ -474,9 +530,13 @@ mod avx512 {
                         lanes::<QUAD, B>(k, tail, row.add(7 * d), 0),
                     ];
                     let s = _mm512_add_pd(bias, fold8(a));
-                    // Chosen by mask, not by branch: the sign is a coin flip.
-                    let positive = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(s, _mm512_setzero_pd());
-                    let v = _mm512_mask_blend_epi64(positive, neg, pos);
+                    let v = if VALUES {
+                        _mm512_castpd_si512(s)
+                    } else {
+                        // Chosen by mask, not by branch: the sign is a coin flip.
+                        let positive = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(s, _mm512_setzero_pd());
+                        _mm512_mask_blend_epi64(positive, neg, pos)
+                    };
                     _mm512_storeu_si512(o8.as_mut_ptr() as *mut __m512i, v);
                     // s - s is 0 for a finite score and NaN otherwise.
                     finite8 &=
@@ -486,7 +546,11 @@ mod avx512 {
                 for (i, o) in rows8.into_remainder().iter_mut().enumerate() {
                     let s = score::<QUAD, B>(k, tail, p.add((r + i) * d), 0);
                     finite &= s.is_finite();
-                    *o = labels[(s > 0.0) as usize];
+                    *o = if VALUES {
+                        crate::model::value_word(s)
+                    } else {
+                        labels[(s > 0.0) as usize]
+                    };
                 }
             } else {
                 for (i, o) in chunk.iter_mut().enumerate() {
@@ -512,18 +576,18 @@ mod avx512 {
     /// # Safety
     /// As [`run`].
     #[inline(always)]
-    unsafe fn by_width<const QUAD: bool>(
+    unsafe fn by_width<const QUAD: bool, const VALUES: bool>(
         k: &RowKernel,
         flat: &[f64],
         classes: &[i64],
         out: &mut [i64],
     ) -> bool {
         match k.blocks {
-            1 => run::<QUAD, 1>(k, flat, classes, out),
-            2 => run::<QUAD, 2>(k, flat, classes, out),
-            3 => run::<QUAD, 3>(k, flat, classes, out),
-            4 => run::<QUAD, 4>(k, flat, classes, out),
-            _ => run::<QUAD, 0>(k, flat, classes, out),
+            1 => run::<QUAD, 1, VALUES>(k, flat, classes, out),
+            2 => run::<QUAD, 2, VALUES>(k, flat, classes, out),
+            3 => run::<QUAD, 3, VALUES>(k, flat, classes, out),
+            4 => run::<QUAD, 4, VALUES>(k, flat, classes, out),
+            _ => run::<QUAD, 0, VALUES>(k, flat, classes, out),
         }
     }
 
@@ -533,9 +597,24 @@ mod avx512 {
     pub unsafe fn predict(k: &RowKernel, flat: &[f64], classes: &[i64], out: &mut [i64]) -> bool {
         debug_assert_eq!(flat.len(), out.len() * k.d);
         if k.b.is_empty() {
-            by_width::<false>(k, flat, classes, out)
+            by_width::<false, false>(k, flat, classes, out)
         } else {
-            by_width::<true>(k, flat, classes, out)
+            by_width::<true, false>(k, flat, classes, out)
+        }
+    }
+
+    /// One output's scores as output words.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; `flat.len() == out.len() * k.d`, `k.d > 0`,
+    /// `k.outputs == 1`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn values(k: &RowKernel, flat: &[f64], out: &mut [i64]) -> bool {
+        debug_assert_eq!(flat.len(), out.len() * k.d);
+        if k.b.is_empty() {
+            by_width::<false, true>(k, flat, &[], out)
+        } else {
+            by_width::<true, true>(k, flat, &[], out)
         }
     }
 }

@@ -41,6 +41,7 @@ pub static FAMILY: Family = Family {
     decode: decode_payload::<LogisticRegression>,
     fold_scaling: Some(LogisticRegression::fold_scaling),
     searched: true,
+    task: crate::model::Task::Classification,
     scores: ScoreKind::Probability,
 };
 

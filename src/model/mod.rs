@@ -18,6 +18,7 @@ pub mod family;
 pub mod forest;
 pub mod kernel;
 pub mod linear;
+pub mod linreg;
 pub mod logistic;
 pub mod nb;
 pub mod newton;
@@ -44,7 +45,50 @@ pub static FAMILIES: &[&Family] = &[
     &forest::FAMILY,
     &vote::FAMILY,
     &forest::boosted::FAMILY,
+    &linreg::FAMILY,
 ];
+
+/// What a model predicts. Both tasks share one prediction shape: every
+/// backend, the measuring code, the server and the Python package move
+/// one 64-bit word per row ([`Predictor::predict_into`]'s `out`), which is
+/// a classifier's label or the bits of a regressor's value
+/// ([`value_word`], [`word_value`]); only the edges that show a prediction
+/// (files, responses, Python arrays) read the words by the model's task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Class labels, with probabilities or decision values as scores.
+    Classification,
+    /// One real value per row.
+    Regression,
+}
+
+impl Task {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Classification => "classification",
+            Task::Regression => "regression",
+        }
+    }
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A regressor's value as its output word (the f64's bits).
+#[inline(always)]
+pub fn value_word(v: f64) -> i64 {
+    v.to_bits() as i64
+}
+
+/// The value a regressor's output word holds.
+#[inline(always)]
+pub fn word_value(w: i64) -> f64 {
+    f64::from_bits(w as u64)
+}
 
 /// What [`Predictor::scores`] returns per class column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,16 +99,24 @@ pub enum ScoreKind {
     Decision,
     /// A hard-voting ensemble's share of members voting for each class.
     Votes,
+    /// A regressor's predicted values (one column).
+    Value,
 }
 
 /// Prediction over a borrowed batch into a caller's buffer, so that any
 /// backend can hand any row range of any input to any model without copying.
 pub trait Predictor: Send + Sync {
     fn kind(&self) -> ModelKind;
+    /// Labels or values ([`Task`]); classification unless the model says.
+    fn task(&self) -> Task {
+        Task::Classification
+    }
     fn n_features(&self) -> usize;
-    /// Sorted class labels; predictions are drawn from these.
+    /// Sorted class labels; predictions are drawn from these (empty for a
+    /// regressor).
     fn classes(&self) -> &[i64];
-    /// Predict one label per row of `x` into `out` (`out.len() == x.nrows()`,
+    /// Predict one output word per row of `x` into `out`: a classifier's
+    /// label, a regressor's value as [`value_word`] (`out.len() == x.nrows()`,
     /// `x.ncols() == n_features()`; callers check, the hot loop does not).
     /// Writes every element of `out` and reads none: the Python package
     /// hands in a buffer it did not zero.
@@ -88,7 +140,8 @@ pub trait Predictor: Send + Sync {
     fn routes_missing(&self) -> bool {
         false
     }
-    /// Probabilities or decision values, one row per input row.
+    /// Probabilities or decision values, one row per input row (a
+    /// regressor: its values, one column).
     fn scores(&self, x: ArrayView2<'_, f64>) -> (ScoreKind, Array2<f64>);
 
     /// What [`Predictor::scores`] gives, without predicting: the one

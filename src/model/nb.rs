@@ -36,6 +36,7 @@ pub static FAMILY: Family = Family {
         Model::new(nb.unscaled(s))
     }),
     searched: true,
+    task: crate::model::Task::Classification,
     scores: ScoreKind::Probability,
 };
 

@@ -34,6 +34,9 @@ pub enum Loss<'a> {
     Multinomial { y: &'a [usize], classes: usize },
     /// Binary squared hinge, `max(0, 1 - y z)^2`; targets -1 or +1.
     SquaredHinge(&'a [f64]),
+    /// Squared error, `(z - y)^2 / 2` (least squares, ridge, lasso,
+    /// elastic net); real targets.
+    Squared(&'a [f64]),
 }
 
 pub struct Problem<'a> {
@@ -172,6 +175,12 @@ impl<'a> Problem<'a> {
                     }
                 }
             }
+            Loss::Squared(y) => {
+                for (i, &yi) in y.iter().enumerate() {
+                    let r = at(0, i) - yi;
+                    total += 0.5 * r * r;
+                }
+            }
             Loss::Multinomial { y, classes } => {
                 for (i, &yi) in y.iter().enumerate() {
                     let m = (0..*classes).map(|o| at(o, i)).fold(f64::MIN, f64::max);
@@ -207,6 +216,12 @@ impl<'a> Problem<'a> {
                     };
                     g[i] = gi * inv_n;
                     h[i] = hi * inv_n;
+                }
+            }
+            Loss::Squared(y) => {
+                for i in 0..n {
+                    g[i] = (z[i] - y[i]) * inv_n;
+                    h[i] = inv_n;
                 }
             }
             Loss::Multinomial { y, classes } => {

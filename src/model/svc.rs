@@ -40,6 +40,7 @@ pub static FAMILY: Family = Family {
     decode: decode_payload::<LinearSvc>,
     fold_scaling: Some(LinearSvc::fold_scaling),
     searched: true,
+    task: crate::model::Task::Classification,
     scores: ScoreKind::Decision,
 };
 

@@ -35,6 +35,7 @@ pub static FAMILY: Family = Family {
     decode,
     fold_scaling: None,
     searched: false,
+    task: crate::model::Task::Classification,
     scores: ScoreKind::Probability,
 };
 

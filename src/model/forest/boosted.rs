@@ -24,7 +24,7 @@ use super::RandomForest;
 use crate::error::Error;
 use crate::model::family::decode_payload;
 use crate::model::params::Grid;
-use crate::model::{Family, Fitted, ModelKind, Predictor, ScoreKind};
+use crate::model::{value_word, Family, Fitted, ModelKind, Predictor, ScoreKind, Task};
 
 /// Tag 5 in model files.
 pub const KIND: ModelKind = ModelKind::tagged(5);
@@ -40,6 +40,7 @@ pub static FAMILY: Family = Family {
     decode: decode_payload::<Boosted>,
     fold_scaling: None,
     searched: false,
+    task: crate::model::Task::Classification,
     scores: ScoreKind::Probability,
 };
 
@@ -57,8 +58,11 @@ pub enum Link {
     Sigmoid,
     /// Multiclass: the softmax of the margins.
     Softmax,
-    /// An averaged forest: the sums over the tree count.
+    /// An averaged forest: the sums over the tree count (a regressor's
+    /// value, or a classifier's probabilities).
     Average,
+    /// A boosted regressor: the margin is the value.
+    Identity,
 }
 
 /// What a derived column holds for a row.
@@ -225,14 +229,20 @@ impl Boosted {
         missing: bool,
         source: String,
     ) -> Result<Self, String> {
+        // No classes: a regressor, whose leaves hold one value.
         let k = classes.len();
-        if k < 2 {
+        if k == 1 {
             return Err("a classifier needs at least two classes".into());
         }
-        if trees.classes.len() != k {
+        if trees.classes.len() != k.max(1) {
             return Err(format!(
-                "the trees hold {} values per leaf for {k} classes",
-                trees.classes.len()
+                "the trees hold {} values per leaf for {}",
+                trees.classes.len(),
+                if k == 0 {
+                    "a regressor".to_string()
+                } else {
+                    format!("{k} classes")
+                }
             ));
         }
         if trees.n_features != columns.len() {
@@ -261,6 +271,9 @@ impl Boosted {
             }
             Link::Softmax if k < 3 => {
                 return Err("a softmax link needs three classes or more".into())
+            }
+            Link::Identity if k != 0 => {
+                return Err("an identity link gives values, not classes".into())
             }
             _ => {}
         }
@@ -334,7 +347,7 @@ impl Boosted {
 
     /// Margins of `x`'s rows (base included), one column per class.
     pub fn margins(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
-        let k = self.classes.len();
+        let k = self.classes.len().max(1);
         let mut out = Array2::zeros((x.nrows(), k));
         self.for_each_chunk(x, |first, trees, rows| {
             let sums = trees.sums(rows);
@@ -344,9 +357,16 @@ impl Boosted {
         out
     }
 
-    /// Probabilities from margins, as each library computes them.
+    /// Whether the model predicts values (no classes).
+    fn is_regressor(&self) -> bool {
+        self.classes.is_empty()
+    }
+
+    /// Probabilities (a regressor: values) from margins, as each library
+    /// computes them.
     fn link(&self, mut m: Array2<f64>) -> Array2<f64> {
         match self.link {
+            Link::Identity => {}
             Link::Average => {
                 let t = self.trees.n_trees() as f64;
                 m.mapv_inplace(|v| v / t);
@@ -470,6 +490,13 @@ impl Predictor for Boosted {
     fn kind(&self) -> ModelKind {
         KIND
     }
+    fn task(&self) -> Task {
+        if self.is_regressor() {
+            Task::Regression
+        } else {
+            Task::Classification
+        }
+    }
     fn n_features(&self) -> usize {
         self.n_features
     }
@@ -486,6 +513,20 @@ impl Predictor for Boosted {
             out.len(),
             "output length must equal the row count"
         );
+        if self.is_regressor() {
+            // The sums in the library's order; an average divides once at
+            // the end, as scikit-learn's forests do.
+            let trees = self.trees.n_trees() as f64;
+            let average = matches!(self.link, Link::Average);
+            self.for_each_chunk(x, |first, forest, rows| {
+                let sums = forest.sums(rows);
+                let dst = &mut out[first..first + rows.nrows()];
+                for (o, s) in dst.iter_mut().zip(sums.column(0)) {
+                    *o = value_word(if average { s / trees } else { *s });
+                }
+            });
+            return;
+        }
         // With k classes every round moves k margins, so the early exit
         // rarely lets a row go and its bookkeeping costs more than it
         // saves: the sums' argmax (the exit's own tie rule). Measured,
@@ -517,7 +558,15 @@ impl Predictor for Boosted {
     }
 
     fn scores(&self, x: ArrayView2<'_, f64>) -> (ScoreKind, Array2<f64>) {
-        (ScoreKind::Probability, self.link(self.margins(x)))
+        (self.score_kind(), self.link(self.margins(x)))
+    }
+
+    fn score_kind(&self) -> ScoreKind {
+        if self.is_regressor() {
+            ScoreKind::Value
+        } else {
+            ScoreKind::Probability
+        }
     }
 
     fn row_cost_ns(&self) -> f64 {
@@ -525,7 +574,7 @@ impl Predictor for Boosted {
     }
 
     fn layout(&self) -> Vec<(&'static str, serde_json::Value)> {
-        let k = self.classes.len();
+        let k = self.classes.len().max(1);
         let categorical = self
             .columns
             .iter()
@@ -544,6 +593,7 @@ impl Predictor for Boosted {
                     Link::Sigmoid => "sigmoid (binary)",
                     Link::Softmax => "softmax",
                     Link::Average => "average of the trees",
+                    Link::Identity => "identity (the margin is the value)",
                 }),
             ),
             (

@@ -55,6 +55,7 @@ pub static FAMILY: Family = Family {
     fold_scaling: None,
     decode: decode_payload::<RandomForest>,
     searched: true,
+    task: crate::model::Task::Classification,
     scores: ScoreKind::Probability,
 };
 
