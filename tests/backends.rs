@@ -39,6 +39,7 @@ fn save(dir: &Path, model: &Model) -> PathBuf {
         n_features: model.n_features(),
         feature_names: Vec::new(),
         feature_names_generated: None,
+        task: model.task(),
         classes: model.classes().to_vec(),
         class_names: Vec::new(),
         params: ParamSet::new(),

@@ -57,6 +57,7 @@ fn reported_cpu_matches_getrusage_for_threads_and_for_workers() {
         n_features: 10,
         feature_names: Vec::new(),
         feature_names_generated: None,
+        task: model.task(),
         classes: model.classes().to_vec(),
         class_names: Vec::new(),
         params: p.clone(),

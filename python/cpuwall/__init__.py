@@ -1,10 +1,12 @@
-"""cpuwall from Python: scikit-learn's fitted classifiers predicted in-process
-by cpuwall's kernels, with the same labels.
+"""cpuwall from Python: scikit-learn's fitted classifiers and regressors
+predicted in-process by cpuwall's kernels, with the same predictions.
 
     import cpuwall
     m = cpuwall.from_sklearn(fitted_estimator)   # or cpuwall.load("nb.cpuwall")
-    m.predict(X)                                  # labels equal the estimator's
+    m.predict(X)                                  # labels (or float64 values) equal the estimator's
     m.predict_proba(X)                            # (LinearSVC: m.decision_function(X))
+    r = cpuwall.from_sklearn(RandomForestRegressor().fit(X, y))
+    r.predict(X)                                  # float64, as the regressor's predict
 
 `X` is a 2-D numpy array (float64 or float32, C or Fortran order: read in
 place where the layout allows) or a pandas DataFrame, whose columns are
@@ -40,6 +42,9 @@ class Model:
 
     def __init__(self, native, classes=None):
         self._native = native
+        if native.task == "regression":
+            self._lookup = None
+            return
         # The estimator's own labels (strings included) when converted in
         # process; else the model file's (names, or its integer classes).
         if classes is None:
@@ -66,19 +71,37 @@ class Model:
 
     @property
     def kind(self):
-        """`nb`, `lr`, `svc` or `rf`."""
+        """The model's family: `nb`, `lr`, `svc`, `rf`, `ensemble`, `trees` or `linreg`."""
         return self._native.kind
+
+    @property
+    def task(self):
+        """`"classification"` (predict gives labels) or `"regression"` (float64 values)."""
+        return self._native.task
+
+    @property
+    def classes_(self):
+        if self.task == "regression":
+            raise AttributeError("a regressor has no classes_")
+        return self._classes
+
+    @classes_.setter
+    def classes_(self, value):
+        self._classes = value
 
     def header(self):
         """The model file's header, as `cpuwall inspect --format json` shows it."""
         return json.loads(self._native.header_json())
 
     def __repr__(self):
+        if self.task == "regression":
+            return f"cpuwall.Model({self.kind}, {self.n_features_in_} features, regression)"
         return f"cpuwall.Model({self.kind}, {self.n_features_in_} features, classes {self.classes_.tolist()})"
 
     # -- predicting ---------------------------------------------------------
     def predict(self, X, *, backend="auto", n_threads=None, columns="by-name"):
-        """Labels, one per row, as the estimator's `predict` gives them.
+        """Labels (a regressor: float64 values), one per row, as the
+        estimator's `predict` gives them.
 
         backend: "auto" (direct or threads by batch size, from measured
         crossovers), "direct" (the calling thread) or "threads"; n_threads:
@@ -86,10 +109,30 @@ class Model:
         x, names = _rows(X)
         codes, notice = self._native.predict(x, names, columns, backend, n_threads)
         _notify(notice)
+        if self.task == "regression":
+            # The words are the values' bits: read in place, not copied.
+            return codes.view(np.float64)
         return self._labels(codes)
+
+    def score(self, X, y, *, columns="by-name"):
+        """scikit-learn's default score: accuracy for a classifier, R² for a
+        regressor (for a constant y: 1.0 when predicted exactly, else 0.0, as
+        scikit-learn's r2_score)."""
+        pred = self.predict(X, columns=columns)
+        y = np.asarray(y)
+        if self.task != "regression":
+            return float(np.mean(pred == y))
+        y = y.astype(np.float64)
+        ss_res = float(np.sum((y - pred) ** 2))
+        ss_tot = float(np.sum((y - y.mean()) ** 2))
+        if ss_tot == 0.0:
+            return 1.0 if ss_res == 0.0 else 0.0
+        return 1.0 - ss_res / ss_tot
 
     def predict_proba(self, X, *, columns="by-name"):
         """Class probabilities, one row per input row, columns in `classes_` order."""
+        if self.task == "regression":
+            raise AttributeError("a regressor has no predict_proba; predict gives its values")
         kind, scores = self._scores(X, columns)
         if kind == "votes":
             raise AttributeError("a hard-voting ensemble has no predict_proba (as scikit-learn's VotingClassifier); "
@@ -129,7 +172,8 @@ class Model:
         self._native.save(str(path))
 
     def __reduce__(self):
-        return (_from_state, (self._native.to_bytes(), self.classes_.tolist()))
+        classes = None if self.task == "regression" else self.classes_.tolist()
+        return (_from_state, (self._native.to_bytes(), classes))
 
 
 def _from_state(data, classes):
@@ -168,15 +212,15 @@ def _boosted_library_model(estimator):
         booster = estimator.get_booster() if hasattr(estimator, "get_booster") else estimator
         if not hasattr(booster, "save_raw"):
             raise TypeError(f"{name} is not supported; supported: {SUPPORTED}")
-        if hasattr(estimator, "get_booster") and not hasattr(estimator, "classes_"):
-            raise TypeError(f"{name} is not a classifier (cpuwall imports XGBClassifier and classification Boosters)")
+        if hasattr(estimator, "get_booster") and not hasattr(estimator, "classes_") and name != "XGBRegressor":
+            raise TypeError(f"{name} is not supported (cpuwall imports XGBClassifier, XGBRegressor and their Boosters)")
         return bytes(booster.save_raw("json")), f"<{name}>", getattr(estimator, "classes_", None)
     if module == "lightgbm":
         booster = estimator.booster_ if hasattr(estimator, "booster_") else estimator
         if not hasattr(booster, "model_to_string"):
             raise TypeError(f"{name} is not supported; supported: {SUPPORTED}")
-        if hasattr(estimator, "booster_") and not hasattr(estimator, "classes_"):
-            raise TypeError(f"{name} is not a classifier (cpuwall imports LGBMClassifier and classification Boosters)")
+        if hasattr(estimator, "booster_") and not hasattr(estimator, "classes_") and name != "LGBMRegressor":
+            raise TypeError(f"{name} is not supported (cpuwall imports LGBMClassifier, LGBMRegressor and their Boosters)")
         return booster.model_to_string().encode(), f"<{name}>", getattr(estimator, "classes_", None)
     return None
 
@@ -185,10 +229,13 @@ def from_sklearn(estimator):
     """A fitted scikit-learn classifier (GaussianNB, LogisticRegression,
     LinearSVC, RandomForestClassifier, ExtraTreesClassifier,
     DecisionTreeClassifier, HistGradientBoostingClassifier,
-    GradientBoostingClassifier, or a Pipeline of one, optionally after a
-    StandardScaler), or an XGBoost / LightGBM classifier or Booster, as a
-    cpuwall Model predicting exactly as it does. TypeError for anything
-    else."""
+    GradientBoostingClassifier) or regressor (LinearRegression, Ridge,
+    Lasso, ElasticNet, RandomForestRegressor, ExtraTreesRegressor,
+    DecisionTreeRegressor, HistGradientBoostingRegressor,
+    GradientBoostingRegressor), or a Pipeline of one, optionally after a
+    StandardScaler; or an XGBoost / LightGBM classifier, regressor or
+    Booster, as a cpuwall Model predicting as it does. TypeError for
+    anything else."""
     boosted = _boosted_library_model(estimator)
     if boosted is not None:
         data, origin, classes = boosted

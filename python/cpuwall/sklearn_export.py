@@ -28,9 +28,14 @@ fits them.
 import math
 
 SUPPORTED = ("GaussianNB, LogisticRegression, LinearSVC, RandomForestClassifier, ExtraTreesClassifier, "
-             "DecisionTreeClassifier, HistGradientBoostingClassifier, GradientBoostingClassifier (or a Pipeline of one, "
-             "optionally after a StandardScaler), or a VotingClassifier of them; XGBClassifier, LGBMClassifier and their "
-             "Boosters through cpuwall.from_sklearn")
+             "DecisionTreeClassifier, HistGradientBoostingClassifier, GradientBoostingClassifier; the regressors "
+             "LinearRegression, Ridge, Lasso, ElasticNet, RandomForestRegressor, ExtraTreesRegressor, "
+             "DecisionTreeRegressor, HistGradientBoostingRegressor, GradientBoostingRegressor (or a Pipeline of one, "
+             "optionally after a StandardScaler), or a VotingClassifier of the classifiers; XGBClassifier, "
+             "XGBRegressor, LGBMClassifier, LGBMRegressor and their Boosters through cpuwall.from_sklearn")
+
+REGRESSORS = ("LinearRegression", "Ridge", "Lasso", "ElasticNet", "RandomForestRegressor", "ExtraTreesRegressor",
+              "DecisionTreeRegressor", "HistGradientBoostingRegressor", "GradientBoostingRegressor")
 
 
 class ExportError(ValueError):
@@ -105,6 +110,8 @@ def export(model):
     name = type(est).__name__
     if type(est) is VotingClassifier and scaler is None:
         return export_voting(est)
+    if name in REGRESSORS and type(est).__module__.startswith("sklearn."):
+        return export_regressor(est, scaler)
     forests = (RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier)
     boosted = (HistGradientBoostingClassifier, GradientBoostingClassifier)
     if type(est) not in (GaussianNB, LogisticRegression, LinearSVC) + forests + boosted:
@@ -179,6 +186,11 @@ def export(model):
     return out
 
 
+def _link(k):
+    """How a boosted model's margins become predictions: k = 0 is a regressor."""
+    return "identity" if k == 0 else "sigmoid" if k == 2 else "softmax"
+
+
 def _words(codes):
     """A set of non-negative integers as 32-bit words (bit c of word c // 32)."""
     codes = [int(c) for c in codes]
@@ -248,7 +260,7 @@ def export_hist_gradient_boosting(est, k, d):
             })
     known = [_words(raw_cats[j]) if j in raw_cats else [] for j in range(d)]
     return {
-        "link": "sigmoid" if k == 2 else "softmax",
+        "link": _link(k),
         "base": floats(base),
         "input_dtype": "float64",
         "missing": True,
@@ -259,16 +271,16 @@ def export_hist_gradient_boosting(est, k, d):
 
 
 def export_gradient_boosting(est, k, d):
-    """GradientBoostingClassifier: each stage's regression trees (float32
-    thresholds), leaf values times the learning rate, and the init
-    estimator's constant raw prediction."""
+    """GradientBoostingClassifier or GradientBoostingRegressor (k = 0): each
+    stage's regression trees (float32 thresholds), leaf values times the
+    learning rate, and the init estimator's constant raw prediction."""
     import numpy as np
-    from sklearn.dummy import DummyClassifier
+    from sklearn.dummy import DummyClassifier, DummyRegressor
 
     init = est.init_
-    if not (init == "zero" or isinstance(init, DummyClassifier)):
+    if not (init == "zero" or isinstance(init, (DummyClassifier, DummyRegressor))):
         raise ExportError(f"init={type(init).__name__}: cpuwall imports GradientBoosting with the default or 'zero' init")
-    if est.loss != "log_loss":
+    if k and est.loss != "log_loss":
         raise ExportError(f"loss={est.loss!r}: cpuwall imports GradientBoostingClassifier with log_loss")
     base = np.asarray(est._raw_predict_init(np.zeros((1, d), dtype=np.float32)), dtype=float).ravel()
     lr = float(est.learning_rate)
@@ -287,12 +299,71 @@ def export_gradient_boosting(est, k, d):
                 "missing_go_to_left": [0] * tr.node_count,
             })
     return {
-        "link": "sigmoid" if k == 2 else "softmax",
+        "link": _link(k),
         "base": floats(base),
         "input_dtype": "float32",
         "missing": False,
         "trees": trees,
     }
+
+
+def export_regressor(est, scaler):
+    """A fitted scikit-learn regressor's document: "task": "regression", no
+    classes; linear models' coef/intercept, forests' trees (one value per
+    node), boosted trees with the identity link."""
+    import numpy as np
+    import sklearn
+
+    name = type(est).__name__
+    if not hasattr(est, "n_features_in_"):
+        raise ValueError(f"{name} is not fitted; fit it before converting it")
+    d = int(est.n_features_in_)
+    names_of = scaler if scaler is not None and hasattr(scaler, "feature_names_in_") else est
+    out = {
+        "format": "cpuwall-sklearn",
+        "version": 1,
+        "sklearn_version": sklearn.__version__,
+        "estimator": name,
+        "task": "regression",
+        "n_features_in": d,
+        "feature_names_in": [str(n) for n in names_of.feature_names_in_] if hasattr(names_of, "feature_names_in_") else None,
+        "classes": [],
+        "class_names": None,
+        "params": {k_: v for k_, v in est.get_params().items() if isinstance(v, (int, float, str, bool, type(None)))},
+    }
+    if scaler is not None:
+        out["scaler"] = scaler_of(scaler, d)
+    if name in ("LinearRegression", "Ridge", "Lasso", "ElasticNet"):
+        coef = np.asarray(est.coef_, dtype=float)
+        if coef.ndim == 2 and coef.shape[0] != 1:
+            raise ExportError(f"a multi-output {name}: cpuwall imports single-output regressors")
+        out["model"] = {"coef": floats(coef.ravel()), "intercept": floats(np.atleast_1d(est.intercept_).astype(float))}
+    elif name == "HistGradientBoostingRegressor":
+        loss = est.loss if isinstance(est.loss, str) else type(est.loss).__name__
+        if loss not in ("squared_error", "absolute_error", "quantile"):
+            raise ExportError(f"loss={loss!r}: cpuwall imports HistGradientBoostingRegressor whose predictions are its raw "
+                              "sums (squared_error, absolute_error, quantile), not a log link (poisson, gamma)")
+        out["model"] = export_hist_gradient_boosting(est, 0, d)
+    elif name == "GradientBoostingRegressor":
+        out["model"] = export_gradient_boosting(est, 0, d)
+    else:
+        if est.n_outputs_ != 1:
+            raise ExportError(f"a multi-output {name}: cpuwall imports single-output regressors")
+        trees = []
+        for t in (est.estimators_ if hasattr(est, "estimators_") else [est]):
+            tr = t.tree_
+            tree = {
+                "children_left": [int(v) for v in tr.children_left],
+                "children_right": [int(v) for v in tr.children_right],
+                "feature": [int(v) for v in tr.feature],
+                "threshold": thresholds(tr.threshold),
+                "value": floats(tr.value[:, 0, 0].astype(float)),
+            }
+            if hasattr(tr, "missing_go_to_left"):
+                tree["missing_go_to_left"] = [int(v) for v in tr.missing_go_to_left]
+            trees.append(tree)
+        out["model"] = {"trees": trees, "input_dtype": "float32"}
+    return out
 
 
 def export_voting(vc):
@@ -335,6 +406,7 @@ def export_voting(vc):
 
 
 def class_labels(model):
-    """The estimator's own labels (`classes_`), strings included."""
+    """The estimator's own labels (`classes_`), strings included; None for a
+    regressor."""
     _, est = split_pipeline(model)
-    return list(est.classes_)
+    return list(est.classes_) if hasattr(est, "classes_") else None

@@ -244,6 +244,13 @@ impl NativeModel {
         self.model.n_features()
     }
 
+    /// `"classification"` or `"regression"`: whether `predict`'s words are
+    /// labels or the bits of float64 values.
+    #[getter]
+    fn task(&self) -> &'static str {
+        self.model.task().as_str()
+    }
+
     /// The model's integer classes (codes 0..k-1 when `class_names` are set).
     #[getter]
     fn classes(&self) -> Vec<i64> {
@@ -271,7 +278,8 @@ impl NativeModel {
         cpuwall::report::model::header_json(&self.header, Path::new("<memory>"))
     }
 
-    /// Labels (the model's integer classes) and a notice, if any.
+    /// Labels (the model's integer classes) or, for a regressor, its values'
+    /// bits (`.view(np.float64)` reads them in place), and a notice, if any.
     #[pyo3(signature = (x, names=None, columns="by-name", backend="auto", n_threads=None))]
     fn predict<'py>(
         &self,
@@ -334,6 +342,7 @@ impl NativeModel {
             ScoreKind::Probability => "probability",
             ScoreKind::Decision => "decision",
             ScoreKind::Votes => "votes",
+            ScoreKind::Value => "value",
         };
         Ok((kind, array, notice))
     }

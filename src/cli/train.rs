@@ -16,13 +16,16 @@ use crate::tune::options::SolverOptions;
 #[command(after_help = "Examples:
   cpuwall train
   cpuwall train --data train.csv --test test.csv --models lr,rf --out models
-  cpuwall train --models lr --grid 'lr.C=0.1,1,10' --cv 5 --format json")]
+  cpuwall train --models lr --grid 'lr.C=0.1,1,10' --cv 5 --format json
+  cpuwall train --task regression --out models-reg
+  cpuwall train --data houses.csv --label price --task regression --models linreg")]
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataSpec,
-    /// Models to train, comma-separated.
-    #[arg(long, default_value_t = ModelKind::all_list())]
-    pub models: String,
+    /// Models to train, comma-separated. Default: every family of the task
+    /// (classification: nb,lr,svc,rf; regression: linreg,rfr).
+    #[arg(long)]
+    pub models: Option<String>,
     /// Cross-validation folds.
     #[arg(long, default_value_t = 5)]
     pub cv: usize,
@@ -63,7 +66,15 @@ pub struct TrainArgs {
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
-    let models = ModelKind::parse_list(&a.models)?;
+    // Empty: the task's families, once the data says which task it is.
+    let models = match &a.models {
+        Some(list) => ModelKind::parse_list(list)?,
+        None => a
+            .data
+            .stated_task()
+            .map(ModelKind::searched)
+            .unwrap_or_default(),
+    };
     let vote = a.vote.as_deref().map(str::parse).transpose()?;
     let k = a.top_k.map(|k| k as usize);
     let top_k = crate::tune::top_k::plan(k, vote, a.across_families, &models)?;

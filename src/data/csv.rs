@@ -169,11 +169,39 @@ fn parse_label(path: &Path, line: usize, column: &str, cell: &str) -> Result<i64
     }
     match cell.parse::<f64>() {
         Ok(v) if v.is_finite() && v.fract() == 0.0 && v.abs() < 9e15 => Ok(v as i64),
+        Ok(v) if v.is_finite() => Err(Error::data(
+            path,
+            format!("line {line}, label column '{column}': '{cell}' is not an integer class label; for real targets train regressors with --task regression"),
+        )),
         _ => Err(Error::data(
             path,
             format!("line {line}, label column '{column}': '{cell}' is not an integer class label"),
         )),
     }
+}
+
+/// A regression target: a finite number.
+fn parse_target(path: &Path, line: usize, column: &str, cell: &str) -> Result<f64> {
+    match cell.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(v) => Err(Error::data(
+            path,
+            format!("line {line}, target column '{column}': {v}; regression targets must be finite numbers"),
+        )),
+        Err(_) => Err(Error::data(
+            path,
+            format!("line {line}, target column '{column}': '{cell}' is not a number"),
+        )),
+    }
+}
+
+/// How the label column is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelMode {
+    /// Integer class labels.
+    Classes,
+    /// Real regression targets.
+    Targets,
 }
 
 /// Stream the rows of `input` (a CSV with a header), parsing each cell as
@@ -186,6 +214,27 @@ fn parse<R: std::io::Read>(
     label: &str,
     with_labels: bool,
 ) -> Result<(Frame, Vec<i64>)> {
+    let (frame, y, _) = parse_as(
+        path,
+        input,
+        delimiter,
+        label,
+        with_labels,
+        LabelMode::Classes,
+    )?;
+    Ok((frame, y))
+}
+
+/// [`parse`], the label column read as `mode` says: classes into the
+/// first list, targets into the second.
+fn parse_as<R: std::io::Read>(
+    path: &Path,
+    input: R,
+    delimiter: u8,
+    label: &str,
+    with_labels: bool,
+    mode: LabelMode,
+) -> Result<(Frame, Vec<i64>, Vec<f64>)> {
     let mut rdr = reader(input, delimiter);
     let lay = layout(path, &mut rdr, delimiter, label)?;
     let li = match (lay.label, with_labels) {
@@ -202,6 +251,7 @@ fn parse<R: std::io::Read>(
     };
     let mut x = Vec::new();
     let mut y = Vec::new();
+    let mut targets = Vec::new();
     let mut rows = 0usize;
     let mut rec = ::csv::StringRecord::new();
     while rdr.read_record(&mut rec).map_err(|e| csv_error(path, e))? {
@@ -232,7 +282,10 @@ fn parse<R: std::io::Read>(
             x.push(parse_feature(path, line, &lay.header[c], &rec[c])?);
         }
         if let Some(li) = li {
-            y.push(parse_label(path, line, label, &rec[li])?);
+            match mode {
+                LabelMode::Classes => y.push(parse_label(path, line, label, &rec[li])?),
+                LabelMode::Targets => targets.push(parse_target(path, line, label, &rec[li])?),
+            }
         }
         rows += 1;
     }
@@ -246,7 +299,7 @@ fn parse<R: std::io::Read>(
         names,
         notes: lay.notes,
     };
-    Ok((frame, y))
+    Ok((frame, y, targets))
 }
 
 /// The longest line read: the csv crate buffers a whole record, so an input
@@ -295,6 +348,21 @@ fn open(path: &Path) -> Result<LineLimit<std::io::BufReader<std::fs::File>>> {
 pub fn read_labelled(path: &Path, label: &str, delimiter: u8) -> Result<(Dataset, Vec<String>)> {
     let (frame, y) = parse(path, open(path)?, delimiter, label, true)?;
     let data = Dataset::new(frame.x, y).with_names(frame.names);
+    Ok((data, frame.notes))
+}
+
+/// Features (named by the header) and real regression targets from the
+/// `label` column; also lines for people about what was read.
+pub fn read_targets(path: &Path, label: &str, delimiter: u8) -> Result<(Dataset, Vec<String>)> {
+    let (frame, _, t) = parse_as(
+        path,
+        open(path)?,
+        delimiter,
+        label,
+        true,
+        LabelMode::Targets,
+    )?;
+    let data = Dataset::regression(frame.x, t).with_names(frame.names);
     Ok((data, frame.notes))
 }
 

@@ -19,6 +19,47 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
+/// What a model predicts. Both tasks share one prediction shape: every
+/// backend, the measuring code, the server and the Python package move
+/// one 64-bit word per row (`Predictor::predict_into`'s `out`), which is
+/// a classifier's label or the bits of a regressor's value
+/// ([`crate::model::value_word`], [`crate::model::word_value`]); only the edges that show a prediction
+/// (files, responses, Python arrays) read the words by the model's task.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Class labels, with probabilities or decision values as scores.
+    #[default]
+    Classification,
+    /// One real value per row.
+    Regression,
+}
+
+impl Task {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Classification => "classification",
+            Task::Regression => "regression",
+        }
+    }
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Row-major `f64` features with integer class labels (or, for
 /// regression, real targets) and the features' names (a CSV header's, or
 /// `f0..fN-1` for `.npy` and synthetic data).
@@ -63,15 +104,6 @@ impl Dataset {
             targets: Some(targets),
             names,
             generated_names: true,
-        }
-    }
-
-    /// Classification or regression.
-    pub fn task(&self) -> crate::model::Task {
-        if self.targets.is_some() {
-            crate::model::Task::Regression
-        } else {
-            crate::model::Task::Classification
         }
     }
 
@@ -128,12 +160,35 @@ impl Dataset {
         }
     }
 
-    /// Check what every fit needs: finite features, at least two classes.
+    /// Check what every fit needs: finite features, at least two classes
+    /// (a regression set: finite targets, a constant one included).
     /// `origin` names the file (or generator) in the error.
     pub fn validate_for_training(&self, origin: &Path) -> Result<()> {
         check_finite(self.x.view(), origin)?;
         if self.n_rows() == 0 {
             return Err(Error::data(origin, "no rows to train on"));
+        }
+        if let Some(t) = &self.targets {
+            return match t.iter().position(|v| !v.is_finite()) {
+                Some(i) => Err(Error::data(
+                    origin,
+                    format!(
+                        "target of row {} is {}; targets must be finite",
+                        i + 1,
+                        t[i]
+                    ),
+                )),
+                None => Ok(()),
+            };
+        }
+        // Integer labels with this many distinct values are far more
+        // likely real targets than classes.
+        let distinct = self.classes().len();
+        if distinct > MAX_CLASSES_TRAINED {
+            return Err(Error::data(
+                origin,
+                format!("the labels take {distinct} distinct values: real targets rather than classes? Train regressors with --task regression (cpuwall trains classifiers of at most {MAX_CLASSES_TRAINED} classes)"),
+            ));
         }
         let classes = self.classes();
         if classes.len() < 2 {
@@ -336,6 +391,46 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Features and labels, or regression targets, as `task` says: a CSV's
+/// label column, or a `.npy` features file with its labels file.
+pub fn load_for(
+    task: Task,
+    path: &Path,
+    label: &str,
+    labels_npy: Option<&Path>,
+    labels_option: &str,
+    delimiter: u8,
+) -> Result<(Dataset, Vec<String>)> {
+    if task == Task::Classification {
+        return load_labelled(path, label, labels_npy, labels_option, delimiter);
+    }
+    match extension(path).as_str() {
+        "npy" => {
+            let x = npy::read_features(path)?;
+            let t_path = labels_npy.ok_or_else(|| {
+                Error::usage(format!(
+                    "{}: a .npy features file needs its targets: add {labels_option} y.npy",
+                    path.display()
+                ))
+            })?;
+            let t = npy::read_targets(t_path)?;
+            if t.len() != x.nrows() {
+                return Err(Error::data(
+                    t_path,
+                    format!(
+                        "{} targets for {} feature rows in {}; they must match",
+                        t.len(),
+                        x.nrows(),
+                        path.display()
+                    ),
+                ));
+            }
+            Ok((Dataset::regression(x, t), Vec::new()))
+        }
+        _ => csv::read_targets(path, label, delimiter),
+    }
+}
+
 /// Load a labelled dataset from CSV (header, label column) or `.npy`
 /// (features file plus a labels file, given by the option `labels_option`;
 /// features named `f0..fN-1`). Also lines for people about what was read.
@@ -373,6 +468,9 @@ pub fn load_labelled(
     }
 }
 
+/// The most classes `train` fits a classifier for.
+pub const MAX_CLASSES_TRAINED: usize = 100;
+
 /// Write labels to `path`: `.npy` (int64), anything else CSV with one
 /// column `y`; atomically, so a failed write leaves the old file whole.
 pub fn write_labels(path: &Path, labels: &[i64]) -> Result<()> {
@@ -389,14 +487,13 @@ pub fn write_labels(path: &Path, labels: &[i64]) -> Result<()> {
     crate::atomic::write_atomic(path, &bytes)
 }
 
-/// Write a regressor's predictions, given as output words
-/// ([`crate::model::value_word`]): `.npy` (float64), anything else CSV with
-/// one column `prediction`, floats in shortest round-trip form; atomically.
-pub fn write_values(path: &Path, words: &[i64]) -> Result<()> {
-    let values = words.iter().map(|&w| crate::model::word_value(w));
+/// Write a regressor's predictions: `.npy` (float64), anything else CSV
+/// with one column `prediction`, floats in shortest round-trip form;
+/// atomically.
+pub fn write_values(path: &Path, values: &[f64]) -> Result<()> {
     let bytes = match extension(path).as_str() {
         "npy" => {
-            let mut out = npy::header_bytes("<f8", &format!("({},)", words.len()));
+            let mut out = npy::header_bytes("<f8", &format!("({},)", values.len()));
             for v in values {
                 out.extend_from_slice(&v.to_le_bytes());
             }

@@ -342,6 +342,38 @@ fn features_of(path: &Path, npy: Npy) -> Result<Array2<f64>> {
     Ok(x)
 }
 
+/// A 1-d array of real regression targets (floats, or integers as
+/// floats), each finite.
+pub fn read_targets(path: &Path) -> Result<Vec<f64>> {
+    let npy = read(path)?;
+    if npy.shape.len() != 1 {
+        return Err(Error::data(
+            path,
+            format!("targets must be a 1-d array, found shape {:?}", npy.shape),
+        ));
+    }
+    let (_, kind) = endian(&npy.descr);
+    let values = if kind.starts_with('f') {
+        floats(path, &npy)?
+    } else {
+        integers(path, &npy)?
+            .into_iter()
+            .map(|v| v as f64)
+            .collect()
+    };
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(Error::data(
+            path,
+            format!(
+                "target {} is {}; regression targets must be finite numbers",
+                i + 1,
+                values[i]
+            ),
+        ));
+    }
+    Ok(values)
+}
+
 /// A 1-d array of integer class labels.
 pub fn read_labels(path: &Path) -> Result<Vec<i64>> {
     labels_of(path, read(path)?)

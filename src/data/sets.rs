@@ -8,8 +8,8 @@ use super::columns::{align, ColumnRule, Wanted};
 use super::count::count_arg;
 use super::csv::delimiter_arg;
 use super::split::train_test_split;
-use super::synth::study_data;
-use super::{check_finite, extension, load_labelled, Dataset};
+use super::synth::{friedman1, study_data};
+use super::{check_finite, extension, load_for, Dataset, Task};
 use crate::error::{Error, Result};
 
 /// Where a training job's data comes from (`cpuwall train`'s data options).
@@ -52,6 +52,64 @@ pub struct DataSpec {
     /// training data has no header) or by-position (in order, whatever their names).
     #[arg(long, value_enum, default_value = "by-name")]
     pub columns: ColumnRule,
+    /// classification (integer class labels) or regression (real targets;
+    /// synthetic data: make_friedman1 with noise 1). Default: regression
+    /// when the label column holds non-integer values (said on stderr),
+    /// else classification.
+    #[arg(long, value_enum)]
+    pub task: Option<Task>,
+}
+
+impl DataSpec {
+    /// The task asked for, or the one synthetic data defaults to.
+    pub fn stated_task(&self) -> Option<Task> {
+        match (&self.data, self.task) {
+            (_, Some(t)) => Some(t),
+            (None, None) => Some(Task::Classification),
+            (Some(_), None) => None,
+        }
+    }
+}
+
+/// The training file read as the task says, or (no `--task`) with its
+/// labels read as numbers: integers are classes, anything else makes it a
+/// regression set, said through `notify`.
+fn load_training(a: &DataSpec, path: &std::path::Path, notify: &dyn Fn(&str)) -> Result<Dataset> {
+    let task = a.task.unwrap_or(Task::Regression);
+    let (data, notes) = load_for(
+        task,
+        path,
+        &a.label,
+        a.labels.as_deref(),
+        "--labels",
+        a.delimiter,
+    )?;
+    notes.iter().for_each(|n| notify(n));
+    if a.task.is_some() {
+        return Ok(data);
+    }
+    let t = data.targets.as_deref().unwrap_or(&[]);
+    match t
+        .iter()
+        .position(|v| v.fract() != 0.0 || v.abs() > 9_007_199_254_740_992.0)
+    {
+        Some(i) => {
+            notify(&format!(
+                "{}: the labels are real numbers ({} in row {}): training regressors (say --task to choose)",
+                path.display(),
+                t[i],
+                i + 1
+            ));
+            Ok(data)
+        }
+        None => {
+            let y = t.iter().map(|&v| v as i64).collect();
+            let generated = data.generated_names;
+            let mut d = Dataset::new(data.x, y).with_names(data.names);
+            d.generated_names = generated;
+            Ok(d)
+        }
+    }
 }
 
 /// Training and test sets, plus a line describing where they came from;
@@ -60,13 +118,17 @@ pub struct DataSpec {
 pub fn load(a: &DataSpec, notify: &dyn Fn(&str)) -> Result<(Dataset, Dataset, String)> {
     match &a.data {
         Some(path) => {
-            let (data, notes) =
-                load_labelled(path, &a.label, a.labels.as_deref(), "--labels", a.delimiter)?;
-            notes.iter().for_each(|n| notify(n));
+            let data = load_training(a, path, notify)?;
             data.validate_for_training(path)?;
+            let task = if data.targets.is_some() {
+                Task::Regression
+            } else {
+                Task::Classification
+            };
             match &a.test {
                 Some(tp) => {
-                    let (test, notes) = load_labelled(
+                    let (test, notes) = load_for(
+                        task,
                         tp,
                         &a.label,
                         a.test_labels.as_deref(),
@@ -98,7 +160,10 @@ pub fn load(a: &DataSpec, notify: &dyn Fn(&str)) -> Result<(Dataset, Dataset, St
                         if let Some(n) = note {
                             notify(&n);
                         }
-                        Dataset::new(x, test.y).named_as(&data)
+                        match test.targets {
+                            Some(t) => Dataset::regression(x, t).named_as(&data),
+                            None => Dataset::new(x, test.y).named_as(&data),
+                        }
                     };
                     let line = format!(
                         "{} ({} rows), test {} ({} rows), {} features",
@@ -134,14 +199,26 @@ pub fn load(a: &DataSpec, notify: &dyn Fn(&str)) -> Result<(Dataset, Dataset, St
                     a.rows, a.features
                 )));
             }
-            let data = study_data(rows, a.features as usize, a.seed)?;
-            let origin = PathBuf::from("make_classification");
+            let regression = a.task == Some(Task::Regression);
+            let (data, generator) = if regression {
+                (
+                    friedman1(rows, a.features as usize, 1.0, a.seed)?,
+                    "make_friedman1",
+                )
+            } else {
+                (
+                    study_data(rows, a.features as usize, a.seed)?,
+                    "make_classification",
+                )
+            };
+            let origin = PathBuf::from(generator);
             let (train, test) = train_test_split(&data, a.test_fraction, a.split_seed, false)?;
             train.validate_for_training(&origin)?;
             let line = format!(
-                "make_classification(n_samples={}, n_features={}, random_state={}) split {}/{} (seed {})",
+                "{generator}(n_samples={}, n_features={}{}, random_state={}) split {}/{} (seed {})",
                 a.rows,
                 a.features,
+                if regression { ", noise=1.0" } else { "" },
                 a.seed,
                 train.n_rows(),
                 test.n_rows(),

@@ -321,6 +321,35 @@ fn sample_without_replacement(population: u64, samples: usize, rng: &mut RandomS
 
 /// The default data set of every command: `make_classification` with the
 /// study's settings (`n_features` features, two informative, seed).
+/// scikit-learn's `make_friedman1(n_samples=rows, n_features=features,
+/// noise, random_state=seed)`, the same draws: `X` uniform on [0, 1)
+/// (row-major), `y = 10 sin(pi x0 x1) + 20 (x2 - 0.5)^2 + 10 x3 + 5 x4 +
+/// noise N(0, 1)`; the features past the fifth are irrelevant.
+pub fn friedman1(rows: usize, features: usize, noise: f64, seed: u32) -> Result<Dataset> {
+    if features < 5 {
+        return Err(Error::usage(format!(
+            "--features {features} is too few for make_friedman1, whose target reads five; use --features 5 or more"
+        )));
+    }
+    let mut rng = RandomState::new(seed);
+    let x = Array2::from_shape_fn((rows, features), |_| rng.uniform(0.0, 1.0));
+    let y = x
+        .rows()
+        .into_iter()
+        .map(|r| {
+            10.0 * (std::f64::consts::PI * r[0] * r[1]).sin()
+                + 20.0 * (r[2] - 0.5).powi(2)
+                + 10.0 * r[3]
+                + 5.0 * r[4]
+        })
+        .collect::<Vec<f64>>();
+    let y = y
+        .into_iter()
+        .map(|v| v + noise * rng.standard_normal())
+        .collect();
+    Ok(Dataset::regression(x, y))
+}
+
 pub fn study_data(rows: usize, features: usize, seed: u32) -> Result<Dataset> {
     MakeClassification::new(rows, features, seed).generate()
 }

@@ -75,14 +75,23 @@ pub fn from_text(text: &str) -> Result<(Boosted, Option<Vec<String>>), String> {
             }
             (num_class, Link::Softmax, 1.0)
         }
+        // Regressors whose prediction is the sum itself (no classes).
+        "regression" | "regression_l1" | "huber" | "fair" | "quantile" | "mape" => {
+            if objective.split_whitespace().any(|w| w == "sqrt") {
+                return Err(
+                    "objective 'regression sqrt' (reg_sqrt): its predictions are the squared sums; cpuwall does not import it".into(),
+                );
+            }
+            (0, Link::Identity, 1.0)
+        }
         other => {
             return Err(format!(
-                "objective '{other}': cpuwall imports LightGBM classifiers with the binary or multiclass objective (multiclassova and custom objectives are not imported)"
+                "objective '{other}': cpuwall imports LightGBM classifiers with the binary or multiclass objective and regressors whose prediction is the sum of the trees (regression, regression_l1, huber, fair, quantile, mape); multiclassova, a log link (poisson, gamma, tweedie), cross_entropy and custom objectives are not imported"
             ))
         }
     };
-    if k == 2 && per_iteration != 1 {
-        return Err(format!("binary with {per_iteration} trees per iteration"));
+    if k <= 2 && per_iteration != 1 {
+        return Err(format!("{kind} with {per_iteration} trees per iteration"));
     }
     let names = header
         .get("feature_names")
@@ -100,7 +109,7 @@ pub fn from_text(text: &str) -> Result<(Boosted, Option<Vec<String>>), String> {
         classes: (0..k as i64).collect(),
         n_features,
         trees,
-        base: vec![0.0; if k == 2 { 1 } else { k }],
+        base: vec![0.0; if k <= 2 { 1 } else { k }],
         link,
         sigmoid,
         missing: true,

@@ -184,6 +184,7 @@ fn stored(path: &Path, bytes: &[u8], im: Imported) -> Result<StoredModel> {
         n_features: n,
         feature_names: names,
         feature_names_generated: Some(generated),
+        task: model.task(),
         classes: model.classes().to_vec(),
         class_names: im.class_names,
         params: Default::default(),

@@ -22,7 +22,7 @@ pub const VERSION: u32 = 1;
 pub const MAX_FEATURES: usize = 1 << 24;
 pub const MAX_CLASSES: usize = 1 << 16;
 pub const SUPPORTED: &str =
-    "GaussianNB, LogisticRegression, LinearSVC, RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier, HistGradientBoostingClassifier, GradientBoostingClassifier, VotingClassifier";
+    "GaussianNB, LogisticRegression, LinearSVC, RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier, HistGradientBoostingClassifier, GradientBoostingClassifier, VotingClassifier; LinearRegression, Ridge, Lasso, ElasticNet, RandomForestRegressor, ExtraTreesRegressor, DecisionTreeRegressor, HistGradientBoostingRegressor, GradientBoostingRegressor";
 
 #[derive(Deserialize)]
 struct Exchange {
@@ -30,6 +30,10 @@ struct Exchange {
     version: u32,
     sklearn_version: String,
     estimator: String,
+    /// "regression" for a regressor (then `classes` is empty); absent or
+    /// "classification" otherwise.
+    #[serde(default)]
+    task: Option<String>,
     n_features_in: usize,
     feature_names_in: Option<Vec<String>>,
     classes: Vec<i64>,
@@ -144,6 +148,21 @@ pub fn from_json(path: &Path, text: &str) -> Result<Imported> {
             "exchange format version {}, this cpuwall reads {VERSION}; re-export with this repository's tools/export_sklearn.py",
             ex.version
         )));
+    }
+    let regression = match ex.task.as_deref() {
+        None | Some("classification") => false,
+        Some("regression") => true,
+        Some(other) => {
+            return Err(bad(format!(
+                "task '{other}', expected classification or regression"
+            )))
+        }
+    };
+    if regression {
+        if !ex.classes.is_empty() {
+            return Err(bad("a regressor's document lists classes".into()));
+        }
+        return regressor(path, ex);
     }
     let (d, k) = (ex.n_features_in, ex.classes.len());
     if d > MAX_FEATURES || k > MAX_CLASSES {
@@ -332,6 +351,123 @@ pub fn from_json(path: &Path, text: &str) -> Result<Imported> {
     })
 }
 
+/// A regressor's document (`task: "regression"`): linear models, forests
+/// and single trees (averaged, one value per node), boosted trees (the
+/// identity link); a StandardScaler folds into linear ones.
+fn regressor(path: &Path, ex: Exchange) -> Result<Imported> {
+    use crate::model::linreg::LinearRegressor;
+    let bad = |m: String| Error::data(path, m);
+    let d = ex.n_features_in;
+    if d == 0 || d > MAX_FEATURES {
+        return Err(bad(format!(
+            "{d} features; cpuwall imports 1 to {MAX_FEATURES}"
+        )));
+    }
+    let finite = |what: &str, v: &[f64]| -> Result<()> {
+        match v.iter().position(|x| !x.is_finite()) {
+            Some(i) => Err(bad(format!(
+                "{what}[{i}] is {}; parameters must be finite",
+                v[i]
+            ))),
+            None => Ok(()),
+        }
+    };
+    let origin = format!("scikit-learn {} {}", ex.sklearn_version, ex.estimator);
+    let model = match ex.estimator.as_str() {
+        "LinearRegression" | "Ridge" | "Lasso" | "ElasticNet" => {
+            let m: LinearJson = typed(path, ex.model.clone(), &ex.estimator)?;
+            if m.coef.len() != d || m.intercept.len() != 1 {
+                return Err(bad(format!(
+                    "coef holds {} values and intercept {}; {d} features need {d} and 1",
+                    m.coef.len(),
+                    m.intercept.len()
+                )));
+            }
+            finite("coef", &m.coef)?;
+            finite("intercept", &m.intercept)?;
+            Model::new(LinearRegressor::from_parts(
+                m.coef,
+                m.intercept[0],
+                &ex.estimator,
+            ))
+        }
+        "RandomForestRegressor" | "ExtraTreesRegressor" | "DecisionTreeRegressor" => {
+            let m: ForestJson = typed(path, ex.model.clone(), &ex.estimator)?;
+            let f32_input = match m.input_dtype.as_str() {
+                "float32" => true,
+                "float64" => false,
+                other => {
+                    return Err(bad(format!(
+                        "input_dtype '{other}', expected float32 or float64"
+                    )))
+                }
+            };
+            let missing = m.trees.iter().all(|t| t.missing_go_to_left.is_some());
+            let routed = m
+                .trees
+                .iter()
+                .enumerate()
+                .map(|(t, tree)| {
+                    let left = tree.missing_go_to_left.as_deref().unwrap_or(&[]);
+                    tree_nodes(t, tree, 1).map(|n| (n, left.iter().map(|&b| b != 0).collect()))
+                })
+                .collect::<std::result::Result<Vec<_>, String>>()
+                .map_err(bad)?;
+            let source = format!("{origin}, {} trees", m.trees.len());
+            Model::new(
+                super::boosted::averaged(Vec::new(), d, &routed, (f32_input, missing), source)
+                    .map_err(bad)?,
+            )
+        }
+        "HistGradientBoostingRegressor" | "GradientBoostingRegressor" => {
+            let m: BoostedJson = typed(path, ex.model.clone(), &ex.estimator)?;
+            Model::new(boosted_model(m, Vec::new(), d, &origin).map_err(bad)?)
+        }
+        other => {
+            return Err(bad(format!(
+            "estimator '{other}' is not a regressor cpuwall imports; cpuwall imports {SUPPORTED}"
+        )))
+        }
+    };
+    let model = match ex.scaler {
+        None => model,
+        Some(sc) => {
+            if sc.mean.len() != d || sc.scale.len() != d {
+                return Err(bad(format!(
+                    "the scaler's mean and scale need {d} values each"
+                )));
+            }
+            finite("scaler mean", &sc.mean)?;
+            finite("scaler scale", &sc.scale)?;
+            if let Some(i) = sc.scale.iter().position(|v| *v <= 0.0) {
+                return Err(bad(format!(
+                    "scaler scale[{i}] is {}; scales must be positive",
+                    sc.scale[i]
+                )));
+            }
+            let fold = model.kind().family().fold_scaling.ok_or_else(|| {
+                bad(format!(
+                    "a StandardScaler before a {}: trees need no scaling and their float32 thresholds live in the scaled space; fit the trees without the scaler",
+                    ex.estimator
+                ))
+            })?;
+            fold(
+                &model,
+                &crate::model::scale::Standardizer {
+                    mean: sc.mean,
+                    sd: sc.scale,
+                },
+            )
+        }
+    };
+    Ok(Imported {
+        model,
+        feature_names: ex.feature_names_in,
+        class_names: Vec::new(),
+        origin,
+    })
+}
+
 /// HistGradientBoosting's or GradientBoosting's trees as a boosted model.
 fn boosted_model(
     m: BoostedJson,
@@ -344,7 +480,12 @@ fn boosted_model(
     let link = match m.link.as_str() {
         "sigmoid" => Link::Sigmoid,
         "softmax" => Link::Softmax,
-        other => return Err(format!("link '{other}', expected sigmoid or softmax")),
+        "identity" => Link::Identity,
+        other => {
+            return Err(format!(
+                "link '{other}', expected sigmoid, softmax or identity"
+            ))
+        }
     };
     let f32_input = match m.input_dtype.as_str() {
         "float32" => true,

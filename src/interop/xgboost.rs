@@ -135,9 +135,18 @@ pub fn from_doc(doc: &Value) -> Result<(Boosted, Option<Vec<String>>), String> {
             };
             (num_class, Link::Softmax, base)
         }
+        // Regressors whose prediction is the margin itself (no classes).
+        "reg:squarederror" | "reg:linear" | "reg:absoluteerror" | "reg:pseudohubererror"
+        | "reg:quantileerror" | "reg:squaredlogerror" => {
+            let b = *base_raw.first().ok_or("base_score is empty")?;
+            if base_raw.len() != 1 {
+                return Err(format!("{} base scores for one target", base_raw.len()));
+            }
+            (0, Link::Identity, vec![(b as f32) as f64])
+        }
         other => {
             return Err(format!(
-                "objective '{other}': cpuwall imports XGBoost classifiers with binary:logistic, binary:logitraw, multi:softprob or multi:softmax"
+                "objective '{other}': cpuwall imports XGBoost classifiers with binary:logistic, binary:logitraw, multi:softprob or multi:softmax, and regressors whose prediction is the margin (reg:squarederror, reg:absoluteerror, reg:pseudohubererror, reg:quantileerror); a log or logistic link (count:poisson, reg:gamma, reg:tweedie, reg:logistic) is not imported"
             ))
         }
     };
@@ -173,7 +182,7 @@ pub fn from_doc(doc: &Value) -> Result<(Boosted, Option<Vec<String>>), String> {
             .map(|v| number(v, "num_parallel_tree"))
             .transpose()?
             .unwrap_or(1.0) as usize;
-        let per_round = parallel.max(1) * if k == 2 { 1 } else { k };
+        let per_round = parallel.max(1) * if k <= 2 { 1 } else { k };
         take = per_iteration
             .unwrap_or((best + 1) * per_round)
             .min(trees_json.len());

@@ -17,7 +17,7 @@ use crate::data::{check_memory, write_labels, write_scores, write_values};
 use crate::error::{Error, Result};
 use crate::exec::build::{cores, current_exe, BackendSetup};
 use crate::exec::BackendKind;
-use crate::model::{ModelKind, Predictor, ScoreKind, Task};
+use crate::model::{word_value, ModelKind, Predictor, ScoreKind, Task};
 use crate::tune::train::{model_file, resolve_model, DEFAULT_FEATURES};
 
 /// `cpuwall predict`'s options (clap, flattened into the CLI).
@@ -322,7 +322,8 @@ pub fn predict(
     )?;
     if let Some(p) = &job.out {
         if regressor {
-            write_values(p, &reference)?;
+            let values: Vec<f64> = reference.iter().map(|&w| word_value(w)).collect();
+            write_values(p, &values)?;
         } else if job.proba {
             // Through the first backend compared that gives scores (direct,
             // threads, auto), as its labels were; processes and MPI give

@@ -46,37 +46,10 @@ pub static FAMILIES: &[&Family] = &[
     &vote::FAMILY,
     &forest::boosted::FAMILY,
     &linreg::FAMILY,
+    &forest::regressor::FAMILY,
 ];
 
-/// What a model predicts. Both tasks share one prediction shape: every
-/// backend, the measuring code, the server and the Python package move
-/// one 64-bit word per row ([`Predictor::predict_into`]'s `out`), which is
-/// a classifier's label or the bits of a regressor's value
-/// ([`value_word`], [`word_value`]); only the edges that show a prediction
-/// (files, responses, Python arrays) read the words by the model's task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Task {
-    /// Class labels, with probabilities or decision values as scores.
-    Classification,
-    /// One real value per row.
-    Regression,
-}
-
-impl Task {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Task::Classification => "classification",
-            Task::Regression => "regression",
-        }
-    }
-}
-
-impl std::fmt::Display for Task {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::data::Task;
 
 /// A regressor's value as its output word (the f64's bits).
 #[inline(always)]
@@ -308,6 +281,53 @@ pub fn encode_labels(y: &[i64]) -> (Vec<i64>, Vec<usize>) {
         .map(|v| classes.binary_search(v).expect("label is among classes"))
         .collect();
     (classes, idx)
+}
+
+/// scikit-learn's default score of `model` on `data`: accuracy for a
+/// classifier, R² for a regressor ([`r2`]).
+pub fn score(model: &dyn Predictor, data: &Dataset) -> f64 {
+    let words = model.predict(data.x.view());
+    match &data.targets {
+        Some(t) => {
+            let values: Vec<f64> = words.into_iter().map(word_value).collect();
+            r2(&values, t)
+        }
+        None => accuracy(&words, &data.y),
+    }
+}
+
+/// The coefficient of determination, `1 - SS_res / SS_tot`, as
+/// scikit-learn's `r2_score`: for a constant truth (SS_tot = 0), 1.0 when
+/// predicted exactly, else 0.0 (never NaN).
+pub fn r2(pred: &[f64], truth: &[f64]) -> f64 {
+    if truth.is_empty() {
+        return 0.0;
+    }
+    let mean = truth.iter().sum::<f64>() / truth.len() as f64;
+    let ss_res: f64 = pred.iter().zip(truth).map(|(p, t)| (t - p) * (t - p)).sum();
+    let ss_tot: f64 = truth.iter().map(|t| (t - mean) * (t - mean)).sum();
+    if ss_tot == 0.0 {
+        return if ss_res == 0.0 { 1.0 } else { 0.0 };
+    }
+    1.0 - ss_res / ss_tot
+}
+
+/// Mean absolute error and root mean squared error.
+pub fn errors(pred: &[f64], truth: &[f64]) -> (f64, f64) {
+    let n = truth.len().max(1) as f64;
+    let mae = pred
+        .iter()
+        .zip(truth)
+        .map(|(p, t)| (t - p).abs())
+        .sum::<f64>()
+        / n;
+    let mse = pred
+        .iter()
+        .zip(truth)
+        .map(|(p, t)| (t - p) * (t - p))
+        .sum::<f64>()
+        / n;
+    (mae, mse.sqrt())
 }
 
 /// Fraction of predictions equal to the truth.

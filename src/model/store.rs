@@ -43,6 +43,10 @@ pub struct ModelHeader {
     /// then names that are exactly `f0..fN-1` (or none) count as generated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feature_names_generated: Option<bool>,
+    /// Classification or regression; files from before regressors read
+    /// as classifiers.
+    #[serde(default)]
+    pub task: super::Task,
     pub classes: Vec<i64>,
     /// The source's names of the classes when they were not integers
     /// (imported models; cpuwall predicts 0..k-1 for them).
@@ -298,6 +302,7 @@ pub fn decode(b: &[u8]) -> std::result::Result<StoredModel, ModelFileProblem> {
     let model = Model::decode(payload).map_err(|e| invalid(format!("payload: {e}")))?;
     model.validate().map_err(invalid)?;
     if model.kind() != header.kind
+        || model.task() != header.task
         || model.n_features() != header.n_features
         || model.classes() != header.classes.as_slice()
     {
@@ -348,6 +353,7 @@ mod tests {
                         n_features: model.n_features(),
                         feature_names: data.names.clone(),
                         feature_names_generated: Some(data.generated_names),
+                        task: model.task(),
                         classes: model.classes().to_vec(),
                         class_names: Vec::new(),
                         params: p,

@@ -46,7 +46,9 @@ pub fn inspect_json(h: &ModelHeader, path: &Path, layout: &[(&str, Value)]) -> S
 }
 
 fn classes(h: &ModelHeader) -> String {
-    if h.class_names.is_empty() {
+    if h.task == crate::model::Task::Regression {
+        "none (a regressor: one value per row)".into()
+    } else if h.class_names.is_empty() {
         format!("{:?}", h.classes)
     } else {
         format!("{:?} = {:?}", h.classes, h.class_names)
@@ -72,11 +74,15 @@ pub fn header_table(h: &ModelHeader, path: &Path) -> String {
             };
             format!("{} ({}{how})", h.n_features, list(&f.names))
         }),
+        ("task", h.task.to_string()),
         ("classes", classes(h)),
         ("origin", origin),
         ("parameters", describe(&h.params)),
         (
-            "CV accuracy",
+            match h.task {
+                crate::model::Task::Classification => "CV accuracy",
+                crate::model::Task::Regression => "CV R²",
+            },
             h.cv_accuracy.map_or("-".into(), |v| format!("{v:.4}")),
         ),
         ("training rows", h.train_rows.to_string()),
@@ -91,13 +97,16 @@ pub fn header_table(h: &ModelHeader, path: &Path) -> String {
 /// `import`'s line: what was read, where it went, and what it is.
 pub fn imported_line(h: &ModelHeader, from: &Path, to: &Path) -> String {
     format!(
-        "{} -> {}: {} ({}), {} features ({}), classes {}",
+        "{} -> {}: {} ({}), {} features ({}), {}",
         from.display(),
         to.display(),
         h.kind,
         h.origin.as_deref().unwrap_or("imported"),
         h.n_features,
         list(&h.feature_names),
-        classes(h)
+        match h.task {
+            crate::model::Task::Classification => format!("classes {}", classes(h)),
+            crate::model::Task::Regression => "a regressor".to_string(),
+        }
     )
 }

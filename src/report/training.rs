@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::atomic::write_atomic;
 use crate::error::Result;
 use crate::model::params::describe;
+use crate::model::Task;
 use crate::tune::top_k::TrainedEnsemble;
 use crate::tune::train::TrainedModel;
 
@@ -104,8 +105,8 @@ pub fn summary(
     ensemble: Option<&TrainedEnsemble>,
     report: &Path,
 ) -> String {
-    let rows: Vec<Vec<String>> = table_rows(models).into_iter().map(|r| r.to_vec()).collect();
-    let mut s = crate::report::table::render(&TABLE_HEADER, &rows);
+    let rows = table_rows(models);
+    let mut s = crate::report::table::render(&table_header(models), &rows);
     for m in models {
         let failed: Vec<String> = m
             .candidates
@@ -178,13 +179,19 @@ pub fn warnings(models: &[TrainedModel]) -> Vec<String> {
     out
 }
 
+/// Whether a run trained regressors (one run trains one task).
+fn regression(models: &[TrainedModel]) -> bool {
+    models.first().is_some_and(|m| m.task == Task::Regression)
+}
+
 /// One row per model: model, best params, candidates, failed, converged,
-/// fit s, accuracies.
-pub fn table_rows(models: &[TrainedModel]) -> Vec<[String; 9]> {
+/// fit s, scores (accuracy, or R² with the test MAE and RMSE).
+pub fn table_rows(models: &[TrainedModel]) -> Vec<Vec<String>> {
+    let regression = regression(models);
     models
         .iter()
         .map(|m| {
-            [
+            let mut row = vec![
                 m.model.short().to_string(),
                 describe(&m.best_params),
                 m.n_candidates.to_string(),
@@ -194,36 +201,53 @@ pub fn table_rows(models: &[TrainedModel]) -> Vec<[String; 9]> {
                 fmt_acc(Some(m.train_accuracy)),
                 fmt_acc(m.test_accuracy),
                 fmt_acc(Some(m.cv_accuracy)),
-            ]
+            ];
+            if regression {
+                row.push(m.test_mae.map_or("-".into(), |v| format!("{v:.4}")));
+                row.push(m.test_rmse.map_or("-".into(), |v| format!("{v:.4}")));
+            }
+            row
         })
         .collect()
 }
 
-pub const TABLE_HEADER: [&str; 9] = [
-    "model",
-    "best params",
-    "candidates",
-    "failed",
-    "converged",
-    "fit s",
-    "train acc",
-    "test acc",
-    "CV acc",
-];
+/// The columns of [`table_rows`].
+pub fn table_header(models: &[TrainedModel]) -> Vec<&'static str> {
+    let mut h = vec![
+        "model",
+        "best params",
+        "candidates",
+        "failed",
+        "converged",
+        "fit s",
+    ];
+    if regression(models) {
+        h.extend(["train R²", "test R²", "CV R²", "test MAE", "test RMSE"]);
+    } else {
+        h.extend(["train acc", "test acc", "CV acc"]);
+    }
+    h
+}
 
 pub fn markdown(models: &[TrainedModel], data_line: &str, folds: usize, threads: usize) -> String {
     let mut s = String::from("# cpuwall training report\n\n");
+    let (cv, score) = if regression(models) {
+        ("", "R²")
+    } else {
+        ("stratified ", "accuracy")
+    };
     s.push_str(&format!(
-        "Data: {data_line}. Grid search with stratified {folds}-fold cross-validation (accuracy), {threads} worker threads, best candidate refit on all training rows.\n\n"
+        "Data: {data_line}. Grid search with {cv}{folds}-fold cross-validation ({score}), {threads} worker threads, best candidate refit on all training rows.\n\n"
     ));
-    s.push_str(&format!("| {} |\n", TABLE_HEADER.join(" | ")));
-    s.push_str(&format!("|{}\n", "---|".repeat(TABLE_HEADER.len())));
+    let header = table_header(models);
+    s.push_str(&format!("| {} |\n", header.join(" | ")));
+    s.push_str(&format!("|{}\n", "---|".repeat(header.len())));
     for row in table_rows(models) {
         s.push_str(&format!("| {} |\n", row.join(" | ")));
     }
     for m in models {
         s.push_str(&format!(
-            "\n## {} ({})\n\nFile: `{}`. Fit: {}.\n\n| candidate | CV accuracy | std | fit s (sum of folds) | status |\n|---|---|---|---|---|\n",
+            "\n## {} ({})\n\nFile: `{}`. Fit: {}.\n\n| candidate | CV {score} | std | fit s (sum of folds) | status |\n|---|---|---|---|---|\n",
             m.model.short(),
             m.model.long(),
             m.path.display(),

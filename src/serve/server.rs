@@ -129,6 +129,8 @@ struct Entry {
     missing: bool,
     classes: Vec<i64>,
     has_proba: bool,
+    /// A regressor: v1 answers `{"predictions": [values]}`.
+    regression: bool,
     kind: String,
     /// What the v2 protocol says of the model, and its metadata answer.
     info: ModelInfo,
@@ -205,6 +207,7 @@ pub fn serve(config: ServeConfig, on_ready: &dyn Fn(SocketAddr)) -> Result<Serve
             class_names: h.class_names.clone(),
             has_proba,
             missing: model.routes_missing(),
+            regression: model.task() == crate::model::Task::Regression,
         };
         listing.push(serde_json::json!({
             "name": m.name,
@@ -214,6 +217,7 @@ pub fn serve(config: ServeConfig, on_ready: &dyn Fn(SocketAddr)) -> Result<Serve
             // Rows are lists of numbers, taken in the order of these names;
             // generated names (f0..fN-1) mean the model had no real ones.
             "feature_names_generated": h.features().generated,
+            "task": model.task(),
             "classes": model.classes(),
             "class_names": h.class_names,
             "probabilities": has_proba,
@@ -229,6 +233,7 @@ pub fn serve(config: ServeConfig, on_ready: &dyn Fn(SocketAddr)) -> Result<Serve
                 missing: model.routes_missing(),
                 classes: model.classes().to_vec(),
                 has_proba,
+                regression: model.task() == crate::model::Task::Regression,
                 kind: model.kind().to_string(),
                 metadata: serde_json::to_vec(&info.metadata()).expect("json"),
                 info,
@@ -488,6 +493,12 @@ async fn predict(
         Problem::Malformed(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
         Problem::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m),
     })?;
+    if rows.proba && entry.regression {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("model '{name}' is a regressor: it answers \"predictions\", one value per row, and has no probabilities; drop \"proba\""),
+        ));
+    }
     if rows.proba && !entry.has_proba {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -499,6 +510,14 @@ async fn predict(
     }
     let answer = run_batch(entry, &name, arrival, rows.values, rows.n, rows.proba).await?;
     let body = match &answer.proba {
+        None if entry.regression => {
+            let values: Vec<f64> = answer
+                .labels
+                .iter()
+                .map(|&w| crate::model::word_value(w))
+                .collect();
+            serde_json::to_vec(&serde_json::json!({ "predictions": values }))
+        }
         None => serde_json::to_vec(&serde_json::json!({ "labels": answer.labels })),
         Some(p) => {
             let k = entry.classes.len().max(1);

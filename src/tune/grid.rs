@@ -24,9 +24,10 @@ pub fn grids_for(
     grid_file: Option<&Path>,
     overrides: &[String],
 ) -> Result<BTreeMap<ModelKind, Grid>> {
-    let mut grids: BTreeMap<ModelKind, Grid> = ModelKind::all()
-        .into_iter()
-        .map(|k| (k, default_grid(k)))
+    let mut grids: BTreeMap<ModelKind, Grid> = crate::model::FAMILIES
+        .iter()
+        .filter(|f| f.searched)
+        .map(|f| (f.kind, default_grid(f.kind)))
         .collect();
     if let Some(f) = grid_file {
         read_grid_file(f, &mut grids)?;

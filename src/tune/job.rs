@@ -12,12 +12,13 @@ use super::train::{check_train_outputs, fit_pool, train_models, TrainJob, Traine
 use crate::atomic::lock_dir;
 use crate::data::sets::{self, DataSpec};
 use crate::error::Result;
-use crate::model::ModelKind;
+use crate::model::{ModelKind, Task};
 
 /// What to train, on what, and where to write it.
 #[derive(Debug, Clone)]
 pub struct TrainRequest {
     pub data: DataSpec,
+    /// Empty: every family of the data's task.
     pub models: Vec<ModelKind>,
     pub folds: usize,
     pub solver: SolverOptions,
@@ -54,11 +55,59 @@ pub struct Progress<'a> {
 /// Run `req`. `None` on the MPI ranks other than 0, which only fit.
 pub fn train(req: &TrainRequest, progress: &Progress) -> Result<Option<Trained>> {
     check_outputs(req)?;
+    // The grids are checked before the data is read (a typo fails fast).
+    let named = if req.models.is_empty() {
+        ModelKind::searched(Task::Classification)
+            .into_iter()
+            .chain(ModelKind::searched(Task::Regression))
+            .collect()
+    } else {
+        req.models.clone()
+    };
+    grids_for(&named, req.grid_file.as_deref(), &req.grid)?;
+    let (train, test, data_line) = sets::load(&req.data, progress.notify)?;
+    let task = match train.targets {
+        Some(_) => Task::Regression,
+        None => Task::Classification,
+    };
+    let req = &TrainRequest {
+        models: if req.models.is_empty() {
+            ModelKind::searched(task)
+        } else {
+            req.models.clone()
+        },
+        ..req.clone()
+    };
     let mut grids = grids_for(&req.models, req.grid_file.as_deref(), &req.grid)?;
     req.solver.apply(&mut grids);
-    let (train, test, data_line) = sets::load(&req.data, progress.notify)?;
+    if task == Task::Regression && req.top_k.is_some() {
+        return Err(crate::error::Error::usage(
+            "--top-k builds voting classifiers; averaging the best regressors is not built yet: train without --top-k",
+        ));
+    }
+    // A family fits one task: say which fit the data.
+    if let Some(k) = req.models.iter().find(|k| k.family().task != task) {
+        let fit = ModelKind::searched(task)
+            .iter()
+            .map(|k| k.short())
+            .collect::<Vec<_>>()
+            .join(",");
+        return Err(crate::error::Error::usage(format!(
+            "--models {k}: {} is a {} family, but this is {} data; train --models {fit} on it (or say --task)",
+            k.long(),
+            k.family().task,
+            task
+        )));
+    }
     // Before any fit: a class with fewer rows than folds is a usage error.
-    super::kfold::stratified_folds(&train.y, req.folds, None)?;
+    match task {
+        Task::Classification => {
+            super::kfold::stratified_folds(&train.y, req.folds, None)?;
+        }
+        Task::Regression => {
+            super::kfold::plain_folds(train.n_rows(), req.folds, None)?;
+        }
+    }
     let pool = fit_pool(req.jobs)?;
     let threads = pool.current_num_threads();
     let job = TrainJob {
@@ -153,5 +202,17 @@ fn check_outputs(req: &TrainRequest) -> Result<()> {
         ("--grid-file", &req.grid_file),
     ]
     .map(|(opt, p)| (opt, p.as_deref()));
-    check_train_outputs(&req.out, &req.models, req.top_k.is_some(), &inputs)
+    // No --models yet: any family's file may be written.
+    let every: Vec<ModelKind>;
+    let models = if req.models.is_empty() {
+        every = crate::model::FAMILIES
+            .iter()
+            .filter(|f| f.searched)
+            .map(|f| f.kind)
+            .collect();
+        &every
+    } else {
+        &req.models
+    };
+    check_train_outputs(&req.out, models, req.top_k.is_some(), &inputs)
 }

@@ -77,6 +77,37 @@ pub fn stratified_folds(y: &[i64], k: usize, shuffle: Option<u32>) -> Result<Vec
     Ok(folds)
 }
 
+/// The test fold (0..k) of each of `n` rows, as scikit-learn's `KFold`
+/// (regression: not stratified): folds of `n / k` rows in order, the first
+/// `n % k` one row larger; with `shuffle`, the rows permuted first by the
+/// same `RandomState` draws.
+pub fn plain_folds(n: usize, k: usize, shuffle: Option<u32>) -> Result<Vec<usize>> {
+    if k < 2 {
+        return Err(Error::usage(format!(
+            "--cv {k}: cross-validation needs at least 2 folds"
+        )));
+    }
+    if n < k {
+        return Err(Error::usage(format!(
+            "{n} training rows are fewer than --cv {k} folds; give more data or fewer folds"
+        )));
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    if let Some(seed) = shuffle {
+        RandomState::new(seed).shuffle(&mut order);
+    }
+    let mut folds = vec![0usize; n];
+    let mut at = 0;
+    for f in 0..k {
+        let size = n / k + usize::from(f < n % k);
+        for &row in &order[at..at + size] {
+            folds[row] = f;
+        }
+        at += size;
+    }
+    Ok(folds)
+}
+
 /// (train rows, test rows) for fold `f`.
 pub fn fold_indices(folds: &[usize], f: usize) -> (Vec<usize>, Vec<usize>) {
     let mut train = Vec::new();
@@ -104,6 +135,19 @@ mod tests {
             assert_eq!(test.len(), 20);
             assert_eq!(test.iter().filter(|&&i| y[i] == 7).count(), 5);
         }
+    }
+
+    #[test]
+    fn plain_folds_are_kfolds_contiguous_blocks_larger_first() {
+        // KFold(3).split(range(8)): tests [0 1 2], [3 4 5], [6 7].
+        let folds = plain_folds(8, 3, None).unwrap();
+        assert_eq!(folds, [0, 0, 0, 1, 1, 1, 2, 2]);
+        let shuffled = plain_folds(8, 3, Some(0)).unwrap();
+        let mut sizes = [0; 3];
+        shuffled.iter().for_each(|&f| sizes[f] += 1);
+        assert_eq!(sizes, [3, 3, 2]);
+        assert_ne!(shuffled, folds);
+        assert!(plain_folds(2, 3, None).is_err());
     }
 
     #[test]

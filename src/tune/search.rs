@@ -1,7 +1,9 @@
-//! Grid search with stratified k-fold cross-validation: every (candidate,
-//! fold) fit runs in parallel on the current rayon pool; the best candidate
-//! by mean CV accuracy (the first among ties, as scikit-learn) is refit on
-//! all the training data. A candidate that fails is kept, with its reason.
+//! Grid search with stratified k-fold cross-validation (plain k-fold for
+//! regression): every (candidate, fold) fit runs in parallel on the
+//! current rayon pool; the best candidate by mean CV score (accuracy, or
+//! R² for a regressor: scikit-learn's defaults; the first among ties, as
+//! scikit-learn) is refit on all the training data. A candidate that fails
+//! is kept, with its reason. The `accuracy` fields hold that score.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
@@ -9,12 +11,12 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::kfold::{fold_indices, stratified_folds};
+use super::kfold::{fold_indices, plain_folds, stratified_folds};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::params::{describe, ParamSet};
 use crate::model::vote::Vote;
-use crate::model::{accuracy, fit, Model, ModelKind, Predictor};
+use crate::model::{accuracy, fit, score, word_value, Model, ModelKind, Predictor};
 
 /// One fit's predictions on its test fold, kept for `train --top-k` to
 /// score ensembles per fold without refitting: probabilities (rows x
@@ -23,6 +25,8 @@ use crate::model::{accuracy, fit, Model, ModelKind, Predictor};
 pub enum FoldVotes {
     Probabilities(Vec<f64>),
     Labels(Vec<i64>),
+    /// A regressor's values (an ensemble averages them).
+    Values(Vec<f64>),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -119,6 +123,19 @@ fn fit_and_score(
     let out = catch_unwind(AssertUnwindSafe(|| {
         let m = fit(kind, params, train, seed).map_err(|e| e.to_string())?;
         converged = m.converged();
+        if test.targets.is_some() {
+            // A regressor: R², and its values for an averaging ensemble.
+            let acc = score(&m, test);
+            kept = votes.map(|_| {
+                FoldVotes::Values(
+                    m.predict(test.x.view())
+                        .into_iter()
+                        .map(word_value)
+                        .collect(),
+                )
+            });
+            return Ok(acc);
+        }
         let labels = m.predict(test.x.view());
         let acc = accuracy(&labels, &test.y);
         kept = match votes {
@@ -162,7 +179,11 @@ pub fn grid_search_with(
 ) -> Result<Option<SearchResult>> {
     let start = Instant::now();
     let shuffle = spec.shuffle.then_some(spec.seed as u32);
-    let folds = stratified_folds(&data.y, spec.folds, shuffle)?;
+    // Regression folds are not stratified (scikit-learn's KFold).
+    let folds = match &data.targets {
+        Some(t) => plain_folds(t.len(), spec.folds, shuffle)?,
+        None => stratified_folds(&data.y, spec.folds, shuffle)?,
+    };
     let splits: Vec<(Dataset, Dataset)> = (0..spec.folds)
         .map(|f| {
             let (tr, te) = fold_indices(&folds, f);

@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::model::params::ParamSet;
 use crate::model::store::{self, ModelHeader};
 use crate::model::vote::Vote;
-use crate::model::{accuracy, Model, ModelKind, Predictor};
+use crate::model::{errors, score, word_value, Model, ModelKind, Predictor};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainedModel {
@@ -24,9 +24,15 @@ pub struct TrainedModel {
     /// Wall seconds of the grid search including the refit.
     pub fit_seconds: f64,
     pub refit_seconds: f64,
+    /// Classification (the scores are accuracies) or regression (R²).
+    pub task: crate::model::Task,
     pub train_accuracy: f64,
     pub test_accuracy: Option<f64>,
     pub cv_accuracy: f64,
+    /// A regressor's mean absolute and root mean squared error on the test
+    /// set.
+    pub test_mae: Option<f64>,
+    pub test_rmse: Option<f64>,
     pub fit_notes: String,
     /// Whether the chosen model's fit reached its tolerance (`None`: not
     /// an iterative fit).
@@ -262,13 +268,27 @@ pub fn train_models_with(
         let Some(result) = grid_search_with(&spec, train, on_fit_done, runner)? else {
             continue;
         };
-        let train_accuracy = accuracy(&result.model.predict(train.x.view()), &train.y);
-        let test_accuracy = test.map(|t| accuracy(&result.model.predict(t.x.view()), &t.y));
+        let train_accuracy = score(&result.model, train);
+        let test_accuracy = test.map(|t| score(&result.model, t));
+        let (test_mae, test_rmse) = match test.and_then(|t| t.targets.as_deref().map(|v| (t, v))) {
+            Some((t, truth)) => {
+                let pred: Vec<f64> = result
+                    .model
+                    .predict(t.x.view())
+                    .into_iter()
+                    .map(word_value)
+                    .collect();
+                let (mae, rmse) = errors(&pred, truth);
+                (Some(mae), Some(rmse))
+            }
+            None => (None, None),
+        };
         let header = ModelHeader {
             kind,
             n_features: train.n_features(),
             feature_names: train.names.clone(),
             feature_names_generated: Some(train.generated_names),
+            task: result.model.task(),
             classes: result.model.classes().to_vec(),
             class_names: Vec::new(),
             params: result.best_params().clone(),
@@ -291,9 +311,12 @@ pub fn train_models_with(
             n_failed: result.n_failed(),
             fit_seconds: result.wall_seconds,
             refit_seconds: result.refit_seconds,
+            task: result.model.task(),
             train_accuracy,
             test_accuracy,
             cv_accuracy: result.cv_accuracy(),
+            test_mae,
+            test_rmse,
             fit_notes: header.fit_notes,
             converged: result.model.converged(),
             n_unconverged: result.n_unconverged(),

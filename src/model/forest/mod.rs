@@ -19,10 +19,12 @@ use crate::isa::Isa;
 use crate::rng::SplitMix64;
 
 pub mod boosted;
+mod columns;
 pub mod cut_tree;
 mod layout;
 mod predict;
 pub mod quantised;
+pub mod regressor;
 #[cfg(test)]
 mod tests;
 pub mod tree;
@@ -71,8 +73,15 @@ pub struct ForestConfig {
 
 impl ForestConfig {
     pub fn from_params(p: &ParamSet) -> Result<Self> {
+        Self::read(p, "rf", "sqrt")
+    }
+
+    /// The parameters of family `model`, whose `max_features` defaults to
+    /// `max_features` (scikit-learn: `sqrt` for classifiers, all features
+    /// for regressors).
+    fn read(p: &ParamSet, model: &'static str, max_features: &str) -> Result<Self> {
         let r = ParamReader::new(
-            "rf",
+            model,
             p,
             &[
                 "n_estimators",
@@ -83,7 +92,7 @@ impl ForestConfig {
                 "bootstrap",
             ],
         )?;
-        let max_features = match r.text("max_features", "sqrt").as_str() {
+        let max_features = match r.text("max_features", max_features).as_str() {
             "sqrt" => MaxFeatures::Sqrt,
             "log2" => MaxFeatures::Log2,
             "all" | "none" | "None" => MaxFeatures::All,
@@ -98,13 +107,15 @@ impl ForestConfig {
             "false" | "0" => false,
             other => {
                 return Err(Error::usage(format!(
-                    "rf bootstrap={other} must be true or false"
+                    "{model} bootstrap={other} must be true or false"
                 )))
             }
         };
         let min_samples_split = r.count("min_samples_split", 2)?;
         if min_samples_split < 2 {
-            return Err(Error::usage("rf min_samples_split must be at least 2"));
+            return Err(Error::usage(format!(
+                "{model} min_samples_split must be at least 2"
+            )));
         }
         Ok(ForestConfig {
             n_estimators: r.count("n_estimators", 100)?,
@@ -208,7 +219,16 @@ impl RandomForest {
             d,
             y: &idx,
             classes: classes.len(),
+            targets: None,
         };
+        Ok(Self::grow_all(cfg, &columns, classes, seed))
+    }
+
+    /// Every tree of the forest grown on `columns` (bootstraps seeded by
+    /// (seed, tree index)); `classes`: the forest's (one, `[0]`, for a
+    /// regressor's trees, whose leaves hold a mean).
+    fn grow_all(cfg: &ForestConfig, columns: &Columns, classes: Vec<i64>, seed: u64) -> Self {
+        let (n, d) = (columns.n, columns.d);
         let params = TreeParams {
             max_features: cfg.features_per_split(d),
             max_depth: cfg.max_depth.unwrap_or(usize::MAX),
@@ -227,7 +247,7 @@ impl RandomForest {
                 } else {
                     weights.iter_mut().for_each(|w| *w = 1.0);
                 }
-                grow(&columns, &weights, &params, &mut rng)
+                grow(columns, &weights, &params, &mut rng)
             })
             .collect();
         let mut forest = RandomForest::from_parts(classes, d, Vec::new(), Vec::new(), Vec::new());
@@ -246,7 +266,7 @@ impl RandomForest {
             }));
             forest.values.extend_from_slice(&tree.values);
         }
-        Ok(forest.with_traversal())
+        forest.with_traversal()
     }
 
     /// A forest from stored or imported parts (every tree's nodes, one
@@ -442,11 +462,12 @@ impl RandomForest {
     }
 
     /// Every child index points forward (so traversal ends) and in bounds,
-    /// every leaf's probabilities exist, every feature exists.
+    /// every leaf's probabilities exist, every feature exists. One class:
+    /// a regressor's trees inside a [`boosted::Boosted`] (one value per leaf).
     pub fn validate(&self) -> std::result::Result<(), String> {
         let k = self.classes.len();
-        if k < 2 || self.roots.is_empty() {
-            return Err("forest has fewer than two classes or no trees".into());
+        if k < 1 || self.roots.is_empty() {
+            return Err("forest has no classes or no trees".into());
         }
         for (t, &root) in self.roots.iter().enumerate() {
             let end = self

@@ -1,7 +1,13 @@
-//! One CART classification tree as scikit-learn grows it inside a random
-//! forest: Gini impurity, weighted samples (bootstrap counts), a random
-//! subset of features per split (constant features do not count), thresholds
+//! One CART tree as scikit-learn grows it inside a random forest: Gini
+//! impurity for classes, or squared error for real targets (variance
+//! reduction), weighted samples (bootstrap counts), a random subset of
+//! features per split (constant features do not count), thresholds
 //! half-way between neighbouring values, grown until leaves are pure.
+//!
+//! Both criteria are one scan: a split's score is `sum_c L_c^2 / W_L +
+//! sum_c R_c^2 / W_R`, where `L_c` is a class's weight on the left (Gini)
+//! or, with one slot, the left's weighted sum of targets (squared error:
+//! scikit-learn's `proxy_impurity_improvement` of `MSE`).
 
 use serde::{Deserialize, Serialize};
 
@@ -34,13 +40,28 @@ pub struct TreeParams {
 }
 
 /// Training data seen by every tree: features column-major (`d x n`, so a
-/// feature's values are contiguous) and class indices.
+/// feature's values are contiguous) and class indices, or real targets.
 pub struct Columns<'a> {
     pub xt: &'a [f64],
     pub n: usize,
     pub d: usize,
+    /// Class indices (empty for a regression tree).
     pub y: &'a [usize],
+    /// Classes (1 for a regression tree: its one slot sums targets).
     pub classes: usize,
+    /// A regression tree's targets; its leaves hold their weighted mean.
+    pub targets: Option<&'a [f64]>,
+}
+
+impl Columns<'_> {
+    /// Add sample `s` of weight `w` to per-slot sums.
+    #[inline(always)]
+    fn add(&self, sums: &mut [f64], s: usize, w: f64) {
+        match self.targets {
+            Some(t) => sums[0] += w * t[s],
+            None => sums[self.y[s]] += w,
+        }
+    }
 }
 
 // scikit-learn's FEATURE_THRESHOLD: values closer than this are not split.
@@ -71,11 +92,25 @@ pub fn grow(data: &Columns, weights: &[f64], params: &TreeParams, rng: &mut Spli
 
     while let Some((node, start, end, depth)) = stack.pop() {
         counts.iter_mut().for_each(|c| *c = 0.0);
+        let mut weight = 0.0;
         for &s in &samples[start..end] {
-            counts[data.y[s as usize]] += weights[s as usize];
+            data.add(&mut counts, s as usize, weights[s as usize]);
+            weight += weights[s as usize];
         }
-        let total: f64 = counts.iter().sum();
-        let pure = counts.iter().filter(|&&c| c > 0.0).count() <= 1;
+        let (total, pure) = match data.targets {
+            // All targets equal: nothing left to explain.
+            Some(t) => {
+                let first = t[samples[start] as usize];
+                (
+                    weight,
+                    samples[start..end].iter().all(|&s| t[s as usize] == first),
+                )
+            }
+            None => (
+                counts.iter().sum(),
+                counts.iter().filter(|&&c| c > 0.0).count() <= 1,
+            ),
+        };
         let count = end - start;
         let can_split = !pure
             && depth < params.max_depth
@@ -88,7 +123,7 @@ pub fn grow(data: &Columns, weights: &[f64], params: &TreeParams, rng: &mut Spli
                 params,
                 rng,
                 &samples[start..end],
-                &counts,
+                (&counts, total),
                 &mut features,
                 &mut pairs,
                 &mut left,
@@ -134,12 +169,11 @@ fn best_split(
     params: &TreeParams,
     rng: &mut SplitMix64,
     samples: &[u32],
-    counts: &[f64],
+    (counts, total): (&[f64], f64),
     features: &mut [usize],
     pairs: &mut Vec<(f64, u32)>,
     left: &mut [f64],
 ) -> Option<Split> {
-    let total: f64 = counts.iter().sum();
     let mut best: Option<(f64, Split)> = None;
     let mut tried = 0;
     // Draw features without replacement until enough non-constant ones.
@@ -164,7 +198,7 @@ fn best_split(
         for p in 0..m - 1 {
             let (v, s) = pairs[p];
             let w = weights[s as usize];
-            left[data.y[s as usize]] += w;
+            data.add(left, s as usize, w);
             w_left += w;
             let next = pairs[p + 1].0;
             if next <= v + FEATURE_THRESHOLD {

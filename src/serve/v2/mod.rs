@@ -23,8 +23,9 @@ use tensor::{Dtype, Flat};
 /// The request header that splits a body into JSON and binary tensors.
 pub const HEADER_LENGTH: &str = "inference-header-content-length";
 
-/// Output names.
+/// Output names (a classifier's label, a regressor's prediction).
 pub const LABEL: &str = "label";
+pub const PREDICTION: &str = "prediction";
 pub const PROBABILITIES: &str = "probabilities";
 
 /// What a model exposes, for metadata and for checking requests.
@@ -41,13 +42,15 @@ pub struct ModelInfo {
     /// Whether NaN in a binary FP32/FP64 tensor is a missing value the
     /// model routes (else refused).
     pub missing: bool,
+    /// A regressor: its one output is `prediction`, FP64.
+    pub regression: bool,
 }
 
 impl ModelInfo {
     /// `GET /v2/models/{name}`.
     pub fn metadata(&self) -> Value {
         let mut outputs = vec![serde_json::json!({
-            "name": LABEL,
+            "name": self.first_output(),
             "datatype": self.label_datatype(),
             "shape": [-1],
         })];
@@ -67,8 +70,19 @@ impl ModelInfo {
         })
     }
 
+    /// The output every model has: `label`, or a regressor's `prediction`.
+    fn first_output(&self) -> &'static str {
+        if self.regression {
+            PREDICTION
+        } else {
+            LABEL
+        }
+    }
+
     fn label_datatype(&self) -> &'static str {
-        if self.class_names.is_empty() {
+        if self.regression {
+            "FP64"
+        } else if self.class_names.is_empty() {
             "INT64"
         } else {
             "BYTES"
@@ -76,7 +90,9 @@ impl ModelInfo {
     }
 
     fn output_names(&self) -> &'static str {
-        if self.has_proba {
+        if self.regression {
+            "\"prediction\" (a regressor: one FP64 value per row)"
+        } else if self.has_proba {
             "\"label\" and \"probabilities\""
         } else {
             "\"label\" (this model gives no probabilities)"
@@ -361,7 +377,7 @@ fn wanted(
     for o in outputs {
         let f = form(flag(o.parameters.as_ref(), "binary_data")?.unwrap_or(all_binary));
         let slot = match o.name.as_str() {
-            LABEL => &mut w.label,
+            name if name == model.first_output() => &mut w.label,
             PROBABILITIES if model.has_proba => &mut w.probabilities,
             other => {
                 return bad(format!(
@@ -376,7 +392,10 @@ fn wanted(
         }
     }
     if w.label.is_none() && w.probabilities.is_none() {
-        return bad("\"outputs\" is empty; ask for \"label\" or leave \"outputs\" out");
+        return bad(format!(
+            "\"outputs\" is empty; ask for \"{}\" or leave \"outputs\" out",
+            model.first_output()
+        ));
     }
     Ok(w)
 }
@@ -393,7 +412,23 @@ pub fn encode_infer(
     let n = labels.len();
     let mut binary = Vec::new();
     let mut outputs = Vec::new();
-    if let Some(form) = wanted.label {
+    if let (Some(form), true) = (wanted.label, model.regression) {
+        // A regressor's words are its values' bits.
+        let mut o = serde_json::json!({
+            "name": PREDICTION,
+            "datatype": "FP64",
+            "shape": [n],
+        });
+        let values = labels.iter().map(|&w| crate::model::word_value(w));
+        match form {
+            Form::Json => o["data"] = serde_json::json!(values.collect::<Vec<f64>>()),
+            Form::Binary => {
+                values.for_each(|v| binary.extend_from_slice(&v.to_le_bytes()));
+                o["parameters"] = serde_json::json!({ "binary_data_size": n * 8 });
+            }
+        }
+        outputs.push(o);
+    } else if let Some(form) = wanted.label {
         let names = label_names(model, labels);
         let mut o = serde_json::json!({
             "name": LABEL,
@@ -488,7 +523,53 @@ mod tests {
             class_names: names.iter().map(|s| s.to_string()).collect(),
             has_proba,
             missing: false,
+            regression: false,
         }
+    }
+
+    #[test]
+    fn a_regressor_declares_and_returns_one_fp64_prediction_per_row() {
+        let mut m = model(false, &[]);
+        m.classes.clear();
+        m.regression = true;
+        assert_eq!(
+            m.metadata()["outputs"],
+            serde_json::json!([{ "name": "prediction", "datatype": "FP64", "shape": [-1] }])
+        );
+        let words: Vec<i64> = [1.5, -0.25, 1e300]
+            .iter()
+            .map(|v| crate::model::value_word(*v))
+            .collect();
+        let json = Wanted {
+            label: Some(Form::Json),
+            probabilities: None,
+        };
+        let (body, binary) = encode_infer(&m, Some("r"), json, &words, None);
+        assert_eq!(binary, None);
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["outputs"][0]["name"], "prediction");
+        assert_eq!(v["outputs"][0]["datatype"], "FP64");
+        assert_eq!(
+            v["outputs"][0]["data"],
+            serde_json::json!([1.5, -0.25, 1e300])
+        );
+        let bin = Wanted {
+            label: Some(Form::Binary),
+            probabilities: None,
+        };
+        let (body, head) = encode_infer(&m, None, bin, &words, None);
+        let head = head.unwrap();
+        let tail: Vec<f64> = body[head..]
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        assert_eq!(tail, [1.5, -0.25, 1e300]);
+        // A classifier's output name is refused, naming the regressor's.
+        let req = br#"{"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP64", "data": [1, 2]}], "outputs": [{"name": "label"}]}"#;
+        let Err(BadRequest(e)) = parse_infer(req, None, &m) else {
+            panic!("label accepted from a regressor")
+        };
+        assert!(e.contains("\"prediction\" (a regressor"), "{e}");
     }
 
     fn refused(body: &str) -> String {

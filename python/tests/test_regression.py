@@ -1,0 +1,172 @@
+"""Regressors of every family, from Python and from saved files through the
+CLI: predictions equal the estimator's `predict` on every row.
+
+- linear models (LinearRegression, Ridge, Lasso, ElasticNet, and a Pipeline
+  with a StandardScaler): within 1e-12 relative (cpuwall's row kernel adds
+  the terms in its own lane order, numpy's BLAS in another);
+- forests and single trees, scikit-learn's two boosted regressors and
+  LightGBM: equal, bit for bit (the same comparisons, the same sums in the
+  same order, one division at the end for an average);
+- XGBoost: within 2e-6 relative: it sums its trees in float32 and answers
+  float32, cpuwall sums in float64.
+"""
+import os
+import subprocess
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_diabetes, make_friedman1
+from sklearn.ensemble import (ExtraTreesRegressor, GradientBoostingRegressor, HistGradientBoostingRegressor,
+                              RandomForestRegressor)
+from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeRegressor
+
+import cpuwall
+
+xgb = pytest.importorskip("xgboost")
+lgb = pytest.importorskip("lightgbm")
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def cli():
+    exe = os.environ.get("CPUWALL") or os.path.join(REPO, "target", "debug", "cpuwall")
+    assert os.path.exists(exe), f"{exe} not found: build the CLI (cargo build) or set CPUWALL"
+    return exe
+
+
+LINEAR = {
+    "linear_regression": LinearRegression,
+    "ridge": lambda: Ridge(alpha=3.0),
+    "lasso": lambda: Lasso(alpha=0.05),
+    "elastic_net": lambda: ElasticNet(alpha=0.05, l1_ratio=0.3),
+    "scaled_ridge": lambda: make_pipeline(StandardScaler(), Ridge(alpha=1.0)),
+}
+TREES = {
+    "random_forest": lambda: RandomForestRegressor(n_estimators=20, random_state=0),
+    "extra_trees": lambda: ExtraTreesRegressor(n_estimators=20, random_state=0),
+    "decision_tree": lambda: DecisionTreeRegressor(random_state=0),
+    "gradient_boosting": lambda: GradientBoostingRegressor(n_estimators=40, random_state=0),
+    "hist_gradient_boosting": lambda: HistGradientBoostingRegressor(max_iter=40, random_state=0),
+    "lightgbm": lambda: lgb.LGBMRegressor(n_estimators=40, verbose=-1, random_state=0),
+    "xgboost": lambda: xgb.XGBRegressor(n_estimators=40, max_depth=6, random_state=0),
+}
+# Trees that take NaN as data (GradientBoostingRegressor refuses NaN).
+ROUTES_NAN = ["random_forest", "extra_trees", "decision_tree", "hist_gradient_boosting", "lightgbm", "xgboost"]
+
+
+def friedman(nan=False, n=20_000):
+    x, y = make_friedman1(n_samples=n, n_features=10, noise=1.0, random_state=0)
+    if nan:
+        x[np.random.default_rng(1).random(x.shape) < 0.1] = np.nan
+    return x[:3000], y[:3000], x[3000:]
+
+
+def check(name, got, want):
+    assert got.dtype == np.float64 and got.shape == want.shape
+    if name == "xgboost":
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6)
+    elif name in LINEAR:
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    else:
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("name", sorted(LINEAR) + sorted(TREES))
+def test_a_regressor_predicts_what_the_estimator_predicts_on_every_row(name):
+    x, y, test = friedman()
+    est = {**LINEAR, **TREES}[name]().fit(x, y)
+    model = cpuwall.from_sklearn(est)
+    assert model.task == "regression"
+    assert model.kind == ("linreg" if name in LINEAR else "trees")
+    check(name, model.predict(test), est.predict(test))
+    # Every backend the package drives gives the same values.
+    np.testing.assert_array_equal(model.predict(test, backend="threads", n_threads=2), model.predict(test))
+    # R², as the estimator's own score.
+    assert model.score(test[:500], est.predict(test[:500])) == pytest.approx(1.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("name", ROUTES_NAN)
+def test_missing_values_are_routed_as_the_library_routes_them(name):
+    x, y, test = friedman(nan=True)
+    est = TREES[name]().fit(x, y)
+    check(name, cpuwall.from_sklearn(est).predict(test), est.predict(test))
+
+
+def test_on_the_diabetes_data_every_family_agrees_with_scikit_learn():
+    x, y = load_diabetes(return_X_y=True)
+    for make in list(LINEAR.values()) + [TREES["random_forest"], TREES["hist_gradient_boosting"]]:
+        est = make().fit(x[:300], y[:300])
+        got = cpuwall.from_sklearn(est).predict(x[300:])
+        np.testing.assert_allclose(got, est.predict(x[300:]), rtol=1e-12, atol=1e-9)
+
+
+def test_a_regressor_has_no_classes_or_probabilities_and_pickles():
+    import pickle
+
+    x, y, test = friedman(n=4000)
+    model = cpuwall.from_sklearn(RandomForestRegressor(n_estimators=5, random_state=0).fit(x, y))
+    with pytest.raises(AttributeError, match="no classes_"):
+        model.classes_
+    with pytest.raises(AttributeError, match="no predict_proba"):
+        model.predict_proba(test)
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict(test), model.predict(test))
+    assert "regression" in repr(model)
+
+
+def test_unsupported_regressors_and_links_are_refused_by_name():
+    from sklearn.svm import LinearSVR
+
+    x, y, _ = friedman(n=4000)
+    with pytest.raises(TypeError, match="LinearSVR is not supported"):
+        cpuwall.from_sklearn(LinearSVR().fit(x, y))
+    counts = np.abs(y)  # the log links' targets are non-negative
+    with pytest.raises(ValueError, match="loss='poisson': cpuwall imports HistGradientBoostingRegressor whose"):
+        cpuwall.from_sklearn(HistGradientBoostingRegressor(loss="poisson", max_iter=5).fit(x, counts))
+    with pytest.raises(ValueError, match="objective 'count:poisson': cpuwall imports"):
+        cpuwall.from_sklearn(xgb.XGBRegressor(objective="count:poisson", n_estimators=5).fit(x, counts))
+
+
+@pytest.mark.parametrize("name", ["xgboost", "lightgbm", "ridge", "random_forest"])
+def test_saved_files_predict_the_same_values_through_the_cli(tmp_path, name):
+    x, y, test = friedman(n=5000)
+    est = {**LINEAR, **TREES}[name]().fit(x, y)
+    if name == "xgboost":
+        src = tmp_path / "model.json"
+        est.save_model(src)
+    elif name == "lightgbm":
+        src = tmp_path / "model.txt"
+        est.booster_.save_model(str(src))
+    else:
+        import json
+        import sys
+
+        sys.path.insert(0, os.path.join(REPO, "python"))
+        from cpuwall.sklearn_export import export
+
+        src = tmp_path / "model.json"
+        src.write_text(json.dumps(export(est)))
+    model = tmp_path / "model.cpuwall"
+    subprocess.run([cli(), "import", str(src), "--out", str(model)], check=True, capture_output=True)
+    np.save(tmp_path / "rows.npy", test)
+    inspect = subprocess.run([cli(), "inspect", str(model)], check=True, capture_output=True, text=True).stdout
+    assert "regression" in inspect
+    for backend in ["direct", "threads", "processes"]:
+        for out in ["values.csv", "values.npy"]:
+            subprocess.run([cli(), "predict", "--model", str(model), "--data", str(tmp_path / "rows.npy"),
+                            "--backend", backend, "--min-time", "0", "--out", str(tmp_path / out)],
+                           check=True, capture_output=True)
+        csv = np.loadtxt(tmp_path / "values.csv", skiprows=1, delimiter=",")
+        assert open(tmp_path / "values.csv").readline().strip() == "prediction"
+        npy = np.load(tmp_path / "values.npy")
+        assert npy.dtype == np.float64
+        np.testing.assert_array_equal(csv, npy)  # shortest round-trip text
+        check(name, npy, est.predict(test))
+    np.testing.assert_array_equal(cpuwall.load(model).predict(test), npy)
+    # --proba means class scores: refused, naming what to do.
+    r = subprocess.run([cli(), "predict", "--model", str(model), "--data", str(tmp_path / "rows.npy"),
+                        "--out", str(tmp_path / "p.csv"), "--proba"], capture_output=True, text=True)
+    assert r.returncode == 2 and "is a regressor" in r.stderr and "drop --proba" in r.stderr
