@@ -1,0 +1,373 @@
+//! Regression through the CLI, as a user runs it: `train --task
+//! regression` reaches scikit-learn's GridSearchCV test R² on the bundled
+//! diabetes data and make_friedman1; regressors of every family read from
+//! the files their libraries write predict what those libraries predict,
+//! on every backend; `serve` answers values (v1) and one FP64 output (v2);
+//! a label column that does not fit the task is refused naming `--task`.
+//! Fixtures and expected values: tests/fixtures/regression/make_fixtures.py.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/regression")
+}
+
+fn expected() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture_dir().join("expected.json")).unwrap())
+        .unwrap()
+}
+
+fn fixture_str(name: &str) -> String {
+    fixture_dir().join(name).to_str().unwrap().to_string()
+}
+
+/// `train --task regression` on a data set's train/test files: the test R²
+/// of each model trained (by `--format json`).
+fn train(dir: &Path, data: &str, extra: &[&str]) -> serde_json::Value {
+    let train = fixture_str(&format!("{data}-train.csv"));
+    let test = fixture_str(&format!("{data}-test.csv"));
+    let mut args = vec![
+        "train",
+        "--data",
+        &train,
+        "--test",
+        &test,
+        "--task",
+        "regression",
+        "--out",
+        "models",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let out = run_in(dir, &args);
+    assert_succeeds(&out);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_valid_results(&doc, "train --task regression");
+    doc
+}
+
+#[test]
+fn train_reaches_scikit_learns_grid_search_r2_for_ridge_lasso_elastic_net_and_the_forest() {
+    let exp = expected();
+    for data in ["diabetes", "friedman"] {
+        let dir = tempfile::tempdir().unwrap();
+        let want = &exp["data"][data];
+        for (family, penalty) in [
+            ("ridge", "l2"),
+            ("lasso", "l1"),
+            ("elasticnet", "elasticnet"),
+        ] {
+            let grid = format!("linreg.penalty={penalty}");
+            let doc = train(dir.path(), data, &["--models", "linreg", "--grid", &grid]);
+            let m = &doc["models"]["linreg"];
+            assert_eq!(m["task"], "regression");
+            let got = m["test_accuracy"].as_f64().unwrap();
+            let sk = want[family]["test_r2"].as_f64().unwrap();
+            assert!(
+                (got - sk).abs() <= 0.01,
+                "{data} {family}: test R² {got} against scikit-learn's {sk}"
+            );
+            // The errors a person reads beside R².
+            assert!(m["test_mae"].as_f64().unwrap() > 0.0);
+            assert!(m["test_rmse"].as_f64().unwrap() >= m["test_mae"].as_f64().unwrap());
+        }
+        let doc = train(dir.path(), data, &["--models", "rfr"]);
+        let got = doc["models"]["rfr"]["test_accuracy"].as_f64().unwrap();
+        let sk = want["forest"]["test_r2"].as_f64().unwrap();
+        // scikit-learn's own forests differ by their seed this much (88
+        // diabetes test rows: 0.036 over five seeds).
+        let spread = want["forest"]["spread"].as_f64().unwrap().max(0.01);
+        assert!(
+            (got - sk).abs() <= spread,
+            "{data} forest: test R² {got} against scikit-learn's {sk} (seeds spread {spread})"
+        );
+        let report = std::fs::read_to_string(dir.path().join("models/training-report.md")).unwrap();
+        assert!(report.contains("5-fold cross-validation (R²)"), "{report}");
+        assert!(report.contains("test RMSE"), "{report}");
+    }
+}
+
+/// `predict --out` values of `model` on the friedman test rows.
+fn predicted(dir: &Path, model: &Path, backend: &str, out: &str) -> Vec<f64> {
+    let path = dir.join(out);
+    let _ = std::fs::remove_file(&path);
+    let o = run_in(
+        dir,
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            &fixture_str("friedman-test.csv"),
+            "--backend",
+            backend,
+            "--min-time",
+            "1ms",
+            "--out",
+            path.to_str().unwrap(),
+        ],
+    );
+    assert_succeeds(&o);
+    if out.ends_with(".npy") {
+        let bytes = std::fs::read(&path).unwrap();
+        let head = 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        assert!(String::from_utf8_lossy(&bytes[..head]).contains("'<f8'"));
+        bytes[head..]
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    } else {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("prediction"));
+        lines.map(|l| l.parse().unwrap()).collect()
+    }
+}
+
+#[test]
+fn imported_regressors_of_every_family_predict_their_librarys_values_on_every_backend() {
+    let exp = expected();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (file, models) in exp["models"].as_object().unwrap() {
+        let model = d.join(format!("{file}.cpuwall"));
+        let out = run_in(
+            d,
+            &[
+                "import",
+                &fixture_str(file),
+                "--out",
+                model.to_str().unwrap(),
+            ],
+        );
+        assert_succeeds(&out);
+        assert!(stderr(&out).contains("a regressor"), "{}", stderr(&out));
+        let want: Vec<f64> = models
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let direct = predicted(d, &model, "direct", "v.csv");
+        assert_eq!(direct.len(), want.len());
+        for (i, (g, w)) in direct.iter().zip(&want).enumerate() {
+            let ok = match file.as_str() {
+                // XGBoost sums in float32 and answers float32.
+                "xgb.json" => (g - w).abs() <= 2e-6 * w.abs().max(1.0),
+                // numpy's BLAS adds the terms in another order.
+                "ridge.json" => (g - w).abs() <= 1e-12 * w.abs().max(1.0),
+                // The same comparisons and sums in the same order.
+                _ => g == w,
+            };
+            assert!(ok, "{file} row {i}: {g} against {w}");
+        }
+        for (backend, out) in [
+            ("threads", "v.npy"),
+            ("processes", "v.csv"),
+            ("auto", "v.npy"),
+        ] {
+            assert_eq!(
+                predicted(d, &model, backend, out),
+                direct,
+                "{file} {backend}"
+            );
+        }
+    }
+}
+
+#[test]
+fn serve_answers_a_regressors_values_on_v1_and_one_fp64_output_on_v2() {
+    use common::serving::{http, post, Server};
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("rf.cpuwall");
+    assert_succeeds(&run_in(
+        dir.path(),
+        &[
+            "import",
+            &fixture_str("rf.json"),
+            "--out",
+            model.to_str().unwrap(),
+        ],
+    ));
+    let want: Vec<f64> = expected()["models"]["rf.json"].as_array().unwrap()[..5]
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let text = std::fs::read_to_string(fixture_dir().join("friedman-test.csv")).unwrap();
+    let rows: Vec<Vec<f64>> = text
+        .lines()
+        .skip(1)
+        .take(5)
+        .map(|l| {
+            let v: Vec<f64> = l.split(',').map(|c| c.parse().unwrap()).collect();
+            v[..10].to_vec()
+        })
+        .collect();
+    let s = Server::start(&["--model", model.to_str().unwrap()]);
+    let (status, answer) = post(s.addr, "rf", &serde_json::json!({ "rows": rows }));
+    assert_eq!(status, 200, "{answer}");
+    let got: Vec<f64> = answer["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(got, want);
+    let (status, answer) = post(
+        s.addr,
+        "rf",
+        &serde_json::json!({ "rows": rows, "proba": true }),
+    );
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer.to_string().contains("is a regressor"), "{answer}");
+    let (status, _, meta) = http(s.addr, "GET", "/v2/models/rf", b"");
+    assert_eq!(status, 200);
+    let meta: serde_json::Value = serde_json::from_slice(&meta).unwrap();
+    assert_eq!(
+        meta["outputs"],
+        serde_json::json!([{ "name": "prediction", "datatype": "FP64", "shape": [-1] }])
+    );
+    let flat: Vec<f64> = rows.concat();
+    let body = serde_json::json!({
+        "inputs": [{ "name": "input", "shape": [5, 10], "datatype": "FP64", "data": flat }]
+    });
+    let (status, _, out) = http(
+        s.addr,
+        "POST",
+        "/v2/models/rf/infer",
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&out));
+    let out: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(out["outputs"][0]["name"], "prediction");
+    assert_eq!(out["outputs"][0]["datatype"], "FP64");
+    let got: Vec<f64> = out["outputs"][0]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_label_column_that_does_not_fit_the_task_is_refused_naming_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let friedman = fixture_str("friedman-train.csv");
+    let diabetes = fixture_str("diabetes-train.csv");
+    // Real targets told to be classes.
+    let out = run_in(
+        d,
+        &[
+            "train",
+            "--data",
+            &friedman,
+            "--task",
+            "classification",
+            "--out",
+            "m",
+        ],
+    );
+    assert_fails(&out, 2, "--task regression");
+    assert!(
+        stderr(&out).contains("line 2, label column 'y'"),
+        "{}",
+        stderr(&out)
+    );
+    // Integer targets with hundreds of values, no --task: not classes.
+    let out = run_in(d, &["train", "--data", &diabetes, "--out", "m"]);
+    assert_fails(&out, 2, "distinct values");
+    assert!(
+        stderr(&out).contains("--task regression"),
+        "{}",
+        stderr(&out)
+    );
+    // Real labels without --task: regression, said on stderr.
+    let out = run_in(
+        d,
+        &[
+            "train", "--data", &friedman, "--models", "linreg", "--out", "m",
+        ],
+    );
+    assert_succeeds(&out);
+    assert!(
+        stderr(&out).contains("training regressors"),
+        "{}",
+        stderr(&out)
+    );
+    // A classifier family on regression data, and the reverse.
+    let out = run_in(
+        d,
+        &["train", "--data", &friedman, "--models", "lr", "--out", "m"],
+    );
+    // (after the line saying the labels are real numbers)
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("train --models linreg,rfr on it"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run_in(
+        d,
+        &["train", "--models", "linreg", "--rows", "500", "--out", "m"],
+    );
+    assert_fails(&out, 2, "is a regression family");
+    // A NaN target, named by its line.
+    let text = std::fs::read_to_string(fixture_dir().join("friedman-train.csv")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let cut = lines[3].rfind(',').unwrap();
+    lines[3] = format!("{},nan", &lines[3][..cut]);
+    std::fs::write(d.join("nan.csv"), lines.join("\n")).unwrap();
+    let out = run_in(
+        d,
+        &[
+            "train",
+            "--data",
+            "nan.csv",
+            "--task",
+            "regression",
+            "--out",
+            "m",
+        ],
+    );
+    assert_fails(&out, 2, "line 4, target column 'y': NaN");
+    // A constant target trains: R² on a constant test set is defined.
+    let constant: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                l.to_string()
+            } else {
+                format!("{},3.5", &l[..l.rfind(',').unwrap()])
+            }
+        })
+        .collect();
+    std::fs::write(d.join("constant.csv"), constant.join("\n")).unwrap();
+    let out = run_in(
+        d,
+        &[
+            "train",
+            "--data",
+            "constant.csv",
+            "--task",
+            "regression",
+            "--models",
+            "linreg",
+            "--out",
+            "c",
+            "--format",
+            "json",
+        ],
+    );
+    assert_succeeds(&out);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let r2 = doc["models"]["linreg"]["test_accuracy"].as_f64().unwrap();
+    assert!(r2 == 0.0 || r2 == 1.0, "{r2}");
+}
