@@ -128,6 +128,17 @@ def main():
                      f"{m.group(2)} ({m.group(1)}), **{m.group(3)}** FastAPI + scikit-learn",
                      f"{where.group(1)}, {where.group(3)}" if where else "?", stamp(text), rel))
 
+    rel = "reports/regression-peers.md"
+    text = read(rel)
+    machine = need(re.search(r"machine \(([^,]+), (\d+) cores", text), "the CPU", rel).group(1)
+    isa = need(re.search(r"on `(\w+)`", text), "the ISA", rel).group(1)
+    for r in table_rows(text):
+        if r and r[0] in ("Ridge", "RandomForestRegressor") and len(r) > 5:
+            what = ("Ridge regressor `predict`, 1e6 rows x 20 features, one core" if r[0] == "Ridge"
+                    else "Random forest regressor `predict`, 1e6 rows x 20 features, one core")
+            rate = f", reading rows at {r[5]}" if r[5] != "-" else ""
+            rows.append((what, f"**{r[4]}** scikit-learn{rate}", f"{machine}, {isa}", stamp(text), rel))
+
     rel = "reports/python/predict.md"
     text = read(rel)
     env = json.loads(read("reports/python/results.json"))["environment"]

@@ -102,6 +102,11 @@ mkdir -p $R/python
 "$py" baselines/python_predict.py --rows "$PY_ROWS" --rounds "$PY_ROUNDS" --cpuwall "$cw" \
     --out $R/python/results.json >$R/python/predict.md
 
+# 3b. Regressors (linear and forest) against scikit-learn's predict, one core.
+step "regressors ($PY_ROWS rows)"
+"$py" baselines/regression_peers.py --rows "$PY_ROWS" --out $R/regression-peers.md >"$work/regression.log" 2>&1 \
+    || { tail -30 "$work/regression.log"; exit 1; }
+
 # 4. Serving: cpuwall serve (native and v2) against FastAPI + scikit-learn.
 step "serving (steps of $STEP)"
 PYTHON="$py" CPUWALL="$cw" STEP="$STEP" WARMUP="$WARMUP" CONNS="$CONNS" OUT="$R/serving" \
