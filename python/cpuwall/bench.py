@@ -44,7 +44,10 @@ def bench(estimator, X, *, rounds=11, min_seconds=0.05, backend="auto", model=No
     from . import from_sklearn
 
     model = model if model is not None else from_sklearn(estimator)
-    same = bool(np.array_equal(np.asarray(estimator.predict(X)), model.predict(X, backend=backend)))
+    want, got = np.asarray(estimator.predict(X)), model.predict(X, backend=backend)
+    same = bool(np.array_equal(want, got))
+    # A regressor's values: how far from the estimator's, where not equal.
+    diff = float(np.max(np.abs(got - want))) if model.task == "regression" and len(want) else 0.0
     sk, cw = [], []
     for r in range(rounds):
         order = [("sk", lambda: estimator.predict(X)), ("cw", lambda: model.predict(X, backend=backend))]
@@ -61,6 +64,7 @@ def bench(estimator, X, *, rounds=11, min_seconds=0.05, backend="auto", model=No
         "cpuwall_ci95": cwci,
         "speedup": skm / cwm,
         "labels_identical": same,
+        "max_abs_diff": diff,
         "backend": backend,
     }
     f = file or sys.stdout
@@ -71,5 +75,9 @@ def bench(estimator, X, *, rounds=11, min_seconds=0.05, backend="auto", model=No
     print(f"{type(estimator).__name__} on {rows} rows, {rounds} interleaved rounds (median, 95% CI):", file=f)
     print(f"  scikit-learn predict  {fmt(skm)} ({fmt(skci[0])} - {fmt(skci[1])})", file=f)
     print(f"  cpuwall predict       {fmt(cwm)} ({fmt(cwci[0])} - {fmt(cwci[1])})  backend {backend}", file=f)
-    print(f"  cpuwall is {skm / cwm:.1f}x scikit-learn; labels {'identical' if same else 'DIFFER'}", file=f)
+    if model.task == "regression":
+        agree = "values identical" if same else f"values within {diff:.2g}"
+    else:
+        agree = f"labels {'identical' if same else 'DIFFER'}"
+    print(f"  cpuwall is {skm / cwm:.1f}x scikit-learn; {agree}", file=f)
     return out

@@ -117,6 +117,18 @@ def test_a_regressor_has_no_classes_or_probabilities_and_pickles():
     assert "regression" in repr(model)
 
 
+def test_bench_times_a_regressor_and_says_how_close_its_values_are():
+    import io
+
+    x, y, test = friedman(n=6000)
+    out = io.StringIO()
+    r = cpuwall.bench(Ridge().fit(x, y), test, rounds=3, min_seconds=0.001, file=out)
+    assert r["max_abs_diff"] < 1e-12 * np.abs(y).max()
+    assert "values identical" in out.getvalue() or "values within" in out.getvalue()
+    r = cpuwall.bench(DecisionTreeRegressor(random_state=0).fit(x, y), test, rounds=3, min_seconds=0.001, file=out)
+    assert r["labels_identical"] and r["max_abs_diff"] == 0.0
+
+
 def test_unsupported_regressors_and_links_are_refused_by_name():
     from sklearn.svm import LinearSVR
 
@@ -170,3 +182,27 @@ def test_saved_files_predict_the_same_values_through_the_cli(tmp_path, name):
     r = subprocess.run([cli(), "predict", "--model", str(model), "--data", str(tmp_path / "rows.npy"),
                         "--out", str(tmp_path / "p.csv"), "--proba"], capture_output=True, text=True)
     assert r.returncode == 2 and "is a regressor" in r.stderr and "drop --proba" in r.stderr
+
+
+@pytest.mark.parametrize("name", ["ridge", "random_forest", "decision_tree", "gradient_boosting", "extra_trees"])
+def test_an_onnx_regressor_predicts_what_onnx_runtime_predicts(tmp_path, name):
+    skl2onnx = pytest.importorskip("skl2onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from skl2onnx.common.data_types import FloatTensorType
+
+    x, y, test = friedman(n=6000)
+    est = {**LINEAR, **TREES}[name]().fit(x, y)
+    onx = skl2onnx.convert_sklearn(est, initial_types=[("input", FloatTensorType([None, x.shape[1]]))])
+    path = tmp_path / "model.onnx"
+    path.write_bytes(onx.SerializeToString())
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    want = session.run(None, {"input": test.astype(np.float32)})[0].ravel().astype(np.float64)
+    model = cpuwall.import_onnx(path)
+    assert model.task == "regression"
+    got = model.predict(test)
+    # ONNX keeps float32 parameters and ONNX Runtime sums in float32 (or
+    # divides weights by the tree count first): cpuwall reads the same
+    # parameters and sums them in float64.
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+    # And scikit-learn's own values, to float32 precision.
+    np.testing.assert_allclose(got, est.predict(test), rtol=1e-5, atol=1e-4)

@@ -38,12 +38,16 @@ pub struct Features {
     pub generated: bool,
     /// Whether NaN is a missing value the model routes (else refused).
     pub missing: bool,
+    /// The model's task: synthetic rows for a regressor are make_friedman1's
+    /// (the inputs regressors are trained on), else make_classification's.
+    pub task: super::Task,
 }
 
 impl Features {
     /// `n` features without real names.
     pub fn unnamed(n: usize) -> Self {
         Features {
+            task: super::Task::Classification,
             names: default_names(n),
             generated: true,
             missing: false,

@@ -115,6 +115,11 @@ impl RowSource {
                     return Err(Error::usage("--rows 0: give at least one row to predict"));
                 }
                 check_memory(rows, n_features as u64, copies)?;
+                if features.task == super::Task::Regression && n_features >= 5 {
+                    let data = synth::friedman1(rows as usize, n_features, 1.0, *seed)?;
+                    let line = format!("make_friedman1({rows} x {n_features}, seed {seed})");
+                    return Ok((data.x, line));
+                }
                 let data = synth::study_data(rows as usize, n_features, *seed)?;
                 let line = format!("make_classification({rows} x {n_features}, seed {seed})");
                 return Ok((data.x, line));

@@ -12,6 +12,7 @@ use super::trees::{self, Raw};
 use super::Imported;
 use crate::error::{Error, Result};
 use crate::model::linear::{FitInfo, Linear};
+use crate::model::linreg::LinearRegressor;
 use crate::model::logistic::LogisticRegression;
 use crate::model::svc::LinearSvc;
 use crate::model::Model;
@@ -35,7 +36,15 @@ const AROUND: [&str; 6] = [
     "Identity",
 ];
 const SUPPORTED: &str =
-    "LinearClassifier or TreeEnsembleClassifier (ai.onnx.ml, as skl2onnx writes them), with Normalizer, ArrayFeatureExtractor, ZipMap, Cast or Identity after it";
+    "LinearClassifier, TreeEnsembleClassifier, LinearRegressor or TreeEnsembleRegressor (ai.onnx.ml, as skl2onnx and onnxmltools write them), with Normalizer, ArrayFeatureExtractor, ZipMap, Cast or Identity after it";
+
+/// The operators cpuwall reads a model from.
+const MODEL_OPS: [&str; 4] = [
+    "LinearClassifier",
+    "TreeEnsembleClassifier",
+    "LinearRegressor",
+    "TreeEnsembleRegressor",
+];
 
 /// The model in an ONNX file's bytes (`path` names it in errors).
 pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Imported> {
@@ -49,10 +58,8 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Imported> {
         .graph
         .as_ref()
         .ok_or_else(|| bad("an ONNX model without a graph".into()))?;
-    let (classifier, others): (Vec<&NodeProto>, Vec<&NodeProto>) = graph
-        .node
-        .iter()
-        .partition(|n| matches!(op(n), "LinearClassifier" | "TreeEnsembleClassifier"));
+    let (classifier, others): (Vec<&NodeProto>, Vec<&NodeProto>) =
+        graph.node.iter().partition(|n| MODEL_OPS.contains(&op(n)));
     if let Some(n) = others.iter().find(|n| !AROUND.contains(&op(n))) {
         return Err(bad(format!(
             "operator '{}' is not supported; cpuwall imports {SUPPORTED}",
@@ -61,7 +68,7 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Imported> {
     }
     let [node] = classifier.as_slice() else {
         return Err(bad(format!(
-            "{} classifier operators; cpuwall imports a graph of one {SUPPORTED}",
+            "{} model operators; cpuwall imports a graph of one {SUPPORTED}",
             classifier.len()
         )));
     };
@@ -91,7 +98,12 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Imported> {
     });
     let attrs: HashMap<&str, &AttributeProto> =
         node.attribute.iter().map(|a| (a.name(), a)).collect();
-    let (classes, class_names) = class_labels(&attrs).map_err(bad)?;
+    let regressor = op(node).ends_with("Regressor");
+    let (classes, class_names) = if regressor {
+        (Vec::new(), Vec::new())
+    } else {
+        class_labels(&attrs).map_err(bad)?
+    };
     let meta = model
         .metadata_props
         .iter()
@@ -105,6 +117,16 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Imported> {
     );
     let model = match op(node) {
         "LinearClassifier" => linear(&attrs, classes, declared).map_err(bad)?,
+        "LinearRegressor" => linear_regressor(&attrs, declared).map_err(bad)?,
+        "TreeEnsembleRegressor" => {
+            let post = text(&attrs, "post_transform");
+            if !(post.is_empty() || post == "NONE") {
+                return Err(bad(format!(
+                    "post_transform '{post}': cpuwall imports regressors whose prediction is the trees' sum or average (NONE)"
+                )));
+            }
+            Model::new(boosted(&attrs, classes, declared, double_input, "").map_err(bad)?)
+        }
         _ => forest(&attrs, classes, declared, double_input).map_err(bad)?,
     };
     // Feature names a cpuwall export put in the metadata (a JSON list).
@@ -274,6 +296,38 @@ fn linear(
     }
 }
 
+/// LinearRegressor with one target and no post_transform: `x . w + b`
+/// (coefficients float32, as ONNX keeps them).
+fn linear_regressor(
+    a: &HashMap<&str, &AttributeProto>,
+    declared: Option<usize>,
+) -> std::result::Result<Model, String> {
+    let coef = floats(a, "coefficients");
+    let intercepts = floats(a, "intercepts");
+    finite("coefficients", coef)?;
+    finite("intercepts", intercepts)?;
+    let targets = a.get("targets").map_or(1, |t| t.i());
+    let post = text(a, "post_transform");
+    if targets != 1 || !(post.is_empty() || post == "NONE") {
+        return Err(format!(
+            "a LinearRegressor with {targets} targets and post_transform '{post}': cpuwall imports one target, NONE"
+        ));
+    }
+    let d = coef.len();
+    if d == 0 || intercepts.len() > 1 || declared.is_some_and(|n| n != d) {
+        return Err(format!(
+            "{d} coefficients and {} intercepts for {} features",
+            intercepts.len(),
+            declared.map_or("its".into(), |n| n.to_string())
+        ));
+    }
+    Ok(Model::new(LinearRegressor::from_parts(
+        coef.iter().map(|&v| v as f64).collect(),
+        intercepts.first().map_or(0.0, |&b| b as f64),
+        "ONNX LinearRegressor",
+    )))
+}
+
 /// TreeEnsembleClassifier with thresholds compared as float32 (BRANCH_LEQ,
 /// LT, GT, GTE) and class weights summed per leaf; skl2onnx writes a
 /// random forest's leaf probabilities divided by the number of trees.
@@ -345,21 +399,29 @@ type ClassAttrs<'a> = (&'a [i64], &'a [i64], &'a [i64], Vec<f64>);
 fn class_attrs<'a>(
     a: &HashMap<&str, &'a AttributeProto>,
 ) -> std::result::Result<ClassAttrs<'a>, String> {
-    let weights: Vec<f64> = match doubles(a, "class_weights_as_tensor") {
+    leaf_attrs(a, "class")
+}
+
+/// A classifier's `class_*` or a regressor's `target_*` leaf attributes.
+fn leaf_attrs<'a>(
+    a: &HashMap<&str, &'a AttributeProto>,
+    prefix: &str,
+) -> std::result::Result<ClassAttrs<'a>, String> {
+    let weights: Vec<f64> = match doubles(a, &format!("{prefix}_weights_as_tensor")) {
         Some(v) => v,
-        None => floats(a, "class_weights")
+        None => floats(a, &format!("{prefix}_weights"))
             .iter()
             .map(|&v| v as f64)
             .collect(),
     };
     let (trees, nodes, ids) = (
-        ints(a, "class_treeids"),
-        ints(a, "class_nodeids"),
-        ints(a, "class_ids"),
+        ints(a, &format!("{prefix}_treeids")),
+        ints(a, &format!("{prefix}_nodeids")),
+        ints(a, &format!("{prefix}_ids")),
     );
     let m = trees.len();
     if [nodes.len(), ids.len(), weights.len()] != [m, m, m] {
-        return Err("the class_* attributes disagree in length".into());
+        return Err(format!("the {prefix}_* attributes disagree in length"));
     }
     Ok((trees, nodes, ids, weights))
 }
@@ -621,15 +683,29 @@ fn boosted(
     use super::boosted::{Ensemble, Missing, Node, Test, Tree};
     use crate::model::forest::boosted::Link;
     let k = classes.len();
+    // No classes: a TreeEnsembleRegressor, its one target the sum (or
+    // average) of its trees.
     let link = match (post, k) {
         ("LOGISTIC", 2) => Link::Sigmoid,
         ("SOFTMAX", k) if k > 2 => Link::Softmax,
+        (_, 0) => match text(a, "aggregate_function").as_str() {
+            "" | "SUM" => Link::Identity,
+            "AVERAGE" => Link::Average,
+            other => {
+                return Err(format!(
+                    "aggregate_function '{other}': cpuwall imports SUM and AVERAGE"
+                ))
+            }
+        },
         (p, k) => {
             return Err(format!(
                 "post_transform '{p}' with {k} classes: cpuwall imports summed trees with LOGISTIC (two classes) or SOFTMAX (three or more)"
             ))
         }
     };
+    if k == 0 && a.get("n_targets").is_some_and(|t| t.i() != 1) {
+        return Err("a TreeEnsembleRegressor of several targets: cpuwall imports one".into());
+    }
     let NodeAttrs {
         tree_ids,
         node_ids,
@@ -640,9 +716,10 @@ fn boosted(
         modes,
         tracks,
     } = node_attrs(a)?;
-    let (class_trees, class_nodes, class_ids, weights) = class_attrs(a)?;
+    let (class_trees, class_nodes, class_ids, weights) =
+        leaf_attrs(a, if k == 0 { "target" } else { "class" })?;
     let m = class_trees.len();
-    let margins = if k == 2 { 1 } else { k };
+    let margins = if k <= 2 { 1 } else { k };
     // Each leaf's value and the one class its tree adds to.
     let mut leaf: HashMap<(i64, i64), f64> = HashMap::new();
     let mut tree_class: HashMap<i64, usize> = HashMap::new();
@@ -652,7 +729,7 @@ fn boosted(
             .filter(|&c| c < margins || (k == 2 && c == 1))
             .ok_or_else(|| format!("class_ids[{j}] is {} of {k} classes", class_ids[j]))?;
         // A binary model's margin may sit under class id 0 or 1.
-        let c = if k == 2 { 0 } else { c };
+        let c = if k <= 2 { 0 } else { c };
         if *tree_class.entry(class_trees[j]).or_insert(c) != c {
             return Err(format!(
                 "tree {} adds to two classes; cpuwall imports summed trees of one class each",
@@ -764,6 +841,10 @@ fn boosted(
         link,
         sigmoid: 1.0,
         missing: true,
-        source: format!("ONNX TreeEnsembleClassifier ({post}), {rounds} rounds"),
+        source: if k == 0 {
+            format!("ONNX TreeEnsembleRegressor, {rounds} trees")
+        } else {
+            format!("ONNX TreeEnsembleClassifier ({post}), {rounds} rounds")
+        },
     })
 }

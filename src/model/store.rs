@@ -77,6 +77,7 @@ impl ModelHeader {
     pub fn features(&self) -> crate::data::columns::Features {
         let names = self.feature_names();
         crate::data::columns::Features {
+            task: self.task,
             generated: self
                 .feature_names_generated
                 .unwrap_or_else(|| crate::data::columns::are_default_names(&names)),
@@ -108,9 +109,13 @@ impl Resolved {
     pub fn notice(&self) -> Option<String> {
         self.trained_seconds.map(|s| {
             format!(
-                "{} not found: trained the default {} model (make_classification 10000x10 seed 0, grid search, 5-fold CV) in {s:.2} s",
+                "{} not found: trained the default {} model ({} 10000x10 seed 0, grid search, 5-fold CV) in {s:.2} s",
                 self.path.display(),
-                self.stored.header.kind
+                self.stored.header.kind,
+                match self.stored.header.task {
+                    super::Task::Classification => "make_classification",
+                    super::Task::Regression => "make_friedman1",
+                }
             )
         })
     }

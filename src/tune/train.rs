@@ -334,7 +334,15 @@ pub const DEFAULT_FEATURES: usize = 10;
 /// Train the study's default model of `kind` (make_classification 10000 x
 /// 10, seed 0, the study's split, default grid, 5-fold CV) into `dir`.
 pub fn train_default(kind: ModelKind, dir: &Path) -> Result<TrainedModel> {
-    let data = crate::data::synth::study_data(10_000, DEFAULT_FEATURES, 0)?;
+    // A regressor's default: make_friedman1 (noise 1) of the same shape.
+    let data = match kind.family().task {
+        crate::model::Task::Classification => {
+            crate::data::synth::study_data(10_000, DEFAULT_FEATURES, 0)?
+        }
+        crate::model::Task::Regression => {
+            crate::data::synth::friedman1(10_000, DEFAULT_FEATURES, 1.0, 0)?
+        }
+    };
     let (train, test) = crate::data::split::train_test_split(&data, 0.2, 2020, false)?;
     let mut grids = BTreeMap::new();
     grids.insert(kind, super::grid::default_grid(kind));
