@@ -220,7 +220,7 @@ fn bad_models_to_import_get_one_line_and_exit_2() {
         onnx[at..at + 21].copy_from_slice(b"ArrayFeatureSelector!");
     }
     std::fs::write(d.join("other.onnx"), onnx).unwrap();
-    assert_fails(&import(d, "other.onnx"), 2, "operator 'ArrayFeatureSelector!' is not supported; cpuwall imports LinearClassifier or TreeEnsembleClassifier");
+    assert_fails(&import(d, "other.onnx"), 2, "operator 'ArrayFeatureSelector!' is not supported; cpuwall imports LinearClassifier, TreeEnsembleClassifier, LinearRegressor or TreeEnsembleRegressor");
     // Inconsistent shapes, NaN, children backwards or out of range.
     let f = edited_forest(d, "short.json", |v| {
         v["model"]["trees"][0]["threshold"]

@@ -288,38 +288,48 @@ fn a_label_column_that_does_not_fit_the_task_is_refused_naming_task() {
         "{}",
         stderr(&out)
     );
-    // Real labels without --task: regression, said on stderr.
-    let out = run_in(
-        d,
-        &[
-            "train", "--data", &friedman, "--models", "linreg", "--out", "m",
-        ],
-    );
+    // Real labels without --task or --models: regression, said on stderr.
+    let text = std::fs::read_to_string(fixture_dir().join("friedman-train.csv")).unwrap();
+    let small: Vec<&str> = text.lines().take(201).collect();
+    std::fs::write(d.join("small.csv"), small.join("\n")).unwrap();
+    let out = run_in(d, &["train", "--data", "small.csv", "--out", "m"]);
     assert_succeeds(&out);
     assert!(
         stderr(&out).contains("training regressors"),
         "{}",
         stderr(&out)
     );
-    // A classifier family on regression data, and the reverse.
+    assert!(stdout(&out).contains("test R²"), "{}", stdout(&out));
+    assert!(d.join("m/linreg.cpuwall").exists() && d.join("m/rfr.cpuwall").exists());
+    // Families named say the task: classifiers on real labels are refused
+    // naming --task, and a regressor family trains on synthetic
+    // regression data.
     let out = run_in(
         d,
         &["train", "--data", &friedman, "--models", "lr", "--out", "m"],
     );
-    // (after the line saying the labels are real numbers)
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("train --models linreg,rfr on it"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails(&out, 2, "train regressors with --task regression");
     let out = run_in(
         d,
-        &["train", "--models", "linreg", "--rows", "500", "--out", "m"],
+        &["train", "--models", "linreg", "--rows", "500", "--out", "s"],
     );
-    assert_fails(&out, 2, "is a regression family");
+    assert_succeeds(&out);
+    assert!(stdout(&out).contains("test R²"), "{}", stdout(&out));
+    // Families of both tasks at once cannot share one data set.
+    let out = run_in(
+        d,
+        &[
+            "train",
+            "--models",
+            "lr,linreg",
+            "--rows",
+            "500",
+            "--out",
+            "s",
+        ],
+    );
+    assert_fails(&out, 2, "linreg: linear regression");
     // A NaN target, named by its line.
-    let text = std::fs::read_to_string(fixture_dir().join("friedman-train.csv")).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let cut = lines[3].rfind(',').unwrap();
     lines[3] = format!("{},nan", &lines[3][..cut]);

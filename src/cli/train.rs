@@ -65,7 +65,15 @@ pub struct TrainArgs {
     pub across_families: bool,
 }
 
-pub fn run(a: TrainArgs) -> Result<()> {
+pub fn run(mut a: TrainArgs) -> Result<()> {
+    // Families named, all of one task, say the task (unless --task does).
+    if let (None, Some(list)) = (a.data.task, &a.models) {
+        let named = ModelKind::parse_list(list)?;
+        let task = named[0].family().task;
+        if named.iter().all(|k| k.family().task == task) {
+            a.data.task = Some(task);
+        }
+    }
     // Empty: the task's families, once the data says which task it is.
     let models = match &a.models {
         Some(list) => ModelKind::parse_list(list)?,

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 /// backend, the measuring code, the server and the Python package move
 /// one 64-bit word per row (`Predictor::predict_into`'s `out`), which is
 /// a classifier's label or the bits of a regressor's value
-/// ([`crate::model::value_word`], [`crate::model::word_value`]); only the edges that show a prediction
+/// (`model::value_word`, `model::word_value`); only the edges that show a prediction
 /// (files, responses, Python arrays) read the words by the model's task.
 #[derive(
     Debug,

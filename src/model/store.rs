@@ -344,15 +344,23 @@ mod tests {
             let mut spec = crate::data::synth::MakeClassification::new(200, 5, 3);
             spec.n_classes = 3;
             spec.n_informative = 3;
-            let data = spec.generate().unwrap();
+            let classes = spec.generate().unwrap();
+            let values = crate::data::synth::friedman1(200, 5, 1.0, 3).unwrap();
             ModelKind::all()
                 .into_iter()
+                .chain(ModelKind::searched(crate::model::Task::Regression))
                 .map(|kind| {
                     let mut p = ParamSet::new();
-                    if kind == crate::model::forest::KIND {
+                    if kind == crate::model::forest::KIND
+                        || kind == crate::model::forest::regressor::KIND
+                    {
                         p.insert("n_estimators".into(), ParamValue::Num(3.0));
                     }
-                    let model = crate::model::fit(kind, &p, &data, 1).unwrap();
+                    let data = match kind.family().task {
+                        crate::model::Task::Classification => &classes,
+                        crate::model::Task::Regression => &values,
+                    };
+                    let model = crate::model::fit(kind, &p, data, 1).unwrap();
                     let header = ModelHeader {
                         kind,
                         n_features: model.n_features(),
@@ -412,6 +420,25 @@ mod tests {
             out.extend_from_slice(&[0; SUM]);
             out
         })
+    }
+
+    #[test]
+    fn files_from_before_regressors_read_as_classifiers_and_a_task_must_match_the_payload() {
+        let old = decode(&with_header(|h| {
+            h.as_object_mut().unwrap().remove("task");
+        }))
+        .unwrap();
+        assert_eq!(old.header.task, crate::model::Task::Classification);
+        let e = decode(&with_header(|h| h["task"] = "regression".into())).unwrap_err();
+        assert!(e.to_string().contains("different models"), "{e}");
+        // Every regressor family's file says so, and round-trips.
+        let regressors: Vec<StoredModel> = good_files()
+            .iter()
+            .map(|b| decode(b).unwrap())
+            .filter(|s| s.header.task == crate::model::Task::Regression)
+            .collect();
+        assert_eq!(regressors.len(), 2);
+        assert!(regressors.iter().all(|s| s.header.classes.is_empty()));
     }
 
     #[test]
