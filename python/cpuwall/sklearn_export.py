@@ -91,10 +91,34 @@ def scaler_of(sc, d):
     return {"mean": floats(np.asarray(mean, dtype=float)), "scale": floats(np.asarray(scale, dtype=float))}
 
 
+def _head(est, scaler, d, classes, class_names, task=None):
+    """The document's fields before its model: format, versions, estimator,
+    features (the scaler's names when it has them), classes, parameters,
+    the scaler."""
+    import sklearn
+
+    names_of = scaler if scaler is not None and hasattr(scaler, "feature_names_in_") else est
+    out = {
+        "format": "cpuwall-sklearn",
+        "version": 1,
+        "sklearn_version": sklearn.__version__,
+        "estimator": type(est).__name__,
+        "n_features_in": d,
+        "feature_names_in": [str(n) for n in names_of.feature_names_in_] if hasattr(names_of, "feature_names_in_") else None,
+        "classes": classes,
+        "class_names": class_names,
+        "params": {k_: v for k_, v in est.get_params().items() if isinstance(v, (int, float, str, bool, type(None)))},
+    }
+    if task is not None:
+        out["task"] = task
+    if scaler is not None:
+        out["scaler"] = scaler_of(scaler, d)
+    return out
+
+
 def export(model):
     """The exchange document (a dict) of a fitted estimator or Pipeline."""
     import numpy as np
-    import sklearn
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.naive_bayes import GaussianNB
@@ -128,20 +152,7 @@ def export(model):
         labels = list(range(len(classes)))
     k = len(classes)
     d = int(est.n_features_in_)
-    names_of = scaler if scaler is not None and hasattr(scaler, "feature_names_in_") else est
-    out = {
-        "format": "cpuwall-sklearn",
-        "version": 1,
-        "sklearn_version": sklearn.__version__,
-        "estimator": name,
-        "n_features_in": d,
-        "feature_names_in": [str(n) for n in names_of.feature_names_in_] if hasattr(names_of, "feature_names_in_") else None,
-        "classes": labels,
-        "class_names": class_names,
-        "params": {k_: v for k_, v in est.get_params().items() if isinstance(v, (int, float, str, bool, type(None)))},
-    }
-    if scaler is not None:
-        out["scaler"] = scaler_of(scaler, d)
+    out = _head(est, scaler, d, labels, class_names)
     if type(est) is GaussianNB:
         out["model"] = {
             "theta": floats(est.theta_),
@@ -312,27 +323,12 @@ def export_regressor(est, scaler):
     classes; linear models' coef/intercept, forests' trees (one value per
     node), boosted trees with the identity link."""
     import numpy as np
-    import sklearn
 
     name = type(est).__name__
     if not hasattr(est, "n_features_in_"):
         raise ValueError(f"{name} is not fitted; fit it before converting it")
     d = int(est.n_features_in_)
-    names_of = scaler if scaler is not None and hasattr(scaler, "feature_names_in_") else est
-    out = {
-        "format": "cpuwall-sklearn",
-        "version": 1,
-        "sklearn_version": sklearn.__version__,
-        "estimator": name,
-        "task": "regression",
-        "n_features_in": d,
-        "feature_names_in": [str(n) for n in names_of.feature_names_in_] if hasattr(names_of, "feature_names_in_") else None,
-        "classes": [],
-        "class_names": None,
-        "params": {k_: v for k_, v in est.get_params().items() if isinstance(v, (int, float, str, bool, type(None)))},
-    }
-    if scaler is not None:
-        out["scaler"] = scaler_of(scaler, d)
+    out = _head(est, scaler, d, [], None, task="regression")
     if name in ("LinearRegression", "Ridge", "Lasso", "ElasticNet"):
         coef = np.asarray(est.coef_, dtype=float)
         if coef.ndim == 2 and coef.shape[0] != 1:

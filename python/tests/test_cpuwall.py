@@ -110,7 +110,7 @@ def test_a_standard_scaler_pipeline_is_folded_into_the_model(family):
 def test_a_scaler_before_a_forest_is_refused_saying_why():
     x, y = data(2)
     pipe = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=3)).fit(x, y)
-    with pytest.raises(ValueError, match="fit the forest without the scaler"):
+    with pytest.raises(ValueError, match="fit the trees without the scaler"):
         cpuwall.from_sklearn(pipe)
 
 

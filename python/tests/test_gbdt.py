@@ -149,10 +149,11 @@ def test_saved_files_load_and_predict_through_the_cli_alike(tmp_path):
         np.testing.assert_array_equal(got, est.predict(test))
 
 
-def test_what_is_not_a_tree_classifier_is_a_type_error():
+def test_what_is_neither_a_tree_classifier_nor_a_regressor_is_a_type_error():
     x, y, _ = data(2, False, 10)
-    with pytest.raises(TypeError, match="not a classifier"):
-        cpuwall.from_sklearn(xgb.XGBRegressor(n_estimators=2).fit(x, y))
+    ranker = xgb.XGBRanker(n_estimators=2).fit(x, y, qid=np.zeros(len(y), dtype=int))
+    with pytest.raises(TypeError, match="XGBRanker is not supported"):
+        cpuwall.from_sklearn(ranker)
 
 
 def test_onnx_summed_ensembles_import_and_predict_as_onnx_runtime(tmp_path):

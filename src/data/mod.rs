@@ -392,7 +392,9 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Features and labels, or regression targets, as `task` says: a CSV's
-/// label column, or a `.npy` features file with its labels file.
+/// label column, or a `.npy` features file with its labels file (given by
+/// the option `labels_option`; features named `f0..fN-1`). Also lines for
+/// people about what was read.
 pub fn load_for(
     task: Task,
     path: &Path,
@@ -401,39 +403,52 @@ pub fn load_for(
     labels_option: &str,
     delimiter: u8,
 ) -> Result<(Dataset, Vec<String>)> {
-    if task == Task::Classification {
-        return load_labelled(path, label, labels_npy, labels_option, delimiter);
+    let what = match task {
+        Task::Classification => "labels",
+        Task::Regression => "targets",
+    };
+    if extension(path) != "npy" {
+        return match task {
+            Task::Classification => csv::read_labelled(path, label, delimiter),
+            Task::Regression => csv::read_targets(path, label, delimiter),
+        };
     }
-    match extension(path).as_str() {
-        "npy" => {
-            let x = npy::read_features(path)?;
-            let t_path = labels_npy.ok_or_else(|| {
-                Error::usage(format!(
-                    "{}: a .npy features file needs its targets: add {labels_option} y.npy",
-                    path.display()
-                ))
-            })?;
-            let t = npy::read_targets(t_path)?;
-            if t.len() != x.nrows() {
-                return Err(Error::data(
-                    t_path,
-                    format!(
-                        "{} targets for {} feature rows in {}; they must match",
-                        t.len(),
-                        x.nrows(),
-                        path.display()
-                    ),
-                ));
-            }
-            Ok((Dataset::regression(x, t), Vec::new()))
+    let x = npy::read_features(path)?;
+    let y_path = labels_npy.ok_or_else(|| {
+        Error::usage(format!(
+            "{}: a .npy features file needs its {what}: add {labels_option} y.npy",
+            path.display()
+        ))
+    })?;
+    let rows = x.nrows();
+    let matching = |n: usize| -> Result<()> {
+        if n == rows {
+            return Ok(());
         }
-        _ => csv::read_targets(path, label, delimiter),
-    }
+        Err(Error::data(
+            y_path,
+            format!(
+                "{n} {what} for {rows} feature rows in {}; they must match",
+                path.display()
+            ),
+        ))
+    };
+    let data = match task {
+        Task::Classification => {
+            let y = npy::read_labels(y_path)?;
+            matching(y.len())?;
+            Dataset::new(x, y)
+        }
+        Task::Regression => {
+            let t = npy::read_targets(y_path)?;
+            matching(t.len())?;
+            Dataset::regression(x, t)
+        }
+    };
+    Ok((data, Vec::new()))
 }
 
-/// Load a labelled dataset from CSV (header, label column) or `.npy`
-/// (features file plus a labels file, given by the option `labels_option`;
-/// features named `f0..fN-1`). Also lines for people about what was read.
+/// [`load_for`] classification: integer class labels.
 pub fn load_labelled(
     path: &Path,
     label: &str,
@@ -441,31 +456,14 @@ pub fn load_labelled(
     labels_option: &str,
     delimiter: u8,
 ) -> Result<(Dataset, Vec<String>)> {
-    match extension(path).as_str() {
-        "npy" => {
-            let x = npy::read_features(path)?;
-            let y_path = labels_npy.ok_or_else(|| {
-                Error::usage(format!(
-                    "{}: a .npy features file needs its labels: add {labels_option} y.npy",
-                    path.display()
-                ))
-            })?;
-            let y = npy::read_labels(y_path)?;
-            if y.len() != x.nrows() {
-                return Err(Error::data(
-                    y_path,
-                    format!(
-                        "{} labels for {} feature rows in {}; they must match",
-                        y.len(),
-                        x.nrows(),
-                        path.display()
-                    ),
-                ));
-            }
-            Ok((Dataset::new(x, y), Vec::new()))
-        }
-        _ => csv::read_labelled(path, label, delimiter),
-    }
+    load_for(
+        Task::Classification,
+        path,
+        label,
+        labels_npy,
+        labels_option,
+        delimiter,
+    )
 }
 
 /// The most classes `train` fits a classifier for.

@@ -317,32 +317,7 @@ pub fn from_json(path: &Path, text: &str) -> Result<Imported> {
             )))
         }
     };
-    let model = match ex.scaler {
-        None => model,
-        Some(sc) => {
-            shape("scaler mean", sc.mean.len(), d)?;
-            shape("scaler scale", sc.scale.len(), d)?;
-            finite("scaler mean", &sc.mean)?;
-            finite("scaler scale", &sc.scale)?;
-            if let Some(i) = sc.scale.iter().position(|v| *v <= 0.0) {
-                return Err(bad(format!(
-                    "scaler scale[{i}] is {}; scales must be positive",
-                    sc.scale[i]
-                )));
-            }
-            let fold = model.kind().family().fold_scaling.ok_or_else(|| {
-                bad(format!(
-                    "a StandardScaler before a {}: its thresholds live in the scaled space and scikit-learn compares float32 values there, which no threshold on raw values reproduces exactly; trees need no scaling, so fit the forest without the scaler",
-                    ex.estimator
-                ))
-            })?;
-            let scaler = crate::model::scale::Standardizer {
-                mean: sc.mean,
-                sd: sc.scale,
-            };
-            fold(&model, &scaler)
-        }
-    };
+    let model = fold_scaler(path, model, ex.scaler, d, &ex.estimator)?;
     Ok(Imported {
         model,
         feature_names: ex.feature_names_in,
@@ -429,43 +404,60 @@ fn regressor(path: &Path, ex: Exchange) -> Result<Imported> {
         )))
         }
     };
-    let model = match ex.scaler {
-        None => model,
-        Some(sc) => {
-            if sc.mean.len() != d || sc.scale.len() != d {
-                return Err(bad(format!(
-                    "the scaler's mean and scale need {d} values each"
-                )));
-            }
-            finite("scaler mean", &sc.mean)?;
-            finite("scaler scale", &sc.scale)?;
-            if let Some(i) = sc.scale.iter().position(|v| *v <= 0.0) {
-                return Err(bad(format!(
-                    "scaler scale[{i}] is {}; scales must be positive",
-                    sc.scale[i]
-                )));
-            }
-            let fold = model.kind().family().fold_scaling.ok_or_else(|| {
-                bad(format!(
-                    "a StandardScaler before a {}: trees need no scaling and their float32 thresholds live in the scaled space; fit the trees without the scaler",
-                    ex.estimator
-                ))
-            })?;
-            fold(
-                &model,
-                &crate::model::scale::Standardizer {
-                    mean: sc.mean,
-                    sd: sc.scale,
-                },
-            )
-        }
-    };
+    let model = fold_scaler(path, model, ex.scaler, d, &ex.estimator)?;
     Ok(Imported {
         model,
         feature_names: ex.feature_names_in,
         class_names: Vec::new(),
         origin,
     })
+}
+
+/// A Pipeline's StandardScaler folded into its linear model, as `--scale
+/// standard` is; refused before trees, whose thresholds live in the scaled
+/// space.
+fn fold_scaler(
+    path: &Path,
+    model: Model,
+    scaler: Option<ScalerJson>,
+    d: usize,
+    estimator: &str,
+) -> Result<Model> {
+    let bad = |m: String| Error::data(path, m);
+    let Some(sc) = scaler else {
+        return Ok(model);
+    };
+    if sc.mean.len() != d || sc.scale.len() != d {
+        return Err(bad(format!(
+            "the scaler's mean and scale hold {} and {} values; {d} features need {d} each",
+            sc.mean.len(),
+            sc.scale.len()
+        )));
+    }
+    for (what, v) in [("scaler mean", &sc.mean), ("scaler scale", &sc.scale)] {
+        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+            return Err(bad(format!(
+                "{what}[{i}] is {}; parameters must be finite",
+                v[i]
+            )));
+        }
+    }
+    if let Some(i) = sc.scale.iter().position(|v| *v <= 0.0) {
+        return Err(bad(format!(
+            "scaler scale[{i}] is {}; scales must be positive",
+            sc.scale[i]
+        )));
+    }
+    let fold = model.kind().family().fold_scaling.ok_or_else(|| {
+        bad(format!(
+            "a StandardScaler before a {estimator}: its thresholds live in the scaled space and scikit-learn compares float32 values there, which no threshold on raw values reproduces exactly; trees need no scaling, so fit the trees without the scaler"
+        ))
+    })?;
+    let scaler = crate::model::scale::Standardizer {
+        mean: sc.mean,
+        sd: sc.scale,
+    };
+    Ok(fold(&model, &scaler))
 }
 
 /// HistGradientBoosting's or GradientBoosting's trees as a boosted model.
