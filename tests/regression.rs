@@ -92,6 +92,58 @@ fn train_reaches_scikit_learns_grid_search_r2_for_ridge_lasso_elastic_net_and_th
     }
 }
 
+#[test]
+fn top_k_averages_the_best_regressors_as_a_voting_regressor_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = train(
+        dir.path(),
+        "friedman",
+        &["--models", "linreg", "--top-k", "3"],
+    );
+    let e = &doc["ensemble"];
+    assert_eq!(e["vote"], "mean");
+    assert_eq!(e["members"].as_array().unwrap().len(), 3);
+    // Its CV estimate and test R² are R², near the members' own.
+    let best = e["members"][0]["test_accuracy"].as_f64().unwrap();
+    let ensemble = e["test_accuracy"].as_f64().unwrap();
+    assert!((ensemble - best).abs() < 0.05, "{ensemble} against {best}");
+    // The file predicts the mean of its members' values.
+    let ens = dir.path().join("models/ensemble.cpuwall");
+    let inspect = run_in(dir.path(), &["inspect", ens.to_str().unwrap()]);
+    assert!(
+        stdout(&inspect).contains("vote=mean"),
+        "{}",
+        stdout(&inspect)
+    );
+    assert!(
+        stdout(&inspect).contains("regression"),
+        "{}",
+        stdout(&inspect)
+    );
+    let values = predicted(dir.path(), &ens, "threads", "e.csv");
+    assert_eq!(values.len(), 400);
+    // --vote means classifiers' votes: refused for regressors.
+    let out = run_in(
+        dir.path(),
+        &[
+            "train",
+            "--task",
+            "regression",
+            "--models",
+            "linreg",
+            "--top-k",
+            "3",
+            "--vote",
+            "soft",
+            "--rows",
+            "500",
+            "--out",
+            "x",
+        ],
+    );
+    assert_fails(&out, 2, "their ensemble averages their values");
+}
+
 /// `predict --out` values of `model` on the friedman test rows.
 fn predicted(dir: &Path, model: &Path, backend: &str, out: &str) -> Vec<f64> {
     let path = dir.join(out);

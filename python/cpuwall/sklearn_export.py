@@ -36,6 +36,7 @@ SUPPORTED = ("GaussianNB, LogisticRegression, LinearSVC, RandomForestClassifier,
 
 REGRESSORS = ("LinearRegression", "Ridge", "Lasso", "ElasticNet", "RandomForestRegressor", "ExtraTreesRegressor",
               "DecisionTreeRegressor", "HistGradientBoostingRegressor", "GradientBoostingRegressor")
+# (a VotingRegressor of these is read too)
 
 
 class ExportError(ValueError):
@@ -136,6 +137,8 @@ def export(model):
         return export_voting(est)
     if name in REGRESSORS and type(est).__module__.startswith("sklearn."):
         return export_regressor(est, scaler)
+    if name == "VotingRegressor" and scaler is None:
+        return export_voting_regressor(est)
     forests = (RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier)
     boosted = (HistGradientBoostingClassifier, GradientBoostingClassifier)
     if type(est) not in (GaussianNB, LogisticRegression, LinearSVC) + forests + boosted:
@@ -359,6 +362,23 @@ def export_regressor(est, scaler):
                 tree["missing_go_to_left"] = [int(v) for v in tr.missing_go_to_left]
             trees.append(tree)
         out["model"] = {"trees": trees, "input_dtype": "float32"}
+    return out
+
+
+def export_voting_regressor(vr):
+    """A fitted VotingRegressor (unweighted): each fitted member's document;
+    cpuwall averages their values as scikit-learn does."""
+    if not hasattr(vr, "estimators_"):
+        raise ValueError("VotingRegressor is not fitted; fit it before converting it")
+    if vr.weights is not None:
+        raise ExportError("a VotingRegressor with weights: cpuwall's ensembles weigh members equally")
+    members = [export(est) for est in vr.estimators_]
+    if any(m.get("task") != "regression" for m in members):
+        raise ExportError("a VotingRegressor member that is not a regressor cpuwall imports")
+    if len(members) < 2:
+        raise ExportError(f"a VotingRegressor of {len(members)} fitted member: cpuwall's ensembles have at least 2")
+    out = _head(vr, None, int(vr.n_features_in_), [], None, task="regression")
+    out["model"] = {"voting": "mean", "members": members}
     return out
 
 

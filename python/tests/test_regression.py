@@ -103,6 +103,21 @@ def test_on_the_diabetes_data_every_family_agrees_with_scikit_learn():
         np.testing.assert_allclose(got, est.predict(x[300:]), rtol=1e-12, atol=1e-9)
 
 
+def test_a_voting_regressor_averages_its_members_as_scikit_learn_does():
+    from sklearn.ensemble import VotingRegressor
+
+    x, y, test = friedman()
+    vr = VotingRegressor([("rf", RandomForestRegressor(n_estimators=10, random_state=0)),
+                          ("hgb", HistGradientBoostingRegressor(max_iter=20, random_state=0)),
+                          ("tree", DecisionTreeRegressor(random_state=0))]).fit(x, y)
+    model = cpuwall.from_sklearn(vr)
+    assert model.task == "regression" and model.kind == "ensemble"
+    # Trees, summed member by member and divided by their count: equal.
+    np.testing.assert_array_equal(model.predict(test), vr.predict(test))
+    with pytest.raises(ValueError, match="weigh members equally"):
+        cpuwall.from_sklearn(VotingRegressor([("a", Ridge()), ("b", Lasso())], weights=[1, 2]).fit(x, y))
+
+
 def test_a_regressor_has_no_classes_or_probabilities_and_pickles():
     import pickle
 

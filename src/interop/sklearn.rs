@@ -22,7 +22,7 @@ pub const VERSION: u32 = 1;
 pub const MAX_FEATURES: usize = 1 << 24;
 pub const MAX_CLASSES: usize = 1 << 16;
 pub const SUPPORTED: &str =
-    "GaussianNB, LogisticRegression, LinearSVC, RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier, HistGradientBoostingClassifier, GradientBoostingClassifier, VotingClassifier; LinearRegression, Ridge, Lasso, ElasticNet, RandomForestRegressor, ExtraTreesRegressor, DecisionTreeRegressor, HistGradientBoostingRegressor, GradientBoostingRegressor";
+    "GaussianNB, LogisticRegression, LinearSVC, RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier, HistGradientBoostingClassifier, GradientBoostingClassifier, VotingClassifier; LinearRegression, Ridge, Lasso, ElasticNet, RandomForestRegressor, ExtraTreesRegressor, DecisionTreeRegressor, HistGradientBoostingRegressor, GradientBoostingRegressor, VotingRegressor";
 
 #[derive(Deserialize)]
 struct Exchange {
@@ -398,6 +398,7 @@ fn regressor(path: &Path, ex: Exchange) -> Result<Imported> {
             let m: BoostedJson = typed(path, ex.model.clone(), &ex.estimator)?;
             Model::new(boosted_model(m, Vec::new(), d, &origin).map_err(bad)?)
         }
+        "VotingRegressor" => voting(path, ex.model.clone(), Vec::new(), d)?,
         other => {
             return Err(bad(format!(
             "estimator '{other}' is not a regressor cpuwall imports; cpuwall imports {SUPPORTED}"
@@ -572,15 +573,26 @@ fn voting(path: &Path, v: serde_json::Value, classes: Vec<i64>, d: usize) -> Res
     use crate::model::vote::{Member, Vote, Voting};
     let bad = |m: String| Error::data(path, m);
     let m: VotingJson = typed(path, v, "VotingClassifier")?;
-    let vote: Vote = m
-        .voting
-        .parse()
-        .map_err(|_| bad(format!("voting '{}', expected soft or hard", m.voting)))?;
+    let vote: Vote = m.voting.parse().map_err(|_| {
+        bad(format!(
+            "voting '{}', expected soft, hard or mean",
+            m.voting
+        ))
+    })?;
+    if (vote == Vote::Mean) != classes.is_empty() {
+        return Err(bad(format!(
+            "voting '{}' for {} classes",
+            m.voting,
+            classes.len()
+        )));
+    }
     let mut members = Vec::with_capacity(m.members.len());
     for (i, doc) in m.members.iter().enumerate() {
         // One level only: a member may not be an ensemble itself.
-        if doc.get("estimator").and_then(|e| e.as_str()) == Some("VotingClassifier") {
-            return Err(bad(format!("member {i} is itself a VotingClassifier")));
+        if let Some(e @ ("VotingClassifier" | "VotingRegressor")) =
+            doc.get("estimator").and_then(|e| e.as_str())
+        {
+            return Err(bad(format!("member {i} is itself a {e}")));
         }
         let member = from_json(path, &doc.to_string()).map_err(|e| match e {
             Error::Data { message, .. } => bad(format!("member {i}: {message}")),

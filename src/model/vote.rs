@@ -6,7 +6,10 @@
 //!   members' order, divided by their count (numpy's `average` over the
 //!   members' axis), then the first largest column;
 //! - hard: each member's label counted, the most votes winning and ties going
-//!   to the lowest class (`argmax(bincount(...))`).
+//!   to the lowest class (`argmax(bincount(...))`);
+//! - mean (regressors, as scikit-learn's `VotingRegressor`): the members'
+//!   values summed member by member, in the members' order, divided by
+//!   their count.
 //!
 //! A member is any fitted model of another family, stored with its own
 //! payload (its family's tag and bytes), so the file format of every family
@@ -18,7 +21,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
 use super::params::{describe, Grid, ParamSet, ParamValue};
-use super::{argmax, Family, Fitted, Model, ModelKind, Predictor, ScoreKind};
+use super::{argmax, value_word, Family, Fitted, Model, ModelKind, Predictor, ScoreKind, Task};
 use crate::error::{Error, Result};
 
 /// Tag 4 in model files.
@@ -53,6 +56,8 @@ pub enum Vote {
     Soft,
     /// Count the members' labels.
     Hard,
+    /// Average regressors' values (no classes).
+    Mean,
 }
 
 impl Vote {
@@ -60,6 +65,7 @@ impl Vote {
         match self {
             Vote::Soft => "soft",
             Vote::Hard => "hard",
+            Vote::Mean => "mean",
         }
     }
 }
@@ -70,8 +76,9 @@ impl std::str::FromStr for Vote {
         match s {
             "soft" => Ok(Vote::Soft),
             "hard" => Ok(Vote::Hard),
+            "mean" => Ok(Vote::Mean),
             other => Err(Error::usage(format!(
-                "--vote {other}: choose soft (average probabilities) or hard (count labels)"
+                "--vote {other}: choose soft (average probabilities) or hard (count labels); regressors are averaged (mean)"
             ))),
         }
     }
@@ -146,7 +153,11 @@ impl Voting {
                 self.members.len()
             ));
         }
-        if k < 2 || self.classes.windows(2).any(|w| w[0] >= w[1]) {
+        let mean = self.vote == Vote::Mean;
+        if mean && k != 0 {
+            return Err("an averaging ensemble of regressors has no classes".into());
+        }
+        if !mean && (k < 2 || self.classes.windows(2).any(|w| w[0] >= w[1])) {
             return Err("an ensemble's classes must be at least two, distinct and sorted".into());
         }
         for (i, m) in self.members.iter().enumerate() {
@@ -159,6 +170,15 @@ impl Voting {
                     "member {i} takes {} features, member 0 {}",
                     model.n_features(),
                     self.n_features
+                ));
+            }
+            let regressor = model.task() == Task::Regression;
+            if mean != regressor {
+                return Err(format!(
+                    "member {i} is a {} model: {} ensemble is made of {}",
+                    model.task(),
+                    if mean { "an averaging" } else { "a voting" },
+                    if mean { "regressors" } else { "classifiers" }
                 ));
             }
             if model.classes().len() != k {
@@ -187,7 +207,7 @@ impl Voting {
                     *o = argmax(row.as_slice().expect("a fresh array"));
                 }
             }
-            Vote::Hard => {
+            Vote::Hard | Vote::Mean => {
                 let mut counts = vec![0u32; x.nrows() * k];
                 self.each_vote(x, |r, c| counts[r * k + c] += 1);
                 for (o, row) in out.iter_mut().zip(counts.chunks_exact(k)) {
@@ -212,8 +232,9 @@ impl Voting {
         }
     }
 
-    /// Soft voting's mean probabilities: summed in the members' order,
-    /// then divided by their count, as numpy's `average` does.
+    /// Soft voting's mean probabilities (a regressors' ensemble: their
+    /// mean values): summed in the members' order, then divided by their
+    /// count, as numpy's `average` does.
     fn average(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
         let mut sum: Option<Array2<f64>> = None;
         for m in &self.members {
@@ -237,6 +258,14 @@ impl Predictor for Voting {
         match self.vote {
             Vote::Soft => ScoreKind::Probability,
             Vote::Hard => ScoreKind::Votes,
+            Vote::Mean => ScoreKind::Value,
+        }
+    }
+    fn task(&self) -> Task {
+        if self.vote == Vote::Mean {
+            Task::Regression
+        } else {
+            Task::Classification
         }
     }
     fn n_features(&self) -> usize {
@@ -252,6 +281,17 @@ impl Predictor for Voting {
             out.len(),
             "output length must equal the row count"
         );
+        if self.vote == Vote::Mean {
+            for (rows, words) in x
+                .axis_chunks_iter(Axis(0), BLOCK_ROWS)
+                .zip(out.chunks_mut(BLOCK_ROWS))
+            {
+                for (w, v) in words.iter_mut().zip(self.average(rows).column(0)) {
+                    *w = value_word(*v);
+                }
+            }
+            return;
+        }
         let mut winners = vec![0usize; BLOCK_ROWS.min(x.nrows())];
         for (rows, labels) in x
             .axis_chunks_iter(Axis(0), BLOCK_ROWS)
@@ -271,6 +311,7 @@ impl Predictor for Voting {
     fn scores(&self, x: ArrayView2<'_, f64>) -> (ScoreKind, Array2<f64>) {
         match self.vote {
             Vote::Soft => (ScoreKind::Probability, self.average(x)),
+            Vote::Mean => (ScoreKind::Value, self.average(x)),
             Vote::Hard => {
                 let mut out = Array2::zeros((x.nrows(), self.classes.len()));
                 let share = 1.0 / self.members.len() as f64;

@@ -40,9 +40,10 @@ pub fn json<'a>(
 /// What the ensemble's line in the console summary and the report say.
 fn ensemble_verdict(e: &TrainedEnsemble) -> String {
     let best = &e.members[0];
+    let score = score_name(e);
     let vs = match (e.test_accuracy, best.test_accuracy) {
         (Some(t), Some(b)) => format!(
-            "test accuracy {t:.4} vs {b:.4} for the best single model ({}, {}): {}",
+            "test {score} {t:.4} vs {b:.4} for the best single model ({}, {}): {}",
             best.model,
             describe(&best.params),
             match e.beats_best_single {
@@ -62,10 +63,24 @@ fn ensemble_verdict(e: &TrainedEnsemble) -> String {
     )
 }
 
+/// What an ensemble's scores are: accuracy, or an averaging ensemble's R².
+fn score_name(e: &TrainedEnsemble) -> &'static str {
+    if e.vote == crate::model::vote::Vote::Mean {
+        "R²"
+    } else {
+        "accuracy"
+    }
+}
+
 /// The report's ensemble section: its members and how it did.
 pub fn ensemble_markdown(e: &TrainedEnsemble, folds: usize) -> String {
+    let short = if e.vote == crate::model::vote::Vote::Mean {
+        "R²"
+    } else {
+        "acc"
+    };
     let mut s = format!(
-        "\n## ensemble (top {}, {} vote)\n\nFile: `{}`. Members refit on all training rows in {:.3} s. A {}\nCV estimate: the ensemble scored on each of the {folds} folds from its members' predictions there (no refit): {}.\n\n| member | model | params | CV acc | train acc | test acc |\n|---|---|---|---|---|---|\n",
+        "\n## ensemble (top {}, {} vote)\n\nFile: `{}`. Members refit on all training rows in {:.3} s. A {}\nCV estimate: the ensemble scored on each of the {folds} folds from its members' predictions there (no refit): {}.\n\n| member | model | params | CV {short} | train {short} | test {short} |\n|---|---|---|---|---|---|\n",
         e.members.len(),
         e.vote.name(),
         e.path.display(),

@@ -80,11 +80,16 @@ pub fn train(req: &TrainRequest, progress: &Progress) -> Result<Option<Trained>>
     };
     let mut grids = grids_for(&req.models, req.grid_file.as_deref(), &req.grid)?;
     req.solver.apply(&mut grids);
-    if task == Task::Regression && req.top_k.is_some() {
-        return Err(crate::error::Error::usage(
-            "--top-k builds voting classifiers; averaging the best regressors is not built yet: train without --top-k",
-        ));
-    }
+    // The task known only now (no --models, no --task): regressors average.
+    let req = &TrainRequest {
+        top_k: match req.top_k {
+            Some(top) if task == Task::Regression => {
+                super::top_k::plan(Some(top.k), None, true, &req.models)?
+            }
+            other => other,
+        },
+        ..req.clone()
+    };
     // A family fits one task: say which fit the data.
     if let Some(k) = req.models.iter().find(|k| k.family().task != task) {
         let fit = ModelKind::searched(task)

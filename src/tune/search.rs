@@ -140,7 +140,8 @@ fn fit_and_score(
         let acc = accuracy(&labels, &test.y);
         kept = match votes {
             None => None,
-            Some(Vote::Hard) => Some(FoldVotes::Labels(labels)),
+            // (a regressor's values are kept above, whatever the vote)
+            Some(Vote::Hard | Vote::Mean) => Some(FoldVotes::Labels(labels)),
             Some(Vote::Soft) => Some(FoldVotes::Probabilities(
                 m.scores(test.x.view()).1.into_iter().collect(),
             )),

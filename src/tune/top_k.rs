@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::kfold::{fold_indices, stratified_folds};
+use super::kfold::{fold_indices, plain_folds, stratified_folds};
 use super::search::FoldVotes;
 use super::train::TrainedModel;
 use crate::data::Dataset;
@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::model::params::{describe, ParamSet};
 use crate::model::store::{self, ModelHeader};
 use crate::model::vote::{self, Member, Vote, Voting};
-use crate::model::{accuracy, fit, Fitted, Model, ModelKind, Predictor};
+use crate::model::{accuracy, fit, r2, score, Fitted, Model, ModelKind, Predictor, Task};
 
 /// What `--top-k`, `--vote` and `--across-families` asked for.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -64,6 +64,24 @@ pub fn plan(
             "--top-k with --models {}: add --across-families to pick the best of all of them, or train one family",
             names.join(",")
         )));
+    }
+    // Regressors are averaged, as scikit-learn's VotingRegressor does.
+    if !models.is_empty() && models.iter().all(|m| m.family().task == Task::Regression) {
+        return match vote {
+            None | Some(Vote::Mean) => Ok(Some(TopK {
+                k,
+                vote: Vote::Mean,
+            })),
+            Some(v) => Err(Error::usage(format!(
+                "--vote {}: regressors have no labels or probabilities to vote with; their ensemble averages their values (leave --vote out)",
+                v.name()
+            ))),
+        };
+    }
+    if vote == Some(Vote::Mean) {
+        return Err(Error::usage(
+            "--vote mean averages regressors; classifiers vote soft or hard",
+        ));
     }
     let without_probabilities: Vec<&str> = models
         .iter()
@@ -176,8 +194,10 @@ pub fn build(
     ranked.truncate(top.k);
 
     let classes = trained[0].fitted.classes().to_vec();
-    let (fold_accuracy, cv_accuracy) =
-        cv_estimate(top.vote, &ranked, &classes, &train.y, folds, shuffle, seed)?;
+    let (fold_accuracy, cv_accuracy) = match &train.targets {
+        Some(t) => cv_estimate_mean(&ranked, t, folds, shuffle, seed)?,
+        None => cv_estimate(top.vote, &ranked, &classes, &train.y, folds, shuffle, seed)?,
+    };
 
     // Refit the members on all training rows (each family's best is refit
     // already), in parallel on the current pool.
@@ -194,7 +214,8 @@ pub fn build(
         .collect::<Result<_>>()?;
     let refit_seconds = t.elapsed().as_secs_f64();
 
-    let acc = |m: &dyn Predictor, d: &Dataset| accuracy(&m.predict(d.x.view()), &d.y);
+    // Accuracy, or a regressor's R².
+    let acc = |m: &dyn Predictor, d: &Dataset| score(m, d);
     let members: Vec<MemberResult> = ranked
         .iter()
         .zip(&models)
@@ -230,7 +251,7 @@ pub fn build(
         n_features: train.n_features(),
         feature_names: train.names.clone(),
         feature_names_generated: Some(train.generated_names),
-        task: crate::model::Task::Classification,
+        task: voting.task(),
         classes,
         class_names: Vec::new(),
         params: vote::header_params(top.vote, members.len()),
@@ -257,6 +278,45 @@ pub fn build(
         refit_seconds,
         path,
     })
+}
+
+/// An averaging ensemble's R² on each CV fold (scikit-learn's `KFold`),
+/// from its members' values there summed in order and divided by their
+/// count, as the ensemble predicts; and their mean.
+fn cv_estimate_mean(
+    ranked: &[Ranked],
+    targets: &[f64],
+    folds: usize,
+    shuffle: bool,
+    seed: u64,
+) -> Result<(Vec<f64>, f64)> {
+    let assignment = plain_folds(targets.len(), folds, shuffle.then_some(seed as u32))?;
+    let mut per_fold = Vec::with_capacity(folds);
+    for f in 0..folds {
+        let (_, test_rows) = fold_indices(&assignment, f);
+        let truth: Vec<f64> = test_rows.iter().map(|&i| targets[i]).collect();
+        let mut sum = vec![0.0f64; truth.len()];
+        for r in ranked {
+            match &r.fold_votes[f] {
+                FoldVotes::Values(v) if v.len() == truth.len() => {
+                    sum.iter_mut().zip(v).for_each(|(s, x)| *s += x);
+                }
+                _ => {
+                    return Err(Error::Runtime(format!(
+                        "{} ({}): its fold {f} values do not fit the fold's {} rows",
+                        r.trained.model,
+                        describe(r.params),
+                        truth.len()
+                    )))
+                }
+            }
+        }
+        let m = ranked.len() as f64;
+        let mean: Vec<f64> = sum.iter().map(|s| s / m).collect();
+        per_fold.push(r2(&mean, &truth));
+    }
+    let mean = per_fold.iter().sum::<f64>() / folds as f64;
+    Ok((per_fold, mean))
 }
 
 /// The ensemble's accuracy on each CV fold, from its members' predictions
@@ -306,7 +366,8 @@ fn cv_estimate(
         // ensemble does (the division can merge near-ties).
         let divisor = match vote {
             Vote::Soft => ranked.len() as f64,
-            Vote::Hard => 1.0,
+            // (a mean vote's ensemble is scored by `cv_estimate_mean`)
+            Vote::Hard | Vote::Mean => 1.0,
         };
         let predicted: Vec<i64> = tally
             .chunks_exact(k)
