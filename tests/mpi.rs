@@ -28,7 +28,7 @@ fn json(o: &Output) -> serde_json::Value {
 #[test]
 fn predictions_over_two_and_three_ranks_equal_direct() {
     let dir = tempfile::tempdir().unwrap();
-    for model in ["nb", "rf"] {
+    for model in ["nb", "rf", "linreg"] {
         for ranks in [2, 3] {
             let v = json(&mpirun(
                 ranks,

@@ -290,7 +290,8 @@ pub fn predict(
     total: usize,
     source: &RowSource,
 ) -> Result<Option<MpiRun>> {
-    let features = crate::data::columns::Features::unnamed(model.n_features());
+    let mut features = crate::data::columns::Features::unnamed(model.n_features());
+    features.task = model.task();
     let (x, generate_seconds) = local_rows(cluster, &features, total, source)?;
     predict_local(cluster, model, total, x.view(), generate_seconds)
 }
@@ -328,9 +329,10 @@ pub fn predict_local(
     let after_predict = Snapshot::now();
     let counts: Vec<usize> = cluster.ranges(total).iter().map(|r| r.len()).collect();
     // Labels travel as one-byte class indices when they can (8x less than
-    // i64 labels: the gather, not the prediction, dominated cheap models).
+    // i64 labels: the gather, not the prediction, dominated cheap models);
+    // a regressor's words (its values' bits) travel whole.
     let classes = model.classes();
-    let gathered = if classes.len() <= 256 {
+    let gathered = if !classes.is_empty() && classes.len() <= 256 {
         let codes: Vec<u8> = labels
             .iter()
             .map(|l| {
