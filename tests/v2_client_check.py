@@ -4,10 +4,12 @@ tritonclient's HTTP InferenceServerClient (Triton's own Python client, from
 PyPI) checks the server's health and readiness, reads each model's metadata
 and runs infer in both of its encodings (binary tensors, its default, and
 JSON); labels must equal `cpuwall predict`'s on the same rows and
-probabilities must be the very same float64 values.
+probabilities must be the very same float64 values; a regressor's one
+output, `prediction` (FP64), must be `cpuwall predict`'s values.
 
 usage: python tests/v2_client_check.py CPUWALL MODELS_DIR DATA_CSV WORK_DIR
-(models nb, lr, rf in MODELS_DIR, trained there by the CLI if missing)
+(models nb, lr, rf and the regressor linreg in MODELS_DIR, trained there by
+the CLI if missing)
 """
 
 import csv
@@ -21,6 +23,21 @@ import numpy as np
 import tritonclient.http as httpclient
 
 MODELS = ["nb", "lr", "rf"]
+REGRESSORS = ["linreg"]
+
+
+def cli_values(cpuwall, models_dir, data, work, model):
+    """A regressor's values from `cpuwall predict --out` on the rows."""
+    out = Path(work) / f"{model}.v2check.csv"
+    subprocess.run(
+        [cpuwall, "predict", "--model", model, "--models-dir", models_dir, "--data", data,
+         "--backend", "direct", "--min-time", "1ms", "--out", str(out)],
+        check=True, stdout=subprocess.DEVNULL,
+    )
+    with open(out) as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["prediction"], rows[0]
+    return np.array([float(r[0]) for r in rows[1:]])
 
 
 def cli_answers(cpuwall, models_dir, data, work, model):
@@ -50,7 +67,7 @@ def features(data):
 
 def start_server(cpuwall, models_dir):
     p = subprocess.Popen(
-        [cpuwall, "serve", "--model", ",".join(MODELS), "--models-dir", models_dir, "--port", "0"],
+        [cpuwall, "serve", "--model", ",".join(MODELS + REGRESSORS), "--models-dir", models_dir, "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     deadline = time.time() + 120
@@ -67,6 +84,7 @@ def start_server(cpuwall, models_dir):
 def main():
     cpuwall, models_dir, data, work = sys.argv[1:5]
     expected = {m: cli_answers(cpuwall, models_dir, data, work, m) for m in MODELS}
+    values = {m: cli_values(cpuwall, models_dir, data, work, m) for m in REGRESSORS}
     x = features(data)
     server, url = start_server(cpuwall, models_dir)
     try:
@@ -96,6 +114,17 @@ def main():
                     assert np.array_equal(got_proba, proba[lo:hi]), (
                         m, binary, lo, np.abs(got_proba - proba[lo:hi]).max())
             print(f"{m}: tritonclient's labels and probabilities equal cpuwall predict's "
+                  f"({len(x)} rows, binary and JSON)")
+        for m in REGRESSORS:
+            meta = client.get_model_metadata(m)
+            assert meta["outputs"] == [{"name": "prediction", "datatype": "FP64", "shape": [-1]}], meta
+            for binary in (True, False):
+                inp = httpclient.InferInput("input", list(x.shape), "FP64")
+                inp.set_data_from_numpy(x, binary_data=binary)
+                out = httpclient.InferRequestedOutput("prediction", binary_data=binary)
+                got = client.infer(m, [inp], outputs=[out]).as_numpy("prediction")
+                assert got.dtype == np.float64 and np.array_equal(got, values[m]), (m, binary)
+            print(f"{m}: tritonclient's FP64 predictions equal cpuwall predict's values "
                   f"({len(x)} rows, binary and JSON)")
         try:
             client.infer("../nb", [inp])
