@@ -32,6 +32,16 @@ pub const LANES: usize = 16;
 /// served from L1/L2: 16,384 rows of up to 16 features, 4,096 of 40
 /// (other sizes measured: docs/forest.md).
 const TILE_BYTES: usize = 512 << 10;
+/// The tile for forests whose trees average more than [`BIG_TREE_BYTES`]
+/// of blocks (deep regression trees: ~6,300 leaves, 135 KiB of blocks a
+/// tree, against the study's classifier's 600 and 13 KiB): a tree streamed
+/// in from L3 is paid for over 4x the rows. Measured on the Zen 4, 100
+/// such trees, 1e6 rows x 20 features, one core: 512 KiB tiles 3.18-3.46 s,
+/// 2 MiB 2.18-2.31 s, 8 MiB 1.95-2.50 s, 128 KiB 6.19-6.39 s; the
+/// classifier's forest at 2 or 8 MiB gained nothing for sure (580-705 ms
+/// and 653-776 ms against 611-623 ms), so it keeps 512 KiB.
+const BIG_TILE_BYTES: usize = 2 << 20;
+const BIG_TREE_BYTES: usize = 64 << 10;
 /// Features up to which a row's ranks fit two 16-byte registers.
 pub const SHUFFLE_FEATURES: usize = 16;
 /// Features up to which a row's ranks fit two 64-byte registers.
@@ -392,7 +402,13 @@ impl QuantisedForest {
 
     /// Rows per tile for rows of `d` features (see [`TILE_BYTES`]).
     pub fn tile_rows(&self, d: usize) -> usize {
-        (TILE_BYTES / self.row_bytes(d)).max(LANES)
+        let per_tree = self.blocks.len() * BLOCK_BYTES / self.roots.len().max(1);
+        let tile = if per_tree > BIG_TREE_BYTES {
+            BIG_TILE_BYTES
+        } else {
+            TILE_BYTES
+        };
+        (tile / self.row_bytes(d)).max(LANES)
     }
 
     /// Whether rows take a block's splits one by one (rows too wide for
