@@ -6,7 +6,6 @@ use super::Format;
 use crate::data::count::parallelism_arg;
 use crate::data::sets::DataSpec;
 use crate::error::Result;
-use crate::model::ModelKind;
 use crate::report::progress::FitBars;
 use crate::report::training;
 use crate::tune::job::{train, Progress, TrainRequest};
@@ -66,23 +65,7 @@ pub struct TrainArgs {
 }
 
 pub fn run(mut a: TrainArgs) -> Result<()> {
-    // Families named, all of one task, say the task (unless --task does).
-    if let (None, Some(list)) = (a.data.task, &a.models) {
-        let named = ModelKind::parse_list(list)?;
-        let task = named[0].family().task;
-        if named.iter().all(|k| k.family().task == task) {
-            a.data.task = Some(task);
-        }
-    }
-    // Empty: the task's families, once the data says which task it is.
-    let models = match &a.models {
-        Some(list) => ModelKind::parse_list(list)?,
-        None => a
-            .data
-            .stated_task()
-            .map(ModelKind::searched)
-            .unwrap_or_default(),
-    };
+    let models = crate::tune::job::resolve_models(a.models.as_deref(), &mut a.data)?;
     let vote = a.vote.as_deref().map(str::parse).transpose()?;
     let k = a.top_k.map(|k| k as usize);
     let top_k = crate::tune::top_k::plan(k, vote, a.across_families, &models)?;

@@ -34,6 +34,25 @@ pub struct TrainRequest {
     pub top_k: Option<TopK>,
 }
 
+/// `--models` as families, and the task they state: families named that
+/// all fit one task set `data.task` when `--task` did not. No `--models`:
+/// every family of the stated task, or none yet (empty: [`train`] picks
+/// the task's families once the data says which task it is).
+pub fn resolve_models(list: Option<&str>, data: &mut DataSpec) -> Result<Vec<ModelKind>> {
+    let Some(list) = list else {
+        return Ok(data
+            .stated_task()
+            .map(ModelKind::searched)
+            .unwrap_or_default());
+    };
+    let named = ModelKind::parse_list(list)?;
+    let task = named[0].family().task;
+    if data.task.is_none() && named.iter().all(|k| k.family().task == task) {
+        data.task = Some(task);
+    }
+    Ok(named)
+}
+
 /// What a training run gives the one who asked.
 pub struct Trained {
     pub models: Vec<TrainedModel>,
