@@ -472,35 +472,37 @@ pub const MAX_CLASSES_TRAINED: usize = 100;
 /// Write labels to `path`: `.npy` (int64), anything else CSV with one
 /// column `y`; atomically, so a failed write leaves the old file whole.
 pub fn write_labels(path: &Path, labels: &[i64]) -> Result<()> {
-    let bytes = match extension(path).as_str() {
-        "npy" => npy::labels_to_bytes(labels),
-        _ => {
-            let mut s = String::from("y\n");
-            for v in labels {
-                s.push_str(&format!("{v}\n"));
-            }
-            s.into_bytes()
-        }
-    };
-    crate::atomic::write_atomic(path, &bytes)
+    write_column(path, "y", labels, npy::labels_to_bytes, |v| v.to_string())
 }
 
 /// Write a regressor's predictions: `.npy` (float64), anything else CSV
 /// with one column `prediction`, floats in shortest round-trip form;
 /// atomically.
 pub fn write_values(path: &Path, values: &[f64]) -> Result<()> {
+    let npy = |v: &[f64]| {
+        let mut out = npy::header_bytes("<f8", &format!("({},)", v.len()));
+        v.iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+        out
+    };
+    write_column(path, "prediction", values, npy, |v| format!("{v:?}"))
+}
+
+/// One column to `path`: `.npy` bytes, or CSV under `header`; atomically.
+fn write_column<T>(
+    path: &Path,
+    header: &str,
+    values: &[T],
+    npy: impl Fn(&[T]) -> Vec<u8>,
+    text: impl Fn(&T) -> String,
+) -> Result<()> {
     let bytes = match extension(path).as_str() {
-        "npy" => {
-            let mut out = npy::header_bytes("<f8", &format!("({},)", values.len()));
-            for v in values {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            out
-        }
+        "npy" => npy(values),
         _ => {
-            let mut s = String::from("prediction\n");
+            let mut s = format!("{header}\n");
             for v in values {
-                s.push_str(&format!("{v:?}\n"));
+                s.push_str(&text(v));
+                s.push('\n');
             }
             s.into_bytes()
         }

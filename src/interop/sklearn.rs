@@ -259,15 +259,7 @@ pub fn from_json(path: &Path, text: &str) -> Result<Imported> {
         }
         "RandomForestClassifier" | "ExtraTreesClassifier" | "DecisionTreeClassifier" => {
             let m: ForestJson = typed(path, ex.model.clone(), &ex.estimator)?;
-            let f32_input = match m.input_dtype.as_str() {
-                "float32" => true,
-                "float64" => false,
-                other => {
-                    return Err(bad(format!(
-                        "input_dtype '{other}', expected float32 or float64"
-                    )))
-                }
-            };
+            let f32_input = f32_input(&m.input_dtype).map_err(bad)?;
             let raw = m
                 .trees
                 .iter()
@@ -368,15 +360,7 @@ fn regressor(path: &Path, ex: Exchange) -> Result<Imported> {
         }
         "RandomForestRegressor" | "ExtraTreesRegressor" | "DecisionTreeRegressor" => {
             let m: ForestJson = typed(path, ex.model.clone(), &ex.estimator)?;
-            let f32_input = match m.input_dtype.as_str() {
-                "float32" => true,
-                "float64" => false,
-                other => {
-                    return Err(bad(format!(
-                        "input_dtype '{other}', expected float32 or float64"
-                    )))
-                }
-            };
+            let f32_input = f32_input(&m.input_dtype).map_err(bad)?;
             let missing = m.trees.iter().all(|t| t.missing_go_to_left.is_some());
             let routed = m
                 .trees
@@ -480,15 +464,7 @@ fn boosted_model(
             ))
         }
     };
-    let f32_input = match m.input_dtype.as_str() {
-        "float32" => true,
-        "float64" => false,
-        other => {
-            return Err(format!(
-                "input_dtype '{other}', expected float32 or float64"
-            ))
-        }
-    };
+    let f32_input = f32_input(&m.input_dtype)?;
     let mut trees = Vec::with_capacity(m.trees.len());
     for (t, tj) in m.trees.iter().enumerate() {
         let n = tj.children_left.len();
@@ -613,6 +589,18 @@ fn voting(path: &Path, v: serde_json::Value, classes: Vec<i64>, d: usize) -> Res
     Ok(Model::new(
         Voting::new(vote, classes, members).map_err(|e| bad(e.to_string()))?,
     ))
+}
+
+/// Whether a document's trees compare `float32(x)` (scikit-learn's forests
+/// and GradientBoosting) rather than `x` in float64.
+fn f32_input(input_dtype: &str) -> std::result::Result<bool, String> {
+    match input_dtype {
+        "float32" => Ok(true),
+        "float64" => Ok(false),
+        other => Err(format!(
+            "input_dtype '{other}', expected float32 or float64"
+        )),
+    }
 }
 
 fn typed<T: serde::de::DeserializeOwned>(
