@@ -146,6 +146,11 @@ fn top_k_averages_the_best_regressors_as_a_voting_regressor_does() {
 
 /// `predict --out` values of `model` on the friedman test rows.
 fn predicted(dir: &Path, model: &Path, backend: &str, out: &str) -> Vec<f64> {
+    predicted_on(dir, model, &fixture_str("friedman-test.csv"), backend, out)
+}
+
+/// `predict --out` values of `model` on the rows of `data`.
+fn predicted_on(dir: &Path, model: &Path, data: &str, backend: &str, out: &str) -> Vec<f64> {
     let path = dir.join(out);
     let _ = std::fs::remove_file(&path);
     let o = run_in(
@@ -155,7 +160,7 @@ fn predicted(dir: &Path, model: &Path, backend: &str, out: &str) -> Vec<f64> {
             "--model",
             model.to_str().unwrap(),
             "--data",
-            &fixture_str("friedman-test.csv"),
+            data,
             "--backend",
             backend,
             "--min-time",
@@ -230,6 +235,124 @@ fn imported_regressors_of_every_family_predict_their_librarys_values_on_every_ba
             );
         }
     }
+}
+
+/// `cpuwall export --onnx` writes a regressor as ONNX's `LinearRegressor`
+/// or `TreeEnsembleRegressor`, and `cpuwall import` reads it back: trees
+/// keep their float64 thresholds, leaf values and NaN routes exactly, so
+/// the file read back predicts the very same values; a linear model's
+/// coefficients travel as float32, as skl2onnx writes them. (ONNX Runtime
+/// on the same files: `.ci/run`, tests/onnx_export_check.py.)
+#[test]
+fn regressors_exported_to_onnx_import_back_and_predict_the_same_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The friedman test rows, and a copy with about one value in seven
+    // missing.
+    let text = std::fs::read_to_string(fixture_dir().join("friedman-test.csv")).unwrap();
+    let mut nan = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let cells: Vec<&str> = line.split(',').collect();
+        let row: Vec<&str> = cells
+            .iter()
+            .enumerate()
+            .map(|(j, c)| {
+                if i > 0 && (i * 11 + j) % 7 == 0 {
+                    "nan"
+                } else {
+                    c
+                }
+            })
+            .collect();
+        nan.push_str(&row.join(","));
+        nan.push('\n');
+    }
+    std::fs::write(d.join("nan.csv"), nan).unwrap();
+    let nan = d.join("nan.csv");
+    let nan = nan.to_str().unwrap();
+    // Two trained here (a small forest), and one of every library's.
+    let train = run_in(
+        d,
+        &[
+            "train",
+            "--data",
+            &fixture_str("friedman-train.csv"),
+            "--models",
+            "linreg,rfr",
+            "--grid",
+            "rfr.n_estimators=5",
+            "--out",
+            "m",
+        ],
+    );
+    assert_succeeds(&train);
+    let mut models = vec![d.join("m/linreg.cpuwall"), d.join("m/rfr.cpuwall")];
+    for file in [
+        "xgb.json",
+        "lgb.txt",
+        "hgb.json",
+        "gbr.json",
+        "rf.json",
+        "ridge.json",
+    ] {
+        let model = d.join(format!("{file}.cpuwall"));
+        let out = [
+            "import",
+            &fixture_str(file),
+            "--out",
+            model.to_str().unwrap(),
+        ];
+        assert_succeeds(&run_in(d, &out));
+        models.push(model);
+    }
+    let mut routed = 0;
+    for model in &models {
+        let name = model.file_stem().unwrap().to_str().unwrap();
+        let onnx = d.join(format!("{name}.onnx"));
+        let back = d.join(format!("{name}-back.cpuwall"));
+        let m = model.to_str().unwrap();
+        let o = run_in(d, &["export", m, "--onnx", onnx.to_str().unwrap()]);
+        assert_succeeds(&o);
+        let o = run_in(
+            d,
+            &[
+                "import",
+                onnx.to_str().unwrap(),
+                "--out",
+                back.to_str().unwrap(),
+            ],
+        );
+        assert_succeeds(&o);
+        assert!(stderr(&o).contains("a regressor"), "{}", stderr(&o));
+        let linear = name == "linreg" || name.starts_with("ridge");
+        let want = predicted(d, model, "direct", "a.csv");
+        let got = predicted(d, &back, "direct", "b.csv");
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            let ok = if linear {
+                (g - w).abs() <= 1e-6 * w.abs().max(1.0)
+            } else {
+                g == w
+            };
+            assert!(ok, "{name} row {i}: {g} read back, {w} exported");
+        }
+        // A model that routes missing values routes them the same way
+        // once read back.
+        let refuses = run_in(
+            d,
+            &["predict", "--model", m, "--data", nan, "--min-time", "1ms"],
+        );
+        if refuses.status.success() {
+            routed += 1;
+            assert_eq!(
+                predicted_on(d, &back, nan, "direct", "b.csv"),
+                predicted_on(d, model, nan, "direct", "a.csv"),
+                "{name} with NaN"
+            );
+        }
+    }
+    // XGBoost, LightGBM (its NaN read as zero), HistGradientBoosting and
+    // the scikit-learn forest route NaN.
+    assert_eq!(routed, 4);
 }
 
 #[test]

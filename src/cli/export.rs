@@ -13,10 +13,11 @@ use crate::tune::train::resolve_model;
   cpuwall export models/forest.cpuwall --onnx forest.onnx
   python -c \"import onnxruntime as o, numpy as n; s = o.InferenceSession('rf.onnx'); print(s.run(None, {'X': n.zeros((1, 10))})[0])\"")]
 pub struct ExportArgs {
-    /// lr, svc, rf (the file in --models-dir, trained if missing) or a model file path.
+    /// lr, svc, rf, linreg, rfr (the file in --models-dir, trained if missing) or a model file path.
     pub model: String,
-    /// The ONNX file to write: input X (rows x features; float64 for rf,
-    /// float32 for lr/svc), outputs label and probabilities.
+    /// The ONNX file to write: input X (rows x features; float64 for trees,
+    /// float32 for linear models); outputs label and probabilities for a
+    /// classifier, prediction (float32, rows x 1) for a regressor.
     #[arg(long)]
     pub onnx: PathBuf,
     /// Where nb/lr/svc/rf model files live (default: ./models).
@@ -35,7 +36,7 @@ pub fn run(a: ExportArgs) -> Result<()> {
     let bytes = crate::interop::export::to_onnx(&resolved.stored.model, names.as_deref())
         .ok_or_else(|| {
             Error::usage(format!(
-            "{kind} models have no ONNX export (lr, svc, rf and averaged trees have; boosted trees do not yet); predict with cpuwall itself"
+            "{kind} models have no ONNX export (lr, svc, rf, linreg, rfr, averaged tree classifiers and tree regressors without categorical or zero-as-missing splits have; nb and boosted classifiers do not yet); predict with cpuwall itself"
         ))
         })?;
     write_atomic(&a.onnx, &bytes)?;

@@ -11,8 +11,11 @@ use super::onnx::proto::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
     TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
+use crate::model::forest::boosted::{Boosted, Link};
+use crate::model::forest::regressor::ForestRegressor;
 use crate::model::forest::tree::LEAF;
 use crate::model::forest::RandomForest;
+use crate::model::linreg::LinearRegressor;
 use crate::model::logistic::LogisticRegression;
 use crate::model::svc::LinearSvc;
 use crate::model::{Model, Predictor};
@@ -113,121 +116,179 @@ fn node(
 /// list), for `cpuwall import` to read back: ONNX inputs are one tensor.
 pub const FEATURE_NAMES_KEY: &str = "cpuwall.feature_names";
 
-/// The ONNX bytes of `model`: input `X` (`N x features`), outputs `label`
-/// (int64) and `probabilities` (float: class probabilities for nb/lr/rf,
-/// decision scores for svc); its real `feature_names`, if it has them, in
-/// the metadata. `None` for a family without an ONNX form.
+/// The ONNX bytes of `model`: input `X` (`N x features`); for a
+/// classifier, outputs `label` (int64) and `probabilities` (float: class
+/// probabilities for lr/rf, decision scores for svc), for a regressor one
+/// output `prediction` (float, `N x 1`); its real `feature_names`, if it
+/// has them, in the metadata. `None` for a model without an ONNX form.
 pub fn to_onnx(model: &Model, feature_names: Option<&[String]>) -> Option<Vec<u8>> {
     let d = model.n_features() as i64;
     let k = model.classes().len() as i64;
     let classes = model.classes().to_vec();
-    let (input_type, nodes, initializer, ml_opset) = if let Some(m) = model
-        .downcast_ref::<LogisticRegression>()
-        .map(|m| (&m.linear, true))
-        .or_else(|| {
-            model
-                .downcast_ref::<LinearSvc>()
-                .map(|m| (&m.linear, false))
-        }) {
-        let (linear, logistic) = m;
-        let (coef, intercept): (Vec<f32>, Vec<f32>) = if k == 2 {
-            // Two rows, -w and w, as skl2onnx writes a binary model.
-            let w: Vec<f32> = linear.coef.iter().map(|&v| v as f32).collect();
-            let b = linear.intercept[0] as f32;
-            (
-                w.iter().map(|v| -v).chain(w.iter().copied()).collect(),
-                vec![-b, b],
-            )
-        } else {
-            (
-                linear.coef.iter().map(|&v| v as f32).collect(),
-                linear.intercept.iter().map(|&v| v as f32).collect(),
-            )
-        };
-        let post = match (logistic, k) {
-            (false, _) => "NONE",
-            (true, 2) => "LOGISTIC",
-            (true, _) => "SOFTMAX",
-        };
-        let n = node(
-            "LinearClassifier",
-            ML,
-            &["X"],
-            &["label", "probabilities"],
-            vec![
-                ints("classlabels_ints", classes),
-                floats("coefficients", coef),
-                floats("intercepts", intercept),
-                AttributeProto {
-                    i: Some(i64::from(k > 2 && logistic)),
-                    ..attr("multi_class", AttributeType::Int)
-                },
-                text("post_transform", post),
-            ],
-        );
-        (DataType::Float, vec![n], vec![], 1)
-    } else if let Some((f, tracks)) = model
-        .downcast_ref::<RandomForest>()
-        .map(|f| (f, None))
-        .or_else(|| {
-            model
-                .downcast_ref::<crate::model::forest::boosted::Boosted>()
-                .and_then(|b| b.averaged_forest())
-                .map(|(f, t)| (f, Some(t)))
-        })
-    {
-        let (mut tree_node, leaf_node) = forest_attributes(f);
-        if let Some(left) = tracks {
-            // A NaN takes the true (`x <= t`) branch where its split sends
-            // it left; ONNX Runtime's comparisons send it to the false one
-            // otherwise.
-            tree_node.push(ints(
-                "nodes_missing_value_tracks_true",
-                left.iter().map(|&l| l as i64).collect(),
-            ));
-        }
-        // Multiclass weights are whole: average them (two-class ones are).
-        let trees = if k == 2 { 1.0 } else { f.n_trees() as f32 };
-        let div = node(
-            "Div",
-            "",
-            &["summed", "n_trees"],
-            &["probabilities"],
-            vec![],
-        );
-        let mut attrs = tree_node;
-        attrs.push(ints("classlabels_int64s", classes));
-        attrs.extend(leaf_node);
-        attrs.push(text("post_transform", "NONE"));
-        if k == 2 {
-            attrs.push(floats("base_values", vec![binary_base(f) as f32]));
-        }
-        let n = node(
-            "TreeEnsembleClassifier",
-            ML,
-            &["X"],
-            &["label", "summed"],
-            attrs,
-        );
-        let count = TensorProto {
-            name: Some("n_trees".into()),
-            data_type: Some(DataType::Float as i32),
-            float_data: vec![trees],
-            ..Default::default()
-        };
-        (DataType::Double, vec![n, div], vec![count], 3)
+    let outputs = if k == 0 {
+        vec![value("prediction", DataType::Float, &[None, Some(1)])]
     } else {
-        return None;
+        vec![
+            value("label", DataType::Int64, &[None]),
+            value("probabilities", DataType::Float, &[None, Some(k)]),
+        ]
     };
+    let (input_type, nodes, initializer, ml_opset) =
+        if let Some(m) = model.downcast_ref::<LinearRegressor>() {
+            // float32 coefficients, as skl2onnx writes a linear regressor: its
+            // values agree with cpuwall's to float32 precision.
+            let n = node(
+                "LinearRegressor",
+                ML,
+                &["X"],
+                &["prediction"],
+                vec![
+                    floats("coefficients", m.coef.iter().map(|&v| v as f32).collect()),
+                    floats("intercepts", vec![m.intercept as f32]),
+                    AttributeProto {
+                        i: Some(1),
+                        ..attr("targets", AttributeType::Int)
+                    },
+                    text("post_transform", "NONE"),
+                ],
+            );
+            (DataType::Float, vec![n], vec![], 1)
+        } else if let Some(b) = model
+            .downcast_ref::<ForestRegressor>()
+            .map(ForestRegressor::trees)
+            .or_else(|| model.downcast_ref::<Boosted>())
+            .filter(|_| k == 0)
+        {
+            // Float64 thresholds and leaf values over a float64 input: ONNX
+            // Runtime sums (or averages) the very leaves cpuwall does, and
+            // hands the value back as float32.
+            let (f, tracks) = b.plain_with_tracks()?;
+            let (mut attrs, leaves) = forest_attributes(f, "target");
+            attrs.push(ints(
+                "nodes_missing_value_tracks_true",
+                tracks.iter().map(|&l| l as i64).collect(),
+            ));
+            attrs.extend(leaves);
+            attrs.push(text(
+                "aggregate_function",
+                if b.link_kind() == Link::Average {
+                    "AVERAGE"
+                } else {
+                    "SUM"
+                },
+            ));
+            attrs.push(AttributeProto {
+                i: Some(1),
+                ..attr("n_targets", AttributeType::Int)
+            });
+            attrs.push(text("post_transform", "NONE"));
+            let n = node("TreeEnsembleRegressor", ML, &["X"], &["prediction"], attrs);
+            (DataType::Double, vec![n], vec![], 3)
+        } else if let Some(m) = model
+            .downcast_ref::<LogisticRegression>()
+            .map(|m| (&m.linear, true))
+            .or_else(|| {
+                model
+                    .downcast_ref::<LinearSvc>()
+                    .map(|m| (&m.linear, false))
+            })
+        {
+            let (linear, logistic) = m;
+            let (coef, intercept): (Vec<f32>, Vec<f32>) = if k == 2 {
+                // Two rows, -w and w, as skl2onnx writes a binary model.
+                let w: Vec<f32> = linear.coef.iter().map(|&v| v as f32).collect();
+                let b = linear.intercept[0] as f32;
+                (
+                    w.iter().map(|v| -v).chain(w.iter().copied()).collect(),
+                    vec![-b, b],
+                )
+            } else {
+                (
+                    linear.coef.iter().map(|&v| v as f32).collect(),
+                    linear.intercept.iter().map(|&v| v as f32).collect(),
+                )
+            };
+            let post = match (logistic, k) {
+                (false, _) => "NONE",
+                (true, 2) => "LOGISTIC",
+                (true, _) => "SOFTMAX",
+            };
+            let n = node(
+                "LinearClassifier",
+                ML,
+                &["X"],
+                &["label", "probabilities"],
+                vec![
+                    ints("classlabels_ints", classes),
+                    floats("coefficients", coef),
+                    floats("intercepts", intercept),
+                    AttributeProto {
+                        i: Some(i64::from(k > 2 && logistic)),
+                        ..attr("multi_class", AttributeType::Int)
+                    },
+                    text("post_transform", post),
+                ],
+            );
+            (DataType::Float, vec![n], vec![], 1)
+        } else if let Some((f, tracks)) = model
+            .downcast_ref::<RandomForest>()
+            .map(|f| (f, None))
+            .or_else(|| {
+                model
+                    .downcast_ref::<crate::model::forest::boosted::Boosted>()
+                    .and_then(|b| b.averaged_forest())
+                    .map(|(f, t)| (f, Some(t)))
+            })
+        {
+            let (mut tree_node, leaf_node) = forest_attributes(f, "class");
+            if let Some(left) = tracks {
+                // A NaN takes the true (`x <= t`) branch where its split sends
+                // it left; ONNX Runtime's comparisons send it to the false one
+                // otherwise.
+                tree_node.push(ints(
+                    "nodes_missing_value_tracks_true",
+                    left.iter().map(|&l| l as i64).collect(),
+                ));
+            }
+            // Multiclass weights are whole: average them (two-class ones are).
+            let trees = if k == 2 { 1.0 } else { f.n_trees() as f32 };
+            let div = node(
+                "Div",
+                "",
+                &["summed", "n_trees"],
+                &["probabilities"],
+                vec![],
+            );
+            let mut attrs = tree_node;
+            attrs.push(ints("classlabels_int64s", classes));
+            attrs.extend(leaf_node);
+            attrs.push(text("post_transform", "NONE"));
+            if k == 2 {
+                attrs.push(floats("base_values", vec![binary_base(f) as f32]));
+            }
+            let n = node(
+                "TreeEnsembleClassifier",
+                ML,
+                &["X"],
+                &["label", "summed"],
+                attrs,
+            );
+            let count = TensorProto {
+                name: Some("n_trees".into()),
+                data_type: Some(DataType::Float as i32),
+                float_data: vec![trees],
+                ..Default::default()
+            };
+            (DataType::Double, vec![n, div], vec![count], 3)
+        } else {
+            return None;
+        };
     let graph = GraphProto {
         name: Some(format!("cpuwall {}", model.kind())),
         node: nodes,
         initializer,
         input: vec![value("X", input_type, &[None, Some(d)])],
-        output: vec![
-            value("label", DataType::Int64, &[None]),
-            value("probabilities", DataType::Float, &[None, Some(k)]),
-        ],
+        output: outputs,
         ..Default::default()
     };
     let m = ModelProto {
@@ -269,10 +330,11 @@ fn binary_base(f: &RandomForest) -> f64 {
     0.5 - f.n_trees() as f64 * binary_scale(f) / 2.0
 }
 
-/// The `nodes_*` and `class_*` attributes of a forest: node ids are local
-/// to each tree (a node's index minus its root's); a split goes to its
-/// first child when `x <= threshold`, as cpuwall's walk does.
-fn forest_attributes(f: &RandomForest) -> (Vec<AttributeProto>, Vec<AttributeProto>) {
+/// The `nodes_*` and leaf (`class_*` for a classifier, `target_*` for a
+/// regressor, `leaf`) attributes of a forest: node ids are local to each
+/// tree (a node's index minus its root's); a split goes to its first child
+/// when `x <= threshold`, as cpuwall's walk does.
+fn forest_attributes(f: &RandomForest, leaf: &str) -> (Vec<AttributeProto>, Vec<AttributeProto>) {
     let k = f.classes.len();
     // ONNX Runtime labels a two-class forest by one summed weight against
     // 0.5 (the first class id's, taken as the second class's probability,
@@ -332,10 +394,10 @@ fn forest_attributes(f: &RandomForest) -> (Vec<AttributeProto>, Vec<AttributePro
             texts("nodes_modes", modes),
         ],
         vec![
-            ints("class_treeids", c_tree),
-            ints("class_nodeids", c_node),
-            ints("class_ids", c_id),
-            doubles("class_weights_as_tensor", c_weight),
+            ints(&format!("{leaf}_treeids"), c_tree),
+            ints(&format!("{leaf}_nodeids"), c_node),
+            ints(&format!("{leaf}_ids"), c_id),
+            doubles(&format!("{leaf}_weights_as_tensor"), c_weight),
         ],
     )
 }

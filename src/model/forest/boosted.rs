@@ -330,20 +330,34 @@ impl Boosted {
         if !matches!(self.link, Link::Average) {
             return None;
         }
+        self.plain_with_tracks()
+    }
+
+    /// The trees on the features themselves, and per node whether a NaN
+    /// takes its `<=` branch: what an ONNX tree ensemble can state. `None`
+    /// where a column is a categorical set or reads near-zero as missing.
+    pub fn plain_with_tracks(&self) -> Option<(&RandomForest, Vec<bool>)> {
         let plain = self.plain.as_ref()?;
         let left = self
             .trees
             .nodes
             .iter()
             .map(|nd| {
+                // A NaN reads as the column's `nan` value (±∞, or LightGBM's
+                // zero), compared with the split's threshold like any other.
                 nd.feature != super::tree::LEAF
                     && matches!(
                         self.columns[nd.feature as usize],
-                        Column::Value { nan, .. } if nan == f64::NEG_INFINITY
+                        Column::Value { nan, .. } if nan <= nd.threshold
                     )
             })
             .collect();
         Some((plain, left))
+    }
+
+    /// How the trees' sums become the prediction.
+    pub fn link_kind(&self) -> Link {
+        self.link
     }
 
     /// The trees over derived columns (benches, inspect).

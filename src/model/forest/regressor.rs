@@ -90,6 +90,11 @@ impl ForestRegressor {
         Ok(ForestRegressor { trees })
     }
 
+    /// The trees, on the boosted engine as an averaged regressor.
+    pub fn trees(&self) -> &Boosted {
+        &self.trees
+    }
+
     /// The trees on the kernels of `isa` (tests of each path).
     pub fn on_isa(self, isa: crate::isa::Isa) -> Self {
         ForestRegressor {
