@@ -29,8 +29,18 @@ cpuwall), on the same rows:
     cpuwall sweep --models-dir results/models --out results/sweep.json
     cpuwall report results/sweep.json --baseline results/sklearn.csv -o reports/sweep.md
 
+Regressors, as cpuwall's sweep measures them: `linreg` (GridSearchCV over
+Ridge, Lasso and ElasticNet(l1_ratio=0.5) with cpuwall's default alphas) and
+`rfr` (RandomForestRegressor(random_state=0)), trained on
+make_friedman1(10000 x 10, noise=1, random_state=0) with the same split and
+timed on make_friedman1(N x 10, noise=1, random_state=1), the rows
+`cpuwall sweep --models linreg,rfr` predicts:
+
+    .venv/bin/python baselines/sklearn_sweep.py --models linreg,rfr --rows 10..1e6 --out results/sklearn-reg.csv
+
 Each cell is timed for at least --min-time and at least 6 runs (like cpuwall);
-the median wall is reported.
+the median wall is reported. `all_same_as_direct`: labels identical, or for a
+regressor values within 1e-5 relative (ONNX Runtime answers float32).
 """
 
 import argparse
@@ -44,11 +54,12 @@ import joblib
 import numpy as np
 import psutil
 import sklearn
-from sklearn.datasets import make_classification
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
+from sklearn.datasets import make_classification, make_friedman1
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.naive_bayes import GaussianNB
+from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
 MIN_RUNS = 6
@@ -67,6 +78,25 @@ MODELS = {
     "rf": (RandomForestClassifier(random_state=0), {}),
 }
 
+# The regressors, each a cpuwall family (linreg's grid is cpuwall's default:
+# penalty l2/l1/elasticnet x these alphas).
+ALPHAS = [0.0001, 0.001, 0.01, 0.1, 1, 10, 100]
+REGRESSORS = {
+    "linreg": (
+        Pipeline([("reg", Ridge())]),
+        [{"reg": [Ridge(), Lasso(max_iter=10000), ElasticNet(l1_ratio=0.5, max_iter=10000)],
+          "reg__alpha": ALPHAS}],
+    ),
+    "rfr": (RandomForestRegressor(random_state=0), {}),
+}
+
+
+def study_rows(name, n, seed):
+    """The rows (and targets) cpuwall's sweep and training use for `name`."""
+    if name in REGRESSORS:
+        return make_friedman1(n_samples=n, n_features=10, noise=1.0, random_state=seed)
+    return make_classification(n_samples=n, n_features=10, random_state=seed)
+
 
 def parse_rows(text):
     """`10..1e7` by decade, or a list `10,500,1e4` (cpuwall's --rows)."""
@@ -81,13 +111,16 @@ def parse_rows(text):
 
 
 def train(name):
-    x, y = make_classification(n_samples=10000, n_features=10, random_state=0)
+    x, y = study_rows(name, 10000, 0)
     x_train, _, y_train, _ = train_test_split(x, y, test_size=0.2, random_state=2020)
-    estimator, grid = MODELS[name]
+    estimator, grid = {**MODELS, **REGRESSORS}[name]
     if grid:
         search = GridSearchCV(estimator, grid, cv=5, n_jobs=-1)
         search.fit(x_train, y_train)
-        return search.best_estimator_
+        best = search.best_estimator_
+        # The linear regressor is searched inside a one-step Pipeline (to
+        # try three estimators); the estimator itself is what is timed.
+        return best.named_steps["reg"] if isinstance(best, Pipeline) else best
     return estimator.fit(x_train, y_train)
 
 
@@ -140,7 +173,9 @@ def onnx_calls(model, n_jobs):
             if key not in cache:
                 cache.clear()
                 cache[key] = x.astype(np.float32)
-            return sess.run(None, {name: cache[key]})[0]
+            out = sess.run(None, {name: cache[key]})[0]
+            # A regressor's one output is N x 1.
+            return out.ravel() if out.ndim == 2 else out
 
         calls.append((f"onnxruntime-{threads}t", call, f"onnxruntime {ort.__version__}"))
     return calls
@@ -194,11 +229,10 @@ def main():
     a = p.parse_args()
     names = [m.strip().lower() for m in a.models.split(",") if m.strip()]
     for n in names:
-        if n not in MODELS:
-            sys.exit(f"error: --models: unknown model '{n}'; choose nb, lr, svc, rf")
+        if n not in MODELS and n not in REGRESSORS:
+            sys.exit(f"error: --models: unknown model '{n}'; choose nb, lr, svc, rf, linreg, rfr")
     sizes = parse_rows(a.rows)
     me = psutil.Process()
-    x_all, _ = make_classification(n_samples=max(sizes), n_features=10, random_state=1)
     rows_out = []
     for name in names:
         t = time.perf_counter()
@@ -218,12 +252,17 @@ def main():
                 json.dump(export(model), f)
         if a.onnxruntime:
             calls += onnx_calls(model, a.n_jobs)
+        x_all, _ = study_rows(name, max(sizes), 1)
         for n in sizes:
             x = x_all[:n]
             expected = b.direct(x)
             direct_wall = None
             for backend, call, impl in calls:
-                same = bool(np.array_equal(call(x), expected))
+                got = call(x)
+                if name in REGRESSORS:
+                    same = bool(got.shape == expected.shape and np.allclose(got, expected, rtol=1e-5, atol=1e-5))
+                else:
+                    same = bool(np.array_equal(got, expected))
                 wall, cpu, cpu_all, runs = measure(call, x, a.min_time, a.max_runs, me)
                 if backend == "direct":
                     direct_wall = wall

@@ -355,6 +355,66 @@ fn regressors_exported_to_onnx_import_back_and_predict_the_same_values() {
     assert_eq!(routed, 4);
 }
 
+/// `sweep` measures regressors like classifiers: every backend gives the
+/// direct values, the results document is schema-valid, and `report` draws
+/// each regressor.
+#[test]
+fn a_sweep_of_regressors_is_measured_and_reported_like_a_classifiers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A small forest, so the default 100 trees are not grown here.
+    assert_succeeds(&run_in(
+        d,
+        &[
+            "train",
+            "--task",
+            "regression",
+            "--models",
+            "rfr",
+            "--grid",
+            "rfr.n_estimators=5",
+            "--out",
+            "models",
+        ],
+    ));
+    let out = run_in(
+        d,
+        &[
+            "sweep",
+            "--models",
+            "linreg,rfr",
+            "--rows",
+            "10..1000",
+            "--min-time",
+            "5ms",
+            "--models-dir",
+            "models",
+            "--out",
+            "s.json",
+        ],
+    );
+    assert_succeeds(&out);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("s.json")).unwrap()).unwrap();
+    assert_valid_results(&doc, "sweep of regressors");
+    let cells = doc["cells"].as_array().unwrap();
+    for model in ["linreg", "rfr"] {
+        let mine: Vec<_> = cells.iter().filter(|c| c["model"] == model).collect();
+        assert_eq!(mine.len(), 3 * 4, "{model}: 3 sizes x 4 backends");
+        assert!(
+            mine.iter().all(|c| c["identical_to_direct"] == true),
+            "{model}"
+        );
+    }
+    let out = run_in(d, &["report", "s.json", "-o", "r.md"]);
+    assert_succeeds(&out);
+    let md = std::fs::read_to_string(d.join("r.md")).unwrap();
+    for heading in ["## linreg (", "## rfr ("] {
+        assert!(md.contains(heading), "{md}");
+    }
+    assert!(d.join("r-rfr-wall.svg").exists());
+}
+
 #[test]
 fn serve_answers_a_regressors_values_on_v1_and_one_fp64_output_on_v2() {
     use common::serving::{http, post, Server};

@@ -322,6 +322,7 @@ pub fn from_json(path: &Path, text: &str) -> Result<Imported> {
 /// and single trees (averaged, one value per node), boosted trees (the
 /// identity link); a StandardScaler folds into linear ones.
 fn regressor(path: &Path, ex: Exchange) -> Result<Imported> {
+    use crate::model::forest::regressor::ForestRegressor;
     use crate::model::linreg::LinearRegressor;
     let bad = |m: String| Error::data(path, m);
     let d = ex.n_features_in;
@@ -373,10 +374,16 @@ fn regressor(path: &Path, ex: Exchange) -> Result<Imported> {
                 .collect::<std::result::Result<Vec<_>, String>>()
                 .map_err(bad)?;
             let source = format!("{origin}, {} trees", m.trees.len());
-            Model::new(
+            let trees =
                 super::boosted::averaged(Vec::new(), d, &routed, (f32_input, missing), source)
-                    .map_err(bad)?,
-            )
+                    .map_err(bad)?;
+            if ex.estimator == "RandomForestRegressor" {
+                // The family cpuwall trains itself (`rfr`), so a sweep or a
+                // server names it as it names a forest trained here.
+                Model::new(ForestRegressor::from_trees(trees).map_err(bad)?)
+            } else {
+                Model::new(trees)
+            }
         }
         "HistGradientBoostingRegressor" | "GradientBoostingRegressor" => {
             let m: BoostedJson = typed(path, ex.model.clone(), &ex.estimator)?;

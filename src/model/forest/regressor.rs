@@ -90,6 +90,16 @@ impl ForestRegressor {
         Ok(ForestRegressor { trees })
     }
 
+    /// An imported random forest regressor (scikit-learn's
+    /// `RandomForestRegressor`, with its own NaN routes): the same family
+    /// as a forest trained here, so `--models rfr` sweeps and serves it.
+    pub fn from_trees(trees: Boosted) -> std::result::Result<Self, String> {
+        if !trees.classes().is_empty() || trees.link_kind() != Link::Average {
+            return Err("a forest regressor averages its trees' values".into());
+        }
+        Ok(ForestRegressor { trees })
+    }
+
     /// The trees, on the boosted engine as an averaged regressor.
     pub fn trees(&self) -> &Boosted {
         &self.trees
@@ -127,6 +137,11 @@ impl Predictor for ForestRegressor {
     }
     fn row_cost_ns(&self) -> f64 {
         self.trees.row_cost_ns()
+    }
+    /// A forest trained here refuses NaN; an imported one routes it as
+    /// scikit-learn's splits do.
+    fn routes_missing(&self) -> bool {
+        self.trees.routes_missing()
     }
     fn layout(&self) -> Vec<(&'static str, serde_json::Value)> {
         self.trees.layout()
