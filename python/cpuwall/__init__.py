@@ -8,17 +8,23 @@ predicted in-process by cpuwall's kernels, with the same predictions.
     r = cpuwall.from_sklearn(RandomForestRegressor().fit(X, y))
     r.predict(X)                                  # float64, as the regressor's predict
 
-`X` is a 2-D numpy array (float64 or float32, C or Fortran order: read in
-place where the layout allows) or a pandas DataFrame, whose columns are
-matched to the model's features by name, as `cpuwall predict` matches a
-CSV's (by position for a model trained without feature names, or with
-`columns="by-position"`). Bad input raises ValueError with the CLI's text;
-an unsupported estimator, TypeError. The GIL is released while predicting,
+`X` is anything scikit-learn takes as dense rows: a 2-D numpy array of any
+layout (float64 read in place when C or Fortran ordered; float32, integers
+and strided views copied once), a list of rows, or a pandas DataFrame, whose
+columns are matched to the model's features by name, as `cpuwall predict`
+matches a CSV's (by position for a model trained without feature names, or
+with `columns="by-position"`). Bad input raises ValueError; sparse input
+and an unsupported estimator, TypeError; a missing model file,
+FileNotFoundError. `cpuwall.sklearn.Accelerated(estimator)` wraps an
+estimator for Pipelines and searches; `cpuwall.dask` predicts Dask
+collections on a cluster; `cpuwall.study` measures any estimator. The GIL is released while predicting,
 and a Model may be called from several threads at once. Models pickle (as
 their model file's bytes), so they travel to joblib and multiprocessing
 workers. Nothing here ever unpickles a model.
 """
+import errno
 import json
+import os
 import warnings
 
 import numpy as np
@@ -26,7 +32,7 @@ import numpy as np
 from . import _native
 from .sklearn_export import SUPPORTED, export as _export
 
-__all__ = ["Model", "from_sklearn", "load", "import_onnx", "bench", "isa", "SUPPORTED"]
+__all__ = ["Model", "from_sklearn", "load", "import_onnx", "bench", "study", "isa", "SUPPORTED"]
 __version__ = _native.__version__
 
 
@@ -106,7 +112,7 @@ class Model:
         backend: "auto" (direct or threads by batch size, from measured
         crossovers), "direct" (the calling thread) or "threads"; n_threads:
         threads for "threads"/"auto" (default: all cores)."""
-        x, names = _rows(X)
+        x, names = _rows(X, columns)
         codes, notice = self._native.predict(x, names, columns, backend, n_threads)
         _notify(notice)
         if self.task == "regression":
@@ -141,6 +147,19 @@ class Model:
             raise AttributeError("a LinearSVC has no predict_proba; use decision_function")
         return scores
 
+    def predict_log_proba(self, X, *, columns="by-name"):
+        """The logarithm of `predict_proba` (as scikit-learn's: -inf where a
+        probability is 0)."""
+        p = self.predict_proba(X, columns=columns)
+        with np.errstate(divide="ignore"):
+            return np.log(p)
+
+    def get_params(self, deep=True):
+        """The hyperparameters the model was fitted with, as its file records
+        them (`cpuwall train`'s grid point; empty for an imported model,
+        whose estimator holds them)."""
+        return dict(self.header().get("params") or {})
+
     def vote_shares(self, X, *, columns="by-name"):
         """A hard-voting ensemble's share of members voting for each class (columns in `classes_` order)."""
         kind, scores = self._scores(X, columns)
@@ -156,7 +175,7 @@ class Model:
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
     def _scores(self, X, columns):
-        x, names = _rows(X)
+        x, names = _rows(X, columns)
         kind, scores, notice = self._native.scores(x, names, columns)
         _notify(notice)
         return kind, scores
@@ -176,7 +195,13 @@ class Model:
         return (_from_state, (self._native.to_bytes(), classes))
 
 
+# Models rebuilt from pickled bytes in this process (cpuwall.dask's test
+# checks that a Dask worker unpickles a model once, not per partition).
+_stats = {"unpickled": 0}
+
+
 def _from_state(data, classes):
+    _stats["unpickled"] += 1
     return Model(_native.NativeModel.from_bytes(data), classes)
 
 
@@ -185,21 +210,36 @@ def _notify(notice):
         warnings.warn(notice, UserWarning, stacklevel=3)
 
 
-def _rows(X):
+_COLUMNS = ("by-name", "by-position")
+
+
+def _rows(X, columns="by-name"):
     """(2-D float64 array read in place where possible, column names or None)."""
+    if columns not in _COLUMNS:
+        raise ValueError(f'columns={columns!r}: use "by-name" or "by-position"')
+    if type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"X is a scipy sparse {type(X).__name__}; cpuwall predicts dense rows: "
+                        "pass X.toarray() (in chunks of rows for data larger than memory)")
     names = None
     if hasattr(X, "columns") and hasattr(X, "to_numpy"):  # a pandas DataFrame
         names = [str(c) for c in X.columns]
         X = X.to_numpy(dtype=np.float64)
     x = np.asarray(X)
+    if x.dtype == object and x.ndim == 2:
+        try:  # rows of Python numbers, as scikit-learn accepts them
+            x = x.astype(np.float64)
+        except (TypeError, ValueError):
+            pass
     if x.dtype == object or not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
         raise ValueError(f"X has dtype {x.dtype}; give numbers (float64 or float32)")
     if x.ndim != 2:
         raise ValueError(f"X has {x.ndim} dimensions; give a 2-D array of rows x features (X.reshape(1, -1) for one row)")
     if x.dtype != np.float64:
         x = x.astype(np.float64)  # float32 and integers: one copy, values exact
-    if not (x.flags.c_contiguous or x.flags.f_contiguous):
-        x = np.ascontiguousarray(x)
+    if not (x.flags.c_contiguous or x.flags.f_contiguous) or not x.flags.aligned:
+        # A strided view (a pandas partition's to_numpy()), or rows in a
+        # buffer at an odd offset (Dask's network frames): one copy.
+        x = np.array(x, dtype=np.float64, order="C", copy=True)
     return x, names
 
 
@@ -253,6 +293,7 @@ def load(path):
     `cpuwall train`, `import` or `Model.save`), an XGBoost model (`.json` or
     `.ubj` from `save_model`), a LightGBM text model, an ONNX model or a
     scikit-learn exchange document, read as `cpuwall import` reads them."""
+    _exists(path)
     try:
         with open(path, "rb") as f:
             head = f.read(16)
@@ -266,9 +307,16 @@ def load(path):
 _MAGIC = _native.MAGIC
 
 
+def _exists(path):
+    if not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, "model file not found", str(path))
+
+
 def import_onnx(path):
     """An ONNX model (the ai.onnx.ml operators skl2onnx writes), as `cpuwall import` reads it."""
+    _exists(path)
     return Model(_native.NativeModel.import_file(str(path)))
 
 
 from .bench import bench  # noqa: E402  (needs Model above)
+from .study import study  # noqa: E402

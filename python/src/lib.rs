@@ -26,10 +26,25 @@ const ORIGIN: &str = "X";
 /// A library error as Python's: bad input (exit 2 on the CLI) is a
 /// ValueError, a runtime failure a RuntimeError; the text is the CLI's.
 fn py_err(e: cpuwall::Error) -> PyErr {
+    let text = python_words(&e.to_string());
     match e.exit_code() {
-        2 => PyValueError::new_err(e.to_string()),
-        _ => PyRuntimeError::new_err(e.to_string()),
+        2 => PyValueError::new_err(text),
+        _ => PyRuntimeError::new_err(text),
     }
+}
+
+/// The library's texts name the CLI's flags; Python's name the arguments
+/// and the DataFrame.
+fn python_words(text: &str) -> String {
+    let mut out = text.replace("--columns by-position", "columns=\"by-position\"");
+    if let Some(at) = out.find("name it with --label ") {
+        let label = out[at + "name it with --label ".len()..].to_string();
+        out.replace_range(
+            at..,
+            &format!("drop it from X (X.drop(columns=\"{label}\"))"),
+        );
+    }
+    out
 }
 
 /// A loaded model and the backends built for it, reused across calls.
@@ -109,7 +124,7 @@ impl NativeModel {
                 ),
             )));
         }
-        Ok((rows, notice))
+        Ok((rows, notice.map(|n| python_words(&n))))
     }
 
     /// Predict `x` into `out` on `kind` (direct, threads or auto) with
@@ -244,6 +259,12 @@ impl NativeModel {
         self.model.n_features()
     }
 
+    /// Whether a NaN feature is data for this model (routed by its splits).
+    #[getter]
+    fn routes_missing(&self) -> bool {
+        self.model.routes_missing()
+    }
+
     /// `"classification"` or `"regression"`: whether `predict`'s words are
     /// labels or the bits of float64 values.
     #[getter]
@@ -355,6 +376,22 @@ fn isa() -> String {
     cpuwall::isa::current().name().to_string()
 }
 
+/// A `cpuwall-sweep` results document (JSON text) from cells measured in
+/// Python (`cpuwall.study`): `settings` and `cells` are JSON in the
+/// library's shapes (`Settings`, `SampledCell`); the statistics and this
+/// machine's environment are the library's, as `cpuwall sweep` writes them.
+#[pyfunction]
+fn sweep_document(settings: &str, cells: &str, elapsed_seconds: f64) -> PyResult<String> {
+    use cpuwall::measure::results::sweep::{SampledCell, Settings, SweepResults};
+    let origin = Path::new("cpuwall.study");
+    let bad = |e: serde_json::Error| PyValueError::new_err(format!("cpuwall.study: {e}"));
+    let settings: Settings = serde_json::from_str(settings).map_err(bad)?;
+    let cells: Vec<SampledCell> = serde_json::from_str(cells).map_err(bad)?;
+    let doc =
+        SweepResults::from_samples(origin, settings, cells, elapsed_seconds).map_err(py_err)?;
+    serde_json::to_string(&doc).map_err(|e| PyRuntimeError::new_err(e.to_string()))
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The CLI's rule: a CPUWALL_ISA this CPU cannot run is refused, with
@@ -362,6 +399,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     cpuwall::isa::from_env().map_err(PyValueError::new_err)?;
     m.add_class::<NativeModel>()?;
     m.add_function(wrap_pyfunction!(isa, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep_document, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MAGIC", PyBytes::new(m.py(), store::MAGIC))?;
     Ok(())
