@@ -170,6 +170,66 @@ impl SweepResults {
     }
 }
 
+/// One cell measured outside cpuwall's own runner (the Python package's
+/// `study` of any estimator): its samples as the clocks read them, per call.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SampledCell {
+    pub model: String,
+    pub backend: String,
+    pub rows: usize,
+    pub usages: Vec<crate::clock::Usage>,
+    pub identical_to_direct: bool,
+}
+
+impl SweepResults {
+    /// A complete results document from cells measured elsewhere, with
+    /// this machine's environment and the same statistics (median, its 95%
+    /// CI, CPU/wall, speedup over direct at the same size, noise) a sweep
+    /// computes; `origin` names the caller in errors.
+    pub fn from_samples(
+        origin: &Path,
+        settings: Settings,
+        cells: Vec<SampledCell>,
+        elapsed_seconds: f64,
+    ) -> Result<Self> {
+        let mut out = SweepResults::new(Environment::capture(), settings);
+        let measured: Vec<Measured> = cells
+            .iter()
+            .map(|c| {
+                if c.usages.is_empty() || c.rows == 0 {
+                    return Err(Error::data(
+                        origin,
+                        format!(
+                            "cell {} {} {}: no samples, or no rows",
+                            c.model, c.backend, c.rows
+                        ),
+                    ));
+                }
+                Ok(Measured::from_runs(c.rows, &c.usages))
+            })
+            .collect::<Result<_>>()?;
+        for (c, m) in cells.iter().zip(&measured) {
+            let direct = cells
+                .iter()
+                .zip(&measured)
+                .find(|(d, _)| d.model == c.model && d.rows == c.rows && d.backend == "direct")
+                .map(|(_, d)| d.wall_seconds.median);
+            out.cells.push(Cell::from_measured(
+                &c.model,
+                &c.backend,
+                m,
+                direct,
+                c.identical_to_direct,
+            ));
+        }
+        out.complete = true;
+        out.elapsed_seconds = elapsed_seconds;
+        out.update_noise();
+        // The names a results file may hold, as a file read back is checked.
+        Self::checked(origin, out)
+    }
+}
+
 /// The sweep CSV: one line per cell.
 pub fn cells_csv(cells: &[Cell]) -> String {
     let mut s = String::from("model,backend,rows,runs,wall_s_min,wall_s_median,wall_s_max,cpu_s_median,worker_cpu_s_median,cpu_per_wall,rows_per_second,speedup_vs_direct,identical_to_direct,samples,wall_s_ci95_low,wall_s_ci95_high,cpu_s_per_call,parallelism\n");
