@@ -168,7 +168,13 @@ class Model:
         return scores
 
     def decision_function(self, X, *, columns="by-name"):
-        """A LinearSVC's decision values (one column for two classes, as scikit-learn)."""
+        """Decision values of a LinearSVC or a logistic regression (its
+        margins; one column for two classes, as scikit-learn)."""
+        if self.kind == "lr":
+            x, names = _rows(X, columns)
+            margins, notice = self._native.margins(x, names, columns)
+            _notify(notice)
+            return margins[:, 0] if margins.shape[1] == 1 else margins
         kind, scores = self._scores(X, columns)
         if kind != "decision":
             raise AttributeError(f"a {self.kind} model has no decision_function; use predict_proba")

@@ -12,9 +12,9 @@ and pickles with `joblib.dump`.
 Rows are checked as scikit-learn checks them (its messages, its feature-name
 rules) and then predicted by cpuwall. `predict_proba`, `predict_log_proba`
 and `decision_function` exist where the wrapped estimator has them;
-`decision_function` comes from cpuwall for LinearSVC and from the wrapped
-estimator for the families whose cpuwall form has none (logistic regression,
-trees). An estimator cpuwall cannot convert raises TypeError at `fit`.
+`decision_function` comes from cpuwall for LinearSVC and logistic
+regression and from the wrapped estimator for the families whose cpuwall
+form has none (boosted trees). An estimator cpuwall cannot convert raises TypeError at `fit`.
 Multi-output targets are not supported (cpuwall predicts one output).
 """
 import numpy as np
@@ -121,10 +121,10 @@ class Accelerated(MetaEstimatorMixin, BaseEstimator):
 
     @available_if(_inner_has("decision_function"))
     def decision_function(self, X):
-        """cpuwall's decision values for LinearSVC; the wrapped estimator's
-        for families whose cpuwall form has none."""
+        """cpuwall's decision values for LinearSVC and logistic regression;
+        the wrapped estimator's for families whose cpuwall form has none."""
         x = self._rows(X)
-        if self.model_.kind == "svc":
+        if self.model_.kind in ("svc", "lr"):
             return self.model_.decision_function(x)
         return self.estimator_.decision_function(x)
 

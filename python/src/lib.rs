@@ -367,6 +367,33 @@ impl NativeModel {
         };
         Ok((kind, array, notice))
     }
+
+    /// A logistic regression's decision values (its linear margins, one
+    /// column per output, as scikit-learn's `decision_function`); `None`
+    /// for other families (LinearSVC's come from `scores`).
+    #[pyo3(signature = (x, names=None, columns="by-name"))]
+    fn margins<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f64>,
+        names: Option<Vec<String>>,
+        columns: &str,
+    ) -> PyResult<Option<(Bound<'py, PyAny>, Option<String>)>> {
+        let Some(lr) = self
+            .model
+            .downcast_ref::<cpuwall::model::logistic::LogisticRegression>()
+        else {
+            return Ok(None);
+        };
+        let (rows, notice) = self.rows(&x, names, columns)?;
+        let view = rows.view();
+        cpuwall::data::check_features(view, Path::new(ORIGIN), 0, false).map_err(py_err)?;
+        let margins = py.detach(|| lr.linear.decision_function(view));
+        Ok(Some((
+            PyArray2::from_owned_array(py, margins).into_any(),
+            notice,
+        )))
+    }
 }
 
 /// Which vector ISA the kernels use in this process (the CPU's widest, or

@@ -94,6 +94,16 @@ def test_a_model_offers_score_log_proba_params_and_its_fitted_attributes(data, f
     np.testing.assert_allclose(m.predict_log_proba(x[:200]), est.predict_log_proba(x[:200]), rtol=1e-12)
     assert m.n_features_in_ == 8 and list(m.classes_) == [0, 1]
     assert m.get_params() == {}  # imported: the estimator holds its hyperparameters
+    # A logistic regression's margins, binary (one column) and multinomial,
+    # also after a StandardScaler folded in.
+    for fitted in (LogisticRegression().fit(x, y), make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y),
+                   LogisticRegression().fit(x, y % 3 + (x[:, 0] > 1))):
+        got = cpuwall.from_sklearn(fitted).decision_function(x[:300])
+        want = fitted.decision_function(x[:300])
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+    with pytest.raises(AttributeError, match="no decision_function"):
+        m.decision_function(x)
     svc = cpuwall.from_sklearn(LinearSVC().fit(x, y))
     np.testing.assert_allclose(svc.decision_function(x[:100]), LinearSVC().fit(x, y).decision_function(x[:100]),
                                rtol=1e-9, atol=1e-12)
