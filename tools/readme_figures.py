@@ -148,6 +148,17 @@ def main():
                          f"**{r[6]}** / **{r[3]}** scikit-learn",
                          f"{env['cpu_model']}, {env['isa']}", f"{env['date'][:10]}", rel))
 
+    for rel, what in (("reports/dask/predict.md", "Dask, rf labels, {rows} rows in Parquet, 2 workers"),
+                      ("reports/ray/predict.md", "Ray Data, rf labels, {rows} rows, 2 actors")):
+        text = read(rel)
+        doc = json.loads(read(rel.replace(".md", ".json")))
+        by = {r["predictor"]: r for r in doc["results"]}
+        sk, cw = need(by.get("scikit-learn rf"), "scikit-learn rf", rel), need(by.get("cpuwall rf"), "cpuwall rf", rel)
+        rows.append((what.format(rows=f"{doc['rows']:.0e}".replace("+0", "")),
+                     f"**{sk['wall_seconds'] / cw['wall_seconds']:.2f}x** scikit-learn's wall "
+                     f"(the cluster's own cost: {by['empty']['wall_seconds']:.2f} s of {cw['wall_seconds']:.2f} s)",
+                     f"{doc['cpu']}, {doc['isa']}", f"{doc['commit'][:7]}", rel))
+
     out = [START, "",
            "| what | cpuwall against | machine, ISA | commit, date | report |",
            "|---|---|---|---|---|"]

@@ -6,7 +6,7 @@
 # their peers, serving against FastAPI, and the CNN ensemble against
 # TensorFlow; then README's table of figures from those reports.
 #
-#   bash tools/regenerate-reports.sh          # ~55-65 min on a 2-core machine
+#   bash tools/regenerate-reports.sh          # ~65-75 min on a 2-core machine
 #   QUICK=1 bash tools/regenerate-reports.sh  # a few minutes, into a temporary folder: checks the pipeline
 #
 # Sizes are short but honest: every figure is a median over interleaved
@@ -26,10 +26,12 @@ fi
 
 if [ "$QUICK" = 1 ]; then
     SWEEP_ROWS=10..1e4; SWEEP_MIN=20ms; PEER_ROWS=2e4; PEER_ROUNDS=1; PY_ROWS=2e4; PY_ROUNDS=2
+    DASK_ROWS=2e5; RAY_ROWS=1e5; CLUSTER_ROUNDS=1
     GBDT_ROWS=2e4; GBDT_SMALL_ROWS=2e3; GBDT_TREES=20
     STEP=0.3s; WARMUP=0.1s; CONNS=16; CNN_IMAGES=64; CNN_TRAIN=64; CNN_REPEATS=1
 else
     SWEEP_ROWS=10..1e6; SWEEP_MIN=200ms; PEER_ROWS=1e6; PEER_ROUNDS=3; PY_ROWS=1e6; PY_ROUNDS=5
+    DASK_ROWS=1e7; RAY_ROWS=1e6; CLUSTER_ROUNDS=6
     GBDT_ROWS=1e6; GBDT_SMALL_ROWS=1e5; GBDT_TREES=300
     STEP=1s; WARMUP=0.5s; CONNS=128; CNN_IMAGES=2000; CNN_TRAIN=2000; CNN_REPEATS=2
 fi
@@ -44,7 +46,8 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 echo "== Python peers into $venv"
 "$venv/bin/pip" install -q --disable-pip-version-check scikit-learn joblib numpy psutil onnxruntime skl2onnx \
-    tl2cgen treelite fastapi uvicorn tensorflow-cpu xgboost-cpu lightgbm onnxmltools threadpoolctl "llvmlite<0.45" lleaves
+    tl2cgen treelite fastapi uvicorn tensorflow-cpu xgboost-cpu lightgbm onnxmltools threadpoolctl "llvmlite<0.45" lleaves \
+    "dask[dataframe]==2026.11.0" "distributed==2026.11.0" "ray[data]==2.60.0"
 venv=$(cd "$venv" && pwd)
 py=$venv/bin/python
 
@@ -106,6 +109,13 @@ mkdir -p $R/python
 step "regressors ($PY_ROWS rows)"
 "$py" baselines/regression_peers.py --rows "$PY_ROWS" --out $R/regression-peers.md >"$work/regression.log" 2>&1 \
     || { tail -30 "$work/regression.log"; exit 1; }
+
+# 3c. On a cluster: Dask (LocalCluster, Parquet) and Ray Data (actor pool).
+step "Dask ($DASK_ROWS rows) and Ray ($RAY_ROWS rows)"
+"$py" baselines/dask_predict.py --rows "$DASK_ROWS" --rounds "$CLUSTER_ROUNDS" --out $R/dask/predict.md \
+    >"$work/dask.log" 2>&1 || { tail -30 "$work/dask.log"; exit 1; }
+"$py" baselines/ray_predict.py --rows "$RAY_ROWS" --rounds "$CLUSTER_ROUNDS" --out $R/ray/predict.md \
+    >"$work/ray.log" 2>&1 || { tail -30 "$work/ray.log"; exit 1; }
 
 # 4. Serving: cpuwall serve (native and v2) against FastAPI + scikit-learn.
 step "serving (steps of $STEP)"
