@@ -26,7 +26,6 @@ compared once, partition by partition, cpuwall against scikit-learn.
     .venv/bin/python baselines/dask_predict.py --rows 1e7 --out reports/dask/predict.md
 """
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -38,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from regression_peers import commit, cpu_name  # noqa: E402
+from regression_peers import commit, cpu_name, write_report  # noqa: E402
 from sklearn_sweep import train  # noqa: E402
 
 import cpuwall  # noqa: E402
@@ -182,20 +181,8 @@ def main():
         "",
         "The empty run is the floor every predictor pays here: reading the Parquet files, building and "
         "scheduling the graph, the reduction. \"over the empty run\" is what the model itself added.",
-        "",
-        "Labels identical to scikit-learn's on every row: "
-        + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in same.items()) + ".",
-        "",
     ]
-    os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
-    base = os.path.splitext(a.out)[0]
-    with open(base + ".json.tmp", "w") as f:
-        json.dump(doc, f, indent=1)
-    os.replace(base + ".json.tmp", base + ".json")
-    with open(a.out + ".tmp", "w") as f:
-        f.write("\n".join(lines))
-    os.replace(a.out + ".tmp", a.out)
-    print("\n".join(lines))
+    write_report(a.out, doc, lines, same)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ zeros) that shows what Ray itself costs. Wall: median over rounds with its
 95% CI; the labels are compared once, row by row, with scikit-learn's.
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -27,7 +26,7 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from regression_peers import commit, cpu_name  # noqa: E402
+from regression_peers import commit, cpu_name, write_report  # noqa: E402
 from sklearn_sweep import train  # noqa: E402
 
 import cpuwall  # noqa: E402
@@ -140,17 +139,7 @@ def main():
         lo, hi = r["wall_ci95"]
         over = "-" if k == "empty" else f"{r['wall_seconds'] - empty:.3f} s"
         lines.append(f"| {k} | {r['wall_seconds']:.3f} s | {lo:.3f} - {hi:.3f} | {over} | {ratio} |")
-    lines += ["", "Labels identical to scikit-learn's on every row: "
-              + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in same.items()) + ".", ""]
-    os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
-    base = os.path.splitext(a.out)[0]
-    with open(base + ".json.tmp", "w") as f:
-        json.dump(doc, f, indent=1)
-    os.replace(base + ".json.tmp", base + ".json")
-    with open(a.out + ".tmp", "w") as f:
-        f.write("\n".join(lines))
-    os.replace(a.out + ".tmp", a.out)
-    print("\n".join(lines))
+    write_report(a.out, doc, lines, same)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ they read the rows (GB/s: N x F x 8 bytes over the median).
 """
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -54,6 +55,23 @@ def commit():
                               cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() or "unknown"
     except OSError:
         return "unknown"
+
+
+def write_report(out, doc, lines, same):
+    """A cluster benchmark's report (the Dask and Ray scripts): OUT.md from
+    `lines` plus the labels' verdict, OUT.json from `doc`, each written
+    whole or not at all; the markdown also to stdout."""
+    lines = lines + ["", "Labels identical to scikit-learn's on every row: "
+                     + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in same.items()) + ".", ""]
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    base = os.path.splitext(out)[0]
+    with open(base + ".json.tmp", "w") as f:
+        json.dump(doc, f, indent=1)
+    os.replace(base + ".json.tmp", base + ".json")
+    with open(out + ".tmp", "w") as f:
+        f.write("\n".join(lines))
+    os.replace(out + ".tmp", out)
+    print("\n".join(lines))
 
 
 def timed(f, x):
