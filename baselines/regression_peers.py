@@ -59,15 +59,28 @@ def commit():
 
 def write_report(out, doc, lines, same):
     """A cluster benchmark's report (the Dask and Ray scripts): OUT.md from
-    `lines` plus the labels' verdict, OUT.json from `doc`, each written
-    whole or not at all; the markdown also to stdout."""
+    `lines` plus the labels' verdict, and OUT.csv, one line per predictor
+    with the run's settings beside its figures (as the peers' CSVs), each
+    written whole or not at all; the markdown also to stdout."""
+    import csv
+
     lines = lines + ["", "Labels identical to scikit-learn's on every row: "
                      + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in same.items()) + ".", ""]
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     base = os.path.splitext(out)[0]
-    with open(base + ".json.tmp", "w") as f:
-        json.dump(doc, f, indent=1)
-    os.replace(base + ".json.tmp", base + ".json")
+    settings = {k: v for k, v in doc.items() if k != "results"}
+    settings["labels_identical"] = " ".join(f"{k}={v}" for k, v in same.items())
+    with open(base + ".csv.tmp", "w", newline="") as f:
+        fields = ["predictor", "wall_seconds", "wall_ci95_low", "wall_ci95_high", "worker_cpu_seconds",
+                  "rounds_wall_seconds"] + list(settings)
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        for r in doc["results"]:
+            w.writerow({"predictor": r["predictor"], "wall_seconds": r["wall_seconds"],
+                        "wall_ci95_low": r["wall_ci95"][0], "wall_ci95_high": r["wall_ci95"][1],
+                        "worker_cpu_seconds": r.get("worker_cpu_seconds", ""),
+                        "rounds_wall_seconds": " ".join(f"{v:.6f}" for v in r["walls"]), **settings})
+    os.replace(base + ".csv.tmp", base + ".csv")
     with open(out + ".tmp", "w") as f:
         f.write("\n".join(lines))
     os.replace(out + ".tmp", out)

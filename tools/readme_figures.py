@@ -150,14 +150,15 @@ def main():
 
     for rel, what in (("reports/dask/predict.md", "Dask, rf labels, {rows} rows in Parquet, 2 workers"),
                       ("reports/ray/predict.md", "Ray Data, rf labels, {rows} rows, 2 actors")):
-        text = read(rel)
-        doc = json.loads(read(rel.replace(".md", ".json")))
-        by = {r["predictor"]: r for r in doc["results"]}
+        import csv
+
+        by = {r["predictor"]: r for r in csv.DictReader(read(rel.replace(".md", ".csv")).splitlines())}
         sk, cw = need(by.get("scikit-learn rf"), "scikit-learn rf", rel), need(by.get("cpuwall rf"), "cpuwall rf", rel)
-        rows.append((what.format(rows=f"{doc['rows']:.0e}".replace("+0", "")),
-                     f"**{sk['wall_seconds'] / cw['wall_seconds']:.2f}x** scikit-learn's wall "
-                     f"(the cluster's own cost: {by['empty']['wall_seconds']:.2f} s of {cw['wall_seconds']:.2f} s)",
-                     f"{doc['cpu']}, {doc['isa']}", f"{doc['commit'][:7]}", rel))
+        wall = {k: float(r["wall_seconds"]) for k, r in by.items()}
+        rows.append((what.format(rows=f"{int(cw['rows']):.0e}".replace("+0", "")),
+                     f"**{wall['scikit-learn rf'] / wall['cpuwall rf']:.2f}x** scikit-learn's wall "
+                     f"(the cluster's own cost: {wall['empty']:.2f} s of {wall['cpuwall rf']:.2f} s)",
+                     f"{cw['cpu']}, {cw['isa']}", f"{cw['commit'][:7]}", rel))
 
     out = [START, "",
            "| what | cpuwall against | machine, ISA | commit, date | report |",
