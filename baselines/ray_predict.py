@@ -14,7 +14,9 @@ where the actor holds the model (received once per actor: the estimator, or
 `cpuwall.from_sklearn(estimator)`, converted once in the driver, predicting
 with one thread, as a Ray actor's CPU is one core), and `batch_format="numpy"`. Each round runs every
 predictor in rotated order, including an empty one (the actor returns
-zeros) that shows what Ray itself costs. Wall: median over rounds with its
+zeros) that shows what Ray itself costs. Every row carries its index and
+each run puts its labels back in row order (Ray returns blocks as they
+finish), in every predictor's wall alike. Wall: median over rounds with its
 95% CI; the labels are compared once, row by row, with scikit-learn's.
 """
 import argparse
@@ -45,10 +47,12 @@ class Predictor:
     def __call__(self, batch):
         x = np.column_stack([batch[f"f{i}"] for i in range(10)])
         if self.kind == "empty":
-            return {"label": np.zeros(len(x), dtype=np.int64)}
-        if self.kind == "cpuwall":
-            return {"label": self.model.predict(x, backend="direct")}
-        return {"label": self.model.predict(x)}
+            label = np.zeros(len(x), dtype=np.int64)
+        elif self.kind == "cpuwall":
+            label = self.model.predict(x, backend="direct")
+        else:
+            label = self.model.predict(x)
+        return {"row": batch["row"], "label": label}
 
 
 def main():
@@ -71,14 +75,19 @@ def main():
     ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     ray.data.DataContext.get_current().enable_progress_bars = False
     try:
-        ds = ray.data.from_items([]) if n == 0 else ray.data.from_numpy(x).repartition(a.blocks)
-        ds = ds.map_batches(lambda b: {f"f{i}": b["data"][:, i] for i in range(10)}, batch_format="numpy")
+        x_rows = np.column_stack([np.arange(n, dtype=np.float64), x])
+        ds = ray.data.from_numpy(x_rows).repartition(a.blocks)
+        ds = ds.map_batches(lambda b: {"row": b["data"][:, 0].astype(np.int64),
+                                       **{f"f{i}": b["data"][:, i + 1] for i in range(10)}}, batch_format="numpy")
         ds = ds.materialize()  # the rows live in Ray's object store before any timing
 
         def run(kind, est):
             out = ds.map_batches(Predictor, fn_constructor_args=(kind, est), batch_format="numpy",
                                  compute=ray.data.ActorPoolStrategy(size=cores), num_cpus=1)
-            return np.concatenate([b["label"] for b in out.iter_batches(batch_format="numpy", batch_size=None)])
+            parts = list(out.iter_batches(batch_format="numpy", batch_size=None))
+            rows = np.concatenate([b["row"] for b in parts])
+            labels = np.concatenate([b["label"] for b in parts])
+            return labels[np.argsort(rows, kind="stable")]  # back in row order
 
         jobs = {"empty": ("empty", None)}
         converted = {name: cpuwall.from_sklearn(est) for name, est in models.items()}
@@ -86,18 +95,14 @@ def main():
             jobs[f"scikit-learn {name}"] = ("scikit-learn", est)
             jobs[f"cpuwall {name}"] = ("cpuwall", converted[name])
         same = {}
-        # Blocks come back in the order they finish unless Ray is told to keep
-        # them in order: kept for the check (row i of the output is row i of
-        # x), not for the timed runs.
-        options = ray.data.DataContext.get_current().execution_options
-        options.preserve_order = True
+        # Blocks come back in the order they finish: each row carries its
+        # index, and the check puts the labels back in row order.
         for name, est in models.items():
             want = est.predict(x)
             sk = run("scikit-learn", est)
             cw = run("cpuwall", converted[name])
             same[name] = bool(np.array_equal(sk, want) and np.array_equal(cw, want))
             print(f"{name}: labels identical on {n} rows: {same[name]}", file=sys.stderr)
-        options.preserve_order = False
         names = list(jobs)
         walls = {k: [] for k in names}
         for r in range(a.rounds):
