@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from regression_peers import commit, cpu_name, write_report  # noqa: E402
+from regression_peers import commit, cpu_name, vs_scikit_learn, write_report  # noqa: E402
 from sklearn_sweep import train  # noqa: E402
 
 import cpuwall  # noqa: E402
@@ -165,14 +165,7 @@ def main():
     ]
     for r in rows:
         k = r["predictor"]
-        ratio = ""
-        if k.startswith("cpuwall "):
-            sk = by[f"scikit-learn {k.split(' ', 1)[1]}"]
-            ratio = f"**{sk['wall_seconds'] / r['wall_seconds']:.2f}x** wall"
-            if r["over_empty_seconds"] > 0 and sk["over_empty_seconds"] > 0:
-                ratio += f", {sk['over_empty_seconds'] / r['over_empty_seconds']:.1f}x over the empty run"
-            else:
-                ratio += " (both within the empty run's noise)"
+        ratio = vs_scikit_learn(r, by, empty)
         lo, hi = r["wall_ci95"]
         over = "-" if k == "empty" else f"{r['over_empty_seconds']:.3f} s"
         lines.append(f"| {k} | {r['wall_seconds']:.3f} s | {lo:.3f} - {hi:.3f} | {over} | "

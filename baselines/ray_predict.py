@@ -28,7 +28,7 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from regression_peers import commit, cpu_name, write_report  # noqa: E402
+from regression_peers import commit, cpu_name, vs_scikit_learn, write_report  # noqa: E402
 from sklearn_sweep import train  # noqa: E402
 
 import cpuwall  # noqa: E402
@@ -139,13 +139,7 @@ def main():
     ]
     for r in rows:
         k = r["predictor"]
-        ratio = ""
-        if k.startswith("cpuwall "):
-            sk = by[f"scikit-learn {k.split(' ', 1)[1]}"]
-            ratio = f"**{sk['wall_seconds'] / r['wall_seconds']:.2f}x** wall"
-            a_over, b_over = sk["wall_seconds"] - empty, r["wall_seconds"] - empty
-            ratio += f", {a_over / b_over:.1f}x over the empty run" if a_over > 0 and b_over > 0 \
-                else " (within the empty run's noise)"
+        ratio = vs_scikit_learn(r, by, empty)
         lo, hi = r["wall_ci95"]
         over = "-" if k == "empty" else f"{r['wall_seconds'] - empty:.3f} s"
         lines.append(f"| {k} | {r['wall_seconds']:.3f} s | {lo:.3f} - {hi:.3f} | {over} | {ratio} |")

@@ -57,6 +57,18 @@ def commit():
         return "unknown"
 
 
+def vs_scikit_learn(r, by, empty):
+    """A cluster benchmark's ratio cell for predictor row `r` ("cpuwall
+    MODEL"): scikit-learn's wall over cpuwall's, and over what each added to
+    the empty run (`empty`: its median wall); blank for other rows."""
+    if not r["predictor"].startswith("cpuwall "):
+        return ""
+    sk = by[f"scikit-learn {r['predictor'].split(' ', 1)[1]}"]
+    cell = f"**{sk['wall_seconds'] / r['wall_seconds']:.2f}x** wall"
+    a, b = sk["wall_seconds"] - empty, r["wall_seconds"] - empty
+    return cell + (f", {a / b:.1f}x over the empty run" if a > 0 and b > 0 else " (both within the empty run's noise)")
+
+
 def write_report(out, doc, lines, same):
     """A cluster benchmark's report (the Dask and Ray scripts): OUT.md from
     `lines` plus the labels' verdict, and OUT.csv, one line per predictor
