@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::models_dir;
 use crate::atomic::{refuse_overwriting_inputs, write_atomic};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::tune::train::resolve_model;
 
 #[derive(Debug, Args)]
@@ -31,14 +31,7 @@ pub fn run(a: ExportArgs) -> Result<()> {
     refuse_overwriting_inputs(&[("--onnx", &a.onnx)], &[("MODEL", &path)])?;
     let resolved = resolve_model(&a.model, &dir)?;
     let kind = resolved.stored.header.kind;
-    let h = &resolved.stored.header;
-    let names = (!h.features().generated).then(|| h.feature_names());
-    let bytes = crate::interop::export::to_onnx(&resolved.stored.model, names.as_deref())
-        .ok_or_else(|| {
-            Error::usage(format!(
-            "{kind} models have no ONNX export (lr, svc, rf, linreg, rfr, averaged tree classifiers and tree regressors without categorical or zero-as-missing splits have; nb and boosted classifiers do not yet); predict with cpuwall itself"
-        ))
-        })?;
+    let bytes = crate::interop::export::stored_to_onnx(&resolved.stored)?;
     write_atomic(&a.onnx, &bytes)?;
     eprintln!(
         "{} ({kind}) -> {} ({} bytes, ONNX ai.onnx.ml)",

@@ -116,6 +116,19 @@ fn node(
 /// list), for `cpuwall import` to read back: ONNX inputs are one tensor.
 pub const FEATURE_NAMES_KEY: &str = "cpuwall.feature_names";
 
+/// The ONNX bytes of a model file's model, its real feature names in the
+/// metadata; a usage error naming what has an ONNX form where it has none.
+pub fn stored_to_onnx(stored: &crate::model::store::StoredModel) -> crate::error::Result<Vec<u8>> {
+    let h = &stored.header;
+    let names = (!h.features().generated).then(|| h.feature_names());
+    to_onnx(&stored.model, names.as_deref()).ok_or_else(|| {
+        crate::error::Error::usage(format!(
+            "{} models have no ONNX export (lr, svc, rf, linreg, rfr, averaged tree classifiers and tree regressors without categorical or zero-as-missing splits have; nb and boosted classifiers do not yet); predict with cpuwall itself",
+            h.kind
+        ))
+    })
+}
+
 /// The ONNX bytes of `model`: input `X` (`N x features`); for a
 /// classifier, outputs `label` (int64) and `probabilities` (float: class
 /// probabilities for lr/rf, decision scores for svc), for a regressor one
