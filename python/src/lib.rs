@@ -127,6 +127,26 @@ impl NativeModel {
         Ok((rows, notice.map(|n| python_words(&n))))
     }
 
+    /// [`Self::rows`], every value checked as the model requires (finite,
+    /// or NaN where its splits route it), for the score paths, whose
+    /// kernels do not check as `predict_finite` does.
+    fn checked_rows<'a>(
+        &self,
+        x: &'a PyReadonlyArray2<'_, f64>,
+        names: Option<Vec<String>>,
+        columns: &str,
+    ) -> PyResult<(Rows<'a>, Option<String>)> {
+        let (rows, notice) = self.rows(x, names, columns)?;
+        cpuwall::data::check_features(
+            rows.view(),
+            Path::new(ORIGIN),
+            0,
+            self.model.routes_missing(),
+        )
+        .map_err(py_err)?;
+        Ok((rows, notice))
+    }
+
     /// Predict `x` into `out` on `kind` (direct, threads or auto) with
     /// `threads` threads, refusing non-finite features.
     fn predict_on(
@@ -351,10 +371,8 @@ impl NativeModel {
         names: Option<Vec<String>>,
         columns: &str,
     ) -> PyResult<(&'static str, Bound<'py, PyAny>, Option<String>)> {
-        let (rows, notice) = self.rows(&x, names, columns)?;
+        let (rows, notice) = self.checked_rows(&x, names, columns)?;
         let view = rows.view();
-        cpuwall::data::check_features(view, Path::new(ORIGIN), 0, self.model.routes_missing())
-            .map_err(py_err)?;
         let (kind, scores) = py.detach(|| self.model.scores(view));
         // Handed over as it is, not copied (16 MB for 1e6 rows of two
         // classes).
@@ -385,9 +403,8 @@ impl NativeModel {
         else {
             return Ok(None);
         };
-        let (rows, notice) = self.rows(&x, names, columns)?;
+        let (rows, notice) = self.checked_rows(&x, names, columns)?;
         let view = rows.view();
-        cpuwall::data::check_features(view, Path::new(ORIGIN), 0, false).map_err(py_err)?;
         let margins = py.detach(|| lr.linear.decision_function(view));
         Ok(Some((
             PyArray2::from_owned_array(py, margins).into_any(),
