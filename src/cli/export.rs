@@ -17,7 +17,7 @@ pub struct ExportArgs {
     pub model: String,
     /// The ONNX file to write: input X (rows x features; float64 for trees,
     /// float32 for linear models); outputs label and probabilities for a
-    /// classifier, prediction (float32, rows x 1) for a regressor.
+    /// classifier, prediction (float32, rows x outputs) for a regressor.
     #[arg(long)]
     pub onnx: PathBuf,
     /// Where nb/lr/svc/rf model files live (default: ./models).

@@ -86,10 +86,15 @@ pub fn build(e: Ensemble) -> Result<Boosted, String> {
     if e.trees.is_empty() {
         return Err("the model has no trees".into());
     }
-    // Binary models keep their margin in class 1 (class 0's sum stays 0).
+    // Binary models keep their margin in class 1 (class 0's sum stays 0);
+    // a regressor has a margin per target, as many as its base values.
     let slot = |class: usize| if k == 2 { 1 } else { class };
-    let per_class = if k <= 2 { 1 } else { k };
-    let width = k.max(1);
+    let per_class = match k {
+        0 => e.base.len().max(1),
+        2 => 1,
+        k => k,
+    };
+    let width = if k == 0 { per_class } else { k };
     if e.base.len() != per_class {
         return Err(format!(
             "{} base margins for {per_class} margin(s)",
@@ -175,8 +180,19 @@ fn finish(
     (link, sigmoid, missing): (Link, f64, bool),
     source: String,
 ) -> Result<Boosted, String> {
-    // A regressor's trees hold one value per leaf.
-    let k = classes.len().max(1);
+    // A regressor's leaves hold one value per output: as many as its first
+    // leaf's (every leaf is checked against it).
+    let k = if classes.is_empty() {
+        raw.iter()
+            .flatten()
+            .find_map(|n| match n {
+                Raw::Leaf(w) => Some(w.len()),
+                Raw::Split { .. } => None,
+            })
+            .unwrap_or(1)
+    } else {
+        classes.len()
+    };
     let cols = columns.list;
     let forest = trees::forest((0..k as i64).collect(), cols.len().max(1), raw, false)?;
     let cols = if cols.is_empty() {

@@ -132,14 +132,15 @@ pub fn stored_to_onnx(stored: &crate::model::store::StoredModel) -> crate::error
 /// The ONNX bytes of `model`: input `X` (`N x features`); for a
 /// classifier, outputs `label` (int64) and `probabilities` (float: class
 /// probabilities for lr/rf, decision scores for svc), for a regressor one
-/// output `prediction` (float, `N x 1`); its real `feature_names`, if it
+/// output `prediction` (float, `N x outputs`); its real `feature_names`, if it
 /// has them, in the metadata. `None` for a model without an ONNX form.
 pub fn to_onnx(model: &Model, feature_names: Option<&[String]>) -> Option<Vec<u8>> {
     let d = model.n_features() as i64;
     let k = model.classes().len() as i64;
     let classes = model.classes().to_vec();
+    let targets = model.n_outputs() as i64;
     let outputs = if k == 0 {
-        vec![value("prediction", DataType::Float, &[None, Some(1)])]
+        vec![value("prediction", DataType::Float, &[None, Some(targets)])]
     } else {
         vec![
             value("label", DataType::Int64, &[None]),
@@ -157,9 +158,12 @@ pub fn to_onnx(model: &Model, feature_names: Option<&[String]>) -> Option<Vec<u8
                 &["prediction"],
                 vec![
                     floats("coefficients", m.coef.iter().map(|&v| v as f32).collect()),
-                    floats("intercepts", vec![m.intercept as f32]),
+                    floats(
+                        "intercepts",
+                        m.intercept.iter().map(|&v| v as f32).collect(),
+                    ),
                     AttributeProto {
-                        i: Some(1),
+                        i: Some(targets),
                         ..attr("targets", AttributeType::Int)
                     },
                     text("post_transform", "NONE"),
@@ -191,7 +195,7 @@ pub fn to_onnx(model: &Model, feature_names: Option<&[String]>) -> Option<Vec<u8
                 },
             ));
             attrs.push(AttributeProto {
-                i: Some(1),
+                i: Some(targets),
                 ..attr("n_targets", AttributeType::Int)
             });
             attrs.push(text("post_transform", "NONE"));
@@ -372,7 +376,7 @@ fn forest_attributes(f: &RandomForest, leaf: &str) -> (Vec<AttributeProto>, Vec<
                 trues.push(0);
                 falses.push(0);
                 modes.push("LEAF");
-                if k == 2 {
+                if k == 2 && leaf == "class" {
                     // Class 1's probability, under class id 0 (as skl2onnx).
                     c_tree.push(t as i64);
                     c_node.push(local);

@@ -24,6 +24,9 @@ use crate::model::{Model, Predictor};
 /// The largest file `import` reads.
 pub const MAX_IMPORT_BYTES: u64 = 1 << 30;
 
+/// Most values a multi-output regressor may predict per row, from any source.
+pub const MAX_OUTPUTS: usize = 1 << 16;
+
 /// What an importer made of a file.
 pub struct Imported {
     pub model: Model,

@@ -9,7 +9,7 @@ use std::path::Path;
 use prost::Message;
 
 use super::trees::{self, Raw};
-use super::Imported;
+use super::{Imported, MAX_OUTPUTS};
 use crate::error::{Error, Result};
 use crate::model::linear::{FitInfo, Linear};
 use crate::model::linreg::LinearRegressor;
@@ -296,8 +296,9 @@ fn linear(
     }
 }
 
-/// LinearRegressor with one target and no post_transform: `x . w + b`
-/// (coefficients float32, as ONNX keeps them).
+/// LinearRegressor with no post_transform: `x . w + b` per target
+/// (`coefficients` holds `targets` rows of the features' weights, float32
+/// as ONNX keeps them).
 fn linear_regressor(
     a: &HashMap<&str, &AttributeProto>,
     declared: Option<usize>,
@@ -308,22 +309,38 @@ fn linear_regressor(
     finite("intercepts", intercepts)?;
     let targets = a.get("targets").map_or(1, |t| t.i());
     let post = text(a, "post_transform");
-    if targets != 1 || !(post.is_empty() || post == "NONE") {
+    if !(post.is_empty() || post == "NONE") {
         return Err(format!(
-            "a LinearRegressor with {targets} targets and post_transform '{post}': cpuwall imports one target, NONE"
+            "a LinearRegressor with post_transform '{post}': cpuwall imports NONE"
         ));
     }
-    let d = coef.len();
-    if d == 0 || intercepts.len() > 1 || declared.is_some_and(|n| n != d) {
+    let t = usize::try_from(targets)
+        .ok()
+        .filter(|&t| (1..=MAX_OUTPUTS).contains(&t))
+        .ok_or_else(|| {
+            format!("a LinearRegressor with {targets} targets; cpuwall imports 1 to {MAX_OUTPUTS}")
+        })?;
+    let d = coef.len() / t;
+    if d == 0
+        || !coef.len().is_multiple_of(t)
+        || !(intercepts.is_empty() || intercepts.len() == t)
+        || declared.is_some_and(|n| n != d)
+    {
         return Err(format!(
-            "{d} coefficients and {} intercepts for {} features",
+            "{} coefficients and {} intercepts for {targets} targets of {} features",
+            coef.len(),
             intercepts.len(),
             declared.map_or("its".into(), |n| n.to_string())
         ));
     }
+    let intercept = if intercepts.is_empty() {
+        vec![0.0; t]
+    } else {
+        intercepts.iter().map(|&b| b as f64).collect()
+    };
     Ok(Model::new(LinearRegressor::from_parts(
         coef.iter().map(|&v| v as f64).collect(),
-        intercepts.first().map_or(0.0, |&b| b as f64),
+        intercept,
         "ONNX LinearRegressor",
     )))
 }
@@ -704,7 +721,7 @@ fn boosted(
         }
     };
     if k == 0 && a.get("n_targets").is_some_and(|t| t.i() != 1) {
-        return Err("a TreeEnsembleRegressor of several targets: cpuwall imports one".into());
+        return Err("a TreeEnsembleRegressor of several targets: cpuwall reads one from ONNX; convert a multi-output scikit-learn forest with cpuwall.from_sklearn or tools/export_sklearn.py".into());
     }
     let NodeAttrs {
         tree_ids,

@@ -127,6 +127,14 @@ struct VotingJson {
 struct ForestJson {
     trees: Vec<TreeJson>,
     input_dtype: String,
+    /// A regressor's values per node (scikit-learn's `n_outputs_`); absent
+    /// in documents from before multi-output regressors: one.
+    #[serde(default = "one_output")]
+    outputs: usize,
+}
+
+fn one_output() -> usize {
+    1
 }
 
 /// The model in an exchange file's text (`path` names it in errors).
@@ -344,24 +352,34 @@ fn regressor(path: &Path, ex: Exchange) -> Result<Imported> {
     let model = match ex.estimator.as_str() {
         "LinearRegression" | "Ridge" | "Lasso" | "ElasticNet" => {
             let m: LinearJson = typed(path, ex.model.clone(), &ex.estimator)?;
-            if m.coef.len() != d || m.intercept.len() != 1 {
+            // One intercept per output, a row of coefficients each.
+            let outputs = m.intercept.len();
+            if !(1..=super::MAX_OUTPUTS).contains(&outputs) || m.coef.len() != outputs * d {
                 return Err(bad(format!(
-                    "coef holds {} values and intercept {}; {d} features need {d} and 1",
+                    "coef holds {} values and intercept {}; {d} features need {d} per intercept (1 to {} outputs)",
                     m.coef.len(),
-                    m.intercept.len()
+                    m.intercept.len(),
+                    super::MAX_OUTPUTS
                 )));
             }
             finite("coef", &m.coef)?;
             finite("intercept", &m.intercept)?;
             Model::new(LinearRegressor::from_parts(
                 m.coef,
-                m.intercept[0],
+                m.intercept,
                 &ex.estimator,
             ))
         }
         "RandomForestRegressor" | "ExtraTreesRegressor" | "DecisionTreeRegressor" => {
             let m: ForestJson = typed(path, ex.model.clone(), &ex.estimator)?;
             let f32_input = f32_input(&m.input_dtype).map_err(bad)?;
+            if !(1..=super::MAX_OUTPUTS).contains(&m.outputs) {
+                return Err(bad(format!(
+                    "{} outputs; cpuwall imports 1 to {}",
+                    m.outputs,
+                    super::MAX_OUTPUTS
+                )));
+            }
             let missing = m.trees.iter().all(|t| t.missing_go_to_left.is_some());
             let routed = m
                 .trees
@@ -369,7 +387,8 @@ fn regressor(path: &Path, ex: Exchange) -> Result<Imported> {
                 .enumerate()
                 .map(|(t, tree)| {
                     let left = tree.missing_go_to_left.as_deref().unwrap_or(&[]);
-                    tree_nodes(t, tree, 1).map(|n| (n, left.iter().map(|&b| b != 0).collect()))
+                    tree_nodes(t, tree, m.outputs)
+                        .map(|n| (n, left.iter().map(|&b| b != 0).collect()))
                 })
                 .collect::<std::result::Result<Vec<_>, String>>()
                 .map_err(bad)?;
@@ -630,7 +649,7 @@ fn tree_nodes(t: usize, tree: &TreeJson, k: usize) -> std::result::Result<Vec<Ra
         || tree.value.len() != n * k
     {
         return Err(format!(
-            "tree {t}: its arrays disagree in length ({n} nodes, {} values for {k} classes)",
+            "tree {t}: its arrays disagree in length ({n} nodes, {} values for {k} classes or outputs)",
             tree.value.len()
         ));
     }

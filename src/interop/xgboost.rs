@@ -103,13 +103,23 @@ pub fn from_doc(doc: &Value) -> Result<(Boosted, Option<Vec<String>>), String> {
     let param = field(learner, &["learner_model_param"])?;
     let n_features = number(field(param, &["num_feature"])?, "num_feature")? as usize;
     let num_class = number(field(param, &["num_class"])?, "num_class")? as usize;
-    if let Some(t) = param.get("num_target") {
-        if number(t, "num_target")? > 1.0 {
-            return Err("a multi-target model: cpuwall imports one target".into());
-        }
+    // A regressor's targets: one margin each, each tree adding to the one
+    // `tree_info` names (multi_strategy "one_output_per_tree").
+    let targets = match param.get("num_target") {
+        Some(t) => number(t, "num_target")?,
+        None => 1.0,
+    };
+    if !(1.0..=super::MAX_OUTPUTS as f64).contains(&targets) {
+        return Err(format!("num_target {targets}"));
     }
+    let targets = targets as usize;
     let base_raw = numbers(field(param, &["base_score"])?, "base_score")?;
     let (k, link, base) = match objective.as_str() {
+        o if targets > 1 && !o.starts_with("reg:") => {
+            return Err(format!(
+                "objective '{o}' with {targets} targets: cpuwall imports multi-target regressors (reg:...)"
+            ))
+        }
         "binary:logistic" | "binary:logitraw" => {
             let b = *base_raw.first().ok_or("base_score is empty")?;
             let margin = if objective == "binary:logistic" {
@@ -138,11 +148,13 @@ pub fn from_doc(doc: &Value) -> Result<(Boosted, Option<Vec<String>>), String> {
         // Regressors whose prediction is the margin itself (no classes).
         "reg:squarederror" | "reg:linear" | "reg:absoluteerror" | "reg:pseudohubererror"
         | "reg:quantileerror" | "reg:squaredlogerror" => {
-            let b = *base_raw.first().ok_or("base_score is empty")?;
-            if base_raw.len() != 1 {
-                return Err(format!("{} base scores for one target", base_raw.len()));
-            }
-            (0, Link::Identity, vec![(b as f32) as f64])
+            // One base score for every target, or XGBoost 3's one each.
+            let base = match base_raw.len() {
+                1 => vec![(base_raw[0] as f32) as f64; targets],
+                n if n == targets => base_raw.iter().map(|b| (*b as f32) as f64).collect(),
+                n => return Err(format!("{n} base scores for {targets} target(s)")),
+            };
+            (0, Link::Identity, base)
         }
         other => {
             return Err(format!(
@@ -182,13 +194,30 @@ pub fn from_doc(doc: &Value) -> Result<(Boosted, Option<Vec<String>>), String> {
             .map(|v| number(v, "num_parallel_tree"))
             .transpose()?
             .unwrap_or(1.0) as usize;
-        let per_round = parallel.max(1) * if k <= 2 { 1 } else { k };
+        let margins = match k {
+            0 => targets,
+            2 => 1,
+            k => k,
+        };
+        let per_round = parallel.max(1) * margins;
         take = per_iteration
             .unwrap_or((best + 1) * per_round)
             .min(trees_json.len());
     }
     let mut trees = Vec::with_capacity(take);
     for (t, tj) in trees_json.iter().take(take).enumerate() {
+        let leaf_vector = tj
+            .get("tree_param")
+            .and_then(|p| p.get("size_leaf_vector"))
+            .map(|v| number(v, "size_leaf_vector"))
+            .transpose()?
+            .unwrap_or(0.0);
+        if leaf_vector > 1.0 {
+            return Err(
+                "trees with vector leaves (multi_strategy \"multi_output_tree\"): cpuwall imports one_output_per_tree models, XGBoost's default"
+                    .into(),
+            );
+        }
         let class = tree_info[t];
         if class < 0 {
             return Err(format!("tree {t} has class {class}"));

@@ -322,6 +322,9 @@ impl Predictor for Model {
     fn classes(&self) -> &[i64] {
         self.0.classes()
     }
+    fn n_outputs(&self) -> usize {
+        self.0.n_outputs()
+    }
     fn predict_into(&self, x: ndarray::ArrayView2<'_, f64>, out: &mut [i64]) {
         self.0.predict_into(x, out)
     }

@@ -176,10 +176,11 @@ impl RowKernel {
         self.predict_on(crate::isa::current(), x, classes, out)
     }
 
-    /// A one-output kernel's scores themselves, as output words
-    /// ([`crate::model::value_word`]): a linear regressor's predictions, the
-    /// same additions as every path's labels come from. Returns whether
-    /// every score was finite (see [`RowKernel::predict`]).
+    /// The kernel's scores themselves, as output words
+    /// ([`crate::model::value_word`]), a row's outputs side by side: a
+    /// linear regressor's predictions, the same additions as every path's
+    /// labels come from. Returns whether every score was finite (see
+    /// [`RowKernel::predict`]).
     pub fn values(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) -> bool {
         self.values_on(crate::isa::current(), x, out)
     }
@@ -187,28 +188,35 @@ impl RowKernel {
     /// [`RowKernel::values`] on the path of `isa`.
     pub fn values_on(&self, isa: Isa, x: ArrayView2<'_, f64>, out: &mut [i64]) -> bool {
         assert_eq!(
-            x.nrows(),
+            x.nrows() * self.outputs,
             out.len(),
-            "output length must equal the row count"
+            "output length must equal the row count times the outputs"
         );
-        assert_eq!(self.outputs, 1, "values come from one output");
         #[cfg(target_arch = "x86_64")]
         if let (Some(flat), true) = (x.as_slice(), self.d > 0 && isa.supported()) {
             match isa {
                 // SAFETY: the CPU runs `isa` (checked above); `flat` holds
-                // `out.len()` rows of `d` values.
-                Isa::Avx512 => return unsafe { avx512::values(self, flat, out) },
-                Isa::Avx2 => return unsafe { avx2::values(self, flat, out) },
+                // `out.len() / outputs` rows of `d` values. Several outputs
+                // take the AVX2 row loop on AVX-512 CPUs too (the same
+                // additions; the 8-rows-at-a-time kernel is one output's).
+                Isa::Avx512 if self.outputs == 1 => {
+                    return unsafe { avx512::values(self, flat, out) }
+                }
+                Isa::Avx512 | Isa::Avx2 => return unsafe { avx2::values(self, flat, out) },
                 Isa::Scalar => {}
             }
         }
         let _ = isa;
         let mut finite = true;
-        map_rows(x, out, |row| {
-            let s = self.score(row, 0);
-            finite &= s.is_finite();
-            crate::model::value_word(s)
-        });
+        let mut copy = Vec::new();
+        for (row, o) in x.rows().into_iter().zip(out.chunks_exact_mut(self.outputs)) {
+            let r = crate::model::row_slice(&row, &mut copy);
+            for (j, w) in o.iter_mut().enumerate() {
+                let s = self.score(r, j);
+                finite &= s.is_finite();
+                *w = crate::model::value_word(s);
+            }
+        }
         finite
     }
 
@@ -343,15 +351,18 @@ mod avx2 {
     }
 
     /// # Safety
-    /// The CPU runs AVX2; `flat` holds `out.len()` rows of `k.d` values.
+    /// The CPU runs AVX2; `flat` holds `out.len() / k.outputs` rows of
+    /// `k.d` values.
     #[target_feature(enable = "avx2")]
     pub unsafe fn values(k: &RowKernel, flat: &[f64], out: &mut [i64]) -> bool {
         let d = k.d;
         let mut finite = true;
-        for (i, o) in out.iter_mut().enumerate() {
-            let s = score(k, &flat[i * d..(i + 1) * d], 0);
-            finite &= s.is_finite();
-            *o = crate::model::value_word(s);
+        for (row, o) in flat.chunks_exact(d).zip(out.chunks_exact_mut(k.outputs)) {
+            for (j, w) in o.iter_mut().enumerate() {
+                let s = score(k, row, j);
+                finite &= s.is_finite();
+                *w = crate::model::value_word(s);
+            }
         }
         finite
     }

@@ -135,15 +135,97 @@ impl RegConfig {
     }
 }
 
-/// A fitted (or imported) linear regressor: `x . coef + intercept`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A fitted (or imported) linear regressor: `x . coef + intercept`, one
+/// value per output (a multi-output model: `coef` is `outputs x d`,
+/// row-major, with one intercept per output, as scikit-learn's `coef_`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct LinearRegressor {
     pub n_features: usize,
     pub coef: Vec<f64>,
-    pub intercept: f64,
+    pub intercept: Vec<f64>,
     /// What it is ("ridge", or an imported estimator's name).
     pub form: String,
     pub fit_info: FitInfo,
+}
+
+/// The payload as model files hold it: the single-output layout first
+/// (output 0's intercept), then the other outputs' intercepts, which
+/// files written before multi-output regressors do not have.
+#[derive(Serialize)]
+struct Stored<'a> {
+    n_features: usize,
+    coef: &'a [f64],
+    intercept: f64,
+    form: &'a str,
+    fit_info: &'a FitInfo,
+    more_intercepts: &'a [f64],
+}
+
+impl Serialize for LinearRegressor {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        Stored {
+            n_features: self.n_features,
+            coef: &self.coef,
+            intercept: self.intercept.first().copied().unwrap_or(0.0),
+            form: &self.form,
+            fit_info: &self.fit_info,
+            more_intercepts: self.intercept.get(1..).unwrap_or(&[]),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for LinearRegressor {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::{Error as _, SeqAccess, Visitor};
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = LinearRegressor;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a linear regressor")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let missing =
+                    |what| A::Error::custom(format!("the linear regressor ends before its {what}"));
+                let n_features = seq
+                    .next_element()?
+                    .ok_or_else(|| missing("feature count"))?;
+                let coef = seq.next_element()?.ok_or_else(|| missing("coefficients"))?;
+                let first: f64 = seq.next_element()?.ok_or_else(|| missing("intercept"))?;
+                let form = seq.next_element()?.ok_or_else(|| missing("form"))?;
+                let fit_info = seq.next_element()?.ok_or_else(|| missing("fit record"))?;
+                // A file from before multi-output regressors ends here: the
+                // payload's reader reports its end as an error, which here
+                // means one output (the file's checksum has already vouched
+                // for every byte).
+                let more: Vec<f64> = seq.next_element().ok().flatten().unwrap_or_default();
+                let mut intercept = vec![first];
+                intercept.extend(more);
+                Ok(LinearRegressor {
+                    n_features,
+                    coef,
+                    intercept,
+                    form,
+                    fit_info,
+                })
+            }
+        }
+        d.deserialize_struct(
+            "Stored",
+            &[
+                "n_features",
+                "coef",
+                "intercept",
+                "form",
+                "fit_info",
+                "more_intercepts",
+            ],
+            Fields,
+        )
+    }
 }
 
 impl LinearRegressor {
@@ -167,16 +249,21 @@ impl LinearRegressor {
         Ok(LinearRegressor {
             n_features: d,
             coef,
-            intercept: intercept[0],
+            intercept,
             form: cfg.penalty.estimator().to_string(),
             fit_info,
         })
     }
 
-    /// An imported model (`form`: the estimator's name).
-    pub fn from_parts(coef: Vec<f64>, intercept: f64, form: &str) -> Self {
+    /// An imported model (`form`: the estimator's name): `coef` holds
+    /// `intercept.len()` rows (outputs) of the features' coefficients.
+    pub fn from_parts(coef: Vec<f64>, intercept: Vec<f64>, form: &str) -> Self {
+        assert!(
+            !intercept.is_empty() && coef.len().is_multiple_of(intercept.len()),
+            "one row of coefficients per intercept"
+        );
         LinearRegressor {
-            n_features: coef.len(),
+            n_features: coef.len() / intercept.len(),
             coef,
             intercept,
             form: form.to_string(),
@@ -188,7 +275,7 @@ impl LinearRegressor {
     }
 
     fn kernel(&self) -> RowKernel {
-        RowKernel::linear(&self.coef, &[self.intercept], self.n_features)
+        RowKernel::linear(&self.coef, &self.intercept, self.n_features)
     }
 
     pub fn fold_scaling(m: &Model, s: &super::scale::Standardizer) -> Model {
@@ -196,9 +283,7 @@ impl LinearRegressor {
             .downcast_ref::<LinearRegressor>()
             .expect("a model of this family")
             .clone();
-        let mut b = [fitted.intercept];
-        s.fold_linear(&mut fitted.coef, &mut b);
-        fitted.intercept = b[0];
+        s.fold_linear(&mut fitted.coef, &mut fitted.intercept);
         Model::new(fitted)
     }
 }
@@ -216,6 +301,9 @@ impl Predictor for LinearRegressor {
     fn classes(&self) -> &[i64] {
         &[]
     }
+    fn n_outputs(&self) -> usize {
+        self.intercept.len()
+    }
     fn predict_into(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) {
         self.kernel().values(x, out);
     }
@@ -223,28 +311,31 @@ impl Predictor for LinearRegressor {
         Some(self.kernel().values(x, out))
     }
     fn scores(&self, x: ArrayView2<'_, f64>) -> (ScoreKind, Array2<f64>) {
-        let mut words = vec![0; x.nrows()];
-        self.predict_into(x, &mut words);
+        let words = self.predict(x);
         let values = words.into_iter().map(super::word_value).collect();
         (
             ScoreKind::Value,
-            Array2::from_shape_vec((x.nrows(), 1), values).expect("one column"),
+            Array2::from_shape_vec((x.nrows(), self.n_outputs()), values)
+                .expect("a column per output"),
         )
     }
     fn row_cost_ns(&self) -> f64 {
-        1.0 + 0.1 * self.n_features as f64
+        1.0 + 0.1 * (self.n_features * self.intercept.len()) as f64
     }
 }
 
 impl Fitted for LinearRegressor {
     fn validate(&self) -> std::result::Result<(), String> {
-        if self.coef.len() != self.n_features || self.n_features == 0 {
+        if self.n_features == 0
+            || self.intercept.is_empty()
+            || self.coef.len() != self.n_features * self.intercept.len()
+        {
             return Err("linear regressor parameter sizes disagree".into());
         }
         if self
             .coef
             .iter()
-            .chain([&self.intercept])
+            .chain(&self.intercept)
             .any(|v| !v.is_finite())
         {
             return Err("linear regressor has non-finite coefficients".into());
@@ -297,7 +388,7 @@ mod tests {
         for (got, want) in m.coef.iter().zip([3.0, -2.0, 0.0]) {
             assert!((got - want).abs() < 1e-3, "{:?}", m.coef);
         }
-        assert!((m.intercept - 0.5).abs() < 1e-3, "{}", m.intercept);
+        assert!((m.intercept[0] - 0.5).abs() < 1e-3, "{:?}", m.intercept);
     }
 
     #[test]
@@ -326,7 +417,7 @@ mod tests {
     fn predictions_are_the_plane_on_every_isa_bit_for_bit() {
         let m = LinearRegressor::from_parts(
             vec![1.5, -2.0, 0.25, 3.0, 0.0, 1.0, -1.0, 2.0, 0.5],
-            0.75,
+            vec![0.75],
             "test",
         );
         let d = data(1003);
@@ -350,6 +441,83 @@ mod tests {
             let got = super::super::word_value(*w);
             assert!((got - plain).abs() <= 1e-12 * plain.abs().max(1.0));
         }
+    }
+
+    #[test]
+    fn a_multi_output_model_gives_each_outputs_plane_side_by_side_on_every_isa() {
+        // Two outputs over 9 features: rows of coefficients, an intercept each.
+        let coef: Vec<f64> = (0..18).map(|i| (i as f64 - 8.5) * 0.37).collect();
+        let m = LinearRegressor::from_parts(coef.clone(), vec![0.75, -3.0], "test");
+        assert_eq!((m.n_features, m.n_outputs()), (9, 2));
+        let d = data(257);
+        let x = Array2::from_shape_fn((257, 9), |(i, j)| d.x[[i, j % 3]] * (j + 1) as f64);
+        let kernel = m.kernel();
+        let want: Vec<i64> = x
+            .rows()
+            .into_iter()
+            .flat_map(|r| {
+                let r = r.to_vec();
+                [kernel.score(&r, 0), kernel.score(&r, 1)]
+            })
+            .map(super::super::value_word)
+            .collect();
+        for isa in crate::isa::available() {
+            let mut out = vec![0; 2 * x.nrows()];
+            assert!(kernel.values_on(isa, x.view(), &mut out), "{isa:?}");
+            assert_eq!(out, want, "{isa:?}");
+        }
+        // Each value is its own output's plane, to rounding.
+        let out = m.predict(x.view());
+        for (i, r) in x.rows().into_iter().enumerate() {
+            for o in 0..2 {
+                let plain: f64 = m.intercept[o]
+                    + r.iter()
+                        .zip(&coef[9 * o..9 * (o + 1)])
+                        .map(|(a, b)| a * b)
+                        .sum::<f64>();
+                let got = super::super::word_value(out[2 * i + o]);
+                assert!(
+                    (got - plain).abs() <= 1e-12 * plain.abs().max(1.0),
+                    "row {i} output {o}"
+                );
+            }
+        }
+        // A model file keeps both intercepts.
+        let bytes = postcard::to_allocvec(&m).unwrap();
+        assert_eq!(postcard::from_bytes::<LinearRegressor>(&bytes).unwrap(), m);
+    }
+
+    #[test]
+    fn a_payload_written_before_multi_output_regressors_reads_as_one_output() {
+        // The payload's layout until then: one intercept, nothing after it.
+        #[derive(Serialize)]
+        struct Before {
+            n_features: usize,
+            coef: Vec<f64>,
+            intercept: f64,
+            form: String,
+            fit_info: FitInfo,
+        }
+        let bytes = postcard::to_allocvec(&Before {
+            n_features: 2,
+            coef: vec![1.5, -2.0],
+            intercept: 0.25,
+            form: "ridge".into(),
+            fit_info: FitInfo {
+                iterations: 3,
+                converged: true,
+            },
+        })
+        .unwrap();
+        let m: LinearRegressor = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(m.intercept, vec![0.25]);
+        assert_eq!((m.coef.clone(), m.n_outputs()), (vec![1.5, -2.0], 1));
+        assert_eq!(m.form, "ridge");
+        // Written back: those bytes, then an empty list of further intercepts.
+        assert_eq!(
+            postcard::to_allocvec(&m).unwrap(),
+            [bytes, vec![0]].concat()
+        );
     }
 
     #[test]

@@ -88,8 +88,14 @@ pub trait Predictor: Send + Sync {
     /// Sorted class labels; predictions are drawn from these (empty for a
     /// regressor).
     fn classes(&self) -> &[i64];
-    /// Predict one output word per row of `x` into `out`: a classifier's
-    /// label, a regressor's value as [`value_word`] (`out.len() == x.nrows()`,
+    /// Output words a row: 1 (a class label, or one value), or a
+    /// multi-output regressor's value count.
+    fn n_outputs(&self) -> usize {
+        1
+    }
+    /// Predict [`Predictor::n_outputs`] words per row of `x` into `out`,
+    /// row by row: a classifier's label, a regressor's values as
+    /// [`value_word`] (`out.len() == x.nrows() * n_outputs()`,
     /// `x.ncols() == n_features()`; callers check, the hot loop does not).
     /// Writes every element of `out` and reads none: the Python package
     /// hands in a buffer it did not zero.
@@ -139,7 +145,7 @@ pub trait Predictor: Send + Sync {
     }
 
     fn predict(&self, x: ArrayView2<'_, f64>) -> Vec<i64> {
-        let mut out = vec![0; x.nrows()];
+        let mut out = vec![0; x.nrows() * self.n_outputs()];
         self.predict_into(x, &mut out);
         out
     }
@@ -176,7 +182,7 @@ pub fn predict_finite(
     // The first block says whether the model vouches.
     let head = block.min(x.nrows());
     let (first, rest) = x.split_at(ndarray::Axis(0), head);
-    let (first_out, rest_out) = out.split_at_mut(head);
+    let (first_out, rest_out) = out.split_at_mut(head * model.n_outputs());
     if let Some(vouched) = model.predict_vouching(first, first_out) {
         let vouched = vouched && model.predict_vouching(rest, rest_out) == Some(true);
         // A score that overflowed on finite rows leaves its label standing.

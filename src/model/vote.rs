@@ -172,6 +172,12 @@ impl Voting {
                     self.n_features
                 ));
             }
+            if model.n_outputs() != 1 {
+                return Err(format!(
+                    "member {i} predicts {} values a row; an ensemble averages single-output regressors (as scikit-learn's VotingRegressor)",
+                    model.n_outputs()
+                ));
+            }
             let regressor = model.task() == Task::Regression;
             if mean != regressor {
                 return Err(format!(

@@ -150,12 +150,15 @@ impl Boosted {
         missing: bool,
         source: String,
     ) -> Result<Self, String> {
-        // No classes: a regressor, whose leaves hold one value.
+        // No classes: a regressor, whose leaves hold one value per output.
         let k = classes.len();
         if k == 1 {
             return Err("a classifier needs at least two classes".into());
         }
-        if trees.classes.len() != k.max(1) {
+        if k == 0 && trees.classes.is_empty() {
+            return Err("a regressor's trees hold no values".into());
+        }
+        if k > 0 && trees.classes.len() != k {
             return Err(format!(
                 "the trees hold {} values per leaf for {}",
                 trees.classes.len(),
@@ -266,9 +269,15 @@ impl Boosted {
         }
     }
 
-    /// Margins of `x`'s rows (base included), one column per class.
+    /// Values per row: the classes' margins, or a regressor's outputs.
+    fn width(&self) -> usize {
+        self.trees.classes.len()
+    }
+
+    /// Margins of `x`'s rows (base included), one column per class (a
+    /// regressor: per output).
     pub fn margins(&self, x: ArrayView2<'_, f64>) -> Array2<f64> {
-        let k = self.classes.len().max(1);
+        let k = self.width();
         let mut out = Array2::zeros((x.nrows(), k));
         self.for_each_chunk(x, |first, trees, rows| {
             let sums = trees.sums(rows);
@@ -400,21 +409,31 @@ impl Predictor for Boosted {
         self.missing
     }
 
+    fn n_outputs(&self) -> usize {
+        if self.is_regressor() {
+            self.width()
+        } else {
+            1
+        }
+    }
+
     fn predict_into(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) {
         assert_eq!(
-            x.nrows(),
+            x.nrows() * self.n_outputs(),
             out.len(),
-            "output length must equal the row count"
+            "output length must equal the row count times the outputs"
         );
         if self.is_regressor() {
             // The sums in the library's order; an average divides once at
-            // the end, as scikit-learn's forests do.
+            // the end, as scikit-learn's forests do. Sums come row by row,
+            // a row's outputs side by side: the output's own order.
             let trees = self.trees.n_trees() as f64;
             let average = matches!(self.link, Link::Average);
+            let k = self.width();
             self.for_each_chunk(x, |first, forest, rows| {
                 let sums = forest.sums(rows);
-                let dst = &mut out[first..first + rows.nrows()];
-                for (o, s) in dst.iter_mut().zip(sums.column(0)) {
+                let dst = &mut out[first * k..(first + rows.nrows()) * k];
+                for (o, s) in dst.iter_mut().zip(sums.iter()) {
                     *o = value_word(if average { s / trees } else { *s });
                 }
             });
@@ -467,7 +486,7 @@ impl Predictor for Boosted {
     }
 
     fn layout(&self) -> Vec<(&'static str, serde_json::Value)> {
-        let k = self.classes.len().max(1);
+        let k = self.width();
         let categorical = self
             .columns
             .iter()

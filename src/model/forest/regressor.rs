@@ -126,6 +126,9 @@ impl Predictor for ForestRegressor {
     fn classes(&self) -> &[i64] {
         &[]
     }
+    fn n_outputs(&self) -> usize {
+        self.trees.n_outputs()
+    }
     fn predict_into(&self, x: ArrayView2<'_, f64>, out: &mut [i64]) {
         self.trees.predict_into(x, out)
     }
