@@ -21,7 +21,12 @@ pub struct InspectArgs {
 
 pub fn run(a: InspectArgs) -> Result<()> {
     let stored = store::load(&a.file)?;
-    let (h, layout) = (&stored.header, stored.model.layout());
+    let h = &stored.header;
+    let mut layout = stored.model.layout();
+    if stored.model.task() == crate::model::Task::Regression {
+        // Values a row: 1, or a multi-output regressor's count.
+        layout.insert(0, ("outputs", serde_json::json!(stored.model.n_outputs())));
+    }
     match a.format {
         Format::Json => println!("{}", report::model::inspect_json(h, &a.file, &layout)),
         Format::Table => print!("{}", report::model::inspect_table(h, &a.file, &layout)),

@@ -475,17 +475,41 @@ pub fn write_labels(path: &Path, labels: &[i64]) -> Result<()> {
     write_column(path, "y", labels, npy::labels_to_bytes, |v| v.to_string())
 }
 
-/// Write a regressor's predictions: `.npy` (float64), anything else CSV
-/// with one column `prediction`, floats in shortest round-trip form;
-/// atomically.
-pub fn write_values(path: &Path, values: &[f64]) -> Result<()> {
+/// Write a regressor's predictions (`outputs` values a row, side by
+/// side): `.npy` (float64, shape `(n,)` or `(n, outputs)`), anything else
+/// CSV with one column `prediction` (or `prediction_0..` for several
+/// outputs), floats in shortest round-trip form; atomically.
+pub fn write_values(path: &Path, values: &[f64], outputs: usize) -> Result<()> {
     let npy = |v: &[f64]| {
-        let mut out = npy::header_bytes("<f8", &format!("({},)", v.len()));
+        let shape = match outputs {
+            1 => format!("({},)", v.len()),
+            k => format!("({}, {k})", v.len() / k),
+        };
+        let mut out = npy::header_bytes("<f8", &shape);
         v.iter()
             .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
         out
     };
-    write_column(path, "prediction", values, npy, |v| format!("{v:?}"))
+    if outputs == 1 {
+        return write_column(path, "prediction", values, npy, |v| format!("{v:?}"));
+    }
+    let header = (0..outputs)
+        .map(|o| format!("prediction_{o}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let rows: Vec<&[f64]> = values.chunks_exact(outputs).collect();
+    write_column(
+        path,
+        &header,
+        &rows,
+        |r| npy(&r.concat()),
+        |r| {
+            r.iter()
+                .map(|v| format!("{v:?}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        },
+    )
 }
 
 /// One column to `path`: `.npy` bytes, or CSV under `header`; atomically.

@@ -112,13 +112,14 @@ pub fn calibrate(model: &Arc<Model>, threads: &mut Threads) -> usize {
     let x = Array2::from_shape_fn((biggest, d), |_| {
         (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 4.0 - 2.0
     });
-    let mut out = vec![0i64; biggest];
+    let k = model.n_outputs();
+    let mut out = vec![0i64; biggest * k];
     for rows in PROBES {
         let xs = x.slice(ndarray::s![..rows, ..]);
         let runs = (200_000 / rows).clamp(3, 50);
-        let direct = best_of(runs, || model.predict_into(xs, &mut out[..rows]));
+        let direct = best_of(runs, || model.predict_into(xs, &mut out[..rows * k]));
         let par = best_of(runs, || {
-            let _ = threads.predict(xs, &mut out[..rows]);
+            let _ = threads.predict(xs, &mut out[..rows * k]);
         });
         if beats(par, direct) {
             return rows;

@@ -24,7 +24,7 @@ impl Backend for Direct {
     }
 
     fn predict(&mut self, x: ArrayView2<'_, f64>, out: &mut [i64]) -> Result<CallCost> {
-        super::check_batch(self.model.n_features(), x, out)?;
+        super::check_batch(super::shape(&self.model), x, out)?;
         self.model.predict_into(x, out);
         Ok(CallCost::default())
     }
@@ -40,7 +40,7 @@ impl Backend for Direct {
         out: &mut [i64],
         origin: &std::path::Path,
     ) -> Result<CallCost> {
-        super::check_batch(self.model.n_features(), x, out)?;
+        super::check_batch(super::shape(&self.model), x, out)?;
         crate::model::predict_finite(self.model.as_ref(), x, out, origin)?;
         Ok(CallCost::default())
     }

@@ -60,7 +60,8 @@ impl Default for CallCost {
 
 pub trait Backend: Send {
     fn name(&self) -> String;
-    /// Predict every row of `x` into `out` (`out.len() == x.nrows()`).
+    /// Predict every row of `x` into `out` (the model's outputs a row:
+    /// `out.len() == x.nrows() * n_outputs`).
     fn predict(&mut self, x: ArrayView2<'_, f64>, out: &mut [i64]) -> Result<CallCost>;
     /// [`Backend::predict`], refusing NaN and infinite features (the error
     /// names the row and column; `origin` names the batch): the Python
@@ -176,6 +177,12 @@ pub fn parse_backend_list(text: &str, option: &str) -> Result<Vec<BackendKind>> 
     Ok(out)
 }
 
+/// A model's features and output words a row, for [`check_batch`].
+pub fn shape(model: &crate::model::Model) -> (usize, usize) {
+    use crate::model::Predictor;
+    (model.n_features(), model.n_outputs())
+}
+
 /// `x` has the model's feature count.
 pub fn check_features(n_features: usize, x: ArrayView2<'_, f64>) -> Result<()> {
     if x.ncols() != n_features {
@@ -187,12 +194,17 @@ pub fn check_features(n_features: usize, x: ArrayView2<'_, f64>) -> Result<()> {
     Ok(())
 }
 
-/// Check a batch against a model before any backend touches it.
-pub fn check_batch(n_features: usize, x: ArrayView2<'_, f64>, out: &[i64]) -> Result<()> {
+/// Check a batch against a model (its feature count, and its output words
+/// a row) before any backend touches it.
+pub fn check_batch(
+    (n_features, outputs): (usize, usize),
+    x: ArrayView2<'_, f64>,
+    out: &[i64],
+) -> Result<()> {
     check_features(n_features, x)?;
-    if out.len() != x.nrows() {
+    if out.len() != x.nrows() * outputs {
         return Err(Error::Runtime(format!(
-            "output buffer holds {} labels for {} rows",
+            "output buffer holds {} words for {} rows of {outputs} output(s)",
             out.len(),
             x.nrows()
         )));

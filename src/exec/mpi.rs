@@ -318,7 +318,7 @@ pub fn predict_local(
     #[allow(clippy::slow_vector_initialization)]
     let labels = {
         let mut v: Vec<i64> = Vec::new();
-        v.resize(range.len(), 0);
+        v.resize(range.len() * model.n_outputs(), 0);
         v
     };
     let mut labels = labels;
@@ -327,7 +327,12 @@ pub fn predict_local(
     let start = Snapshot::now();
     model.predict_into(x.view(), &mut labels);
     let after_predict = Snapshot::now();
-    let counts: Vec<usize> = cluster.ranges(total).iter().map(|r| r.len()).collect();
+    // Words a rank sends: its rows times the model's outputs.
+    let counts: Vec<usize> = cluster
+        .ranges(total)
+        .iter()
+        .map(|r| r.len() * model.n_outputs())
+        .collect();
     // Labels travel as one-byte class indices when they can (8x less than
     // i64 labels: the gather, not the prediction, dominated cheap models);
     // a regressor's words (its values' bits) travel whole.

@@ -35,7 +35,8 @@ pub struct PoolConfig {
 
 pub struct ProcessPool {
     cfg: PoolConfig,
-    n_features: usize,
+    /// The model's features and output words a row, as workers report them.
+    shape: (usize, usize),
     workers: Vec<LineChild>,
     shm: Option<SharedBatch>,
     /// Seconds the pool took to start (spawn + model load, all workers).
@@ -51,15 +52,15 @@ impl ProcessPool {
         }
         let t = Instant::now();
         let mut workers = Vec::with_capacity(cfg.workers);
-        let mut n_features = 0;
+        let mut shape = (0, 1);
         for _ in 0..cfg.workers {
-            let (w, nf) = spawn(&cfg)?;
-            n_features = nf;
+            let (w, s) = spawn(&cfg)?;
+            shape = s;
             workers.push(w);
         }
         Ok(ProcessPool {
             cfg,
-            n_features,
+            shape,
             workers,
             shm: None,
             startup_seconds: t.elapsed().as_secs_f64(),
@@ -138,7 +139,7 @@ impl ProcessPool {
     }
 }
 
-fn spawn(cfg: &PoolConfig) -> Result<(LineChild, usize)> {
+fn spawn(cfg: &PoolConfig) -> Result<(LineChild, (usize, usize))> {
     let mut w = LineChild::spawn(
         &cfg.exe,
         [
@@ -159,11 +160,15 @@ fn spawn(cfg: &PoolConfig) -> Result<(LineChild, usize)> {
             )))
         }
     };
-    let nf = line
+    // "ready FEATURES OUTPUTS"
+    let shape = line
         .strip_prefix("ready ")
-        .and_then(|v| v.trim().parse::<usize>().ok())
+        .and_then(|v| {
+            let mut n = v.split_whitespace().map(|t| t.parse::<usize>().ok());
+            Some((n.next()??, n.next()??))
+        })
         .ok_or_else(|| Error::Runtime(format!("worker said '{line}' instead of ready")))?;
-    Ok((w, nf))
+    Ok((w, shape))
 }
 
 /// One line from a worker, waiting at most until `deadline`; one silent
@@ -192,12 +197,13 @@ impl Backend for ProcessPool {
     }
 
     fn predict(&mut self, x: ArrayView2<'_, f64>, out: &mut [i64]) -> Result<CallCost> {
-        super::check_batch(self.n_features, x, out)?;
+        super::check_batch(self.shape, x, out)?;
         let (rows, cols) = (x.nrows(), x.ncols());
         if rows == 0 {
             return Ok(CallCost::default());
         }
-        let need = SharedBatch::bytes_for(rows, cols);
+        let k = self.shape.1;
+        let need = SharedBatch::bytes_for(rows, cols, k);
         if self.shm.as_ref().is_none_or(|s| s.capacity() < need) {
             // Grow geometrically so a sweep of rising batch sizes remaps rarely.
             let cap = need.max(self.shm.as_ref().map_or(0, |s| s.capacity() * 2));
@@ -251,7 +257,7 @@ impl Backend for ProcessPool {
                 }
             }
         }
-        out.copy_from_slice(self.shm.as_ref().expect("present").output(rows, cols));
+        out.copy_from_slice(self.shm.as_ref().expect("present").output(rows, cols, k));
         Ok(CallCost {
             worker_cpu_seconds: worker_cpu.as_secs_f64(),
             // The caller waits in poll(2) on its own thread clock.

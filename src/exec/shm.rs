@@ -70,8 +70,8 @@ impl SharedBatch {
         self.capacity
     }
 
-    pub fn bytes_for(rows: usize, cols: usize) -> usize {
-        rows * cols * 8 + rows * 8
+    pub fn bytes_for(rows: usize, cols: usize, outputs: usize) -> usize {
+        rows * cols * 8 + rows * outputs * 8
     }
 
     /// Path by which another process opens this segment.
@@ -102,8 +102,8 @@ impl SharedBatch {
     }
 
     /// The output labels of a batch of `rows x cols`.
-    pub fn output(&self, rows: usize, cols: usize) -> &[i64] {
-        view::<i64>(&self.map, rows * cols * 8, rows)
+    pub fn output(&self, rows: usize, cols: usize, outputs: usize) -> &[i64] {
+        view::<i64>(&self.map, rows * cols * 8, rows * outputs)
     }
 }
 

@@ -132,7 +132,7 @@ impl Threads {
         out: &mut [i64],
         vouched: Option<&AtomicBool>,
     ) -> Result<CallCost> {
-        super::check_batch(self.model.n_features(), x, out)?;
+        super::check_batch(super::shape(&self.model), x, out)?;
         let rows = x.nrows();
         let model = &self.model;
         let predict = |x: ArrayView2<'_, f64>, out: &mut [i64]| match vouched {
@@ -143,9 +143,12 @@ impl Threads {
                 }
             }
         };
-        self.chunked(rows, out, 1, &|r: std::ops::Range<usize>, o: &mut [i64]| {
-            predict(x.slice_axis(Axis(0), r.into()), o)
-        })
+        self.chunked(
+            rows,
+            out,
+            model.n_outputs(),
+            &|r: std::ops::Range<usize>, o: &mut [i64]| predict(x.slice_axis(Axis(0), r.into()), o),
+        )
     }
 
     /// `rows` rows in chunks sized for the model, each handed to `f` (its

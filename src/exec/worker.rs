@@ -30,28 +30,31 @@ pub fn run(model_path: &Path) -> Result<()> {
     let fault = Fault::from_env(FAULT_ENV);
     let mut mapped: Option<(String, usize, MmapMut)> = None;
     let mut jobs = 0;
-    serve(&format!("ready {}", model.n_features()), |cmd, parent| {
-        let ["job", path, rest @ ..] = cmd else {
-            return Ok(false);
-        };
-        if rest.len() != 5 {
-            return Ok(false);
-        }
-        let [bytes, rows, cols, start, end] = numbers::<5>(rest, cmd)?;
-        fault.strike(None);
-        let t0 = process_cpu();
-        let reply = match job(&model, &mut mapped, path, bytes, [rows, cols, start, end]) {
-            Ok(()) => format!("done {}", (process_cpu() - t0).as_nanos()),
-            Err(e) => format!("error {}", e.to_string().replace('\n', " ")),
-        };
-        jobs += 1;
-        let gone = fault.before_answer(jobs);
-        parent.say(&reply)?;
-        if gone {
-            std::process::exit(0);
-        }
-        Ok(true)
-    })
+    serve(
+        &format!("ready {} {}", model.n_features(), model.n_outputs()),
+        |cmd, parent| {
+            let ["job", path, rest @ ..] = cmd else {
+                return Ok(false);
+            };
+            if rest.len() != 5 {
+                return Ok(false);
+            }
+            let [bytes, rows, cols, start, end] = numbers::<5>(rest, cmd)?;
+            fault.strike(None);
+            let t0 = process_cpu();
+            let reply = match job(&model, &mut mapped, path, bytes, [rows, cols, start, end]) {
+                Ok(()) => format!("done {}", (process_cpu() - t0).as_nanos()),
+                Err(e) => format!("error {}", e.to_string().replace('\n', " ")),
+            };
+            jobs += 1;
+            let gone = fault.before_answer(jobs);
+            parent.say(&reply)?;
+            if gone {
+                std::process::exit(0);
+            }
+            Ok(true)
+        },
+    )
 }
 
 /// Predict rows `start..end` of the `rows x cols` batch in the segment.
@@ -62,7 +65,11 @@ fn job(
     bytes: usize,
     [rows, cols, start, end]: [usize; 4],
 ) -> Result<()> {
-    if cols != model.n_features() || start > end || end > rows || rows * cols * 8 + rows * 8 > bytes
+    let k = model.n_outputs();
+    if cols != model.n_features()
+        || start > end
+        || end > rows
+        || super::shm::SharedBatch::bytes_for(rows, cols, k) > bytes
     {
         return Err(Error::Runtime(format!(
             "job does not fit the model or the segment: rows {start}..{end} of {rows}x{cols}"
@@ -76,7 +83,7 @@ fn job(
     let input = view_mut::<f64>(input_bytes, 0, rows * cols);
     let x = ArrayView2::from_shape((end - start, cols), &input[start * cols..end * cols])
         .map_err(|e| Error::Runtime(format!("worker: {e}")))?;
-    let output = view_mut::<i64>(output_bytes, 0, rows);
-    model.predict_into(x, &mut output[start..end]);
+    let output = view_mut::<i64>(output_bytes, 0, rows * k);
+    model.predict_into(x, &mut output[start * k..end * k]);
     Ok(())
 }

@@ -60,7 +60,8 @@ pub fn compare(
     cold: bool,
     stop: &dyn Fn() -> bool,
 ) -> Result<Vec<Compared>> {
-    let mut out = vec![0i64; x.nrows()];
+    // The model's words for these rows (a row's outputs side by side).
+    let mut out = vec![0i64; reference.len()];
     let mut cold_start = vec![None; contenders.len()];
     if cold {
         for (c, slot) in contenders.iter_mut().zip(cold_start.iter_mut()) {

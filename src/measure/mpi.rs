@@ -241,7 +241,7 @@ fn sweep_on(
             let mut reference = None;
             if let Some(res) = results.as_mut().filter(|_| n <= 10_000_000) {
                 let x = source.rows(0..n, &names)?;
-                let mut out = vec![0i64; n];
+                let mut out = vec![0i64; n * model.n_outputs()];
                 let m = measure(
                     &mut *BackendKind::Direct.build(&setup)?,
                     x.view(),

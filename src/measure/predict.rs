@@ -291,7 +291,7 @@ pub fn predict(
     let (x, data) = job.source.load(job.rows, &features, copies, notify)?;
     let repeats = Repeats::timed(job.min_time, job.repeat, 1000);
     let mut environment = super::env::Environment::capture();
-    let mut reference = vec![0i64; x.nrows()];
+    let mut reference = vec![0i64; x.nrows() * model.n_outputs()];
     let first = std::time::Instant::now();
     model.predict_into(x.view(), &mut reference);
     let pass = first.elapsed().as_secs_f64();
@@ -323,7 +323,7 @@ pub fn predict(
     if let Some(p) = &job.out {
         if regressor {
             let values: Vec<f64> = reference.iter().map(|&w| word_value(w)).collect();
-            write_values(p, &values)?;
+            write_values(p, &values, model.n_outputs())?;
         } else if job.proba {
             // Through the first backend compared that gives scores (direct,
             // threads, auto), as its labels were; processes and MPI give

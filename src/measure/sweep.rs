@@ -284,7 +284,7 @@ pub fn sweep(
         warm_up(
             model.as_ref(),
             x_all.view(),
-            &mut vec![0i64; x_all.nrows()],
+            &mut vec![0i64; x_all.nrows() * model.n_outputs()],
             job.warmup,
         );
         let setup = BackendSetup {
@@ -303,7 +303,7 @@ pub fn sweep(
                 break 'models;
             }
             let x = x_all.slice(ndarray::s![..rows, ..]);
-            let mut reference = vec![0i64; rows];
+            let mut reference = vec![0i64; rows * model.n_outputs()];
             model.predict_into(x, &mut reference);
             let compared = compare(&mut contenders, x, &reference, repeats, false, &|| {
                 stop.load(Ordering::SeqCst)

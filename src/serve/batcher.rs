@@ -326,7 +326,9 @@ impl Batcher {
         let d = self.model.n_features();
         let rows = own.n + others.iter().map(|w| w.job.n).sum::<usize>();
         self.metrics.batch(rows);
-        let mut labels = vec![0i64; rows];
+        // A multi-output regressor's values sit side by side, a row's together.
+        let k = self.model.n_outputs();
+        let mut labels = vec![0i64; rows * k];
         self.metrics
             .predicting_rows
             .fetch_add(rows as u64, Ordering::Relaxed);
@@ -357,7 +359,7 @@ impl Batcher {
                 at += job.n;
                 match &result {
                     Ok(scores) => Ok(Answer {
-                        labels: labels[range.clone()].to_vec(),
+                        labels: labels[range.start * k..range.end * k].to_vec(),
                         proba: job.proba.then(|| {
                             let s = scores.as_ref().expect("scores when a request asks");
                             s.slice(ndarray::s![range, ..]).iter().copied().collect()

@@ -208,6 +208,7 @@ pub fn serve(config: ServeConfig, on_ready: &dyn Fn(SocketAddr)) -> Result<Serve
             has_proba,
             missing: model.routes_missing(),
             regression: model.task() == crate::model::Task::Regression,
+            outputs: model.n_outputs(),
         };
         listing.push(serde_json::json!({
             "name": m.name,
@@ -218,6 +219,7 @@ pub fn serve(config: ServeConfig, on_ready: &dyn Fn(SocketAddr)) -> Result<Serve
             // generated names (f0..fN-1) mean the model had no real ones.
             "feature_names_generated": h.features().generated,
             "task": model.task(),
+            "outputs": model.n_outputs(),
             "classes": model.classes(),
             "class_names": h.class_names,
             "probabilities": has_proba,
@@ -516,7 +518,14 @@ async fn predict(
                 .iter()
                 .map(|&w| crate::model::word_value(w))
                 .collect();
-            serde_json::to_vec(&serde_json::json!({ "predictions": values }))
+            // One value a row, or a list of a multi-output model's values.
+            let k = entry.info.outputs;
+            if k > 1 {
+                let rows: Vec<&[f64]> = values.chunks(k).collect();
+                serde_json::to_vec(&serde_json::json!({ "predictions": rows }))
+            } else {
+                serde_json::to_vec(&serde_json::json!({ "predictions": values }))
+            }
         }
         None => serde_json::to_vec(&serde_json::json!({ "labels": answer.labels })),
         Some(p) => {

@@ -44,15 +44,23 @@ pub struct ModelInfo {
     pub missing: bool,
     /// A regressor: its one output is `prediction`, FP64.
     pub regression: bool,
+    /// A regressor's values a row: `prediction` is `[n]` for one, `[n,
+    /// outputs]` for several.
+    pub outputs: usize,
 }
 
 impl ModelInfo {
     /// `GET /v2/models/{name}`.
     pub fn metadata(&self) -> Value {
+        let shape = if self.regression && self.outputs > 1 {
+            serde_json::json!([-1, self.outputs])
+        } else {
+            serde_json::json!([-1])
+        };
         let mut outputs = vec![serde_json::json!({
             "name": self.first_output(),
             "datatype": self.label_datatype(),
-            "shape": [-1],
+            "shape": shape,
         })];
         if self.has_proba {
             outputs.push(serde_json::json!({
@@ -91,7 +99,7 @@ impl ModelInfo {
 
     fn output_names(&self) -> &'static str {
         if self.regression {
-            "\"prediction\" (a regressor: one FP64 value per row)"
+            "\"prediction\" (a regressor: FP64 values, one per row and output)"
         } else if self.has_proba {
             "\"label\" and \"probabilities\""
         } else {
@@ -413,11 +421,17 @@ pub fn encode_infer(
     let mut binary = Vec::new();
     let mut outputs = Vec::new();
     if let (Some(form), true) = (wanted.label, model.regression) {
-        // A regressor's words are its values' bits.
+        // A regressor's words are its values' bits, a row's outputs
+        // side by side (row-major, as the shape says).
+        let shape = if model.outputs > 1 {
+            serde_json::json!([n / model.outputs, model.outputs])
+        } else {
+            serde_json::json!([n])
+        };
         let mut o = serde_json::json!({
             "name": PREDICTION,
             "datatype": "FP64",
-            "shape": [n],
+            "shape": shape,
         });
         let values = labels.iter().map(|&w| crate::model::word_value(w));
         match form {
@@ -524,6 +538,7 @@ mod tests {
             has_proba,
             missing: false,
             regression: false,
+            outputs: 1,
         }
     }
 
