@@ -116,9 +116,18 @@ class Model:
         codes, notice = self._native.predict(x, names, columns, backend, n_threads)
         _notify(notice)
         if self.task == "regression":
-            # The words are the values' bits: read in place, not copied.
-            return codes.view(np.float64)
+            # The words are the values' bits: read in place, not copied; a
+            # multi-output regressor's come a row's outputs side by side.
+            values = codes.view(np.float64)
+            k = self._native.n_outputs
+            return values.reshape(-1, k) if k > 1 else values
         return self._labels(codes)
+
+    @property
+    def n_outputs(self):
+        """Values a row: 1, or a multi-output regressor's count (then
+        `predict` gives an (n, n_outputs) array, as scikit-learn's)."""
+        return self._native.n_outputs
 
     def score(self, X, y, *, columns="by-name"):
         """scikit-learn's default score: accuracy for a classifier, R² for a
@@ -128,12 +137,20 @@ class Model:
         y = np.asarray(y)
         if self.task != "regression":
             return float(np.mean(pred == y))
-        y = y.astype(np.float64)
-        ss_res = float(np.sum((y - pred) ** 2))
-        ss_tot = float(np.sum((y - y.mean()) ** 2))
-        if ss_tot == 0.0:
-            return 1.0 if ss_res == 0.0 else 0.0
-        return 1.0 - ss_res / ss_tot
+        y = y.astype(np.float64).reshape(pred.shape)
+        # Each output's R², then their plain mean (scikit-learn's
+        # multioutput="uniform_average").
+        cols = pred.reshape(len(pred), -1).T
+        truth = y.reshape(len(y), -1).T
+        scores = []
+        for p, t in zip(cols, truth):
+            ss_res = float(np.sum((t - p) ** 2))
+            ss_tot = float(np.sum((t - t.mean()) ** 2))
+            if ss_tot == 0.0:
+                scores.append(1.0 if ss_res == 0.0 else 0.0)
+            else:
+                scores.append(1.0 - ss_res / ss_tot)
+        return float(np.mean(scores))
 
     def predict_proba(self, X, *, columns="by-name"):
         """Class probabilities, one row per input row, columns in `classes_` order."""

@@ -40,7 +40,9 @@ __all__ = ["predict", "predict_proba"]
 def predict(model, data, *, n_threads=None, columns="by-name"):
     """Lazy labels (a regressor: float64 values) of every row of `data`, a
     `dask.dataframe.DataFrame` (-> Series named "prediction", same
-    divisions) or a 2-D `dask.array.Array` (-> 1-D array, same row chunks)."""
+    divisions) or a 2-D `dask.array.Array` (-> 1-D array, same row chunks).
+    A multi-output regressor gives a DataFrame with columns
+    "prediction_0".. (or a 2-D array): its values, a column per output."""
     return _apply(model, data, "predict", n_threads, columns)
 
 
@@ -74,7 +76,7 @@ def _apply(model, data, method, n_threads, columns):
             raise ValueError(f"data has {data.ndim} dimensions; give a 2-D array of rows x features")
         if data.numblocks[1] != 1:
             data = data.rechunk({1: -1})  # each block holds whole rows
-        k = 0 if method == "predict" else len(model.classes_)
+        k = _columns(model, method)
         dtype = np.float64 if (method != "predict" or model.task == "regression") else model.classes_.dtype
         blocks = data.to_delayed().ravel()
         parts = []
@@ -91,6 +93,8 @@ def _meta(model, method, data):
     import pandas as pd
 
     index = data._meta.index
+    if method == "predict" and model.n_outputs > 1:
+        return pd.DataFrame({c: np.empty(0, dtype=np.float64) for c in _output_names(model)}, index=index[:0])
     if method == "predict":
         dtype = np.float64 if model.task == "regression" else model.classes_.dtype
         return pd.Series(np.empty(0, dtype=dtype), index=index[:0], name="prediction")
@@ -105,9 +109,22 @@ def _predict_partition(part, model, method, budget, columns, by_name):
     rows = part if by_name else part.to_numpy()
     if method == "predict":
         out = model.predict(rows, backend="auto", n_threads=budget, columns=columns)
+        if out.ndim == 2:
+            return pd.DataFrame(out, index=part.index, columns=_output_names(model))
         return pd.Series(out, index=part.index, name="prediction")
     p = model.predict_proba(rows, columns=columns)
     return pd.DataFrame(p, index=part.index, columns=[str(c) for c in model.classes_])
+
+
+def _columns(model, method):
+    """Columns of a block's result: 0 for a 1-D one."""
+    if method == "predict":
+        return model.n_outputs if model.n_outputs > 1 else 0
+    return len(model.classes_)
+
+
+def _output_names(model):
+    return [f"prediction_{o}" for o in range(model.n_outputs)]
 
 
 def _predict_block(model, block, method, budget):

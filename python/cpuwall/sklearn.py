@@ -15,7 +15,9 @@ and `decision_function` exist where the wrapped estimator has them;
 `decision_function` comes from cpuwall for LinearSVC and logistic
 regression and from the wrapped estimator for the families whose cpuwall
 form has none (boosted trees). An estimator cpuwall cannot convert raises TypeError at `fit`.
-Multi-output targets are not supported (cpuwall predicts one output).
+A regressor fitted on several targets (a 2-D y, where the wrapped estimator
+takes one) predicts a column per target, as scikit-learn's does; a classifier
+predicts one label per row.
 """
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
@@ -64,8 +66,9 @@ class Accelerated(MetaEstimatorMixin, BaseEstimator):
         tags.classifier_tags = inner.classifier_tags
         tags.regressor_tags = inner.regressor_tags
         tags.target_tags = inner.target_tags
-        # One output per row is what cpuwall predicts.
-        tags.target_tags.multi_output = False
+        # Several targets: what the wrapped regressor takes (cpuwall predicts
+        # a value per target); a classifier predicts one label per row.
+        tags.target_tags.multi_output = inner.target_tags.multi_output and tags.classifier_tags is None
         tags.target_tags.single_output = True
         if tags.classifier_tags is not None:
             tags.classifier_tags.multi_label = False
@@ -79,9 +82,10 @@ class Accelerated(MetaEstimatorMixin, BaseEstimator):
             check_array(X, accept_sparse=False)  # scikit-learn's own TypeError
         shape = None if y is None else np.asarray(y).shape
         if shape is not None and len(shape) == 2:
-            if shape[1] != 1:
-                raise ValueError(f"y has {shape[1]} columns; cpuwall predicts one output per row")
-            y = column_or_1d(y, warn=True)  # a column vector, as scikit-learn's regressors warn
+            if shape[1] != 1 and is_classifier(self.estimator):
+                raise ValueError(f"y has {shape[1]} columns; cpuwall's classifiers predict one label per row")
+            if shape[1] == 1:
+                y = column_or_1d(y, warn=True)  # a column vector, as scikit-learn's regressors warn
         self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
         model = from_sklearn(self.estimator_)
         self.model_ = model
@@ -104,7 +108,8 @@ class Accelerated(MetaEstimatorMixin, BaseEstimator):
                              ensure_all_finite="allow-nan" if allow_nan else True)
 
     def predict(self, X):
-        """cpuwall's labels (a regressor: float64 values), one per row."""
+        """cpuwall's labels (a regressor: float64 values), one per row (a
+        multi-output regressor: a row of values each)."""
         x = self._rows(X)
         return self.model_.predict(x, backend=self.backend, n_threads=self.n_threads)
 

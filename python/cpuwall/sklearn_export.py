@@ -333,10 +333,14 @@ def export_regressor(est, scaler):
     d = int(est.n_features_in_)
     out = _head(est, scaler, d, [], None, task="regression")
     if name in ("LinearRegression", "Ridge", "Lasso", "ElasticNet"):
+        # A multi-output model's coef_ is (outputs, features): a row each,
+        # with one intercept per output. (A single output fitted on a
+        # one-column 2-D y is read as one output: cpuwall predicts a 1-D
+        # array for it.)
         coef = np.asarray(est.coef_, dtype=float)
-        if coef.ndim == 2 and coef.shape[0] != 1:
-            raise ExportError(f"a multi-output {name}: cpuwall imports single-output regressors")
-        out["model"] = {"coef": floats(coef.ravel()), "intercept": floats(np.atleast_1d(est.intercept_).astype(float))}
+        intercept = np.broadcast_to(np.asarray(est.intercept_, dtype=float),
+                                    (coef.shape[0] if coef.ndim == 2 else 1,))
+        out["model"] = {"coef": floats(coef.ravel()), "intercept": floats(intercept)}
     elif name == "HistGradientBoostingRegressor":
         loss = est.loss if isinstance(est.loss, str) else type(est.loss).__name__
         if loss not in ("squared_error", "absolute_error", "quantile"):
@@ -346,8 +350,7 @@ def export_regressor(est, scaler):
     elif name == "GradientBoostingRegressor":
         out["model"] = export_gradient_boosting(est, 0, d)
     else:
-        if est.n_outputs_ != 1:
-            raise ExportError(f"a multi-output {name}: cpuwall imports single-output regressors")
+        k = int(est.n_outputs_)
         trees = []
         for t in (est.estimators_ if hasattr(est, "estimators_") else [est]):
             tr = t.tree_
@@ -356,12 +359,13 @@ def export_regressor(est, scaler):
                 "children_right": [int(v) for v in tr.children_right],
                 "feature": [int(v) for v in tr.feature],
                 "threshold": thresholds(tr.threshold),
-                "value": floats(tr.value[:, 0, 0].astype(float)),
+                # A node's value per output, node by node.
+                "value": floats(tr.value[:, :, 0].astype(float).ravel()),
             }
             if hasattr(tr, "missing_go_to_left"):
                 tree["missing_go_to_left"] = [int(v) for v in tr.missing_go_to_left]
             trees.append(tree)
-        out["model"] = {"trees": trees, "input_dtype": "float32"}
+        out["model"] = {"trees": trees, "input_dtype": "float32", "outputs": k}
     return out
 
 

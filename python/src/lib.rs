@@ -303,6 +303,12 @@ impl NativeModel {
         self.header.class_names.clone()
     }
 
+    /// Values a row: 1, or a multi-output regressor's count.
+    #[getter]
+    fn n_outputs(&self) -> usize {
+        self.model.n_outputs()
+    }
+
     #[getter]
     fn feature_names(&self) -> Vec<String> {
         self.header.feature_names()
@@ -352,7 +358,9 @@ impl NativeModel {
         // median of 60 calls back to back, builds alternated: unzeroed Vec
         // 7.1-9.2 ms, this 7.2-8.8 ms, a zeroed numpy array 8.1-8.4 ms.
         // SAFETY: see above; the array is written whole before Python sees it.
-        let array = unsafe { PyArray1::<i64>::new(py, n, false) };
+        // A multi-output regressor's values come a row's outputs side by
+        // side: Python reshapes them to (n, outputs).
+        let array = unsafe { PyArray1::<i64>::new(py, n * self.model.n_outputs(), false) };
         {
             let mut rw = array.readwrite();
             let labels = rw.as_slice_mut().expect("a new 1-D array is contiguous");

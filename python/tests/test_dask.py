@@ -85,6 +85,19 @@ def test_a_regressor_gives_float64_values(client, data):
     np.testing.assert_array_equal(got.to_numpy(), est.predict(df.to_numpy()))
 
 
+def test_a_multi_output_regressor_gives_a_column_per_output(client, data):
+    df, y = data
+    targets = np.column_stack([y, df["c0"].to_numpy() * 2])
+    est = RandomForestRegressor(n_estimators=10, random_state=0).fit(df.to_numpy(), targets)
+    model = cpuwall.from_sklearn(est)
+    want = est.predict(df.to_numpy())
+    got = cpuwall.dask.predict(model, partitions(df, BOUNDS)).compute()
+    assert list(got.columns) == ["prediction_0", "prediction_1"]
+    np.testing.assert_array_equal(got.to_numpy(), want)
+    arr = da.from_array(df.to_numpy(), chunks=(1700, 4))
+    np.testing.assert_array_equal(cpuwall.dask.predict(model, arr).compute(), want)
+
+
 def test_the_model_reaches_each_worker_once_not_with_every_partition(client, data):
     df, y = data
     model = cpuwall.from_sklearn(RandomForestClassifier(n_estimators=30, random_state=1).fit(df, y))

@@ -148,6 +148,11 @@ def test_unsupported_regressors_and_links_are_refused_by_name():
     from sklearn.svm import LinearSVR
 
     x, y, _ = friedman(n=4000)
+    with pytest.raises(ValueError, match="vector leaves"):
+        cpuwall.from_sklearn(xgb.XGBRegressor(n_estimators=3, multi_strategy="multi_output_tree")
+                             .fit(x, three_targets(x, y)))
+
+    x, y, _ = friedman(n=4000)
     with pytest.raises(TypeError, match="LinearSVR is not supported"):
         cpuwall.from_sklearn(LinearSVR().fit(x, y))
     counts = np.abs(y)  # the log links' targets are non-negative
@@ -221,3 +226,59 @@ def test_an_onnx_regressor_predicts_what_onnx_runtime_predicts(tmp_path, name):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
     # And scikit-learn's own values, to float32 precision.
     np.testing.assert_allclose(got, est.predict(test), rtol=1e-5, atol=1e-4)
+
+
+MULTI = {
+    "linear_regression": LinearRegression,
+    "ridge": lambda: Ridge(alpha=3.0),
+    "lasso": lambda: Lasso(alpha=0.05),
+    "elastic_net": lambda: ElasticNet(alpha=0.05, l1_ratio=0.3),
+    "scaled_ridge": lambda: make_pipeline(StandardScaler(), Ridge(alpha=1.0)),
+    "random_forest": lambda: RandomForestRegressor(n_estimators=10, random_state=0),
+    "extra_trees": lambda: ExtraTreesRegressor(n_estimators=10, random_state=0),
+    "decision_tree": lambda: DecisionTreeRegressor(random_state=0),
+    # One tree per target per round (XGBoost's default multi_strategy).
+    "xgboost": lambda: xgb.XGBRegressor(n_estimators=40, max_depth=6, random_state=0),
+}
+
+
+def three_targets(x, y):
+    """y, and two more targets of the same rows (NaN read as 0)."""
+    z = np.nan_to_num(x)
+    return np.column_stack([y, 2 * z[:, 0] - z[:, 1] * z[:, 2], y / 3 + z[:, 3]])
+
+
+@pytest.mark.parametrize("nan", [False, True])
+@pytest.mark.parametrize("name", sorted(MULTI))
+def test_a_multi_output_regressor_predicts_every_outputs_values_on_every_row(name, nan):
+    if nan and name not in ROUTES_NAN:
+        pytest.skip("linear models refuse NaN")
+    x, y, test = friedman(nan=nan)
+    est = MULTI[name]().fit(x, three_targets(x, y))
+    model = cpuwall.from_sklearn(est)
+    assert model.n_outputs == 3
+    want = est.predict(test)
+    assert want.shape == (len(test), 3)
+    for backend in ("direct", "threads", "auto"):
+        check(name, model.predict(test, backend=backend), want)
+    truth = three_targets(test, want[:, 0])
+    # (XGBoost's values are float32: its R² agrees to their precision.)
+    rel = 1e-6 if name == "xgboost" else 1e-9
+    assert model.score(test, truth) == pytest.approx(est.score(test, truth), rel=rel)
+    # One row, and a model file, keep the shape.
+    check(name, model.predict(test[:1]), want[:1])
+
+
+def test_a_multi_output_model_file_predicts_through_the_cli_with_a_column_per_output(tmp_path):
+    x, y, test = friedman(n=5000)
+    est = RandomForestRegressor(n_estimators=5, random_state=0).fit(x, three_targets(x, y))
+    path = tmp_path / "m.cpuwall"
+    cpuwall.from_sklearn(est).save(str(path))
+    np.save(tmp_path / "x.npy", test)
+    out = tmp_path / "p.csv"
+    subprocess.run([cli(), "predict", "--model", str(path), "--data", str(tmp_path / "x.npy"),
+                    "--backend", "processes", "--min-time", "1ms", "--out", str(out)], check=True, capture_output=True)
+    with open(out) as f:
+        assert f.readline().strip() == "prediction_0,prediction_1,prediction_2"
+    np.testing.assert_array_equal(np.loadtxt(out, delimiter=",", skiprows=1), est.predict(test))
+    np.testing.assert_array_equal(cpuwall.load(str(path)).predict(test), est.predict(test))

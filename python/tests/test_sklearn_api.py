@@ -129,6 +129,15 @@ def test_accelerated_fits_the_estimator_and_predicts_with_cpuwall(data, tmp_path
     reg = Accelerated(RandomForestRegressor(n_estimators=10, random_state=0)).fit(xr, yr)
     np.testing.assert_array_equal(reg.predict(xr), reg.estimator_.predict(xr))
     assert reg.score(xr, yr) == pytest.approx(reg.estimator_.score(xr, yr), abs=1e-12)
+    # Several targets: a column of values each, as the wrapped regressor;
+    # a classifier takes one label column.
+    two = np.column_stack([yr, xr[:, 0] - yr])
+    reg2 = Accelerated(RandomForestRegressor(n_estimators=5, random_state=0)).fit(xr, two)
+    assert reg2.predict(xr).shape == (len(xr), 2)
+    np.testing.assert_array_equal(reg2.predict(xr), reg2.estimator_.predict(xr))
+    assert reg2.score(xr, two) == pytest.approx(reg2.estimator_.score(xr, two), abs=1e-12)
+    with pytest.raises(ValueError, match="y has 2 columns; cpuwall's classifiers predict one label"):
+        Accelerated(LogisticRegression()).fit(x, np.column_stack([y, y]))
     # An estimator cpuwall cannot convert fails at fit, naming it.
     from sklearn.neighbors import KNeighborsClassifier
 
