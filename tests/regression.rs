@@ -616,3 +616,193 @@ fn a_label_column_that_does_not_fit_the_task_is_refused_naming_task() {
     let r2 = doc["models"]["linreg"]["test_accuracy"].as_f64().unwrap();
     assert!(r2 == 0.0 || r2 == 1.0, "{r2}");
 }
+
+/// `predict --out` of a multi-output regressor: its rows of values, and
+/// the header (CSV) or shape (`.npy`) that says how many a row.
+fn predicted_rows(dir: &Path, model: &Path, backend: &str, out: &str) -> Vec<Vec<f64>> {
+    let path = dir.join(out);
+    let _ = std::fs::remove_file(&path);
+    assert_succeeds(&run_in(
+        dir,
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            &fixture_str("friedman-test.csv"),
+            "--backend",
+            backend,
+            "--min-time",
+            "1ms",
+            "--out",
+            path.to_str().unwrap(),
+        ],
+    ));
+    if out.ends_with(".npy") {
+        let bytes = std::fs::read(&path).unwrap();
+        let head = 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        let header = String::from_utf8_lossy(&bytes[..head]).to_string();
+        assert!(header.contains("'<f8'"), "{header}");
+        let values: Vec<f64> = bytes[head..]
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        assert!(
+            header.contains(&format!("({}, 2)", values.len() / 2)),
+            "{header}"
+        );
+        values.chunks(2).map(<[f64]>::to_vec).collect()
+    } else {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("prediction_0,prediction_1"));
+        lines
+            .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+            .collect()
+    }
+}
+
+/// Regressors fitted on two targets at once (scikit-learn's and XGBoost's,
+/// tests/fixtures/regression/make_multi_output.py) predict a pair per row
+/// on every backend, equal to scikit-learn's (the forest exactly, the
+/// linear model to BLAS's order of additions); `inspect` says how many
+/// values a row; the server answers a pair per row on v1 and an `[n, 2]`
+/// FP64 tensor on v2; and the linear one goes through ONNX and back.
+#[test]
+fn multi_output_regressors_give_a_row_of_values_on_every_backend_and_surface() {
+    use common::serving::{http, post, Server};
+    let text = std::fs::read_to_string(fixture_dir().join("expected-multi.json")).unwrap();
+    let exp: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for file in ["ridge2.json", "rf2.json", "xgb2.json"] {
+        let model = d.join(file.replace(".json", ".cpuwall"));
+        let imported = run_in(
+            d,
+            &[
+                "import",
+                &fixture_str(file),
+                "--out",
+                model.to_str().unwrap(),
+            ],
+        );
+        assert_succeeds(&imported);
+        let want: Vec<Vec<f64>> = exp["models"][file]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap())
+                    .collect()
+            })
+            .collect();
+        let direct = predicted_rows(d, &model, "direct", "v.csv");
+        assert_eq!(direct.len(), want.len(), "{file}");
+        for (i, (g, w)) in direct.iter().zip(&want).enumerate() {
+            assert_eq!(g.len(), 2, "{file} row {i}");
+            for (g, w) in g.iter().zip(w) {
+                let ok = match file {
+                    "rf2.json" => g == w,
+                    // XGBoost sums in float32 and answers float32.
+                    "xgb2.json" => (g - w).abs() <= 2e-6 * w.abs().max(1.0),
+                    // numpy's BLAS adds the terms in another order.
+                    _ => (g - w).abs() <= 1e-12 * w.abs().max(1.0),
+                };
+                assert!(ok, "{file} row {i}: {g} against {w}");
+            }
+        }
+        for (backend, out) in [
+            ("threads", "v.npy"),
+            ("processes", "v.csv"),
+            ("auto", "v.npy"),
+        ] {
+            assert_eq!(
+                predicted_rows(d, &model, backend, out),
+                direct,
+                "{file} {backend}"
+            );
+        }
+        let shown = run_in(d, &["inspect", model.to_str().unwrap()]);
+        assert!(
+            stdout(&shown)
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["outputs", "2"]),
+            "{}",
+            stdout(&shown)
+        );
+    }
+
+    // Serving: a pair per row on v1, an [n, 2] tensor on v2.
+    let model = d.join("rf2.cpuwall");
+    let text = std::fs::read_to_string(fixture_dir().join("friedman-test.csv")).unwrap();
+    let rows: Vec<Vec<f64>> = text
+        .lines()
+        .skip(1)
+        .take(3)
+        .map(|l| l.split(',').take(10).map(|c| c.parse().unwrap()).collect())
+        .collect();
+    let want = &exp["models"]["rf2.json"].as_array().unwrap()[..3];
+    let s = Server::start(&["--model", model.to_str().unwrap()]);
+    let (status, answer) = post(s.addr, "rf2", &serde_json::json!({ "rows": rows }));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["predictions"].as_array().unwrap(), want);
+    let (_, _, meta) = http(s.addr, "GET", "/v2/models/rf2", b"");
+    let meta: serde_json::Value = serde_json::from_slice(&meta).unwrap();
+    assert_eq!(
+        meta["outputs"],
+        serde_json::json!([{ "name": "prediction", "datatype": "FP64", "shape": [-1, 2] }])
+    );
+    let body = serde_json::json!({
+        "inputs": [{ "name": "input", "shape": [3, 10], "datatype": "FP64", "data": rows.concat() }]
+    });
+    let (status, _, out) = http(
+        s.addr,
+        "POST",
+        "/v2/models/rf2/infer",
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&out));
+    let out: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(out["outputs"][0]["shape"], serde_json::json!([3, 2]));
+    let flat: Vec<serde_json::Value> = want
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().clone())
+        .collect();
+    assert_eq!(out["outputs"][0]["data"].as_array().unwrap(), &flat);
+
+    // ONNX: a LinearRegressor of two targets, float32 coefficients.
+    let linear = d.join("ridge2.cpuwall");
+    let onnx = d.join("ridge2.onnx");
+    assert_succeeds(&run_in(
+        d,
+        &[
+            "export",
+            linear.to_str().unwrap(),
+            "--onnx",
+            onnx.to_str().unwrap(),
+        ],
+    ));
+    let back = d.join("back.cpuwall");
+    assert_succeeds(&run_in(
+        d,
+        &[
+            "import",
+            onnx.to_str().unwrap(),
+            "--out",
+            back.to_str().unwrap(),
+        ],
+    ));
+    let before = predicted_rows(d, &linear, "direct", "a.csv");
+    let after = predicted_rows(d, &back, "direct", "b.csv");
+    for (i, (a, b)) in before.iter().zip(&after).enumerate() {
+        for (a, b) in a.iter().zip(b) {
+            assert!(
+                (a - b).abs() <= 1e-5 * a.abs().max(1.0),
+                "row {i}: {a} against {b}"
+            );
+        }
+    }
+}
