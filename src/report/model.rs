@@ -47,7 +47,7 @@ pub fn inspect_json(h: &ModelHeader, path: &Path, layout: &[(&str, Value)]) -> S
 
 fn classes(h: &ModelHeader) -> String {
     if h.task == crate::model::Task::Regression {
-        "none (a regressor: one value per row)".into()
+        "none (a regressor: values, `outputs` a row)".into()
     } else if h.class_names.is_empty() {
         format!("{:?}", h.classes)
     } else {
