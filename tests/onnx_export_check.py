@@ -6,7 +6,8 @@ rows of DATA.csv, predicts what cpuwall wrote to OUT.csv. Run by .ci/run
     python tests/onnx_export_check.py MODEL.onnx DATA.csv OUT.csv
 
 A classifier's labels must be exactly cpuwall's. A regressor's one output
-(float32, as ONNX's ai.onnx.ml regressors give it): a tree ensemble, which
+(float32, as ONNX's ai.onnx.ml regressors give it; rows x k for a
+multi-output regressor, whose OUT.csv has prediction_0.. columns): a tree ensemble, which
 reads float64 rows and float64 thresholds and leaf values, must give
 cpuwall's value rounded to float32 on every row (NaN cells included:
 the routes travel as missing-value tracks); a linear regressor, whose
@@ -31,11 +32,11 @@ def main(model, data, out):
     inp = sess.get_inputs()[0]
     dtype = np.float64 if inp.type == "tensor(double)" else np.float32
     outputs = sess.run(None, {inp.name: x.astype(dtype)})
-    if written[0] == ["prediction"]:
-        want = np.array([float(r[0]) for r in written[1:]])
+    if written[0][0].startswith("prediction"):
+        want = np.array([[float(v) for v in r] for r in written[1:]])
         got = outputs[0]
-        assert got.shape == (len(want), 1), got.shape
-        got = got[:, 0].astype(np.float64)
+        assert got.shape == want.shape, (got.shape, want.shape)
+        got, want = got.astype(np.float64).ravel(), want.ravel()
         if dtype == np.float64:
             bad = np.flatnonzero(got != want.astype(np.float32))
             rule = "cpuwall's values rounded to float32"
@@ -44,10 +45,10 @@ def main(model, data, out):
             rule = "cpuwall's values within 1e-6 relative"
         if len(bad):
             i = bad[0]
-            print(f"{model}: ONNX Runtime disagrees with cpuwall on {len(bad)} of {len(want)} rows "
-                  f"(row {i}: {got[i]!r} against {want[i]!r})")
+            print(f"{model}: ONNX Runtime disagrees with cpuwall on {len(bad)} of {len(want)} values "
+                  f"(value {i}: {got[i]!r} against {want[i]!r})")
             return 1
-        print(f"{model}: ONNX Runtime {ort.__version__} gives {rule} on all {len(want)} rows")
+        print(f"{model}: ONNX Runtime {ort.__version__} gives {rule} on all {len(want)} values")
         return 0
     want = [int(r[0]) for r in written[1:]]
     got, proba = outputs
