@@ -28,7 +28,25 @@ fn json(o: &Output) -> serde_json::Value {
 #[test]
 fn predictions_over_two_and_three_ranks_equal_direct() {
     let dir = tempfile::tempdir().unwrap();
-    for model in ["nb", "rf", "linreg"] {
+    // Multi-output regressors too: two values a row travel per row.
+    let mut models = vec!["nb".to_string(), "rf".into(), "linreg".into()];
+    for file in ["rf2", "ridge2"] {
+        let path = dir.path().join(format!("{file}.cpuwall"));
+        let src = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/regression")
+            .join(format!("{file}.json"));
+        assert_succeeds(&run_in(
+            dir.path(),
+            &[
+                "import",
+                src.to_str().unwrap(),
+                "--out",
+                path.to_str().unwrap(),
+            ],
+        ));
+        models.push(path.to_str().unwrap().to_string());
+    }
+    for model in &models {
         for ranks in [2, 3] {
             let v = json(&mpirun(
                 ranks,
@@ -36,7 +54,7 @@ fn predictions_over_two_and_three_ranks_equal_direct() {
                 &[
                     "predict",
                     "--model",
-                    model,
+                    model.as_str(),
                     "--rows",
                     "200003",
                     "--backend",
