@@ -767,6 +767,35 @@ fn multi_output_regressors_give_a_row_of_values_on_every_backend_and_surface() {
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&out));
     let out: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(out["outputs"][0]["shape"], serde_json::json!([3, 2]));
+    // `cpuwall load` drives a regressor on both protocols (on v2 it asks for
+    // the model's first output, `prediction`), every request answered.
+    for protocol in ["native", "v2"] {
+        let o = run_in(
+            d,
+            &[
+                "load",
+                "--url",
+                &s.url(),
+                "--model",
+                "rf2",
+                "--protocol",
+                protocol,
+                "--rate",
+                "50",
+                "--duration",
+                "0.4s",
+                "--warmup",
+                "0.1s",
+                "--format",
+                "json",
+            ],
+        );
+        assert_succeeds(&o);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(v["errors"], serde_json::json!({}), "{protocol}: {v}");
+        assert!(v["ok"].as_u64().unwrap() > 0, "{protocol}: {v}");
+        assert_eq!(v["ok"], v["requests"], "{protocol}: {v}");
+    }
     let flat: Vec<serde_json::Value> = want
         .iter()
         .flat_map(|r| r.as_array().unwrap().clone())

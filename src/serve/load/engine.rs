@@ -29,12 +29,26 @@ pub struct Prepared {
 /// Resolve the server, learn the model's feature count, build the bodies.
 pub async fn prepare(config: &LoadConfig) -> Result<Prepared> {
     let target = Target::resolve(&config.url).await?;
-    let d = match config.features {
-        Some(d) => d,
-        None => match config.protocol {
-            Protocol::Native => features_of(&target, &config.model, config.timeout).await?,
-            Protocol::V2 => features_of_v2(&target, &config.model, config.timeout).await?,
-        },
+    // v2: the metadata's first output (a classifier's `label`, a
+    // regressor's `prediction`) is the one asked for; read even with
+    // --features, and left to the server's default where it cannot be.
+    let v2 = match config.protocol {
+        Protocol::V2 => Some(v2_metadata(&target, &config.model, config.timeout).await),
+        Protocol::Native => None,
+    };
+    let first = |meta: &(String, serde_json::Value)| {
+        meta.1["outputs"][0]["name"].as_str().map(String::from)
+    };
+    let (d, first_output) = match (config.features, v2) {
+        (Some(d), v2) => (d, v2.and_then(|m| m.ok()).as_ref().and_then(first)),
+        (None, Some(meta)) => {
+            let meta = meta?;
+            (features_in(&meta)?, first(&meta))
+        }
+        (None, None) => (
+            features_of(&target, &config.model, config.timeout).await?,
+            None,
+        ),
     };
     let rows_needed = (config.rows_per_request * 64).max(1024);
     // make_classification needs 4 features; narrower rows are uniform noise.
@@ -60,16 +74,22 @@ pub async fn prepare(config: &LoadConfig) -> Result<Prepared> {
             let body = match config.protocol {
                 Protocol::Native => serde_json::json!({ "rows": rows }),
                 // One FP64 [N, F] tensor, nested as numpy's tolist() gives
-                // it; the label output only, as the native body answers.
-                Protocol::V2 => serde_json::json!({
-                    "inputs": [{
-                        "name": "input",
-                        "shape": [rows.len(), d],
-                        "datatype": "FP64",
-                        "data": rows,
-                    }],
-                    "outputs": [{ "name": "label" }],
-                }),
+                // it; the first output only (labels or values), as the
+                // native body answers.
+                Protocol::V2 => {
+                    let mut body = serde_json::json!({
+                        "inputs": [{
+                            "name": "input",
+                            "shape": [rows.len(), d],
+                            "datatype": "FP64",
+                            "data": rows,
+                        }],
+                    });
+                    if let Some(name) = &first_output {
+                        body["outputs"] = serde_json::json!([{ "name": name }]);
+                    }
+                    body
+                }
             };
             Bytes::from(serde_json::to_vec(&body).expect("json"))
         })
@@ -112,9 +132,13 @@ async fn probe(target: &Target, path: &str, body: Bytes, timeout: Duration) -> R
     Ok(())
 }
 
-/// The feature count from the model's v2 metadata (`inputs[0].shape`'s
-/// last dimension): works against any Open Inference Protocol server.
-async fn features_of_v2(target: &Target, model: &str, timeout: Duration) -> Result<usize> {
+/// The model's v2 metadata (its path, and the document): works against
+/// any Open Inference Protocol server.
+async fn v2_metadata(
+    target: &Target,
+    model: &str,
+    timeout: Duration,
+) -> Result<(String, serde_json::Value)> {
     let path = format!("/v2/models/{model}");
     let reply = get(target, &path, timeout).await.map_err(|e| {
         Error::Runtime(format!(
@@ -129,6 +153,17 @@ async fn features_of_v2(target: &Target, model: &str, timeout: Duration) -> Resu
         )));
     }
     let meta: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+    if meta["inputs"][0]["shape"].is_array() {
+        return Ok((path, meta));
+    }
+    Err(Error::Runtime(format!(
+        "{}{path} (status {}) names no input shape [N, F]; give --features N",
+        target.host, reply.status
+    )))
+}
+
+/// The feature count in v2 metadata: `inputs[0].shape`'s last dimension.
+fn features_in((path, meta): &(String, serde_json::Value)) -> Result<usize> {
     meta["inputs"][0]["shape"]
         .as_array()
         .and_then(|s| s.last())
@@ -136,8 +171,7 @@ async fn features_of_v2(target: &Target, model: &str, timeout: Duration) -> Resu
         .map(|d| d as usize)
         .ok_or_else(|| {
             Error::Runtime(format!(
-                "{}{path} (status {}) names no input shape [N, F]; give --features N",
-                target.host, reply.status
+                "{path} names no input shape [N, F]; give --features N"
             ))
         })
 }
