@@ -546,6 +546,14 @@ impl Predictor for Boosted {
             ));
         }
         rows.extend(self.trees.layout_rows());
+        if self.is_regressor() {
+            // No labels to decide early: every value sums every tree.
+            for (name, value) in rows.iter_mut() {
+                if *name == "trees walked" {
+                    *value = serde_json::json!("every tree (a regressor's values sum them all)");
+                }
+            }
+        }
         rows
     }
 }
