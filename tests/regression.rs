@@ -810,36 +810,43 @@ fn multi_output_regressors_give_a_row_of_values_on_every_backend_and_surface() {
         .collect();
     assert_eq!(out["outputs"][0]["data"].as_array().unwrap(), &flat);
 
-    // ONNX: a LinearRegressor of two targets, float32 coefficients.
-    let linear = d.join("ridge2.cpuwall");
-    let onnx = d.join("ridge2.onnx");
-    assert_succeeds(&run_in(
-        d,
-        &[
-            "export",
-            linear.to_str().unwrap(),
-            "--onnx",
-            onnx.to_str().unwrap(),
-        ],
-    ));
-    let back = d.join("back.cpuwall");
-    assert_succeeds(&run_in(
-        d,
-        &[
-            "import",
-            onnx.to_str().unwrap(),
-            "--out",
-            back.to_str().unwrap(),
-        ],
-    ));
-    let before = predicted_rows(d, &linear, "direct", "a.csv");
-    let after = predicted_rows(d, &back, "direct", "b.csv");
-    for (i, (a, b)) in before.iter().zip(&after).enumerate() {
-        for (a, b) in a.iter().zip(b) {
-            assert!(
-                (a - b).abs() <= 1e-5 * a.abs().max(1.0),
-                "row {i}: {a} against {b}"
-            );
+    // ONNX and back: a LinearRegressor of two targets (float32
+    // coefficients, as ONNX keeps them) and a TreeEnsembleRegressor of two
+    // targets (float64 thresholds and leaf values: the same values exactly).
+    for (name, exact) in [("ridge2", false), ("rf2", true)] {
+        let model = d.join(format!("{name}.cpuwall"));
+        let onnx = d.join(format!("{name}.onnx"));
+        assert_succeeds(&run_in(
+            d,
+            &[
+                "export",
+                model.to_str().unwrap(),
+                "--onnx",
+                onnx.to_str().unwrap(),
+            ],
+        ));
+        let back = d.join(format!("{name}-back.cpuwall"));
+        assert_succeeds(&run_in(
+            d,
+            &[
+                "import",
+                onnx.to_str().unwrap(),
+                "--out",
+                back.to_str().unwrap(),
+            ],
+        ));
+        let before = predicted_rows(d, &model, "direct", "a.csv");
+        let after = predicted_rows(d, &back, "direct", "b.csv");
+        if exact {
+            assert_eq!(before, after, "{name}");
+        }
+        for (i, (a, b)) in before.iter().zip(&after).enumerate() {
+            for (a, b) in a.iter().zip(b) {
+                assert!(
+                    (a - b).abs() <= 1e-5 * a.abs().max(1.0),
+                    "{name} row {i}: {a} against {b}"
+                );
+            }
         }
     }
 }

@@ -282,3 +282,25 @@ def test_a_multi_output_model_file_predicts_through_the_cli_with_a_column_per_ou
         assert f.readline().strip() == "prediction_0,prediction_1,prediction_2"
     np.testing.assert_array_equal(np.loadtxt(out, delimiter=",", skiprows=1), est.predict(test))
     np.testing.assert_array_equal(cpuwall.load(str(path)).predict(test), est.predict(test))
+
+
+@pytest.mark.parametrize("name", ["ridge", "random_forest", "extra_trees", "decision_tree"])
+def test_a_multi_output_onnx_regressor_predicts_what_onnx_runtime_predicts(tmp_path, name):
+    skl2onnx = pytest.importorskip("skl2onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from skl2onnx.common.data_types import FloatTensorType
+
+    x, y, test = friedman(n=6000)
+    est = MULTI[name]().fit(x, three_targets(x, y))
+    onx = skl2onnx.convert_sklearn(est, initial_types=[("input", FloatTensorType([None, x.shape[1]]))])
+    path = tmp_path / "model.onnx"
+    path.write_bytes(onx.SerializeToString())
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    want = session.run(None, {"input": test.astype(np.float32)})[0].astype(np.float64)
+    assert want.shape == (len(test), 3)
+    model = cpuwall.import_onnx(path)
+    assert model.n_outputs == 3
+    got = model.predict(test)
+    # As for one target: float32 parameters, ONNX Runtime's float32 sums.
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(got, est.predict(test), rtol=1e-5, atol=1e-4)

@@ -224,6 +224,43 @@ pub fn averaged(
     (f32_input, missing): (bool, bool),
     source: String,
 ) -> Result<Boosted, String> {
+    combined(
+        classes,
+        n_features,
+        trees_in,
+        (f32_input, missing),
+        Link::Average,
+        source,
+    )
+}
+
+/// [`averaged`]'s trees with their leaves summed instead (`Link::Identity`:
+/// a regressor whose leaf values are already its share of the prediction,
+/// as skl2onnx writes a forest's, divided by the tree count).
+pub fn summed(
+    n_features: usize,
+    trees_in: &[(Vec<Raw>, Vec<bool>)],
+    (f32_input, missing): (bool, bool),
+    source: String,
+) -> Result<Boosted, String> {
+    combined(
+        Vec::new(),
+        n_features,
+        trees_in,
+        (f32_input, missing),
+        Link::Identity,
+        source,
+    )
+}
+
+fn combined(
+    classes: Vec<i64>,
+    n_features: usize,
+    trees_in: &[(Vec<Raw>, Vec<bool>)],
+    (f32_input, missing): (bool, bool),
+    link: Link,
+    source: String,
+) -> Result<Boosted, String> {
     let mut columns = Columns::default();
     let mut raw = Vec::with_capacity(trees_in.len());
     for (t, (nodes, missing_left)) in trees_in.iter().enumerate() {
@@ -269,7 +306,7 @@ pub fn averaged(
         n_features,
         columns,
         &raw,
-        (Link::Average, 1.0, missing),
+        (link, 1.0, missing),
         source,
     )
 }

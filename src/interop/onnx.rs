@@ -125,9 +125,23 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Imported> {
                     "post_transform '{post}': cpuwall imports regressors whose prediction is the trees' sum or average (NONE)"
                 )));
             }
-            Model::new(boosted(&attrs, classes, declared, double_input, "").map_err(bad)?)
+            let targets = attrs.get("n_targets").map_or(1, |t| t.i());
+            if targets > 1 {
+                // Several targets: a forest whose leaves hold a value each.
+                let t = usize::try_from(targets)
+                    .ok()
+                    .filter(|&t| t <= MAX_OUTPUTS)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "n_targets {targets}; cpuwall imports 1 to {MAX_OUTPUTS}"
+                        ))
+                    })?;
+                forest(&attrs, Leaves::Targets(t), declared, double_input).map_err(bad)?
+            } else {
+                Model::new(boosted(&attrs, classes, declared, double_input, "").map_err(bad)?)
+            }
         }
-        _ => forest(&attrs, classes, declared, double_input).map_err(bad)?,
+        _ => forest(&attrs, Leaves::Classes(classes), declared, double_input).map_err(bad)?,
     };
     // Feature names a cpuwall export put in the metadata (a JSON list).
     let feature_names = meta
@@ -413,12 +427,6 @@ fn node_attrs<'a>(
 /// The `class_*` attributes: (tree ids, node ids, class ids, weights).
 type ClassAttrs<'a> = (&'a [i64], &'a [i64], &'a [i64], Vec<f64>);
 
-fn class_attrs<'a>(
-    a: &HashMap<&str, &'a AttributeProto>,
-) -> std::result::Result<ClassAttrs<'a>, String> {
-    leaf_attrs(a, "class")
-}
-
 /// A classifier's `class_*` or a regressor's `target_*` leaf attributes.
 fn leaf_attrs<'a>(
     a: &HashMap<&str, &'a AttributeProto>,
@@ -479,18 +487,29 @@ fn root_first<N>(
     Ok(root)
 }
 
+/// What a forest's leaves hold: a classifier's class weights, or a
+/// regressor's value for each of its targets.
+enum Leaves {
+    Classes(Vec<i64>),
+    Targets(usize),
+}
+
 fn forest(
     a: &HashMap<&str, &AttributeProto>,
-    classes: Vec<i64>,
+    leaves: Leaves,
     declared: Option<usize>,
     double_input: bool,
 ) -> std::result::Result<Model, String> {
     let post = text(a, "post_transform");
     let tracks = ints(a, "nodes_missing_value_tracks_true");
+    let (classes, targets) = match leaves {
+        Leaves::Classes(c) => (c, 0),
+        Leaves::Targets(t) => (Vec::new(), t),
+    };
     // Summed ensembles (boosted trees: a LOGISTIC or SOFTMAX link) go to
     // the boosted reader; an averaged forest that tracks missing values is
     // read here and routed below.
-    if matches!(post.as_str(), "LOGISTIC" | "SOFTMAX") {
+    if targets == 0 && matches!(post.as_str(), "LOGISTIC" | "SOFTMAX") {
         return boosted(a, classes, declared, double_input, &post).map(Model::new);
     }
     if !(post.is_empty() || post == "NONE") {
@@ -530,9 +549,22 @@ fn forest(
         }
         members[t].push(i);
     }
-    let k = classes.len();
+    // Values a leaf holds: one per class, or per target.
+    let k = if targets > 0 { targets } else { classes.len() };
     let n_trees = members.len();
-    let (class_trees, class_nodes, class_ids, weights) = class_attrs(a)?;
+    // A regressor's trees are summed (ONNX's default; skl2onnx divides a
+    // forest's leaf values by the tree count) or averaged.
+    let averaged = match (targets, text(a, "aggregate_function").as_str()) {
+        (0, _) | (_, "AVERAGE") => true,
+        (_, "" | "SUM") => false,
+        (_, other) => {
+            return Err(format!(
+                "aggregate_function '{other}': cpuwall imports SUM and AVERAGE"
+            ))
+        }
+    };
+    let (class_trees, class_nodes, class_ids, weights) =
+        leaf_attrs(a, if targets > 0 { "target" } else { "class" })?;
     let m = class_trees.len();
     if let Some(i) = weights.iter().position(|w| !w.is_finite()) {
         return Err(format!(
@@ -541,13 +573,18 @@ fn forest(
         ));
     }
     // Binary forests from skl2onnx carry class 1's weight under id 0.
-    let binary_one_column = k == 2 && class_ids.iter().all(|&c| c == 0);
+    let binary_one_column = targets == 0 && k == 2 && class_ids.iter().all(|&c| c == 0);
     let mut leaf: HashMap<(i64, i64), Vec<f64>> = HashMap::new();
     for j in 0..m {
         let c = usize::try_from(class_ids[j])
             .ok()
             .filter(|&c| c < k)
-            .ok_or_else(|| format!("class_ids[{j}] is {} of {k} classes", class_ids[j]))?;
+            .ok_or_else(|| {
+                format!(
+                    "class_ids[{j}] is {} of {k} classes or targets",
+                    class_ids[j]
+                )
+            })?;
         let w = leaf
             .entry((class_trees[j], class_nodes[j]))
             .or_insert_with(|| vec![0.0; k]);
@@ -571,9 +608,11 @@ fn forest(
         if base.iter().any(|&v| v != 0.0) {
             return Err("base_values: cpuwall imports random forests, which have none".into());
         }
-        let whole = leaf
-            .values()
-            .all(|w| (w.iter().sum::<f64>() - 1.0).abs() < 1e-6);
+        // A regressor's leaves hold its values as they are.
+        let whole = targets > 0
+            || leaf
+                .values()
+                .all(|w| (w.iter().sum::<f64>() - 1.0).abs() < 1e-6);
         if whole {
             1.0
         } else {
@@ -666,6 +705,21 @@ fn forest(
         return Err("class weights name a node that is not a leaf of the forest".into());
     }
     let d = declared.unwrap_or(max_feature + 1);
+    if targets > 0 {
+        // An averaged regressor on the boosted engine; NaN routed where
+        // the splits track it, refused otherwise.
+        let source = format!(
+            "ONNX TreeEnsembleRegressor, {} trees, {targets} targets",
+            raw.len()
+        );
+        let how = (!double_input, tracks.iter().any(|&t| t != 0));
+        let trees = if averaged {
+            super::boosted::averaged(classes, d, &raw, how, source)?
+        } else {
+            super::boosted::summed(d, &raw, how, source)?
+        };
+        return Ok(Model::new(trees));
+    }
     if tracks.iter().any(|&t| t != 0) {
         // Splits that route missing values: the trees on derived columns.
         let source = format!("ONNX TreeEnsembleClassifier, {} trees", raw.len());
@@ -744,7 +798,12 @@ fn boosted(
         let c = usize::try_from(class_ids[j])
             .ok()
             .filter(|&c| c < margins || (k == 2 && c == 1))
-            .ok_or_else(|| format!("class_ids[{j}] is {} of {k} classes", class_ids[j]))?;
+            .ok_or_else(|| {
+                format!(
+                    "class_ids[{j}] is {} of {k} classes or targets",
+                    class_ids[j]
+                )
+            })?;
         // A binary model's margin may sit under class id 0 or 1.
         let c = if k <= 2 { 0 } else { c };
         if *tree_class.entry(class_trees[j]).or_insert(c) != c {
