@@ -35,15 +35,7 @@ fn predictions_over_two_and_three_ranks_equal_direct() {
         let src = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/regression")
             .join(format!("{file}.json"));
-        assert_succeeds(&run_in(
-            dir.path(),
-            &[
-                "import",
-                src.to_str().unwrap(),
-                "--out",
-                path.to_str().unwrap(),
-            ],
-        ));
+        import_to(dir.path(), &src, &path);
         models.push(path.to_str().unwrap().to_string());
     }
     for model in &models {

@@ -149,11 +149,12 @@ fn predicted(dir: &Path, model: &Path, backend: &str, out: &str) -> Vec<f64> {
     predicted_on(dir, model, &fixture_str("friedman-test.csv"), backend, out)
 }
 
-/// `predict --out` values of `model` on the rows of `data`.
-fn predicted_on(dir: &Path, model: &Path, data: &str, backend: &str, out: &str) -> Vec<f64> {
+/// `predict --model MODEL --data DATA --backend BACKEND --out DIR/OUT`,
+/// which must succeed; the output's path.
+fn predict_to(dir: &Path, model: &Path, data: &str, backend: &str, out: &str) -> PathBuf {
     let path = dir.join(out);
     let _ = std::fs::remove_file(&path);
-    let o = run_in(
+    assert_succeeds(&run_in(
         dir,
         &[
             "predict",
@@ -168,21 +169,49 @@ fn predicted_on(dir: &Path, model: &Path, data: &str, backend: &str, out: &str) 
             "--out",
             path.to_str().unwrap(),
         ],
-    );
-    assert_succeeds(&o);
+    ));
+    path
+}
+
+/// A float64 `.npy` file's header and values.
+fn npy_values(path: &Path) -> (String, Vec<f64>) {
+    let bytes = std::fs::read(path).unwrap();
+    let head = 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = String::from_utf8_lossy(&bytes[..head]).to_string();
+    assert!(header.contains("'<f8'"), "{header}");
+    let values = bytes[head..]
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    (header, values)
+}
+
+/// `predict --out` values of `model` on the rows of `data`.
+fn predicted_on(dir: &Path, model: &Path, data: &str, backend: &str, out: &str) -> Vec<f64> {
+    let path = predict_to(dir, model, data, backend, out);
     if out.ends_with(".npy") {
-        let bytes = std::fs::read(&path).unwrap();
-        let head = 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-        assert!(String::from_utf8_lossy(&bytes[..head]).contains("'<f8'"));
-        bytes[head..]
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
-            .collect()
+        let (header, values) = npy_values(&path);
+        assert!(header.contains("'shape': ("), "{header}");
+        values
     } else {
         let text = std::fs::read_to_string(&path).unwrap();
         let mut lines = text.lines();
         assert_eq!(lines.next(), Some("prediction"));
         lines.map(|l| l.parse().unwrap()).collect()
+    }
+}
+
+/// Whether cpuwall's value `g` is the library's `w` for the fixture `file`.
+fn agrees(file: &str, g: f64, w: f64) -> bool {
+    if file.starts_with("xgb") {
+        // XGBoost sums in float32 and answers float32.
+        (g - w).abs() <= 2e-6 * w.abs().max(1.0)
+    } else if file.starts_with("ridge") {
+        // numpy's BLAS adds the terms in another order.
+        (g - w).abs() <= 1e-12 * w.abs().max(1.0)
+    } else {
+        // The same comparisons and sums in the same order.
+        g == w
     }
 }
 
@@ -213,15 +242,7 @@ fn imported_regressors_of_every_family_predict_their_librarys_values_on_every_ba
         let direct = predicted(d, &model, "direct", "v.csv");
         assert_eq!(direct.len(), want.len());
         for (i, (g, w)) in direct.iter().zip(&want).enumerate() {
-            let ok = match file.as_str() {
-                // XGBoost sums in float32 and answers float32.
-                "xgb.json" => (g - w).abs() <= 2e-6 * w.abs().max(1.0),
-                // numpy's BLAS adds the terms in another order.
-                "ridge.json" => (g - w).abs() <= 1e-12 * w.abs().max(1.0),
-                // The same comparisons and sums in the same order.
-                _ => g == w,
-            };
-            assert!(ok, "{file} row {i}: {g} against {w}");
+            assert!(agrees(file, *g, *w), "{file} row {i}: {g} against {w}");
         }
         for (backend, out) in [
             ("threads", "v.npy"),
@@ -620,33 +641,9 @@ fn a_label_column_that_does_not_fit_the_task_is_refused_naming_task() {
 /// `predict --out` of a multi-output regressor: its rows of values, and
 /// the header (CSV) or shape (`.npy`) that says how many a row.
 fn predicted_rows(dir: &Path, model: &Path, backend: &str, out: &str) -> Vec<Vec<f64>> {
-    let path = dir.join(out);
-    let _ = std::fs::remove_file(&path);
-    assert_succeeds(&run_in(
-        dir,
-        &[
-            "predict",
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            &fixture_str("friedman-test.csv"),
-            "--backend",
-            backend,
-            "--min-time",
-            "1ms",
-            "--out",
-            path.to_str().unwrap(),
-        ],
-    ));
+    let path = predict_to(dir, model, &fixture_str("friedman-test.csv"), backend, out);
     if out.ends_with(".npy") {
-        let bytes = std::fs::read(&path).unwrap();
-        let head = 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-        let header = String::from_utf8_lossy(&bytes[..head]).to_string();
-        assert!(header.contains("'<f8'"), "{header}");
-        let values: Vec<f64> = bytes[head..]
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
-            .collect();
+        let (header, values) = npy_values(&path);
         assert!(
             header.contains(&format!("({}, 2)", values.len() / 2)),
             "{header}"
@@ -677,16 +674,7 @@ fn multi_output_regressors_give_a_row_of_values_on_every_backend_and_surface() {
     let d = dir.path();
     for file in ["ridge2.json", "rf2.json", "xgb2.json"] {
         let model = d.join(file.replace(".json", ".cpuwall"));
-        let imported = run_in(
-            d,
-            &[
-                "import",
-                &fixture_str(file),
-                "--out",
-                model.to_str().unwrap(),
-            ],
-        );
-        assert_succeeds(&imported);
+        import_to(d, &fixture_dir().join(file), &model);
         let want: Vec<Vec<f64>> = exp["models"][file]
             .as_array()
             .unwrap()
@@ -704,14 +692,7 @@ fn multi_output_regressors_give_a_row_of_values_on_every_backend_and_surface() {
         for (i, (g, w)) in direct.iter().zip(&want).enumerate() {
             assert_eq!(g.len(), 2, "{file} row {i}");
             for (g, w) in g.iter().zip(w) {
-                let ok = match file {
-                    "rf2.json" => g == w,
-                    // XGBoost sums in float32 and answers float32.
-                    "xgb2.json" => (g - w).abs() <= 2e-6 * w.abs().max(1.0),
-                    // numpy's BLAS adds the terms in another order.
-                    _ => (g - w).abs() <= 1e-12 * w.abs().max(1.0),
-                };
-                assert!(ok, "{file} row {i}: {g} against {w}");
+                assert!(agrees(file, *g, *w), "{file} row {i}: {g} against {w}");
             }
         }
         for (backend, out) in [
@@ -826,15 +807,7 @@ fn multi_output_regressors_give_a_row_of_values_on_every_backend_and_surface() {
             ],
         ));
         let back = d.join(format!("{name}-back.cpuwall"));
-        assert_succeeds(&run_in(
-            d,
-            &[
-                "import",
-                onnx.to_str().unwrap(),
-                "--out",
-                back.to_str().unwrap(),
-            ],
-        ));
+        import_to(d, &onnx, &back);
         let before = predicted_rows(d, &model, "direct", "a.csv");
         let after = predicted_rows(d, &back, "direct", "b.csv");
         if exact {

@@ -228,18 +228,9 @@ def test_an_onnx_regressor_predicts_what_onnx_runtime_predicts(tmp_path, name):
     np.testing.assert_allclose(got, est.predict(test), rtol=1e-5, atol=1e-4)
 
 
-MULTI = {
-    "linear_regression": LinearRegression,
-    "ridge": lambda: Ridge(alpha=3.0),
-    "lasso": lambda: Lasso(alpha=0.05),
-    "elastic_net": lambda: ElasticNet(alpha=0.05, l1_ratio=0.3),
-    "scaled_ridge": lambda: make_pipeline(StandardScaler(), Ridge(alpha=1.0)),
-    "random_forest": lambda: RandomForestRegressor(n_estimators=10, random_state=0),
-    "extra_trees": lambda: ExtraTreesRegressor(n_estimators=10, random_state=0),
-    "decision_tree": lambda: DecisionTreeRegressor(random_state=0),
-    # One tree per target per round (XGBoost's default multi_strategy).
-    "xgboost": lambda: xgb.XGBRegressor(n_estimators=40, max_depth=6, random_state=0),
-}
+# Regressors that take a 2-D y: the linear models, the forests and single
+# trees, and XGBoost (one tree per target per round, its default).
+MULTI = {**LINEAR, **{k: TREES[k] for k in ("random_forest", "extra_trees", "decision_tree", "xgboost")}}
 
 
 def three_targets(x, y):

@@ -210,50 +210,17 @@ fn finish(
     )
 }
 
-/// An averaged forest (scikit-learn's forests and single trees, or an ONNX
-/// forest that tracks missing values) whose splits route missing values:
-/// `trees` in [`trees::Raw`] form over the features, `missing_left[t][i]`
-/// for each split; `f32_input`: a threshold decides as `f32(x) <= t`
-/// (scikit-learn), else as `x <= t` in f64. No `classes`: a regressor
-/// (leaves of one value), whose `missing` may be false (its trees were
-/// fitted without NaN, which is then refused).
-pub fn averaged(
-    classes: Vec<i64>,
-    n_features: usize,
-    trees_in: &[(Vec<Raw>, Vec<bool>)],
-    (f32_input, missing): (bool, bool),
-    source: String,
-) -> Result<Boosted, String> {
-    combined(
-        classes,
-        n_features,
-        trees_in,
-        (f32_input, missing),
-        Link::Average,
-        source,
-    )
-}
-
-/// [`averaged`]'s trees with their leaves summed instead (`Link::Identity`:
-/// a regressor whose leaf values are already its share of the prediction,
-/// as skl2onnx writes a forest's, divided by the tree count).
-pub fn summed(
-    n_features: usize,
-    trees_in: &[(Vec<Raw>, Vec<bool>)],
-    (f32_input, missing): (bool, bool),
-    source: String,
-) -> Result<Boosted, String> {
-    combined(
-        Vec::new(),
-        n_features,
-        trees_in,
-        (f32_input, missing),
-        Link::Identity,
-        source,
-    )
-}
-
-fn combined(
+/// A forest whose leaves hold their values whole (scikit-learn's forests
+/// and single trees, or an ONNX forest that tracks missing values), `link`
+/// `Average`, or hold each tree's share of a regressor's value (`Identity`:
+/// summed, as skl2onnx divides a forest's leaves by the tree count), and
+/// whose splits route missing values: `trees` in [`trees::Raw`] form over
+/// the features, `missing_left[t][i]` for each split; `f32_input`: a
+/// threshold decides as `f32(x) <= t` (scikit-learn), else as `x <= t` in
+/// f64. No `classes`: a regressor (leaves of a value per output), whose
+/// `missing` may be false (its trees were fitted without NaN, which is then
+/// refused).
+pub fn forest_of(
     classes: Vec<i64>,
     n_features: usize,
     trees_in: &[(Vec<Raw>, Vec<bool>)],

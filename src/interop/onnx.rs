@@ -11,6 +11,7 @@ use prost::Message;
 use super::trees::{self, Raw};
 use super::{Imported, MAX_OUTPUTS};
 use crate::error::{Error, Result};
+use crate::model::forest::boosted::Link;
 use crate::model::linear::{FitInfo, Linear};
 use crate::model::linreg::LinearRegressor;
 use crate::model::logistic::LogisticRegression;
@@ -713,21 +714,24 @@ fn forest(
             raw.len()
         );
         let how = (!double_input, tracks.iter().any(|&t| t != 0));
-        let trees = if averaged {
-            super::boosted::averaged(classes, d, &raw, how, source)?
+        let link = if averaged {
+            Link::Average
         } else {
-            super::boosted::summed(d, &raw, how, source)?
+            Link::Identity
         };
-        return Ok(Model::new(trees));
+        return Ok(Model::new(super::boosted::forest_of(
+            classes, d, &raw, how, link, source,
+        )?));
     }
     if tracks.iter().any(|&t| t != 0) {
         // Splits that route missing values: the trees on derived columns.
         let source = format!("ONNX TreeEnsembleClassifier, {} trees", raw.len());
-        return Ok(Model::new(super::boosted::averaged(
+        return Ok(Model::new(super::boosted::forest_of(
             classes,
             d,
             &raw,
             (!double_input, true),
+            Link::Average,
             source,
         )?));
     }
@@ -752,7 +756,6 @@ fn boosted(
     post: &str,
 ) -> std::result::Result<crate::model::forest::boosted::Boosted, String> {
     use super::boosted::{Ensemble, Missing, Node, Test, Tree};
-    use crate::model::forest::boosted::Link;
     let k = classes.len();
     // No classes: a TreeEnsembleRegressor, its one target the sum (or
     // average) of its trees.

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::trees::{self, Raw};
 use super::Imported;
 use crate::error::{Error, Result};
+use crate::model::forest::boosted::Link;
 use crate::model::linear::{FitInfo, Linear};
 use crate::model::logistic::LogisticRegression;
 use crate::model::nb::GaussianNb;
@@ -287,11 +288,12 @@ pub fn from_json(path: &Path, text: &str) -> Result<Imported> {
                     })
                     .collect();
                 Model::new(
-                    super::boosted::averaged(
+                    super::boosted::forest_of(
                         classes,
                         d,
                         &routed,
                         (true, true),
+                        Link::Average,
                         format!(
                             "scikit-learn {} {}, {} trees",
                             ex.sklearn_version,
@@ -393,9 +395,15 @@ fn regressor(path: &Path, ex: Exchange) -> Result<Imported> {
                 .collect::<std::result::Result<Vec<_>, String>>()
                 .map_err(bad)?;
             let source = format!("{origin}, {} trees", m.trees.len());
-            let trees =
-                super::boosted::averaged(Vec::new(), d, &routed, (f32_input, missing), source)
-                    .map_err(bad)?;
+            let trees = super::boosted::forest_of(
+                Vec::new(),
+                d,
+                &routed,
+                (f32_input, missing),
+                Link::Average,
+                source,
+            )
+            .map_err(bad)?;
             if ex.estimator == "RandomForestRegressor" {
                 // The family cpuwall trains itself (`rfr`), so a sweep or a
                 // server names it as it names a forest trained here.
@@ -479,7 +487,6 @@ fn boosted_model(
     origin: &str,
 ) -> std::result::Result<crate::model::forest::boosted::Boosted, String> {
     use super::boosted::{Ensemble, Missing, Node, Test, Tree};
-    use crate::model::forest::boosted::Link;
     let link = match m.link.as_str() {
         "sigmoid" => Link::Sigmoid,
         "softmax" => Link::Softmax,

@@ -73,6 +73,19 @@ pub fn tiny_sweep(dir: &Path, out: &str) -> Output {
 }
 
 /// Run the cpuwall binary.
+/// `cpuwall import SRC --out OUT` in `dir`, which must succeed.
+pub fn import_to(dir: &Path, src: &Path, out: &Path) {
+    assert_succeeds(&run_in(
+        dir,
+        &[
+            "import",
+            src.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    ));
+}
+
 pub fn cpuwall(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cpuwall"))
         .args(args)
