@@ -21,10 +21,12 @@ use crate::error::{Error, Result};
 
 /// What a model predicts. Both tasks share one prediction shape: every
 /// backend, the measuring code, the server and the Python package move
-/// one 64-bit word per row (`Predictor::predict_into`'s `out`), which is
-/// a classifier's label or the bits of a regressor's value
-/// (`model::value_word`, `model::word_value`); only the edges that show a prediction
-/// (files, responses, Python arrays) read the words by the model's task.
+/// 64-bit words (`Predictor::predict_into`'s `out`), one a row (a
+/// classifier's label or the bits of a regressor's value:
+/// `model::value_word`, `model::word_value`) or, for a multi-output
+/// regressor, `Predictor::n_outputs` a row side by side; only the edges
+/// that show a prediction (files, responses, Python arrays) read the words
+/// by the model's task and outputs.
 #[derive(
     Debug,
     Clone,
