@@ -346,18 +346,7 @@ fn serve_takes_null_as_a_missing_value_for_a_model_that_routes_it() {
     let want: Vec<i64> = labels_of(&e["labels"])[..40].to_vec();
     assert_eq!(labels_of(&answer["labels"]), want);
     let w = worst(
-        &answer["proba"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                r.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_f64().unwrap())
-                    .collect()
-            })
-            .collect::<Vec<Vec<f64>>>(),
+        &json_rows(&answer["proba"]),
         &serde_json::Value::Array(e["proba"].as_array().unwrap()[..40].to_vec()),
     );
     assert!(w <= 1e-6, "{w}");

@@ -70,20 +70,6 @@ fn ints(v: &serde_json::Value) -> Vec<i64> {
         .collect()
 }
 
-fn rows(v: &serde_json::Value) -> Vec<Vec<f64>> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r.as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap())
-                .collect()
-        })
-        .collect()
-}
-
 #[test]
 fn scikit_learn_models_predict_scikit_learns_labels_and_probabilities() {
     let dir = tempfile::tempdir().unwrap();
@@ -95,7 +81,7 @@ fn scikit_learn_models_predict_scikit_learns_labels_and_probabilities() {
             let data = fixture_dir().join(format!("test-{tag}.csv"));
             let (labels, scores) = import_and_predict(dir.path(), &format!("{case}.json"), &data);
             assert_eq!(labels, ints(&e["sklearn_labels"]), "{case}");
-            let want = rows(e.get("sklearn_proba").unwrap_or(&e["sklearn_scores"]));
+            let want = json_rows(e.get("sklearn_proba").unwrap_or(&e["sklearn_scores"]));
             assert_eq!(scores.len(), want.len(), "{case}");
             let worst = scores
                 .iter()

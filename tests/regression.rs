@@ -201,6 +201,13 @@ fn predicted_on(dir: &Path, model: &Path, data: &str, backend: &str, out: &str) 
     }
 }
 
+/// The backends compared with direct's `--out`, each with a file form.
+const OTHER_BACKENDS: [(&str, &str); 3] = [
+    ("threads", "v.npy"),
+    ("processes", "v.csv"),
+    ("auto", "v.npy"),
+];
+
 /// Whether cpuwall's value `g` is the library's `w` for the fixture `file`.
 fn agrees(file: &str, g: f64, w: f64) -> bool {
     if file.starts_with("xgb") {
@@ -244,11 +251,7 @@ fn imported_regressors_of_every_family_predict_their_librarys_values_on_every_ba
         for (i, (g, w)) in direct.iter().zip(&want).enumerate() {
             assert!(agrees(file, *g, *w), "{file} row {i}: {g} against {w}");
         }
-        for (backend, out) in [
-            ("threads", "v.npy"),
-            ("processes", "v.csv"),
-            ("auto", "v.npy"),
-        ] {
+        for (backend, out) in OTHER_BACKENDS {
             assert_eq!(
                 predicted(d, &model, backend, out),
                 direct,
@@ -675,18 +678,7 @@ fn multi_output_regressors_give_a_row_of_values_on_every_backend_and_surface() {
     for file in ["ridge2.json", "rf2.json", "xgb2.json"] {
         let model = d.join(file.replace(".json", ".cpuwall"));
         import_to(d, &fixture_dir().join(file), &model);
-        let want: Vec<Vec<f64>> = exp["models"][file]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                r.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_f64().unwrap())
-                    .collect()
-            })
-            .collect();
+        let want = json_rows(&exp["models"][file]);
         let direct = predicted_rows(d, &model, "direct", "v.csv");
         assert_eq!(direct.len(), want.len(), "{file}");
         for (i, (g, w)) in direct.iter().zip(&want).enumerate() {
@@ -695,11 +687,7 @@ fn multi_output_regressors_give_a_row_of_values_on_every_backend_and_surface() {
                 assert!(agrees(file, *g, *w), "{file} row {i}: {g} against {w}");
             }
         }
-        for (backend, out) in [
-            ("threads", "v.npy"),
-            ("processes", "v.csv"),
-            ("auto", "v.npy"),
-        ] {
+        for (backend, out) in OTHER_BACKENDS {
             assert_eq!(
                 predicted_rows(d, &model, backend, out),
                 direct,

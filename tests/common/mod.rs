@@ -73,6 +73,21 @@ pub fn tiny_sweep(dir: &Path, out: &str) -> Output {
 }
 
 /// Run the cpuwall binary.
+/// A JSON list of lists of numbers as rows of f64.
+pub fn json_rows(v: &serde_json::Value) -> Vec<Vec<f64>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        })
+        .collect()
+}
+
 /// `cpuwall import SRC --out OUT` in `dir`, which must succeed.
 pub fn import_to(dir: &Path, src: &Path, out: &Path) {
     assert_succeeds(&run_in(
