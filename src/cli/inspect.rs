@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::Format;
 use crate::error::Result;
-use crate::model::{store, Predictor};
+use crate::model::store;
 use crate::report;
 
 #[derive(Debug, Args)]
@@ -21,12 +21,7 @@ pub struct InspectArgs {
 
 pub fn run(a: InspectArgs) -> Result<()> {
     let stored = store::load(&a.file)?;
-    let h = &stored.header;
-    let mut layout = stored.model.layout();
-    if stored.model.task() == crate::model::Task::Regression {
-        // Values a row: 1, or a multi-output regressor's count.
-        layout.insert(0, ("outputs", serde_json::json!(stored.model.n_outputs())));
-    }
+    let (h, layout) = (&stored.header, report::model::layout(&stored.model));
     match a.format {
         Format::Json => println!("{}", report::model::inspect_json(h, &a.file, &layout)),
         Format::Table => print!("{}", report::model::inspect_table(h, &a.file, &layout)),

@@ -34,6 +34,19 @@ pub fn inspect_table(h: &ModelHeader, path: &Path, layout: &[(&str, Value)]) -> 
     out
 }
 
+/// What `inspect` shows of the model beyond its header: a regressor's
+/// values a row (1, or a multi-output regressor's count), then the model's
+/// own layout (the forest's shape and traversal).
+pub fn layout(model: &crate::model::Model) -> Vec<(&'static str, Value)> {
+    use crate::model::Predictor;
+    let mut rows = Vec::new();
+    if model.task() == crate::model::Task::Regression {
+        rows.push(("outputs", serde_json::json!(model.n_outputs())));
+    }
+    rows.extend(model.layout());
+    rows
+}
+
 /// [`header_json`] with a `layout` object (empty for models without one).
 pub fn inspect_json(h: &ModelHeader, path: &Path, layout: &[(&str, Value)]) -> String {
     let mut v: Value = serde_json::from_str(&header_json(h, path)).expect("json");
